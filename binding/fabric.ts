@@ -1,0 +1,80 @@
+/**
+ * The memory fabric as mu-core sees it (../shared/DESIGN.md, "The fabric"). Every backend
+ * (verbs, shm, tcp, and the simulated one in mu-core's tests) implements exactly this.
+ *
+ * Invariants every backend guarantees:
+ * - A local region has at most one peer with write permission at a time (`grantWrite`); the owner's
+ *   fabric refuses a write from any other peer, and once `grantWrite` returns, no write from the
+ *   previous holder can still land.
+ * - A write either lands whole or not at all as seen by the owner after its completion; a
+ *   completion with ok=false means the bytes did not land (or are unknown only if `error` says so).
+ * - Completions are reported once each, through `pollCompletions`.
+ */
+
+export type PeerId = number;
+
+export type PeerState = 'connecting' | 'connected' | 'unreachable';
+
+export type FabricErrorKind =
+  | 'permission' // the owner refused: the writer does not hold write permission
+  | 'unreachable' // peer down or connection lost; the operation did not complete
+  | 'bounds' // offset/length outside the peer's region
+  | 'no-region'; // the peer has no region of that name
+
+export interface Completion {
+  /** The id returned by postWrite/postRead. */
+  wrId: number;
+  peerId: PeerId;
+  ok: boolean;
+  error?: FabricErrorKind;
+  /** Human-readable detail for logs when ok=false. */
+  detail?: string;
+}
+
+export interface PeerAddress {
+  peerId: PeerId;
+  /** Backend-specific address: host/port for tcp, a directory for shm, device/GID for verbs. */
+  host?: string;
+  port?: number;
+}
+
+export interface Fabric {
+  readonly kind: 'shm' | 'tcp' | 'verbs' | 'sim';
+  readonly selfId: PeerId;
+  /** Register a local region; the Buffer is the region's memory itself (zero-copy). Idempotent per name. */
+  registerRegion(name: string, bytes: number): Buffer;
+  connectPeer(peer: PeerAddress): void;
+  disconnectPeer(peerId: PeerId): void;
+  peerState(peerId: PeerId): PeerState;
+  /** One-sided write of `data` into peer's region at offset; returns a work-request id. */
+  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number;
+  /** One-sided read of `length` bytes of peer's region at offset into `into` (at intoOffset). */
+  postRead(peerId: PeerId, region: string, offset: number, length: number, into: Buffer, intoOffset?: number): number;
+  /** Non-blocking: completions ready now (at most `max`). */
+  pollCompletions(max?: number): Completion[];
+  /** Resolves when a completion is ready or after timeoutMs, without spinning the JS thread. */
+  waitCompletions(timeoutMs: number): Promise<void>;
+  /** Give write permission on a local region to exactly one peer (null = nobody). Synchronous revocation. */
+  grantWrite(region: string, peerId: PeerId | null): void;
+  /** Who holds write permission on a local region now. */
+  writeHolder(region: string): PeerId | null;
+  close(): void;
+}
+
+/** How a node opens its fabric; `binding/index.ts` exports `openFabric(options): Fabric`. */
+export interface FabricOptions {
+  kind: 'shm' | 'tcp' | 'verbs';
+  selfId: PeerId;
+  /** Namespace so that several clusters (tests!) on one host never share regions or names. */
+  cluster: string;
+  /** tcp: shared cluster secret for challenge-response authentication (never sent on the wire). */
+  secret?: string;
+  /** tcp: where this node's NIC thread listens. */
+  listenHost?: string;
+  listenPort?: number;
+  /** shm: directory of the shared-memory files (default /dev/shm). */
+  shmDir?: string;
+  /** verbs: device name (e.g. mlx5_0) or the GID/IP to use (RoCE v2 through rdma_cm). */
+  device?: string;
+  gid?: string;
+}

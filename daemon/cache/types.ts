@@ -1,0 +1,179 @@
+/**
+ * The cache's operations, as the protocol handlers see them.
+ *
+ * Seam (see ../shared/DESIGN.md): a mutation is *decided* against the current state and turned
+ * into an Effect (effects.ts); the effect is what gets replicated and applied. Handlers never see
+ * effects: they call `CacheEngine.mutate(op)` and format the result. On a single node the result is
+ * returned synchronously; a replicated engine returns a Promise that settles after commit, so
+ * handlers must accept both (use `whenReady`).
+ *
+ * Keys and values are raw bytes (Buffer). Times are unix seconds. `exptime` in an op is the value
+ * the client sent (memcached rules: 0 = never, negative = already expired, <= 30 days = relative,
+ * larger = absolute unix time); the engine converts it.
+ */
+
+/** A snapshot of one item, as a read returns it. Buffers must not be mutated by the caller. */
+export interface ItemView {
+  key: Buffer;
+  value: Buffer;
+  /** 32-bit client flags. */
+  flags: number;
+  /** Absolute expiry in unix seconds; 0 = never. */
+  exptimeSec: number;
+  /** 64-bit CAS unique, identical on every replica. */
+  cas: bigint;
+  /** Unix seconds of the last access on this node (local metadata, not replicated). */
+  lastAccessSec: number;
+  /** True if the item was fetched before the current access (meta `h`). Local metadata. */
+  fetchedBefore: boolean;
+  /** Meta protocol: item was invalidated (ms/md with I) and is stale. */
+  stale: boolean;
+  /** Meta protocol: a win token (W) was already handed out for this item. Local metadata. */
+  winTokenSent: boolean;
+}
+
+export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
+
+export interface StoreOp {
+  op: 'store';
+  mode: StoreMode;
+  key: Buffer;
+  value: Buffer;
+  flags: number;
+  /** As sent by the client (see file header). Ignored for append/prepend, which keep the item's. */
+  exptime: number;
+  /** Compare-and-swap unique: required for mode 'cas'; for other modes 0n/undefined means none
+   *  (binary set/replace/append with a non-zero CAS compare it, as memcached does). */
+  compareCas?: bigint;
+  /** Meta `E`: use this CAS unique for the new item instead of generating one. */
+  explicitCas?: bigint;
+  /** Meta `I` (invalidate): with a CAS older than the item's, store but mark stale. */
+  invalidate?: boolean;
+}
+
+export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND' | 'TOO_LARGE' | 'NO_MEMORY';
+
+export interface StoreResult {
+  status: StoreStatus;
+  /** CAS unique of the stored item (when status is STORED). */
+  cas?: bigint;
+}
+
+export interface ArithOp {
+  op: 'arith';
+  key: Buffer;
+  incr: boolean;
+  delta: bigint;
+  /** When set and the key is missing, create it with this value (binary incr initial, meta N/J). */
+  create?: { initial: bigint; exptime: number; flags?: number };
+  compareCas?: bigint;
+  explicitCas?: bigint;
+}
+
+export interface ArithResult {
+  status: 'OK' | 'NOT_FOUND' | 'NON_NUMERIC' | 'EXISTS' | 'NO_MEMORY';
+  /** The new value (status OK). */
+  value?: bigint;
+  cas?: bigint;
+  /** The item after the operation (status OK): meta `ma` reports t/c/v from it. */
+  item?: ItemView;
+}
+
+export interface DeleteOp {
+  op: 'delete';
+  key: Buffer;
+  compareCas?: bigint;
+  /** Meta `I`: mark stale (and keep) instead of removing; with `exptime` the new TTL (meta `T`). */
+  invalidate?: boolean;
+  exptime?: number;
+  explicitCas?: bigint;
+}
+
+export interface DeleteResult {
+  status: 'DELETED' | 'NOT_FOUND' | 'EXISTS';
+}
+
+/** touch, gat/gats, binary touch/gat: change expiry, keep CAS; returns the item when found. */
+export interface TouchOp {
+  op: 'touch';
+  key: Buffer;
+  exptime: number;
+}
+
+export interface TouchResult {
+  status: 'TOUCHED' | 'NOT_FOUND';
+  item?: ItemView;
+}
+
+/** flush_all [delay]: delay follows exptime rules (0 = now). */
+export interface FlushOp {
+  op: 'flush';
+  delay: number;
+}
+
+export interface FlushResult {
+  status: 'OK';
+}
+
+/**
+ * Meta get with side effects (mg with N, T, R, or any mg: it may hand out a win token).
+ * A plain mg without N/T still goes through here so the win-token/stale rules stay in one place.
+ */
+export interface MetaGetOp {
+  op: 'metaGet';
+  key: Buffer;
+  /** `T<ttl>`: update the TTL on hit. */
+  touchExptime?: number;
+  /** `N<ttl>`: on miss, create an empty item (flags 0) with this TTL and hand out a win token. */
+  vivifyExptime?: number;
+  /** `R<secs>`: if remaining TTL is below this, hand out a win token (once). */
+  recacheBelowSec?: number;
+  /** `u`: do not bump in LRU / access metadata. */
+  noBump?: boolean;
+}
+
+export interface MetaGetResult {
+  /** The item (before this access's metadata updates, except TTL from T). Missing = miss. */
+  item?: ItemView;
+  /** This caller won the right to recache (W flag). */
+  win: boolean;
+  /** Another caller already holds the win token (Z flag). */
+  winTokenAlreadySent: boolean;
+  /** Item is stale (X flag). */
+  stale: boolean;
+  /** The item was created by this call (N vivify) — it is a miss with a win token. */
+  vivified: boolean;
+}
+
+export type WriteOp = StoreOp | ArithOp | DeleteOp | TouchOp | FlushOp | MetaGetOp;
+
+export type WriteResultFor<O extends WriteOp> = O extends StoreOp
+  ? StoreResult
+  : O extends ArithOp
+    ? ArithResult
+    : O extends DeleteOp
+      ? DeleteResult
+      : O extends TouchOp
+        ? TouchResult
+        : O extends FlushOp
+          ? FlushResult
+          : O extends MetaGetOp
+            ? MetaGetResult
+            : never;
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** What handlers talk to. */
+export interface CacheEngine {
+  /** Plain read of committed state; `bump` (default true) updates LRU and access metadata. */
+  get(key: Buffer, bump?: boolean): ItemView | undefined;
+  /** Decide, commit and apply one mutation. */
+  mutate<O extends WriteOp>(op: O): MaybePromise<WriteResultFor<O>>;
+  /** Largest value in bytes that can be stored for this key (from -I), for early rejection. */
+  maxValueBytes(keyBytes: number, flags: number): number;
+}
+
+/** Run `f` on a value that may still be pending, keeping synchronous values synchronous. */
+export function whenReady<T, R>(v: MaybePromise<T>, f: (value: T) => R): MaybePromise<R> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}

@@ -1,0 +1,61 @@
+/**
+ * What a protocol handler may use besides the cache: counters to bump, stats to report, and the
+ * few server-wide actions (verbosity). Protocol handlers format; they do not own server state.
+ */
+import type { CacheEngine } from './cache/types';
+
+/** Counters memcached reports in `stats`; handlers increment the ones their commands touch. */
+export interface CommandCounters {
+  cmd_get: number;
+  cmd_set: number;
+  cmd_flush: number;
+  cmd_touch: number;
+  cmd_meta: number;
+  get_hits: number;
+  get_misses: number;
+  get_expired: number;
+  get_flushed: number;
+  delete_misses: number;
+  delete_hits: number;
+  incr_misses: number;
+  incr_hits: number;
+  decr_misses: number;
+  decr_hits: number;
+  cas_misses: number;
+  cas_hits: number;
+  cas_badval: number;
+  touch_hits: number;
+  touch_misses: number;
+  store_too_large: number;
+  store_no_memory: number;
+  auth_cmds: number;
+  auth_errors: number;
+}
+
+export function newCommandCounters(): CommandCounters {
+  return {
+    cmd_get: 0, cmd_set: 0, cmd_flush: 0, cmd_touch: 0, cmd_meta: 0,
+    get_hits: 0, get_misses: 0, get_expired: 0, get_flushed: 0,
+    delete_misses: 0, delete_hits: 0, incr_misses: 0, incr_hits: 0, decr_misses: 0, decr_hits: 0,
+    cas_misses: 0, cas_hits: 0, cas_badval: 0, touch_hits: 0, touch_misses: 0,
+    store_too_large: 0, store_no_memory: 0, auth_cmds: 0, auth_errors: 0,
+  };
+}
+
+/** The groups `stats <group>` accepts ('' = general). */
+export type StatsGroup = '' | 'settings' | 'items' | 'slabs' | 'conns' | 'sizes';
+
+export interface ServerContext {
+  engine: CacheEngine;
+  counters: CommandCounters;
+  /** Version string reported by `version` (text) and the binary version opcode. */
+  version: string;
+  /** Name/value pairs for a stats group, in memcached's order; undefined = unknown group. */
+  stats(group: StatsGroup): Array<[string, string]> | undefined;
+  /** `stats reset`. */
+  resetStats(): void;
+  /** `verbosity N`. */
+  setVerbosity(level: number): void;
+  /** Largest key in bytes (250, as memcached). */
+  readonly maxKeyBytes: number;
+}

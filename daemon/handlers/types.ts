@@ -1,0 +1,25 @@
+/**
+ * Contract between a connection (daemon/connection.ts, owns the socket) and a protocol handler
+ * (owns a streaming parser and turns commands into cache calls and reply bytes).
+ *
+ * Ordering invariant: replies reach the client in the order the handler passes them to `reply`,
+ * whether each is ready now or still pending (a replicated write settles after commit).
+ */
+import type { MaybePromise } from '../cache/types';
+import type { ServerContext } from '../context';
+
+export interface ReplySink {
+  /** Queue one reply (bytes now, or a promise of bytes). Empty buffers are allowed (quiet ops). */
+  reply(bytes: MaybePromise<Buffer>): void;
+  /** Close after everything queued so far has been written (quit, fatal protocol error). */
+  closeAfterReplies(reason: string): void;
+}
+
+export interface ProtocolHandler {
+  /** Consume bytes in arrival order. Never throws on bad input: errors become replies or a close. */
+  onData(chunk: Buffer): void;
+  /** Bytes buffered in the parser, for the connection's memory limit. */
+  bufferedBytes(): number;
+}
+
+export type HandlerFactory = (ctx: ServerContext, sink: ReplySink) => ProtocolHandler;
