@@ -1,0 +1,64 @@
+/**
+ * LocalEngine: the single-node CacheEngine. Each mutation is decided and its effects applied at
+ * once, synchronously, so a single node replies exactly as memcached would. The replicated engine
+ * (a later issue) keeps the same decide/apply split and puts consensus between the two.
+ */
+import type { CommandCounters } from '../context';
+import { Decider, Limits } from './decide';
+import type { Effect } from './effects';
+import { itemBytes, ItemStore } from './store';
+import type { CacheEngine, ItemView, WriteOp, WriteResultFor } from './types';
+
+export interface EngineOptions extends Limits {
+  /** Unix seconds; injectable for tests. */
+  clockSec?: () => number;
+  counters?: CommandCounters;
+}
+
+export const unixNowSec = (): number => Math.floor(Date.now() / 1000);
+
+export class LocalEngine implements CacheEngine {
+  readonly store: ItemStore;
+  private readonly decider: Decider;
+  private readonly counters?: CommandCounters;
+
+  constructor(readonly options: EngineOptions) {
+    const clockSec = options.clockSec ?? unixNowSec;
+    this.store = new ItemStore(options.memoryLimitBytes, clockSec);
+    this.decider = new Decider(this.store, options, clockSec);
+    this.counters = options.counters;
+  }
+
+  get(key: Buffer, bump = true): ItemView | undefined {
+    const found = this.store.lookup(key);
+    if (typeof found === 'string') {
+      if (this.counters && found === 'expired') this.counters.get_expired++;
+      if (this.counters && found === 'flushed') this.counters.get_flushed++;
+      return undefined;
+    }
+    const view = this.store.view(found);
+    if (bump) {
+      this.store.bump(found);
+      found.fetched = true;
+    }
+    return view;
+  }
+
+  mutate<O extends WriteOp>(op: O): WriteResultFor<O> {
+    const { result, effects } = this.decider.decide(op);
+    this.applyAll(effects);
+    if (op.op === 'metaGet' && (result as WriteResultFor<{ op: 'metaGet'; key: Buffer }>).vivified) {
+      const created = this.store.lookup(op.key);
+      if (typeof created !== 'string') created.winTokenSent = true;
+    }
+    return result;
+  }
+
+  applyAll(effects: Effect[]): void {
+    for (const effect of effects) this.store.apply(effect);
+  }
+
+  maxValueBytes(keyBytes: number, flags: number): number {
+    return this.options.itemSizeMaxBytes - itemBytes(keyBytes, flags, 0);
+  }
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * `mucached`: the daemon's command line. Accepts memcached's flags so existing service files and
+ * habits carry over (-p -l -m -c -I -t -v -vv -U 0).
+ */
+import yargs from 'yargs';
+import { Logger, LogLevel } from './log';
+import { CacheServer, VERSION } from './server';
+
+/** memcached's -I syntax: bytes, or a number with k/m suffix. */
+export function parseSize(text: string): number {
+  const match = /^(\d+)([kKmM]?)$/.exec(text.trim());
+  if (!match) throw new Error(`invalid size '${text}': use bytes, or a number followed by k or m (e.g. 1m)`);
+  const n = Number(match[1]);
+  const unit = match[2].toLowerCase();
+  return unit === 'k' ? n * 1024 : unit === 'm' ? n * 1024 * 1024 : n;
+}
+
+export function parseArgs(argv: string[]) {
+  return yargs(argv)
+    .scriptName('mucached')
+    .usage('$0 [options]\n\nA memcached-compatible cache. Speaks the text, meta and binary protocols on one TCP port.')
+    .option('p', { alias: 'port', type: 'number', default: 11211, describe: 'TCP port to listen on (0 = any free port)' })
+    .option('l', { alias: 'listen', type: 'string', default: '127.0.0.1', describe: 'interface to listen on' })
+    .option('m', { alias: 'memory-limit', type: 'number', default: 64, describe: 'item memory in megabytes' })
+    .option('c', { alias: 'conn-limit', type: 'number', default: 1024, describe: 'max simultaneous connections' })
+    .option('I', { alias: 'max-item-size', type: 'string', default: '1m', describe: 'max item size (bytes, k or m suffix)' })
+    .option('t', { alias: 'threads', type: 'number', default: 4, describe: 'accepted for compatibility; one event loop serves all clients' })
+    .option('U', { alias: 'udp-port', type: 'number', default: 0, describe: 'UDP port: only 0 (off) is supported' })
+    .option('v', { alias: 'verbose', type: 'count', describe: 'verbose (-vv: very verbose)' })
+    .help('h')
+    .alias('h', 'help')
+    .version(VERSION)
+    .strict()
+    .check((args) => {
+      if (args.U !== 0) throw new Error('UDP is not supported: run with -U 0 (the default)');
+      if (!Number.isInteger(args.p) || args.p < 0 || args.p > 65535) throw new Error(`-p ${args.p}: port must be 0..65535`);
+      if (!(args.m > 0)) throw new Error(`-m ${args.m}: memory limit must be a positive number of megabytes`);
+      if (!Number.isInteger(args.c) || args.c < 1) throw new Error(`-c ${args.c}: connection limit must be a positive integer`);
+      const itemMax = parseSize(args.I);
+      if (itemMax < 1024 || itemMax > 1024 * 1024 * 1024) throw new Error(`-I ${args.I}: item size must be between 1k and 1024m`);
+      if (itemMax > args.m * 1024 * 1024) throw new Error(`-I ${args.I} is larger than -m ${args.m} megabytes`);
+      return true;
+    })
+    .parseSync();
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = new Logger(Math.min(2, args.v ?? 0) as LogLevel);
+  const server = new CacheServer(
+    {
+      port: args.p,
+      listenHost: args.l,
+      memoryLimitBytes: Math.floor(args.m * 1024 * 1024),
+      maxConnections: args.c,
+      itemSizeMaxBytes: parseSize(args.I),
+      threads: args.t,
+      verbosity: args.v ?? 0,
+    },
+    log,
+  );
+  try {
+    const address = await server.listen();
+    log.info(`pid ${process.pid} listening on ${address.address}:${address.port} (text, meta, binary; -m ${args.m} -c ${args.c} -I ${args.I})`);
+  } catch (err) {
+    log.info(`cannot listen on ${args.l}:${args.p}: ${(err as Error).message}`);
+    process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal} received, shutting down`);
+    const forced = setTimeout(() => process.exit(0), 2000);
+    forced.unref();
+    void server.close().then(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (require.main === module) void main();

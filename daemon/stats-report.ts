@@ -1,0 +1,201 @@
+/**
+ * The `stats` groups, named and ordered as memcached 1.6 reports them, so dashboards and tools that
+ * scrape memcached read mucached unchanged. Values that describe memcached internals we do not have
+ * (slab pages, hash table) are derived from our items the way memcached would account them.
+ */
+import type { CommandCounters, StatsGroup } from './context';
+import type { ItemStore, StoredItem } from './cache/store';
+
+export interface Settings {
+  port: number;
+  listenHost: string;
+  memoryLimitBytes: number;
+  maxConnections: number;
+  itemSizeMaxBytes: number;
+  threads: number;
+  verbosity: number;
+}
+
+export interface ConnInfo {
+  id: number;
+  remote: string;
+  protocol: string;
+  secsSinceLastCmd: number;
+}
+
+export interface ServerState {
+  startedAtMs: number;
+  version: string;
+  currConnections: number;
+  totalConnections: number;
+  rejectedConnections: number;
+  bytesRead: number;
+  bytesWritten: number;
+  conns: ConnInfo[];
+}
+
+type Pairs = Array<[string, string]>;
+
+/** memcached's slab classes: 96 bytes, growing by 1.25, 8-byte aligned, up to half of -I. */
+export function slabClassSizes(itemSizeMaxBytes: number): number[] {
+  const sizes: number[] = [];
+  const chunkMax = Math.floor(itemSizeMaxBytes / 2);
+  let size = 96;
+  while (size < chunkMax / 1.25 && sizes.length < 63) {
+    sizes.push(size);
+    size = Math.ceil((size * 1.25) / 8) * 8;
+  }
+  sizes.push(chunkMax);
+  return sizes;
+}
+
+function slabClassOf(bytes: number, sizes: number[]): number {
+  for (let i = 0; i < sizes.length; i++) if (bytes <= sizes[i]) return i + 1;
+  return sizes.length; // chunked large items live in the largest class
+}
+
+export function statsGroup(
+  group: StatsGroup,
+  counters: CommandCounters,
+  store: ItemStore,
+  settings: Settings,
+  server: ServerState,
+): Pairs | undefined {
+  switch (group) {
+    case '': return general(counters, store, settings, server);
+    case 'settings': return settingsPairs(settings);
+    case 'items': return items(store, settings);
+    case 'slabs': return slabs(store, settings);
+    case 'conns': return conns(server);
+    case 'sizes': return [['sizes_status', 'disabled']];
+  }
+  return undefined;
+}
+
+function general(c: CommandCounters, store: ItemStore, settings: Settings, server: ServerState): Pairs {
+  const nowMs = Date.now();
+  const usage = process.resourceUsage();
+  const s = store.stats();
+  const seconds = (micros: number) => (micros / 1e6).toFixed(6);
+  const pairs: Pairs = [
+    ['pid', String(process.pid)],
+    ['uptime', String(Math.floor((nowMs - server.startedAtMs) / 1000))],
+    ['time', String(Math.floor(nowMs / 1000))],
+    ['version', server.version],
+    ['pointer_size', '64'],
+    ['rusage_user', seconds(usage.userCPUTime)],
+    ['rusage_system', seconds(usage.systemCPUTime)],
+    ['max_connections', String(settings.maxConnections)],
+    ['curr_connections', String(server.currConnections)],
+    ['total_connections', String(server.totalConnections)],
+    ['rejected_connections', String(server.rejectedConnections)],
+    ['connection_structures', String(server.currConnections)],
+  ];
+  for (const [name, value] of Object.entries(c)) pairs.push([name, String(value)]);
+  pairs.push(
+    ['bytes_read', String(server.bytesRead)],
+    ['bytes_written', String(server.bytesWritten)],
+    ['limit_maxbytes', String(settings.memoryLimitBytes)],
+    ['accepting_conns', '1'],
+    ['threads', String(settings.threads)],
+    ['bytes', String(s.usedBytes)],
+    ['curr_items', String(s.currItems)],
+    ['total_items', String(s.totalItems)],
+    ['expired_unfetched', String(s.expiredUnfetched)],
+    ['evicted_unfetched', String(s.evictedUnfetched)],
+    ['evictions', String(s.evictions)],
+    ['reclaimed', String(s.reclaimed)],
+  );
+  return pairs;
+}
+
+function settingsPairs(settings: Settings): Pairs {
+  return [
+    ['maxbytes', String(settings.memoryLimitBytes)],
+    ['maxconns', String(settings.maxConnections)],
+    ['tcpport', String(settings.port)],
+    ['udpport', '0'],
+    ['inter', settings.listenHost],
+    ['verbosity', String(settings.verbosity)],
+    ['oldest', '0'],
+    ['evictions', 'on'],
+    ['domain_socket', 'NULL'],
+    ['umask', '700'],
+    ['shutdown_command', 'no'],
+    ['growth_factor', '1.25'],
+    ['chunk_size', '48'],
+    ['num_threads', String(settings.threads)],
+    ['stat_key_prefix', ':'],
+    ['detail_enabled', 'no'],
+    ['cas_enabled', 'yes'],
+    ['binding_protocol', 'auto-negotiate'],
+    ['auth_enabled_sasl', 'no'],
+    ['item_size_max', String(settings.itemSizeMaxBytes)],
+    ['maxconns_fast', 'yes'],
+    ['slab_chunk_max', String(Math.floor(settings.itemSizeMaxBytes / 2))],
+    ['lru_segmented', 'no'],
+  ];
+}
+
+function perClass(store: ItemStore, settings: Settings): Map<number, StoredItem[]> {
+  const sizes = slabClassSizes(settings.itemSizeMaxBytes);
+  const byClass = new Map<number, StoredItem[]>();
+  for (const item of store.entries()) {
+    const cls = slabClassOf(item.bytes, sizes);
+    const list = byClass.get(cls);
+    if (list) list.push(item);
+    else byClass.set(cls, [item]);
+  }
+  return new Map([...byClass.entries()].sort((a, b) => a[0] - b[0]));
+}
+
+function items(store: ItemStore, settings: Settings): Pairs {
+  const nowSec = Math.floor(Date.now() / 1000);
+  const pairs: Pairs = [];
+  for (const [cls, list] of perClass(store, settings)) {
+    const oldestAccess = Math.min(...list.map((i) => i.lastAccessSec));
+    pairs.push(
+      [`items:${cls}:number`, String(list.length)],
+      [`items:${cls}:age`, String(Math.max(0, nowSec - oldestAccess))],
+      [`items:${cls}:evicted`, '0'],
+      [`items:${cls}:outofmemory`, '0'],
+    );
+  }
+  return pairs;
+}
+
+function slabs(store: ItemStore, settings: Settings): Pairs {
+  const sizes = slabClassSizes(settings.itemSizeMaxBytes);
+  const pageBytes = 1024 * 1024;
+  const pairs: Pairs = [];
+  let totalPages = 0;
+  for (const [cls, list] of perClass(store, settings)) {
+    const chunkBytes = sizes[cls - 1];
+    const perPage = Math.max(1, Math.floor(pageBytes / chunkBytes));
+    const pages = Math.ceil(list.length / perPage);
+    totalPages += pages;
+    pairs.push(
+      [`${cls}:chunk_size`, String(chunkBytes)],
+      [`${cls}:chunks_per_page`, String(perPage)],
+      [`${cls}:total_pages`, String(pages)],
+      [`${cls}:total_chunks`, String(pages * perPage)],
+      [`${cls}:used_chunks`, String(list.length)],
+      [`${cls}:free_chunks`, String(pages * perPage - list.length)],
+    );
+  }
+  pairs.push(['active_slabs', String(perClass(store, settings).size)], ['total_malloced', String(totalPages * pageBytes)]);
+  return pairs;
+}
+
+function conns(server: ServerState): Pairs {
+  const pairs: Pairs = [];
+  for (const c of server.conns) {
+    pairs.push(
+      [`${c.id}:addr`, `tcp:${c.remote}`],
+      [`${c.id}:protocol`, c.protocol],
+      [`${c.id}:state`, 'conn_parse_cmd'],
+      [`${c.id}:secs_since_last_cmd`, String(c.secsSinceLastCmd)],
+    );
+  }
+  return pairs;
+}
