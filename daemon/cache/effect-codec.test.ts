@@ -1,0 +1,28 @@
+import fc from 'fast-check';
+import { decodeEffects, encodeEffects } from './effect-codec';
+import type { Effect } from './effects';
+
+const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
+const key = fc.uint8Array({ minLength: 1, maxLength: 250 }).map((a) => Buffer.from(a));
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
+
+const effect: fc.Arbitrary<Effect> = fc.oneof(
+  fc.record({ kind: fc.constant('put' as const), key, value: bytes(4096), flags: u32, exptimeSec: u32, cas: u64, storedAtSec: u32, stale: fc.boolean() }),
+  fc.record({ kind: fc.constant('delete' as const), key }),
+  fc.record({ kind: fc.constant('touch' as const), key, exptimeSec: u32 }),
+  fc.record({ kind: fc.constant('invalidate' as const), key, cas: u64, exptimeSec: fc.option(u32, { nil: undefined }) }),
+  fc.record({ kind: fc.constant('flush' as const), immediate: fc.boolean(), oldestLiveSec: u32, cas: u64 }),
+);
+
+test('every effect list survives encode/decode unchanged', () => {
+  fc.assert(fc.property(fc.array(effect, { maxLength: 8 }), (effects) => {
+    expect(decodeEffects(encodeEffects(effects))).toEqual(effects);
+  }), { seed: 42, numRuns: 500 });
+});
+
+test('a truncated or padded entry is refused, never half-applied', () => {
+  const entry = encodeEffects([{ kind: 'put', key: Buffer.from('k'), value: Buffer.from('value'), flags: 1, exptimeSec: 0, cas: 9n, storedAtSec: 5, stale: false }]);
+  for (let cut = 0; cut < entry.length; cut++) expect(() => decodeEffects(entry.subarray(0, cut))).toThrow(/corrupt effect entry/);
+  expect(() => decodeEffects(Buffer.concat([entry, Buffer.from([0])]))).toThrow(/trailing/);
+});

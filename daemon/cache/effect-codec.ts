@@ -1,0 +1,130 @@
+/**
+ * Effects as log-entry bytes: what the leader proposes and every replica decodes and applies.
+ *
+ * Entry layout (little endian): u16 effectCount, then each effect:
+ *   u8 kind (1 put, 2 delete, 3 touch, 4 invalidate, 5 flush), then by kind:
+ *   put:        u16 keyLen, key, u32 flags, u32 exptimeSec, u64 cas, u32 storedAtSec, u8 stale, u32 valueLen, value
+ *   delete:     u16 keyLen, key
+ *   touch:      u16 keyLen, key, u32 exptimeSec
+ *   invalidate: u16 keyLen, key, u64 cas, u8 hasExptime, u32 exptimeSec
+ *   flush:      u8 immediate, u32 oldestLiveSec, u64 cas
+ * Decoding validates every length against the entry: a corrupt entry throws (a replica must crash
+ * rather than apply garbage), it never reads out of bounds.
+ */
+import type { Effect } from './effects';
+
+const KIND = { put: 1, delete: 2, touch: 3, invalidate: 4, flush: 5 } as const;
+
+function encodedBytes(e: Effect): number {
+  switch (e.kind) {
+    case 'put': return 1 + 2 + e.key.length + 4 + 4 + 8 + 4 + 1 + 4 + e.value.length;
+    case 'delete': return 1 + 2 + e.key.length;
+    case 'touch': return 1 + 2 + e.key.length + 4;
+    case 'invalidate': return 1 + 2 + e.key.length + 8 + 1 + 4;
+    case 'flush': return 1 + 1 + 4 + 8;
+  }
+}
+
+export function encodeEffects(effects: Effect[]): Buffer {
+  let total = 2;
+  for (const e of effects) total += encodedBytes(e);
+  const out = Buffer.allocUnsafe(total);
+  let at = out.writeUInt16LE(effects.length, 0);
+  const putKey = (key: Buffer) => {
+    at = out.writeUInt16LE(key.length, at);
+    at += key.copy(out, at);
+  };
+  for (const e of effects) {
+    at = out.writeUInt8(KIND[e.kind], at);
+    switch (e.kind) {
+      case 'put':
+        putKey(e.key);
+        at = out.writeUInt32LE(e.flags >>> 0, at);
+        at = out.writeUInt32LE(e.exptimeSec, at);
+        at = out.writeBigUInt64LE(e.cas, at);
+        at = out.writeUInt32LE(e.storedAtSec, at);
+        at = out.writeUInt8(e.stale ? 1 : 0, at);
+        at = out.writeUInt32LE(e.value.length, at);
+        at += e.value.copy(out, at);
+        break;
+      case 'delete':
+        putKey(e.key);
+        break;
+      case 'touch':
+        putKey(e.key);
+        at = out.writeUInt32LE(e.exptimeSec, at);
+        break;
+      case 'invalidate':
+        putKey(e.key);
+        at = out.writeBigUInt64LE(e.cas, at);
+        at = out.writeUInt8(e.exptimeSec === undefined ? 0 : 1, at);
+        at = out.writeUInt32LE(e.exptimeSec ?? 0, at);
+        break;
+      case 'flush':
+        at = out.writeUInt8(e.immediate ? 1 : 0, at);
+        at = out.writeUInt32LE(e.oldestLiveSec >>> 0, at);
+        at = out.writeBigUInt64LE(e.cas, at);
+        break;
+    }
+  }
+  if (at !== total) throw new Error(`effect codec: wrote ${at} of ${total} bytes`);
+  return out;
+}
+
+class Reader {
+  at = 0;
+  constructor(private readonly buf: Buffer) {}
+  need(n: number): void {
+    if (this.at + n > this.buf.length) throw new Error(`corrupt effect entry: needs ${n} bytes at ${this.at}, has ${this.buf.length}`);
+  }
+  u8(): number { this.need(1); return this.buf.readUInt8(this.at++); }
+  u16(): number { this.need(2); const v = this.buf.readUInt16LE(this.at); this.at += 2; return v; }
+  u32(): number { this.need(4); const v = this.buf.readUInt32LE(this.at); this.at += 4; return v; }
+  u64(): bigint { this.need(8); const v = this.buf.readBigUInt64LE(this.at); this.at += 8; return v; }
+  bytes(n: number): Buffer {
+    this.need(n);
+    // Copy: the entry lives in a log slot that will be recycled.
+    const out = Buffer.allocUnsafeSlow(n);
+    this.buf.copy(out, 0, this.at, this.at + n);
+    this.at += n;
+    return out;
+  }
+  key(): Buffer { return this.bytes(this.u16()); }
+  done(): boolean { return this.at === this.buf.length; }
+}
+
+export function decodeEffects(entry: Buffer): Effect[] {
+  const r = new Reader(entry);
+  const count = r.u16();
+  const effects: Effect[] = [];
+  for (let i = 0; i < count; i++) {
+    const kind = r.u8();
+    switch (kind) {
+      case KIND.put: {
+        const key = r.key();
+        const flags = r.u32();
+        const exptimeSec = r.u32();
+        const cas = r.u64();
+        const storedAtSec = r.u32();
+        const stale = r.u8() === 1;
+        const value = r.bytes(r.u32());
+        effects.push({ kind: 'put', key, value, flags, exptimeSec, cas, storedAtSec, stale });
+        break;
+      }
+      case KIND.delete: effects.push({ kind: 'delete', key: r.key() }); break;
+      case KIND.touch: effects.push({ kind: 'touch', key: r.key(), exptimeSec: r.u32() }); break;
+      case KIND.invalidate: {
+        const key = r.key();
+        const cas = r.u64();
+        const hasExptime = r.u8() === 1;
+        const exptimeSec = r.u32();
+        effects.push({ kind: 'invalidate', key, cas, exptimeSec: hasExptime ? exptimeSec : undefined });
+        break;
+      }
+      case KIND.flush: effects.push({ kind: 'flush', immediate: r.u8() === 1, oldestLiveSec: r.u32(), cas: r.u64() }); break;
+      default: throw new Error(`corrupt effect entry: unknown effect kind ${kind} at effect ${i}`);
+    }
+  }
+  if (!r.done()) throw new Error(`corrupt effect entry: ${entry.length - r.at} trailing bytes`);
+  return effects;
+}
