@@ -73,7 +73,9 @@ export function memcachedPath(): string {
 /** Stock memcached from Debian, one thread by default, loopback only. */
 export async function startMemcached(extraArgs: string[] = []): Promise<RunningServer> {
   const port = await freePort();
-  const proc = spawn(memcachedPath(), ['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-t', '1', ...extraArgs], {
+  // memcached refuses to run as root without -u.
+  const asRoot = process.getuid?.() === 0 && !extraArgs.includes('-u') ? ['-u', 'root'] : [];
+  const proc = spawn(memcachedPath(), ['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-t', '1', ...asRoot, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const server = track(proc, port);

@@ -1,0 +1,40 @@
+/** noop, version, flush and stat over the binary protocol. */
+import type { ServerContext, StatsGroup } from '../context';
+import { whenReady, type MaybePromise } from '../cache/types';
+import { Status } from '../../protocol/binary/constants';
+import type { BinaryRequest } from '../../protocol/binary/commands';
+import { encodeResponse, encodeStats } from '../../protocol/binary/encode';
+import { failure, success } from './binary-reply';
+
+export function handleVersion(ctx: ServerContext, req: BinaryRequest): Buffer {
+  return success(req, { value: Buffer.from(ctx.version, 'latin1') });
+}
+
+/** Flush with an optional 4-byte expiration extra (a delay, by exptime rules; 0 = now). */
+export function handleFlush(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
+  const delay = req.extras.length === 4 ? req.extras.readUInt32BE(0) : 0;
+  return whenReady(ctx.engine.mutate({ op: 'flush', delay }), () => {
+    ctx.counters.cmd_flush++;
+    return success(req);
+  });
+}
+
+/**
+ * memcached 1.6.18 matches "reset" and "settings" as prefixes of the key and the other groups
+ * exactly; anything else, including "conns" (text protocol only), is "Not found". "detail" is not
+ * supported here (this server keeps no per-prefix stats) and answers "Not found" as well.
+ */
+export function handleStat(ctx: ServerContext, req: BinaryRequest): Buffer {
+  const { opcode, opaque } = req.header;
+  const name = req.key.toString('latin1');
+  if (name === '') return encodeStats(opcode, opaque, ctx.stats('') ?? []);
+  if (name.startsWith('reset')) {
+    ctx.resetStats();
+    return encodeResponse({ opcode, opaque });
+  }
+  let group: StatsGroup | undefined;
+  if (name.startsWith('settings')) group = 'settings';
+  else if (name === 'items' || name === 'slabs' || name === 'sizes') group = name;
+  const pairs = group === undefined ? undefined : ctx.stats(group);
+  return pairs === undefined ? failure(req, Status.KEY_ENOENT) : encodeStats(opcode, opaque, pairs);
+}

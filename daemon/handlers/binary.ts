@@ -1,0 +1,86 @@
+/**
+ * The memcached binary protocol handler: parser commands in, cache calls, reply bytes out.
+ * Replies are queued in request order (each may still be pending on the engine); quiet requests
+ * queue an empty reply so a later noop cannot overtake a pending quiet write. Commands execute in
+ * order too: one arriving while an earlier write is pending waits for it (CommandSequencer).
+ */
+import type { ServerContext } from '../context';
+import type { MaybePromise } from '../cache/types';
+import { Opcode } from '../../protocol/binary/constants';
+import type { BinaryCommand, BinaryRequest } from '../../protocol/binary/commands';
+import { BinaryRequestParser } from '../../protocol/binary/parser';
+import type { HandlerFactory, ReplySink } from './types';
+import { CommandSequencer } from './binary-order';
+import { handleFlush, handleStat, handleVersion } from './binary-admin';
+import { handleGet, handleTouch } from './binary-read';
+import { failure, success } from './binary-reply';
+import { handleAppend, handleArith, handleDelete, handleStore, handleTooLarge } from './binary-write';
+
+export const createBinaryHandler: HandlerFactory = (ctx, sink) => {
+  const parser = new BinaryRequestParser({
+    maxKeyBytes: ctx.maxKeyBytes,
+    maxValueBytes: (keyBytes, flags) => ctx.engine.maxValueBytes(keyBytes, flags),
+  });
+  const sequencer = new CommandSequencer();
+  return {
+    onData(chunk: Buffer): void {
+      for (const command of parser.push(chunk)) execute(ctx, sink, sequencer, command);
+    },
+    bufferedBytes: () => parser.bufferedBytes(),
+  };
+};
+
+function execute(ctx: ServerContext, sink: ReplySink, sequencer: CommandSequencer, command: BinaryCommand): void {
+  switch (command.kind) {
+    case 'close':
+      sink.closeAfterReplies(command.reason);
+      return;
+    case 'error':
+      sink.reply(failure(command, command.status));
+      if (command.close) sink.closeAfterReplies(`binary protocol error (opcode 0x${command.header.opcode.toString(16)})`);
+      return;
+    case 'tooLarge':
+      sink.reply(sequencer.run(() => handleTooLarge(ctx, command)));
+      return;
+    case 'request':
+      sink.reply(sequencer.run(() => dispatch(ctx, command)));
+      if (command.command === Opcode.QUIT) sink.closeAfterReplies('quit');
+      return;
+  }
+}
+
+/** `req.command` is one of the opcodes the parser accepted (protocol/binary/validate.ts). */
+function dispatch(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
+  switch (req.command) {
+    case Opcode.GET:
+    case Opcode.GETK:
+      return handleGet(ctx, req);
+    case Opcode.TOUCH:
+    case Opcode.GAT:
+    case Opcode.GATK:
+      return handleTouch(ctx, req);
+    case Opcode.SET:
+    case Opcode.ADD:
+    case Opcode.REPLACE:
+      return handleStore(ctx, req);
+    case Opcode.APPEND:
+    case Opcode.PREPEND:
+      return handleAppend(ctx, req);
+    case Opcode.DELETE:
+      return handleDelete(ctx, req);
+    case Opcode.INCREMENT:
+    case Opcode.DECREMENT:
+      return handleArith(ctx, req);
+    case Opcode.FLUSH:
+      return handleFlush(ctx, req);
+    case Opcode.STAT:
+      return handleStat(ctx, req);
+    case Opcode.VERSION:
+      return handleVersion(ctx, req);
+    case Opcode.NOOP:
+    case Opcode.QUIT:
+      return success(req);
+    default:
+      throw new Error(`binary opcode 0x${req.command.toString(16)} passed validation but has no handler`);
+  }
+}
