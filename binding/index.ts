@@ -1,0 +1,171 @@
+/**
+ * openFabric: the native memory fabric (binding/src, built by `npm run build:native`) behind the
+ * Fabric interface of ./fabric.ts. One object per node; see ../shared/DESIGN.md, "The fabric".
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Completion, Fabric, FabricOptions, PeerAddress, PeerId, PeerState } from './fabric';
+
+export type { Completion, Fabric, FabricOptions, PeerAddress, PeerId, PeerState } from './fabric';
+
+/** The addon's raw surface (binding/src/addon.cc). */
+interface NativeFabricObject {
+  registerRegion(name: string, bytes: number): Buffer;
+  connectPeer(peerId: number, host: string | undefined, port: number | undefined): void;
+  disconnectPeer(peerId: number): void;
+  peerState(peerId: number): PeerState;
+  postWrite(peerId: number, region: string, offset: number, data: Buffer): number;
+  postRead(peerId: number, region: string, offset: number, length: number, into: Buffer, intoOffset?: number): number;
+  /** Fills out[3i..3i+2] = wrId, peerId, error code (0 ok); returns the count. */
+  pollInto(out: Float64Array, max: number): number;
+  /** Detail text of completion i of the last pollInto. */
+  detail(index: number): string | undefined;
+  /** true: completions are queued now; false: the next completion calls onWake once. */
+  armWait(): boolean;
+  grantWrite(region: string, peerId: number | null): void;
+  writeHolder(region: string): number | null;
+  listenPort(): number;
+  holdPeerLockForTest(peerId: number, region: string, ms: number): void;
+  close(): void;
+}
+
+interface NativeAddon {
+  NativeFabric: new (kind: string, options: FabricOptions, onWake: () => void) => NativeFabricObject;
+  hmacSha256(key: Buffer, message: Buffer): Buffer;
+  hasVerbs: boolean;
+}
+
+const addonFile = 'mucached_fabric.node';
+
+/** Where the built addon may be: next to this file's sources (ts-jest) or from dist/binding/. */
+export function addonPath(): string {
+  const override = process.env.MUCACHED_FABRIC_ADDON;
+  if (override) return override;
+  const candidates = [
+    path.join(__dirname, 'build', 'Release', addonFile),
+    path.join(__dirname, '..', '..', 'binding', 'build', 'Release', addonFile),
+    path.join(__dirname, 'build', 'Debug', addonFile),
+  ];
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) throw new Error(`native fabric addon not built (looked for ${candidates.join(', ')}): run npm run build:native`);
+  return found;
+}
+
+let addon: NativeAddon | undefined;
+export function loadAddon(): NativeAddon {
+  if (!addon) addon = require(addonPath()) as NativeAddon; // eslint-disable-line @typescript-eslint/no-var-requires
+  return addon;
+}
+
+/** A Fabric from the native addon, plus what only a native fabric knows. */
+export interface NativeFabric extends Fabric {
+  /** tcp: the port the NIC thread listens on (useful with listenPort 0); 0 for other kinds. */
+  readonly listenPort: number;
+  /** Tests only, shm: hold the lock of a peer's region for `ms` ms (blocks this thread). */
+  holdPeerLockForTest(peerId: PeerId, region: string, ms: number): void;
+}
+
+/** ErrorKind codes of binding/src/fabric_types.h, by value. */
+const ERROR_KINDS: Array<Completion['error']> = [undefined, 'permission', 'unreachable', 'bounds', 'no-region'];
+const MAX_POLL = 1024;
+
+interface Waiter {
+  resolve: () => void;
+  timer: NodeJS.Timeout;
+}
+
+class AddonFabric implements NativeFabric {
+  readonly kind: 'shm' | 'tcp' | 'verbs';
+  readonly selfId: PeerId;
+  readonly listenPort: number;
+  private readonly native: NativeFabricObject;
+  private readonly waiters = new Set<Waiter>();
+  private closed = false;
+  private readonly polled = new Float64Array(3 * MAX_POLL);
+
+  constructor(options: FabricOptions) {
+    this.kind = options.kind;
+    this.selfId = options.selfId;
+    this.native = new (loadAddon().NativeFabric)(options.kind, options, () => this.wakeAll());
+    this.listenPort = this.native.listenPort();
+  }
+
+  registerRegion(name: string, bytes: number): Buffer {
+    return this.native.registerRegion(name, bytes);
+  }
+  connectPeer(peer: PeerAddress): void {
+    this.native.connectPeer(peer.peerId, peer.host, peer.port);
+  }
+  disconnectPeer(peerId: PeerId): void {
+    this.native.disconnectPeer(peerId);
+  }
+  peerState(peerId: PeerId): PeerState {
+    return this.native.peerState(peerId);
+  }
+  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number {
+    return this.native.postWrite(peerId, region, offset, data);
+  }
+  postRead(peerId: PeerId, region: string, offset: number, length: number, into: Buffer, intoOffset = 0): number {
+    return this.native.postRead(peerId, region, offset, length, into, intoOffset);
+  }
+  pollCompletions(max = MAX_POLL): Completion[] {
+    const count = this.native.pollInto(this.polled, Math.max(0, Math.min(max, MAX_POLL)));
+    const out: Completion[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const wrId = this.polled[3 * i];
+      const peerId = this.polled[3 * i + 1];
+      const code = this.polled[3 * i + 2];
+      if (code === 0) {
+        out[i] = { wrId, peerId, ok: true };
+      } else {
+        const detail = this.native.detail(i);
+        out[i] = { wrId, peerId, ok: false, error: ERROR_KINDS[code] ?? 'unreachable', ...(detail ? { detail } : {}) };
+      }
+    }
+    return out;
+  }
+  waitCompletions(timeoutMs: number): Promise<void> {
+    if (this.closed || this.native.armWait()) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const waiter: Waiter = {
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters.delete(waiter);
+          resolve();
+        }, Math.max(0, timeoutMs)),
+      };
+      this.waiters.add(waiter);
+    });
+  }
+  grantWrite(region: string, peerId: PeerId | null): void {
+    this.native.grantWrite(region, peerId);
+  }
+  writeHolder(region: string): PeerId | null {
+    return this.native.writeHolder(region);
+  }
+  holdPeerLockForTest(peerId: PeerId, region: string, ms: number): void {
+    this.native.holdPeerLockForTest(peerId, region, ms);
+  }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.native.close();
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve();
+    }
+    this.waiters.clear();
+  }
+}
+
+/**
+ * Open this node's fabric. Throws if the backend cannot start (tcp: no secret or the port is
+ * taken; shm: the node id is already running; verbs: no RDMA device or a build without verbs).
+ */
+export function openFabric(options: FabricOptions): NativeFabric {
+  return new AddonFabric(options);
+}

@@ -1,0 +1,67 @@
+// What every native backend implements; the Node-API layer (addon.cc) only talks to this.
+#pragma once
+#include <stdexcept>
+
+#include "completion_queue.h"
+#include "fabric_types.h"
+
+namespace fabric {
+
+struct BackendOptions {
+  PeerId selfId = kNoPeer;
+  std::string cluster;
+  std::string secret;      // tcp
+  std::string listenHost;  // tcp
+  int listenPort = 0;      // tcp (0: any free port; see listenPort())
+  std::string shmDir;      // shm
+  std::string device;      // verbs
+  std::string gid;         // verbs
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::shared_ptr<RegionMemory> registerRegion(const std::string& name, size_t bytes) = 0;
+  virtual void connectPeer(PeerId peer, const std::string& host, int port) = 0;
+  virtual void disconnectPeer(PeerId peer) = 0;
+  virtual PeerState peerState(PeerId peer) = 0;
+  // Both post calls report their outcome through the completion queue only (never by throwing),
+  // except for programming errors such as an invalid region name.
+  virtual void postWrite(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset,
+                         const uint8_t* data, size_t length) = 0;
+  // `into` is valid only during the call: a backend either copies into it now or delivers the
+  // bytes in Completion::readData.
+  virtual void postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset,
+                        size_t length, uint8_t* into) = 0;
+  virtual void grantWrite(const std::string& region, PeerId peer) = 0;
+  virtual PeerId writeHolder(const std::string& region) = 0;
+  virtual int listenPort() const { return 0; }
+  // Tests only (shm): take the lock in a peer's region header and keep it for `ms` milliseconds,
+  // so a test can kill this process while it holds the lock.
+  virtual void holdPeerLockForTest(PeerId peer, const std::string& region, uint32_t ms) {
+    throw std::runtime_error("holdPeerLockForTest is only implemented by the shm backend");
+  }
+  virtual void close() = 0;
+
+  CompletionQueue& completions() { return completions_; }
+
+ protected:
+  void complete(uint64_t wrId, PeerId peer, bool isRead, ErrorKind error, std::string detail = {}) {
+    Completion c;
+    c.wrId = wrId;
+    c.peerId = peer;
+    c.isRead = isRead;
+    c.error = error;
+    c.detail = std::move(detail);
+    completions_.push(std::move(c));
+  }
+
+  CompletionQueue completions_;
+};
+
+std::unique_ptr<Backend> makeShmBackend(const BackendOptions& options);
+std::unique_ptr<Backend> makeTcpBackend(const BackendOptions& options);
+// Throws std::runtime_error when the build has no verbs or the host has no RDMA device.
+std::unique_ptr<Backend> makeVerbsBackend(const BackendOptions& options);
+
+}  // namespace fabric

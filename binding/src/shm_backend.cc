@@ -1,0 +1,261 @@
+// shm backend: every node maps its peers' region files; a write is a copy into the peer's mapping
+// under the lock in the owner's header, after checking the permission word there. All calls run on
+// the JS thread, so completions are queued before the post call returns.
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "backend.h"
+#include "shm_region.h"
+
+namespace fabric {
+namespace {
+
+struct ShmPeer {
+  std::string dir;
+  std::unordered_map<std::string, std::shared_ptr<ShmMapping>> regions;
+};
+
+class ShmBackend : public Backend {
+ public:
+  explicit ShmBackend(const BackendOptions& options)
+      : selfId_(options.selfId), cluster_(options.cluster), dir_(options.shmDir.empty() ? "/dev/shm" : options.shmDir) {
+    claimNodeId();
+  }
+  ~ShmBackend() override { close(); }
+
+  std::shared_ptr<RegionMemory> registerRegion(const std::string& name, size_t bytes) override {
+    checkOpen();
+    auto it = own_.find(name);
+    if (it != own_.end()) {
+      if (it->second->bytes() != bytes)
+        throw std::runtime_error("region '" + name + "' is already registered with " + std::to_string(it->second->bytes()) + " bytes");
+      return it->second;
+    }
+    auto mapping = ShmMapping::create(regionPath(dir_, selfId_, name), selfId_, bytes);
+    own_[name] = mapping;
+    return mapping;
+  }
+
+  void connectPeer(PeerId peer, const std::string& host, int) override {
+    checkOpen();
+    if (!host.empty() && host[0] != '/')
+      throw std::runtime_error("shm: the peer address's host is the directory of its region files and must be absolute, got '" + host + "'");
+    ShmPeer& entry = peers_[peer];
+    entry.dir = host.empty() ? dir_ : host;
+    entry.regions.clear();
+  }
+
+  void disconnectPeer(PeerId peer) override { peers_.erase(peer); }
+
+  PeerState peerState(PeerId peer) override {
+    auto it = peers_.find(peer);
+    if (closed_ || it == peers_.end()) return PeerState::Unreachable;
+    pid_t pid = readPresence(it->second.dir, peer);
+    if (pid == 0) return PeerState::Connecting;  // not started yet
+    return pidAlive(pid) ? PeerState::Connected : PeerState::Unreachable;
+  }
+
+  void postWrite(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, const uint8_t* data,
+                 size_t length) override {
+    ErrorKind error = ErrorKind::None;
+    std::string detail;
+    // One retry: the first attempt may find the mapping of an incarnation that has been retired.
+    for (int attempt = 0; attempt < 2; attempt++) {
+      std::shared_ptr<ShmMapping> mapping = peerRegion(peer, region, error, detail);
+      if (!mapping) break;
+      if (offset > mapping->bytes() || length > mapping->bytes() - offset) {
+        error = ErrorKind::Bounds;
+        detail = "write of " + std::to_string(length) + " bytes at " + std::to_string(offset) + " outside region '" + region + "' of " + std::to_string(mapping->bytes()) + " bytes";
+        break;
+      }
+      ShmHeader* header = mapping->header();
+      mapping->lock();
+      if (header->retired.load(std::memory_order_acquire)) {
+        mapping->unlock();
+        dropPeerRegion(peer, region);
+        error = ErrorKind::Unreachable;
+        detail = "region '" + region + "' of node " + std::to_string(peer) + " was closed";
+        continue;
+      }
+      if (header->holder != selfId_) {
+        PeerId holder = header->holder;
+        mapping->unlock();
+        error = ErrorKind::Permission;
+        detail = "node " + std::to_string(peer) + " grants write on '" + region + "' to " + (holder == kNoPeer ? std::string("nobody") : "node " + std::to_string(holder));
+        break;
+      }
+      memcpy(mapping->data() + offset, data, length);
+      // The unlock below is a release; readers that do not take the lock pair with their acquire.
+      std::atomic_thread_fence(std::memory_order_release);
+      mapping->unlock();
+      error = ErrorKind::None;
+      detail.clear();
+      break;
+    }
+    complete(wrId, peer, false, error, std::move(detail));
+  }
+
+  void postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, size_t length, uint8_t* into) override {
+    ErrorKind error = ErrorKind::None;
+    std::string detail;
+    std::shared_ptr<ShmMapping> mapping = peerRegion(peer, region, error, detail);
+    if (mapping) {
+      if (offset > mapping->bytes() || length > mapping->bytes() - offset) {
+        error = ErrorKind::Bounds;
+        detail = "read of " + std::to_string(length) + " bytes at " + std::to_string(offset) + " outside region '" + region + "'";
+      } else {
+        // Like an RDMA READ: no lock, may observe a write in progress (Mu checks slots itself).
+        std::atomic_thread_fence(std::memory_order_acquire);
+        memcpy(into, mapping->data() + offset, length);
+      }
+    }
+    complete(wrId, peer, true, error, std::move(detail));
+  }
+
+  void grantWrite(const std::string& region, PeerId peer) override {
+    ShmMapping& mapping = ownRegion(region);
+    mapping.lock();
+    mapping.header()->holder = peer;
+    mapping.unlock();
+  }
+
+  PeerId writeHolder(const std::string& region) override {
+    ShmMapping& mapping = ownRegion(region);
+    mapping.lock();
+    PeerId holder = mapping.header()->holder;
+    mapping.unlock();
+    return holder;
+  }
+
+  void holdPeerLockForTest(PeerId peer, const std::string& region, uint32_t ms) override {
+    ErrorKind error = ErrorKind::None;
+    std::string detail;
+    std::shared_ptr<ShmMapping> mapping = peerRegion(peer, region, error, detail);
+    if (!mapping) throw std::runtime_error(detail);
+    mapping->lock();
+    // Tell the driving test (which reads our stdout) that the lock is now held.
+    fprintf(stdout, "{\"event\":\"holding\"}\n");
+    fflush(stdout);
+    usleep(useconds_t(std::min<uint32_t>(ms, 60000)) * 1000);
+    mapping->unlock();
+  }
+
+  void close() override {
+    if (closed_) return;
+    closed_ = true;
+    for (auto& [name, mapping] : own_) {
+      mapping->lock();
+      mapping->header()->retired.store(1, std::memory_order_release);
+      mapping->header()->holder = kNoPeer;
+      mapping->unlock();
+      unlink(regionPath(dir_, selfId_, name).c_str());
+    }
+    own_.clear();  // Buffers handed to JS keep their mappings until collected
+    peers_.clear();
+    unlink(presencePath(dir_, selfId_).c_str());
+  }
+
+ private:
+  std::string regionPath(const std::string& dir, PeerId node, const std::string& region) const {
+    return dir + "/mucached-" + cluster_ + "-n" + std::to_string(node) + "-" + region;
+  }
+  std::string presencePath(const std::string& dir, PeerId node) const {
+    return dir + "/mucached-" + cluster_ + "-n" + std::to_string(node) + ".pid";
+  }
+
+  static pid_t readPresence(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char text[32] = {0};
+    ssize_t n = read(fd, text, sizeof text - 1);
+    ::close(fd);
+    return n > 0 ? pid_t(atol(text)) : 0;
+  }
+  pid_t readPresence(const std::string& dir, PeerId node) const { return readPresence(presencePath(dir, node)); }
+
+  // One live process per (cluster, node id): a stale file from a crashed run is taken over.
+  void claimNodeId() {
+    std::string path = presencePath(dir_, selfId_);
+    pid_t previous = readPresence(path);
+    if (previous != 0 && previous != getpid() && pidAlive(previous))
+      throw std::runtime_error("shm: node " + std::to_string(selfId_) + " of cluster '" + cluster_ + "' is already running as pid " + std::to_string(previous) + " (" + path + ")");
+    std::string tmp = path + ".tmp." + std::to_string(getpid());
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("shm: cannot create " + tmp + ": " + strerror(errno));
+    std::string text = std::to_string(getpid()) + "\n";
+    bool written = write(fd, text.data(), text.size()) == ssize_t(text.size());
+    ::close(fd);
+    if (!written || rename(tmp.c_str(), path.c_str()) != 0) {
+      unlink(tmp.c_str());
+      throw std::runtime_error("shm: cannot publish " + path);
+    }
+  }
+
+  void checkOpen() const {
+    if (closed_) throw std::runtime_error("fabric is closed");
+  }
+
+  ShmMapping& ownRegion(const std::string& region) {
+    auto it = own_.find(region);
+    if (it == own_.end()) throw std::runtime_error("no local region named '" + region + "'");
+    return *it->second;
+  }
+
+  void dropPeerRegion(PeerId peer, const std::string& region) {
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) it->second.regions.erase(region);
+  }
+
+  std::shared_ptr<ShmMapping> peerRegion(PeerId peer, const std::string& region, ErrorKind& error, std::string& detail) {
+    auto it = peers_.find(peer);
+    if (closed_ || it == peers_.end()) {
+      error = ErrorKind::Unreachable;
+      detail = "node " + std::to_string(peer) + " is not connected";
+      return nullptr;
+    }
+    ShmPeer& entry = it->second;
+    auto found = entry.regions.find(region);
+    std::shared_ptr<ShmMapping> mapping;
+    if (found != entry.regions.end()) {
+      mapping = found->second;
+    } else {
+      mapping = ShmMapping::open(regionPath(entry.dir, peer, region));
+      if (!mapping) {
+        pid_t pid = readPresence(entry.dir, peer);
+        bool alive = pid != 0 && pidAlive(pid);
+        error = alive ? ErrorKind::NoRegion : ErrorKind::Unreachable;
+        detail = alive ? "node " + std::to_string(peer) + " has no region '" + region + "'" : "node " + std::to_string(peer) + " is not running";
+        return nullptr;
+      }
+      entry.regions[region] = mapping;
+    }
+    if (!mapping->ownerAlive()) {
+      entry.regions.erase(region);
+      error = ErrorKind::Unreachable;
+      detail = "node " + std::to_string(peer) + " (pid " + std::to_string(mapping->header()->ownerPid) + ") is dead";
+      return nullptr;
+    }
+    return mapping;
+  }
+
+  PeerId selfId_;
+  std::string cluster_;
+  std::string dir_;
+  bool closed_ = false;
+  std::map<std::string, std::shared_ptr<ShmMapping>> own_;
+  std::unordered_map<PeerId, ShmPeer> peers_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> makeShmBackend(const BackendOptions& options) { return std::make_unique<ShmBackend>(options); }
+
+}  // namespace fabric

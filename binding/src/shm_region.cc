@@ -1,0 +1,118 @@
+#include "shm_region.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace fabric {
+
+bool pidAlive(pid_t pid) {
+  if (pid <= 0) return false;
+  return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static void retireExisting(const std::string& path) {
+  std::shared_ptr<ShmMapping> old = ShmMapping::open(path);
+  if (old) {
+    old->lock();
+    old->header()->retired.store(1, std::memory_order_release);
+    old->header()->holder = kNoPeer;
+    old->unlock();
+  }
+  unlink(path.c_str());
+}
+
+std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId ownerId, size_t dataBytes) {
+  retireExisting(path);
+  std::string tmpPath = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmpPath.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::runtime_error("shm: cannot create " + tmpPath + ": " + strerror(errno));
+  size_t mappedBytes = kShmHeaderBytes + dataBytes;
+  if (ftruncate(fd, off_t(mappedBytes)) != 0) {
+    int err = errno;
+    ::close(fd);
+    unlink(tmpPath.c_str());
+    throw std::runtime_error("shm: cannot size " + tmpPath + ": " + strerror(err));
+  }
+  void* base = mmap(nullptr, mappedBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (base == MAP_FAILED) {
+    unlink(tmpPath.c_str());
+    throw std::runtime_error("shm: cannot map " + tmpPath + ": " + strerror(errno));
+  }
+  auto* header = static_cast<ShmHeader*>(base);
+  header->dataBytes = dataBytes;
+  header->ownerPid = getpid();
+  header->ownerId = ownerId;
+  header->retired.store(0, std::memory_order_relaxed);
+  header->holder = kNoPeer;
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  FABRIC_ASSERT(pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0);
+  FABRIC_ASSERT(pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0);
+  FABRIC_ASSERT(pthread_mutex_init(&header->lock, &attr) == 0);
+  pthread_mutexattr_destroy(&attr);
+  header->magic.store(kShmMagic, std::memory_order_release);
+  // Publish atomically: a peer either finds no file or a fully initialised one.
+  if (rename(tmpPath.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    munmap(base, mappedBytes);
+    unlink(tmpPath.c_str());
+    throw std::runtime_error("shm: cannot publish " + path + ": " + strerror(err));
+  }
+  return std::shared_ptr<ShmMapping>(new ShmMapping(static_cast<uint8_t*>(base), mappedBytes, dataBytes));
+}
+
+std::shared_ptr<ShmMapping> ShmMapping::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || size_t(st.st_size) < kShmHeaderBytes) {
+    ::close(fd);
+    errno = EINVAL;
+    return nullptr;
+  }
+  size_t mappedBytes = size_t(st.st_size);
+  void* base = mmap(nullptr, mappedBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (base == MAP_FAILED) return nullptr;
+  auto* header = static_cast<ShmHeader*>(base);
+  if (header->magic.load(std::memory_order_acquire) != kShmMagic || kShmHeaderBytes + header->dataBytes > mappedBytes) {
+    munmap(base, mappedBytes);
+    errno = EINVAL;
+    return nullptr;
+  }
+  return std::shared_ptr<ShmMapping>(new ShmMapping(static_cast<uint8_t*>(base), mappedBytes, header->dataBytes));
+}
+
+ShmMapping::~ShmMapping() { munmap(base_, mappedBytes_); }
+
+void ShmMapping::lock() const {
+  int rc = pthread_mutex_lock(&header()->lock);
+  if (rc == EOWNERDEAD) {
+    // The dead holder was at most inside one memcpy: the bytes it was writing may be torn, which
+    // Mu detects per slot (length + checksum). The permission word is only ever set whole.
+    logLine("shm: a process died holding the lock of a region owned by node %d; lock recovered", header()->ownerId);
+    rc = pthread_mutex_consistent(&header()->lock);
+  }
+  FABRIC_ASSERT(rc == 0);
+}
+
+void ShmMapping::unlock() const { FABRIC_ASSERT(pthread_mutex_unlock(&header()->lock) == 0); }
+
+bool ShmMapping::ownerAlive() {
+  uint64_t now = monotonicNs();
+  if (now - lastLivenessCheckNs_ >= kLivenessRecheckNs) {
+    lastLivenessCheckNs_ = now;
+    ownerAliveCached_ = pidAlive(header()->ownerPid);
+  }
+  return ownerAliveCached_;
+}
+
+}  // namespace fabric

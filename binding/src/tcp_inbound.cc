@@ -1,0 +1,169 @@
+// tcp backend, the NIC's serving side: accept peers, authenticate them (challenge-response over
+// the cluster secret), then apply their WRITE frames and answer READ frames against the permission
+// table. Malformed frames and failed authentication drop the connection with one log line.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "tcp_backend.h"
+
+namespace fabric {
+
+void TcpBackend::acceptAll() {
+  // Bounded per wake-up; the listening socket stays readable if more are waiting.
+  for (int i = 0; i < 64; i++) {
+    sockaddr_in remote{};
+    socklen_t len = sizeof remote;
+    int fd = accept4(listenFd_, reinterpret_cast<sockaddr*>(&remote), &len, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+        logLine("node %d: accept: %s", self_, strerror(errno));
+      return;
+    }
+    setNonBlockingNoDelay(fd);
+    uint64_t key = kKeyInbound | nextInboundId_++;
+    InConn& conn = inbound_[key];
+    conn.fd = fd;
+    conn.key = key;
+    conn.remote = describeAddress(remote);
+    conn.deadlineNs = monotonicNs() + kHandshakeTimeoutNs;
+    randomNonce(conn.serverNonce);
+    encodeHello(conn.out.bytes, self_, cluster_, conn.serverNonce);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u64 = key;
+    FABRIC_ASSERT(epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) == 0);
+  }
+}
+
+void TcpBackend::dropInbound(uint64_t key, const std::string& why) {
+  auto it = inbound_.find(key);
+  if (it == inbound_.end()) return;
+  InConn& conn = it->second;
+  if (!why.empty()) {
+    std::string who = conn.authenticated ? "node " + std::to_string(conn.peer) + " (" + conn.remote + ")" : conn.remote;
+    logLine("node %d: dropped connection from %s: %s", self_, who.c_str(), why.c_str());
+  }
+  epoll_ctl(epollFd_, EPOLL_CTL_DEL, conn.fd, nullptr);
+  ::close(conn.fd);
+  inbound_.erase(it);
+}
+
+void TcpBackend::onInbound(uint64_t key, uint32_t events) {
+  auto it = inbound_.find(key);
+  if (it == inbound_.end()) return;
+  InConn& conn = it->second;
+  std::string why;
+  bool open = true;
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) open = readAvailable(conn.fd, conn.in, why);
+  size_t used = 0;
+  // Only whole frames are applied; a peer that dies mid-frame leaves its tail in `in`, discarded.
+  for (;;) {
+    Frame frame;
+    size_t consumed = 0;
+    std::string reason;
+    ParseResult r = parseFrame(conn.in.data() + used, conn.in.size() - used, frame, consumed, reason);
+    if (r == ParseResult::NeedMore) break;
+    if (r == ParseResult::Malformed) return dropInbound(key, "malformed frame: " + reason);
+    used += consumed;
+    if (!handleInboundFrame(conn, frame)) return;  // dropped
+  }
+  conn.in.consume(used);
+  if (!open) {
+    // A clean close by an authenticated peer is routine (it restarted or disconnected).
+    bool routine = conn.authenticated && why == "connection closed by peer";
+    if (!conn.in.empty()) why += " in the middle of a frame; its partial frame was discarded";
+    return dropInbound(key, routine && conn.in.empty() ? "" : why);
+  }
+  if (!flushOut(conn.fd, conn.out, why)) return dropInbound(key, why);
+  watchInbound(conn);
+}
+
+void TcpBackend::watchInbound(InConn& conn) {
+  // Only touch epoll when the interest set changes: the common case (answer sent whole) is free.
+  bool wantOut = !conn.out.empty();
+  if (wantOut == conn.watchingOut) return;
+  conn.watchingOut = wantOut;
+  epoll_event ev{};
+  ev.events = wantOut ? EPOLLIN | EPOLLOUT : EPOLLIN;
+  ev.data.u64 = conn.key;
+  FABRIC_ASSERT(epoll_ctl(epollFd_, EPOLL_CTL_MOD, conn.fd, &ev) == 0);
+}
+
+bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
+  if (!conn.authenticated) {
+    if (frame.type != FrameType::Auth) {
+      dropInbound(conn.key, "frame before authentication");
+      return false;
+    }
+    Digest expected = authMac(secret_, "client", cluster_, self_, frame.nodeId, conn.serverNonce, frame.nonce);
+    if (frame.nodeId < 1 || !constantTimeEqual(frame.mac.data(), expected.data(), expected.size())) {
+      // A misconfigured peer retries with backoff forever: log its first refusal and then at most
+      // one line per kAuthLogIntervalNs, not one per attempt.
+      uint64_t now = monotonicNs();
+      uint64_t& last = authFailureLoggedNs_[frame.nodeId];
+      bool log = last == 0 || now - last >= kAuthLogIntervalNs;
+      if (log) last = now;
+      dropInbound(conn.key, log ? "authentication failed for claimed node " + std::to_string(frame.nodeId) + " (wrong cluster secret?)" : "");
+      return false;
+    }
+    // A peer has one connection to us: a newer one replaces an older one (the peer reconnected).
+    for (auto& [key, other] : inbound_) {
+      if (key != conn.key && other.authenticated && other.peer == frame.nodeId) {
+        dropInbound(key, "replaced by a newer connection from the same node");
+        break;
+      }
+    }
+    conn.authenticated = true;
+    conn.peer = frame.nodeId;
+    Digest reply = authMac(secret_, "server", cluster_, self_, frame.nodeId, conn.serverNonce, frame.nonce);
+    encodeAuthOk(conn.out.bytes, reply);
+    return true;
+  }
+  switch (frame.type) {
+    case FrameType::Write: applyWrite(conn, frame); return true;
+    case FrameType::Read: serveRead(conn, frame); return true;
+    default:
+      dropInbound(conn.key, "unexpected frame type " + std::to_string(int(frame.type)));
+      return false;
+  }
+}
+
+void TcpBackend::applyWrite(InConn& conn, const Frame& frame) {
+  ErrorKind status = ErrorKind::None;
+  {
+    std::lock_guard<std::mutex> lock(tableMu_);
+    auto it = regions_.find(frame.region);
+    if (it == regions_.end()) {
+      status = ErrorKind::NoRegion;
+    } else {
+      RegionMemory& memory = *it->second.memory;
+      if (frame.offset > memory.bytes() || frame.length > memory.bytes() - frame.offset) status = ErrorKind::Bounds;
+      else if (it->second.holder != conn.peer) status = ErrorKind::Permission;
+      else memcpy(memory.data() + frame.offset, frame.data, frame.length);
+    }
+  }
+  encodeWriteAck(conn.out.bytes, frame.wrId, status);
+}
+
+void TcpBackend::serveRead(InConn& conn, const Frame& frame) {
+  std::shared_ptr<HeapRegion> memory;
+  ErrorKind status = ErrorKind::None;
+  {
+    std::lock_guard<std::mutex> lock(tableMu_);
+    auto it = regions_.find(frame.region);
+    if (it == regions_.end()) status = ErrorKind::NoRegion;
+    else memory = it->second.memory;
+  }
+  if (memory && (frame.offset > memory->bytes() || frame.length > memory->bytes() - frame.offset)) status = ErrorKind::Bounds;
+  uint32_t length = status == ErrorKind::None ? frame.length : 0;
+  encodeReadRespHeader(conn.out.bytes, frame.wrId, status, length);
+  // Like an RDMA READ, not atomic with respect to concurrent writes (Mu validates slots itself).
+  if (length > 0) conn.out.bytes.insert(conn.out.bytes.end(), memory->data() + frame.offset, memory->data() + frame.offset + length);
+}
+
+}  // namespace fabric

@@ -1,0 +1,96 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import { loadAddon, openFabric } from '../../binding';
+import { seededRandom, uniqueCluster } from './child';
+
+function rdmaDevicesPresent(): boolean {
+  try {
+    return fs.readdirSync('/sys/class/infiniband').length > 0;
+  } catch {
+    return false;
+  }
+}
+
+describe('native addon', () => {
+  test('HMAC-SHA256 matches node:crypto (tcp authentication depends on it)', () => {
+    const seed = Date.now() >>> 0;
+    const random = seededRandom(seed);
+    const { hmacSha256 } = loadAddon();
+    const sizes = [0, 1, 55, 56, 63, 64, 65, 127, 128, 200, 1000];
+    for (let i = 0; i < 60; i++) {
+      const key = Buffer.alloc(sizes[Math.floor(random() * sizes.length)]);
+      const msg = Buffer.alloc(sizes[Math.floor(random() * sizes.length)] + Math.floor(random() * 3));
+      for (const b of [key, msg]) for (let j = 0; j < b.length; j++) b[j] = Math.floor(random() * 256);
+      const want = crypto.createHmac('sha256', key).update(msg).digest('hex');
+      const got = hmacSha256(key, msg).toString('hex');
+      if (got !== want) throw new Error(`seed ${seed}: HMAC mismatch for key ${key.length} B, message ${msg.length} B`);
+    }
+  });
+
+  test('verbs: without an RDMA device (or without verbs in the build) opening says why and what to use instead', () => {
+    const open = () => openFabric({ kind: 'verbs', selfId: 1, cluster: uniqueCluster('verbs') });
+    if (rdmaDevicesPresent()) {
+      open().close(); // a host with a device opens it
+      return;
+    }
+    let message = '';
+    try {
+      open().close();
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    if (loadAddon().hasVerbs) expect(message).toMatch(/^no RDMA device found \(ibv_get_device_list returned 0\)/);
+    else expect(message).toMatch(/no verbs backend/);
+    expect(message).toMatch(/'shm'/);
+    expect(message).toMatch(/'tcp'/);
+  });
+
+  test('bad arguments are errors, not crashes', () => {
+    expect(() => openFabric({ kind: 'tcp', selfId: 1, cluster: uniqueCluster('x') })).toThrow(/secret/);
+    expect(() => openFabric({ kind: 'shm', selfId: 0, cluster: 'c' })).toThrow(/peerId/);
+    expect(() => openFabric({ kind: 'shm', selfId: 1, cluster: 'bad/name' })).toThrow(/cluster/);
+    expect(() => openFabric({ kind: 'nope' as 'shm', selfId: 1, cluster: 'c' })).toThrow(/unknown fabric kind/);
+    const f = openFabric({ kind: 'shm', selfId: 1, cluster: uniqueCluster('args'), shmDir: '/tmp' });
+    try {
+      const region = f.registerRegion('r', 64);
+      expect(f.registerRegion('r', 64).length).toBe(64);
+      expect(() => f.registerRegion('r', 128)).toThrow(/already registered/);
+      region[0] = 9;
+      expect(f.registerRegion('r', 64)[0]).toBe(9); // the same memory, zero-copy
+      expect(() => f.registerRegion('../etc', 64)).toThrow(/invalid region name/);
+      expect(() => f.postWrite(2, 'r', -1, Buffer.from('a'))).toThrow(/offset/);
+      expect(() => f.postRead(2, 'r', 0, 10, Buffer.alloc(5))).toThrow(/too small/);
+      expect(() => f.grantWrite('nosuch', 2)).toThrow(/no local region/);
+      const wr = f.postWrite(2, 'r', 0, Buffer.from('a'));
+      expect(f.pollCompletions()).toEqual([expect.objectContaining({ wrId: wr, ok: false, error: 'unreachable' })]);
+    } finally {
+      f.close();
+    }
+    expect(() => f.postWrite(2, 'r', 0, Buffer.from('a'))).toThrow(/closed/);
+  });
+
+  test('waitCompletions resolves on a completion from the NIC thread, and on timeout', async () => {
+    const cluster = uniqueCluster('wait');
+    const a = openFabric({ kind: 'tcp', selfId: 1, cluster, secret: 's', listenPort: 0 });
+    const b = openFabric({ kind: 'tcp', selfId: 2, cluster, secret: 's', listenPort: 0 });
+    try {
+      a.registerRegion('r', 64);
+      a.grantWrite('r', 2);
+      const t0 = Date.now();
+      await b.waitCompletions(30);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+      b.connectPeer({ peerId: 1, host: '127.0.0.1', port: a.listenPort });
+      for (let i = 0; i < 500 && b.peerState(1) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 5));
+      const wr = b.postWrite(1, 'r', 0, Buffer.from('hi'));
+      const got = [];
+      for (let i = 0; i < 100 && got.length === 0; i++) {
+        await b.waitCompletions(10_000); // resolves well before the timeout, woken by the NIC thread
+        got.push(...b.pollCompletions());
+      }
+      expect(got).toEqual([{ wrId: wr, peerId: 1, ok: true }]);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});

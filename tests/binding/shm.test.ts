@@ -1,0 +1,76 @@
+import { openFabric } from '../../binding';
+import { backendSuite, shmCluster } from './backend-suite';
+import { FabricChild } from './child';
+
+backendSuite('shm', shmCluster);
+
+describe('shm: a crashed writer holding the lock', () => {
+  test('does not wedge the owner (robust lock)', async () => {
+    const cluster = shmCluster();
+    const owner = new FabricChild();
+    const writer = new FabricChild();
+    try {
+      await owner.must({ op: 'open', options: cluster.options(1) });
+      await owner.must({ op: 'register', name: 'log', bytes: 4096 });
+      await owner.must({ op: 'grant', region: 'log', peerId: 2 });
+      await writer.must({ op: 'open', options: cluster.options(2) });
+      await writer.must({ op: 'connect', peerId: 1 });
+      const held = writer.call({ op: 'holdLock', peerId: 1, region: 'log', ms: 60000 }, 70000);
+      held.catch(() => undefined);
+      await writer.event('holding');
+      await writer.kill('SIGKILL');
+      // The owner's revocation takes the same lock: it must get it back from the dead writer.
+      await owner.must({ op: 'grant', region: 'log', peerId: 3 }, 5000);
+      const reader = new FabricChild();
+      try {
+        await reader.must({ op: 'open', options: cluster.options(3) });
+        await reader.must({ op: 'connect', peerId: 1 });
+        const w = await reader.must({ op: 'write', peerId: 1, region: 'log', offset: 8, hex: 'cafe' }, 5000);
+        expect(w.completion.ok).toBe(true);
+        const r = await reader.must({ op: 'read', peerId: 1, region: 'log', offset: 8, length: 2 });
+        expect(r.hex).toBe('cafe');
+      } finally {
+        await reader.stop();
+      }
+      await owner.stop();
+      expect(owner.stderr()).toMatch(/died holding the lock/);
+    } finally {
+      await writer.stop();
+      await owner.stop();
+      cluster.cleanup();
+    }
+  });
+});
+
+describe('shm: node identity', () => {
+  test('a second live process cannot open the same node id', async () => {
+    const cluster = shmCluster();
+    const first = new FabricChild();
+    try {
+      await first.must({ op: 'open', options: cluster.options(1) });
+      expect(() => openFabric(cluster.options(1))).toThrow(/already running as pid/);
+    } finally {
+      await first.stop();
+      cluster.cleanup();
+    }
+  });
+
+  test('peer state follows the peer process', async () => {
+    const cluster = shmCluster();
+    const me = openFabric(cluster.options(2));
+    const peer = new FabricChild();
+    try {
+      expect(me.peerState(1)).toBe('unreachable'); // not connected
+      me.connectPeer({ peerId: 1 });
+      expect(me.peerState(1)).toBe('connecting'); // not started
+      await peer.must({ op: 'open', options: cluster.options(1) });
+      expect(me.peerState(1)).toBe('connected');
+      await peer.kill('SIGKILL');
+      expect(me.peerState(1)).toBe('unreachable');
+    } finally {
+      me.close();
+      await peer.stop();
+      cluster.cleanup();
+    }
+  });
+});
