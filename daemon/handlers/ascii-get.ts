@@ -1,0 +1,52 @@
+/**
+ * get / gets / gat / gats over many keys. The reply is assembled only once every key is known:
+ * memcached answers a line holding an over-long key with a lone CLIENT_ERROR, dropping the
+ * values it had found (it still looked them up and counted them).
+ */
+import type { ItemView, MaybePromise, TouchResult } from '../cache/types';
+import type { ServerContext } from '../context';
+import type { AsciiCommand } from '../../protocol/ascii/commands';
+import { END, line, valueParts } from '../../protocol/ascii/encode';
+import { formatResult } from './ascii-reply';
+
+type GetCommand = Extract<AsciiCommand, { kind: 'get' }>;
+
+export function executeGet(ctx: ServerContext, c: GetCommand): MaybePromise<Buffer> {
+  const touch = c.variant === 'gat' || c.variant === 'gats';
+  const withCas = c.variant === 'gets' || c.variant === 'gats';
+  const counters = ctx.counters;
+  const found: Array<MaybePromise<ItemView | undefined>> = [];
+  let pending = false;
+  for (const key of c.keys) {
+    if (touch) {
+      const r = ctx.engine.mutate({ op: 'touch', key, exptime: c.exptime });
+      const item = r instanceof Promise ? r.then(countTouch(ctx)) : countTouch(ctx)(r);
+      if (item instanceof Promise) pending = true;
+      found.push(item);
+    } else {
+      const item = ctx.engine.get(key);
+      counters.cmd_get++;
+      if (item) counters.get_hits++; else counters.get_misses++;
+      found.push(item);
+    }
+  }
+  const format = (items: Array<ItemView | undefined>): Buffer => {
+    if (c.keyTooLong) return line('CLIENT_ERROR bad command line format');
+    const parts: Buffer[] = [];
+    for (const item of items) {
+      if (item) parts.push(...valueParts(item.key, item.flags, item.value, withCas ? item.cas : undefined));
+    }
+    parts.push(END);
+    return parts.length === 1 ? END : Buffer.concat(parts);
+  };
+  if (!pending) return format(found as Array<ItemView | undefined>);
+  return formatResult(Promise.all(found), format);
+}
+
+function countTouch(ctx: ServerContext): (r: TouchResult) => ItemView | undefined {
+  return (r) => {
+    ctx.counters.cmd_touch++;
+    if (r.status === 'TOUCHED') ctx.counters.touch_hits++; else ctx.counters.touch_misses++;
+    return r.item;
+  };
+}

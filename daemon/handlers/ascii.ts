@@ -1,0 +1,204 @@
+/**
+ * The ASCII protocol handler (text + meta): parse with protocol/ascii, call the cache, format
+ * replies byte-for-byte as memcached 1.6.18 does, and bump the counters memcached bumps.
+ * Meta commands live in meta.ts, multi-gets in ascii-get.ts.
+ */
+import type { StoreResult } from '../cache/types';
+import type { ServerContext } from '../context';
+import type { AsciiCommand } from '../../protocol/ascii/commands';
+import { EMPTY, line, statsReply } from '../../protocol/ascii/encode';
+import { AsciiParser } from '../../protocol/ascii/parser';
+import { safeStrtoul } from '../../protocol/ascii/numbers';
+import type { HandlerFactory, ProtocolHandler, ReplySink } from './types';
+import { executeGet } from './ascii-get';
+import { countCas, fireAndForget, formatResult } from './ascii-reply';
+import { executeMeta } from './meta';
+import type { StatsGroup } from '../context';
+
+const STORE_REPLIES: Record<StoreResult['status'], string> = {
+  STORED: 'STORED',
+  NOT_STORED: 'NOT_STORED',
+  EXISTS: 'EXISTS',
+  NOT_FOUND: 'NOT_FOUND',
+  TOO_LARGE: 'SERVER_ERROR object too large for cache',
+  NO_MEMORY: 'SERVER_ERROR out of memory storing object',
+};
+
+class AsciiHandler implements ProtocolHandler {
+  private readonly parser: AsciiParser;
+  private closed = false;
+
+  constructor(private readonly ctx: ServerContext, private readonly sink: ReplySink) {
+    this.parser = new AsciiParser({
+      maxKeyBytes: ctx.maxKeyBytes,
+      maxValueBytes: (keyBytes, flags) => ctx.engine.maxValueBytes(keyBytes, flags),
+    });
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.closed) return;
+    for (const command of this.parser.push(chunk)) {
+      if (this.closed) return;
+      this.execute(command);
+    }
+  }
+
+  bufferedBytes(): number {
+    return this.parser.bufferedBytes();
+  }
+
+  private execute(c: AsciiCommand): void {
+    const { ctx, sink } = this;
+    const counters = ctx.counters;
+    switch (c.kind) {
+      case 'get':
+        sink.reply(executeGet(ctx, c));
+        return;
+      case 'store': {
+        counters.cmd_set++;
+        const result = ctx.engine.mutate({
+          op: 'store', mode: c.mode, key: c.key, value: c.value, flags: c.flags, exptime: c.exptime,
+          compareCas: c.mode === 'cas' ? c.cas : undefined,
+        });
+        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+          if (c.mode === 'cas') countCas(ctx, r.status);
+          if (r.status === 'TOO_LARGE') counters.store_too_large++;
+          if (r.status === 'NO_MEMORY') counters.store_no_memory++;
+          return line(STORE_REPLIES[r.status]);
+        }));
+        return;
+      }
+      case 'tooLarge':
+        counters.store_too_large++;
+        // memcached drops the old item so a failed set cannot leave stale data behind.
+        if (c.meta || c.mode === 'set') fireAndForget(ctx.engine.mutate({ op: 'delete', key: c.key }));
+        this.replyUnlessQuiet(c.noreply, line('SERVER_ERROR object too large for cache'));
+        return;
+      case 'badDataChunk':
+        counters.cmd_set++;
+        this.replyUnlessQuiet(c.noreply, line('CLIENT_ERROR bad data chunk'));
+        return;
+      case 'arith': {
+        const result = ctx.engine.mutate({ op: 'arith', key: c.key, incr: c.incr, delta: c.delta });
+        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+          switch (r.status) {
+            case 'OK':
+              if (c.incr) counters.incr_hits++; else counters.decr_hits++;
+              return line(String(r.value));
+            case 'NOT_FOUND':
+              if (c.incr) counters.incr_misses++; else counters.decr_misses++;
+              return line('NOT_FOUND');
+            case 'NON_NUMERIC':
+              return line('CLIENT_ERROR cannot increment or decrement non-numeric value');
+            case 'NO_MEMORY':
+              return line('SERVER_ERROR out of memory');
+            case 'EXISTS':
+              return EMPTY; // no CAS on text incr/decr: cannot happen
+          }
+        }));
+        return;
+      }
+      case 'delete': {
+        const result = ctx.engine.mutate({ op: 'delete', key: c.key });
+        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+          if (r.status === 'DELETED') {
+            counters.delete_hits++;
+            return line('DELETED');
+          }
+          counters.delete_misses++;
+          return line('NOT_FOUND');
+        }));
+        return;
+      }
+      case 'touch': {
+        const result = ctx.engine.mutate({ op: 'touch', key: c.key, exptime: c.exptime });
+        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+          counters.cmd_touch++;
+          if (r.status === 'TOUCHED') {
+            counters.touch_hits++;
+            return line('TOUCHED');
+          }
+          counters.touch_misses++;
+          return line('NOT_FOUND');
+        }));
+        return;
+      }
+      case 'flush': {
+        counters.cmd_flush++;
+        // A negative delay means "now", as memcached's flush_all treats it.
+        const result = ctx.engine.mutate({ op: 'flush', delay: Math.max(0, c.delay) });
+        this.replyUnlessQuiet(c.noreply, formatResult(result, () => line('OK')));
+        return;
+      }
+      case 'stats':
+        sink.reply(this.stats(c.words));
+        return;
+      case 'version':
+        sink.reply(line(`VERSION ${ctx.version}`));
+        return;
+      case 'verbosity':
+        ctx.setVerbosity(c.level);
+        this.replyUnlessQuiet(c.noreply, line('OK'));
+        return;
+      case 'quit':
+        this.close('quit');
+        return;
+      case 'reply':
+        if (c.count === 'cmd_flush') counters.cmd_flush++;
+        this.replyUnlessQuiet(c.noreply, line(c.line));
+        return;
+      case 'close':
+        this.close(c.reason);
+        return;
+      case 'mg': case 'ms': case 'md': case 'ma': case 'me': {
+        const out = executeMeta(ctx, c);
+        if (out !== undefined) sink.reply(out);
+        return;
+      }
+    }
+  }
+
+  private stats(words: string[]): Buffer {
+    const { ctx } = this;
+    if (words.length === 0) return statsReply(ctx.stats('') ?? []);
+    const sub = words[0];
+    switch (sub) {
+      case 'reset':
+        ctx.resetStats();
+        return line('RESET');
+      case 'detail':
+        if (words.length < 2) return line('CLIENT_ERROR usage: stats detail on|off|dump');
+        if (words[1] === 'on' || words[1] === 'off') return line('OK');
+        if (words[1] === 'dump') return line('END');
+        return line('CLIENT_ERROR usage: stats detail on|off|dump');
+      case 'cachedump':
+        if (words.length < 3) return line('CLIENT_ERROR bad command line');
+        if (safeStrtoul(words[1]) === undefined || safeStrtoul(words[2]) === undefined) {
+          return line('CLIENT_ERROR bad command line format');
+        }
+        return line('END');
+      case 'settings': case 'items': case 'slabs': case 'conns': case 'sizes': {
+        const pairs = ctx.stats(sub as StatsGroup);
+        return pairs === undefined ? line('ERROR') : statsReply(pairs);
+      }
+      default:
+        return line('ERROR');
+    }
+  }
+
+  private replyUnlessQuiet(noreply: boolean, bytes: ReturnType<typeof formatResult>): void {
+    // The engine call already happened; a quiet command only drops its reply.
+    if (noreply) {
+      if (bytes instanceof Promise) bytes.catch(() => undefined);
+      return;
+    }
+    this.sink.reply(bytes);
+  }
+
+  private close(reason: string): void {
+    this.closed = true;
+    this.sink.closeAfterReplies(reason);
+  }
+}
+
+export const createAsciiHandler: HandlerFactory = (ctx, sink) => new AsciiHandler(ctx, sink);

@@ -1,0 +1,36 @@
+/**
+ * What the ASCII parser hands to the handler: text-protocol and meta-protocol commands, already
+ * validated the way memcached validates them, plus the canned replies memcached writes for
+ * malformed input. Keys and values are raw bytes.
+ */
+import type { MetaFlags } from './meta-flags';
+
+/** The storage commands; the same names the cache's StoreOp uses. */
+export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
+
+export type GetVariant = 'get' | 'gets' | 'gat' | 'gats';
+
+export type AsciiCommand =
+  | { kind: 'get'; variant: GetVariant; exptime: number; keys: Buffer[]; keyTooLong: boolean }
+  | { kind: 'store'; mode: StoreMode; key: Buffer; flags: number; exptime: number; cas: bigint; value: Buffer; noreply: boolean }
+  /** Value over the item-size limit; its bytes are swallowed by the parser. */
+  | { kind: 'tooLarge'; mode: StoreMode; key: Buffer; noreply: boolean; meta: boolean }
+  /** The data block did not end in \r\n; `noreply` already accounts for ms always replying. */
+  | { kind: 'badDataChunk'; noreply: boolean }
+  | { kind: 'arith'; incr: boolean; key: Buffer; delta: bigint; noreply: boolean }
+  | { kind: 'delete'; key: Buffer; noreply: boolean }
+  | { kind: 'touch'; key: Buffer; exptime: number; noreply: boolean }
+  | { kind: 'flush'; delay: number; noreply: boolean }
+  | { kind: 'stats'; words: string[] }
+  | { kind: 'version' }
+  | { kind: 'verbosity'; level: number; noreply: boolean }
+  | { kind: 'quit' }
+  /** A fixed reply line (without \r\n), e.g. ERROR or a CLIENT_ERROR; `count` names a counter
+   *  memcached bumps even though the command failed. */
+  | { kind: 'reply'; line: string; noreply: boolean; count?: 'cmd_flush' }
+  | { kind: 'close'; reason: string }
+  | { kind: 'mg'; key: Buffer; flags: MetaFlags }
+  | { kind: 'ms'; key: Buffer; flags: MetaFlags; value: Buffer }
+  | { kind: 'md'; key: Buffer; flags: MetaFlags }
+  | { kind: 'ma'; key: Buffer; flags: MetaFlags }
+  | { kind: 'me'; key: Buffer; binaryKey: boolean };
