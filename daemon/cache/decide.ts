@@ -7,7 +7,7 @@
  * state only changes through the returned effects, applied by the caller.
  */
 import type { Effect } from './effects';
-import { addDelta, safeStrtoull } from './numeric';
+import { addDelta, storedNumber } from './numeric';
 import { itemBytes, ItemStore, StoredItem } from './store';
 import type {
   ArithOp, ArithResult, DeleteOp, DeleteResult, FlushOp, FlushResult, MetaGetOp, MetaGetResult,
@@ -77,6 +77,9 @@ export class Decider {
       const effects: Effect[] = op.mode === 'set' && old ? [{ kind: 'delete', key: op.key }] : [];
       return { result: { status: 'TOO_LARGE' }, effects };
     }
+    // Only a whole new item from `ms ... b` carries the binary-key mark; append/prepend build a new
+    // item without it, as memcached does.
+    const keyBinary = op.keyBinary === true && op.mode !== 'append' && op.mode !== 'prepend';
     const put = (value: Buffer, flags: number, exptimeSec: number, stale: boolean): Decision<StoreResult> => {
       if (itemBytes(op.key.length, flags, value.length) > this.limits.memoryLimitBytes) {
         return { result: { status: 'NO_MEMORY' }, effects: [] };
@@ -84,7 +87,7 @@ export class Decider {
       const cas = op.explicitCas ?? this.nextCas();
       return {
         result: { status: 'STORED', cas },
-        effects: [{ kind: 'put', key: copy(op.key), value: copy(value), flags, exptimeSec, cas, storedAtSec: nowSec, stale }],
+        effects: [{ kind: 'put', key: copy(op.key), value: copy(value), flags, exptimeSec, cas, storedAtSec: nowSec, stale, keyBinary }],
       };
     };
     const compare = op.compareCas ?? 0n;
@@ -102,7 +105,8 @@ export class Decider {
       case 'cas':
         if (!old) return { result: { status: 'NOT_FOUND' }, effects: [] };
         if (old.cas === compare) return put(op.value, op.flags, absoluteExptime(op.exptime, nowSec), false);
-        if (op.invalidate && compare < old.cas) {
+        // (A CAS of 0 is memcached's "no CAS", which never counts as an older one.)
+        if (op.invalidate && compare !== 0n && compare < old.cas) {
           // Meta I: a stale write-back is accepted but marked stale, keeping the item's TTL.
           return put(op.value, op.flags, old.exptimeSec, true);
         }
@@ -127,14 +131,15 @@ export class Decider {
       const effect: Effect = {
         kind: 'put', key: copy(op.key), value: Buffer.from(op.create.initial.toString(), 'latin1'),
         flags: op.create.flags ?? 0, exptimeSec: absoluteExptime(op.create.exptime, nowSec), cas, storedAtSec: nowSec, stale: false,
+        keyBinary: false,
       };
-      return { result: { status: 'OK', value: op.create.initial, cas, item: viewOfPut(effect, nowSec) }, effects: [effect] };
+      return { result: { status: 'OK', value: op.create.initial, cas, created: true, item: viewOfPut(effect, nowSec) }, effects: [effect] };
     }
     if (old.value.length === 0) return { result: { status: 'NON_NUMERIC' }, effects: [] };
     if (op.compareCas !== undefined && op.compareCas !== 0n && op.compareCas !== old.cas) {
       return { result: { status: 'EXISTS' }, effects: [] };
     }
-    const current = safeStrtoull(old.value, true);
+    const current = storedNumber(old.value);
     if (current === undefined) return { result: { status: 'NON_NUMERIC' }, effects: [] };
     const value = addDelta(current, op.delta, op.incr);
     const digits = Buffer.from(value.toString(), 'latin1');
@@ -143,9 +148,10 @@ export class Decider {
       ? Buffer.concat([digits, Buffer.alloc(old.value.length - digits.length, 0x20)])
       : digits;
     const cas = op.explicitCas ?? this.nextCas();
+    // An in-place rewrite keeps the item (and its binary-key mark); a longer number is a new item.
     const effect: Effect = {
       kind: 'put', key: copy(op.key), value: newValue, flags: old.flags, exptimeSec: old.exptimeSec, cas,
-      storedAtSec: nowSec, stale: false,
+      storedAtSec: nowSec, stale: false, keyBinary: old.keyBinary && digits.length <= old.value.length,
     };
     return { result: { status: 'OK', value, cas, item: viewOfPut(effect, nowSec) }, effects: [effect] };
   }
@@ -153,7 +159,8 @@ export class Decider {
   private decideDelete(op: DeleteOp): Decision<DeleteResult> {
     const old = this.live(op.key);
     if (!old) return { result: { status: 'NOT_FOUND' }, effects: [] };
-    if (op.compareCas !== undefined && op.compareCas !== 0n && op.compareCas !== old.cas) {
+    // Any supplied CAS is compared, 0 included (meta md C0); binary handlers pass none for 0.
+    if (op.compareCas !== undefined && op.compareCas !== old.cas) {
       return { result: { status: 'EXISTS' }, effects: [] };
     }
     if (op.invalidate) {
@@ -196,22 +203,26 @@ export class Decider {
       const cas = this.nextCas();
       const effect: Effect = {
         kind: 'put', key: copy(op.key), value: Buffer.alloc(0), flags: 0,
-        exptimeSec: absoluteExptime(op.vivifyExptime, nowSec), cas, storedAtSec: nowSec, stale: false,
+        exptimeSec: absoluteExptime(op.vivifyExptime, nowSec), cas, storedAtSec: nowSec, stale: false, keyBinary: false,
       };
       const item = viewOfPut(effect, nowSec);
       // The creator holds the win token: mark it once the effect is applied (see LocalEngine).
       return { result: { item, win: true, winTokenAlreadySent: false, stale: false, vivified: true }, effects: [effect] };
     }
     const effects: Effect[] = [];
+    // The view keeps the expiry from before T: mg reports `t` before or after the touch depending
+    // on where T stands among its flags, so the handler decides.
     const view = this.store.view(old);
+    let exptimeSec = old.exptimeSec;
     if (op.touchExptime !== undefined) {
-      view.exptimeSec = absoluteExptime(op.touchExptime, nowSec);
-      effects.push({ kind: 'touch', key: copy(op.key), exptimeSec: view.exptimeSec });
+      const touchedSec = absoluteExptime(op.touchExptime, nowSec);
+      if (op.touchBeforeRecache) exptimeSec = touchedSec;
+      effects.push({ kind: 'touch', key: copy(op.key), exptimeSec: touchedSec });
     }
     const winTokenAlreadySent = old.winTokenSent;
     let win = false;
     if (!old.winTokenSent) {
-      const recache = op.recacheBelowSec !== undefined && old.exptimeSec !== 0 && old.exptimeSec - nowSec < op.recacheBelowSec;
+      const recache = op.recacheBelowSec !== undefined && exptimeSec !== 0 && exptimeSec - nowSec < op.recacheBelowSec;
       if (old.stale || recache) {
         win = true;
         old.winTokenSent = true;
@@ -230,7 +241,7 @@ export class Decider {
 function viewOfPut(effect: Effect & { kind: 'put' }, nowSec: number) {
   return {
     key: effect.key, value: effect.value, flags: effect.flags, exptimeSec: effect.exptimeSec, cas: effect.cas,
-    lastAccessSec: nowSec, fetchedBefore: false, stale: effect.stale, winTokenSent: false,
+    lastAccessSec: nowSec, fetchedBefore: false, stale: effect.stale, winTokenSent: false, keyBinary: effect.keyBinary,
   };
 }
 

@@ -8,7 +8,7 @@ const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
 
 const effect: fc.Arbitrary<Effect> = fc.oneof(
-  fc.record({ kind: fc.constant('put' as const), key, value: bytes(4096), flags: u32, exptimeSec: u32, cas: u64, storedAtSec: u32, stale: fc.boolean() }),
+  fc.record({ kind: fc.constant('put' as const), key, value: bytes(4096), flags: u32, exptimeSec: u32, cas: u64, storedAtSec: u32, stale: fc.boolean(), keyBinary: fc.boolean() }),
   fc.record({ kind: fc.constant('delete' as const), key }),
   fc.record({ kind: fc.constant('touch' as const), key, exptimeSec: u32 }),
   fc.record({ kind: fc.constant('invalidate' as const), key, cas: u64, exptimeSec: fc.option(u32, { nil: undefined }) }),
@@ -22,7 +22,7 @@ test('every effect list survives encode/decode unchanged', () => {
 });
 
 test('a truncated or padded entry is refused, never half-applied', () => {
-  const entry = encodeEffects([{ kind: 'put', key: Buffer.from('k'), value: Buffer.from('value'), flags: 1, exptimeSec: 0, cas: 9n, storedAtSec: 5, stale: false }]);
+  const entry = encodeEffects([{ kind: 'put', key: Buffer.from('k'), value: Buffer.from('value'), flags: 1, exptimeSec: 0, cas: 9n, storedAtSec: 5, stale: false, keyBinary: false }]);
   for (let cut = 0; cut < entry.length; cut++) expect(() => decodeEffects(entry.subarray(0, cut))).toThrow(/corrupt effect entry/);
   expect(() => decodeEffects(Buffer.concat([entry, Buffer.from([0])]))).toThrow(/trailing/);
 });

@@ -3,7 +3,8 @@
  *
  * Entry layout (little endian): u16 effectCount, then each effect:
  *   u8 kind (1 put, 2 delete, 3 touch, 4 invalidate, 5 flush), then by kind:
- *   put:        u16 keyLen, key, u32 flags, u32 exptimeSec, u64 cas, u32 storedAtSec, u8 stale, u32 valueLen, value
+ *   put:        u16 keyLen, key, u32 flags, u32 exptimeSec, u64 cas, u32 storedAtSec,
+ *               u8 marks (bit 0 stale, bit 1 keyBinary), u32 valueLen, value
  *   delete:     u16 keyLen, key
  *   touch:      u16 keyLen, key, u32 exptimeSec
  *   invalidate: u16 keyLen, key, u64 cas, u8 hasExptime, u32 exptimeSec
@@ -43,7 +44,7 @@ export function encodeEffects(effects: Effect[]): Buffer {
         at = out.writeUInt32LE(e.exptimeSec, at);
         at = out.writeBigUInt64LE(e.cas, at);
         at = out.writeUInt32LE(e.storedAtSec, at);
-        at = out.writeUInt8(e.stale ? 1 : 0, at);
+        at = out.writeUInt8((e.stale ? 1 : 0) | (e.keyBinary ? 2 : 0), at);
         at = out.writeUInt32LE(e.value.length, at);
         at += e.value.copy(out, at);
         break;
@@ -106,9 +107,10 @@ export function decodeEffects(entry: Buffer): Effect[] {
         const exptimeSec = r.u32();
         const cas = r.u64();
         const storedAtSec = r.u32();
-        const stale = r.u8() === 1;
+        const marks = r.u8();
+        if (marks > 3) throw new Error(`corrupt effect entry: unknown put marks ${marks}`);
         const value = r.bytes(r.u32());
-        effects.push({ kind: 'put', key, value, flags, exptimeSec, cas, storedAtSec, stale });
+        effects.push({ kind: 'put', key, value, flags, exptimeSec, cas, storedAtSec, stale: (marks & 1) !== 0, keyBinary: (marks & 2) !== 0 });
         break;
       }
       case KIND.delete: effects.push({ kind: 'delete', key: r.key() }); break;

@@ -19,6 +19,8 @@ export interface PutEffect {
   storedAtSec: number;
   /** Meta invalidation: the item is stale (X) until replaced. */
   stale: boolean;
+  /** Stored by `ms ... b`: meta replies show the key base64-encoded. */
+  keyBinary: boolean;
 }
 
 export interface DeleteEffect {

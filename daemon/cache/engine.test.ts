@@ -1,5 +1,5 @@
 import { LocalEngine } from './engine';
-import { safeStrtoull } from './numeric';
+import { storedNumber } from './numeric';
 import { itemBytes } from './store';
 
 const k = (s: string) => Buffer.from(s);
@@ -60,13 +60,15 @@ describe('incr/decr', () => {
     expect(engine.get(k('a'))?.value.toString()).toBe('abc');
   });
 
-  test('safe_strtoull edge cases', () => {
-    expect(safeStrtoull(k('12'), true)).toBe(12n);
-    expect(safeStrtoull(k(' 12 '), true)).toBe(12n);
-    expect(safeStrtoull(k('12a'), true)).toBeUndefined();
-    expect(safeStrtoull(k('-1'), true)).toBeUndefined();
-    expect(safeStrtoull(k('18446744073709551616'), true)).toBeUndefined();
-    expect(safeStrtoull(k('abc'), false)).toBeUndefined();
+  test('stored numbers parse as memcached parses them', () => {
+    expect(storedNumber(k('12'))).toBe(12n);
+    expect(storedNumber(k(' 12 '))).toBe(12n);
+    expect(storedNumber(k('12a'))).toBeUndefined();
+    expect(storedNumber(k('-1'))).toBeUndefined();
+    expect(storedNumber(k('18446744073709551616'))).toBeUndefined();
+    expect(storedNumber(k('abc'))).toBeUndefined();
+    expect(storedNumber(k('   '))).toBeUndefined();
+    expect(storedNumber(Buffer.from('42\0junk'))).toBe(42n);
   });
 });
 

@@ -30,6 +30,7 @@ export interface StoredItem {
   cas: bigint;
   storedAtSec: number;
   stale: boolean;
+  keyBinary: boolean;
   // Node-local metadata below: never part of an effect.
   lastAccessSec: number;
   fetched: boolean;
@@ -108,6 +109,7 @@ export class ItemStore {
       fetchedBefore: item.fetched,
       stale: item.stale,
       winTokenSent: item.winTokenSent,
+      keyBinary: item.keyBinary,
     };
   }
 
@@ -167,6 +169,7 @@ export class ItemStore {
       cas: effect.cas,
       storedAtSec: effect.storedAtSec,
       stale: effect.stale,
+      keyBinary: effect.keyBinary,
       lastAccessSec: this.clockSec(),
       fetched: false,
       winTokenSent: old !== undefined && effect.stale && old.winTokenSent,

@@ -30,6 +30,8 @@ export interface ItemView {
   stale: boolean;
   /** Meta protocol: a win token (W) was already handed out for this item. Local metadata. */
   winTokenSent: boolean;
+  /** Stored by `ms` with `b`: meta replies show the key base64-encoded. */
+  keyBinary: boolean;
 }
 
 export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas';
@@ -42,13 +44,15 @@ export interface StoreOp {
   flags: number;
   /** As sent by the client (see file header). Ignored for append/prepend, which keep the item's. */
   exptime: number;
-  /** Compare-and-swap unique: required for mode 'cas'; for other modes 0n/undefined means none
-   *  (binary set/replace/append with a non-zero CAS compare it, as memcached does). */
+  /** Compare-and-swap unique: required for mode 'cas'. append/prepend/add compare it unless it is
+   *  0 (memcached's CAS_NONE). Binary handlers pass undefined for a zero CAS field. */
   compareCas?: bigint;
   /** Meta `E`: use this CAS unique for the new item instead of generating one. */
   explicitCas?: bigint;
   /** Meta `I` (invalidate): with a CAS older than the item's, store but mark stale. */
   invalidate?: boolean;
+  /** Meta `b`: the key arrived base64-encoded; replies show it that way. */
+  keyBinary?: boolean;
 }
 
 export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND' | 'TOO_LARGE' | 'NO_MEMORY';
@@ -75,6 +79,8 @@ export interface ArithResult {
   /** The new value (status OK). */
   value?: bigint;
   cas?: bigint;
+  /** The key was missing and `create` made it (the value is the initial one, no delta applied). */
+  created?: boolean;
   /** The item after the operation (status OK): meta `ma` reports t/c/v from it. */
   item?: ItemView;
 }
@@ -130,6 +136,8 @@ export interface MetaGetOp {
   recacheBelowSec?: number;
   /** `u`: do not bump in LRU / access metadata. */
   noBump?: boolean;
+  /** T stands before R among the flags: memcached applies them in order, so R sees the new TTL. */
+  touchBeforeRecache?: boolean;
 }
 
 export interface MetaGetResult {

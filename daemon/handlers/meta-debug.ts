@@ -11,7 +11,8 @@ import { nowSec } from './ascii-reply';
 
 export function metaDebugLine(ctx: ServerContext, item: ItemView, binaryKey: boolean): string {
   const now = nowSec();
-  const exp = item.exptimeSec === 0 ? -1 : now - item.exptimeSec;
+  // memcached prints current_time - exptime (so a future expiry is negative) through a 32-bit int.
+  const exp = item.exptimeSec === 0 ? -1 : (now - item.exptimeSec) | 0;
   const size = itemBytes(item.key.length, item.flags, item.value.length);
   const itemSizeMax = ctx.engine.maxValueBytes(0, 0) + itemBytes(0, 0, 0);
   const classes = slabClassSizes(itemSizeMax);

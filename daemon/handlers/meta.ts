@@ -7,6 +7,7 @@ import type { ServerContext } from '../context';
 import type { AsciiCommand } from '../../protocol/ascii/commands';
 import { EMPTY, line, metaKeyFlag, metaReply } from '../../protocol/ascii/encode';
 import type { MetaFlags } from '../../protocol/ascii/meta-flags';
+import { absoluteExptime } from '../cache/decide';
 import { countCas, formatResult, nowSec } from './ascii-reply';
 import { metaDebugLine } from './meta-debug';
 
@@ -22,14 +23,14 @@ export function executeMeta(ctx: ServerContext, c: MetaCommand): MaybePromise<Bu
     case 'me': {
       ctx.counters.cmd_meta++;
       const item = ctx.engine.get(c.key, false);
-      return item ? line(metaDebugLine(ctx, item, c.binaryKey)) : line('EN');
+      return item ? line(metaDebugLine(ctx, item, item.keyBinary)) : line('EN');
     }
   }
 }
 
 /** Remaining TTL as meta `t` reports it: -1 for never. */
-function ttlText(item: ItemView): string {
-  return item.exptimeSec === 0 ? '-1' : String(item.exptimeSec - nowSec());
+function ttlText(exptimeSec: number): string {
+  return exptimeSec === 0 ? '-1' : String(exptimeSec - nowSec());
 }
 
 /** O and k: the only flags echoed when there is no item to describe. */
@@ -50,6 +51,7 @@ function metaGet(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybePromis
   const result = ctx.engine.mutate({
     op: 'metaGet', key, touchExptime: flags.touchExptime, vivifyExptime: flags.vivifyExptime,
     recacheBelowSec: flags.recacheSec, noBump: flags.noUpdate,
+    touchBeforeRecache: flags.tokens.findIndex((t) => t[0] === 'T') < flags.tokens.findIndex((t) => t[0] === 'R'),
   });
   return formatResult(result, (r) => {
     const counters = ctx.counters;
@@ -67,17 +69,22 @@ function metaGet(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybePromis
       counters.cmd_get++;
       counters.get_hits++;
     }
+    // memcached applies T and N where they stand among the flags, so `t` before them reports the
+    // expiry from before (a vivified item has none until N is reached).
+    let exptimeSec = r.vivified ? 0 : item.exptimeSec;
     let text = '';
     for (const t of flags.tokens) {
       switch (t[0]) {
+        case 'T': exptimeSec = absoluteExptime(flags.touchExptime ?? 0, nowSec()); break;
+        case 'N': if (r.vivified) exptimeSec = item.exptimeSec; break;
         case 's': text += ` s${item.value.length}`; break;
-        case 't': text += ` t${ttlText(item)}`; break;
+        case 't': text += ` t${ttlText(exptimeSec)}`; break;
         case 'c': text += ` c${item.cas}`; break;
         case 'f': text += ` f${item.flags}`; break;
         case 'l': text += ` l${Math.max(0, nowSec() - item.lastAccessSec)}`; break;
         case 'h': text += ` h${item.fetchedBefore ? 1 : 0}`; break;
         case 'O': text += ' ' + t; break;
-        case 'k': text += metaKeyFlag(item.key, flags.binaryKey); break;
+        case 'k': text += metaKeyFlag(item.key, item.keyBinary); break;
       }
     }
     if (r.winTokenAlreadySent) text += ' Z';
@@ -92,7 +99,7 @@ function vivifiedView(key: Buffer, exptime: number): ItemView {
   const now = nowSec();
   return {
     key, value: Buffer.alloc(0), flags: 0, exptimeSec: exptime > 0 ? now + exptime : 0, cas: 0n,
-    lastAccessSec: now, fetchedBefore: false, stale: false, winTokenSent: true,
+    lastAccessSec: now, fetchedBefore: false, stale: false, winTokenSent: true, keyBinary: false,
   };
 }
 
@@ -109,8 +116,8 @@ function metaSet(ctx: ServerContext, key: Buffer, flags: MetaFlags, value: Buffe
   if (hasCas && (mode === 'set' || mode === 'replace')) mode = 'cas';
   ctx.counters.cmd_set++;
   const result = ctx.engine.mutate({
-    op: 'store', mode, key, value, flags: flags.clientFlags, exptime: flags.touchExptime ?? 0,
-    compareCas: mode === 'add' ? undefined : flags.compareCas,
+    op: 'store', mode, key, value, flags: flags.clientFlags, exptime: flags.touchExptime ?? 0, keyBinary: flags.binaryKey,
+    compareCas: flags.compareCas,
     invalidate: mode === 'cas' && flags.invalidate ? true : undefined,
   });
   return formatResult(result, (r) => {
@@ -149,8 +156,6 @@ function metaDelete(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybePro
 function metaArith(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybePromise<Buffer> {
   const incr = flags.mode === undefined || flags.mode === 'I' || flags.mode === '+';
   const vivify = flags.vivifyExptime !== undefined;
-  // Only to tell "created by N" from "found" for the counters and for q.
-  const existed = vivify ? ctx.engine.get(key, false) !== undefined : true;
   const result = ctx.engine.mutate({
     op: 'arith', key, incr, delta: flags.delta,
     create: vivify ? { initial: flags.initial, exptime: flags.vivifyExptime ?? 0 } : undefined,
@@ -170,7 +175,7 @@ function metaArith(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybeProm
       case 'OK':
         break;
     }
-    const created = !existed;
+    const created = r.created === true;
     if (!created) {
       if (incr) ctx.counters.incr_hits++; else ctx.counters.decr_hits++;
     }
@@ -185,7 +190,7 @@ function metaArith(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybeProm
     for (const t of flags.tokens) {
       switch (t[0]) {
         case 'c': text += ` c${r.cas ?? r.item?.cas ?? 0n}`; break;
-        case 't': text += ` t${r.item ? ttlText(r.item) : '-1'}`; break;
+        case 't': text += ` t${r.item ? ttlText(r.item.exptimeSec) : '-1'}`; break;
         case 'O': text += ' ' + t; break;
         case 'k': text += metaKeyFlag(key, flags.binaryKey); break;
       }
