@@ -85,9 +85,10 @@ export class Decider {
         return { result: { status: 'NO_MEMORY' }, effects: [] };
       }
       const cas = op.explicitCas ?? this.nextCas();
+      const [key, ownValue] = copyPair(op.key, value);
       return {
         result: { status: 'STORED', cas },
-        effects: [{ kind: 'put', key: copy(op.key), value: copy(value), flags, exptimeSec, cas, storedAtSec: nowSec, stale, keyBinary }],
+        effects: [{ kind: 'put', key, value: ownValue, flags, exptimeSec, cas, storedAtSec: nowSec, stale, keyBinary }],
       };
     };
     const compare = op.compareCas ?? 0n;
@@ -250,4 +251,12 @@ function copy(bytes: Buffer): Buffer {
   const out = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(out);
   return out;
+}
+
+/** Key and value copied into one allocation of their own (one backing store per item). */
+function copyPair(key: Buffer, value: Buffer): [Buffer, Buffer] {
+  const both = Buffer.allocUnsafeSlow(key.length + value.length);
+  key.copy(both, 0);
+  value.copy(both, key.length);
+  return [both.subarray(0, key.length), both.subarray(key.length)];
 }

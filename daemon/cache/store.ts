@@ -23,6 +23,8 @@ export function itemBytes(keyBytes: number, flags: number, valueBytes: number): 
 }
 
 export interface StoredItem {
+  /** The key as a map id (latin1: one char per byte, so distinct keys never collide). */
+  id: string;
   key: Buffer;
   value: Buffer;
   flags: number;
@@ -92,9 +94,8 @@ export class ItemStore {
 
   /** Record an access: LRU bump and access metadata (local only). */
   bump(item: StoredItem): void {
-    const id = item.key.toString('latin1');
-    this.items.delete(id);
-    this.items.set(id, item);
+    this.items.delete(item.id);
+    this.items.set(item.id, item);
     item.lastAccessSec = this.clockSec();
   }
 
@@ -162,6 +163,7 @@ export class ItemStore {
     const bytes = itemBytes(effect.key.length, effect.flags, effect.value.length);
     if (old) this.remove(id, old);
     const item: StoredItem = {
+      id,
       key: effect.key,
       value: effect.value,
       flags: effect.flags,

@@ -15,14 +15,18 @@ import { countCas, fireAndForget, formatResult } from './ascii-reply';
 import { executeMeta } from './meta';
 import type { StatsGroup } from '../context';
 
-const STORE_REPLIES: Record<StoreResult['status'], string> = {
-  STORED: 'STORED',
-  NOT_STORED: 'NOT_STORED',
-  EXISTS: 'EXISTS',
-  NOT_FOUND: 'NOT_FOUND',
-  TOO_LARGE: 'SERVER_ERROR object too large for cache',
-  NO_MEMORY: 'SERVER_ERROR out of memory storing object',
+// Replies built once: the hot path hands the same bytes to every connection.
+const STORE_REPLIES: Record<StoreResult['status'], Buffer> = {
+  STORED: line('STORED'),
+  NOT_STORED: line('NOT_STORED'),
+  EXISTS: line('EXISTS'),
+  NOT_FOUND: line('NOT_FOUND'),
+  TOO_LARGE: line('SERVER_ERROR object too large for cache'),
+  NO_MEMORY: line('SERVER_ERROR out of memory storing object'),
 };
+const DELETED = line('DELETED');
+const NOT_FOUND = line('NOT_FOUND');
+const TOUCHED = line('TOUCHED');
 
 class AsciiHandler implements ProtocolHandler {
   private readonly parser: AsciiParser;
@@ -64,7 +68,7 @@ class AsciiHandler implements ProtocolHandler {
           if (c.mode === 'cas') countCas(ctx, r.status);
           if (r.status === 'TOO_LARGE') counters.store_too_large++;
           if (r.status === 'NO_MEMORY') counters.store_no_memory++;
-          return line(STORE_REPLIES[r.status]);
+          return STORE_REPLIES[r.status];
         }));
         return;
       }
@@ -87,7 +91,7 @@ class AsciiHandler implements ProtocolHandler {
               return line(String(r.value));
             case 'NOT_FOUND':
               if (c.incr) counters.incr_misses++; else counters.decr_misses++;
-              return line('NOT_FOUND');
+              return NOT_FOUND;
             case 'NON_NUMERIC':
               return line('CLIENT_ERROR cannot increment or decrement non-numeric value');
             case 'NO_MEMORY':
@@ -103,10 +107,10 @@ class AsciiHandler implements ProtocolHandler {
         this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
           if (r.status === 'DELETED') {
             counters.delete_hits++;
-            return line('DELETED');
+            return DELETED;
           }
           counters.delete_misses++;
-          return line('NOT_FOUND');
+          return NOT_FOUND;
         }));
         return;
       }
@@ -116,10 +120,10 @@ class AsciiHandler implements ProtocolHandler {
           counters.cmd_touch++;
           if (r.status === 'TOUCHED') {
             counters.touch_hits++;
-            return line('TOUCHED');
+            return TOUCHED;
           }
           counters.touch_misses++;
-          return line('NOT_FOUND');
+          return NOT_FOUND;
         }));
         return;
       }

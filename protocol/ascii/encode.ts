@@ -14,8 +14,9 @@ export function line(text: string): Buffer {
 
 /** `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` as separate buffers (no copy of the data). */
 export function valueParts(key: Buffer, flags: number, value: Buffer, cas?: bigint): Buffer[] {
-  const tail = cas === undefined ? ` ${flags} ${value.length}\r\n` : ` ${flags} ${value.length} ${cas}\r\n`;
-  return [Buffer.from('VALUE ', 'latin1'), key, Buffer.from(tail, 'latin1'), value, CRLF];
+  const keyText = key.toString('latin1');
+  const head = cas === undefined ? `VALUE ${keyText} ${flags} ${value.length}\r\n` : `VALUE ${keyText} ${flags} ${value.length} ${cas}\r\n`;
+  return [Buffer.from(head, 'latin1'), value, CRLF];
 }
 
 /** `STAT name value` lines then END. */
