@@ -8,7 +8,8 @@
  */
 import type { Effect } from './effects';
 import { addDelta, storedNumber } from './numeric';
-import { itemBytes, ItemStore, StoredItem } from './store';
+import { itemBytes, LookupMiss, StoredItem } from './store';
+import type { ItemView } from './types';
 import type {
   ArithOp, ArithResult, DeleteOp, DeleteResult, FlushOp, FlushResult, MetaGetOp, MetaGetResult,
   StoreOp, StoreResult, TouchOp, TouchResult, WriteOp, WriteResultFor,
@@ -35,9 +36,20 @@ export interface Decision<R> {
   effects: Effect[];
 }
 
+/**
+ * The state a decision reads: the committed store on a single node; committed state plus the
+ * effects still in flight on a replicated leader (daemon/cache/pending-overlay.ts).
+ */
+export interface DecisionState {
+  readonly lastCas: bigint;
+  lookup(key: Buffer): StoredItem | LookupMiss;
+  bump(item: StoredItem): void;
+  view(item: StoredItem): ItemView;
+}
+
 export class Decider {
   constructor(
-    private readonly store: ItemStore,
+    private readonly store: DecisionState,
     private readonly limits: Limits,
     private readonly clockSec: () => number,
   ) {}

@@ -42,6 +42,25 @@ export interface StoredItem {
 
 export type LookupMiss = 'missing' | 'expired' | 'flushed';
 
+/** The item a put creates; `previous` is the item it replaces (a stale write-back keeps its token). */
+export function itemFromPut(effect: PutEffect, id: string, nowSec: number, previous?: StoredItem): StoredItem {
+  return {
+    id,
+    key: effect.key,
+    value: effect.value,
+    flags: effect.flags,
+    exptimeSec: effect.exptimeSec,
+    cas: effect.cas,
+    storedAtSec: effect.storedAtSec,
+    stale: effect.stale,
+    keyBinary: effect.keyBinary,
+    lastAccessSec: nowSec,
+    fetched: false,
+    winTokenSent: previous !== undefined && effect.stale && previous.winTokenSent,
+    bytes: itemBytes(effect.key.length, effect.flags, effect.value.length),
+  };
+}
+
 export interface StoreStats {
   currItems: number;
   totalItems: number;
@@ -78,18 +97,22 @@ export class ItemStore {
     const id = key.toString('latin1');
     const item = this.items.get(id);
     if (item === undefined) return 'missing';
-    const nowSec = this.clockSec();
-    if (this.oldestLiveSec !== 0 && this.oldestLiveSec <= nowSec && item.storedAtSec <= this.oldestLiveSec) {
-      this.remove(id, item);
-      return 'flushed';
-    }
-    if (item.exptimeSec !== 0 && item.exptimeSec <= nowSec) {
+    const gone = this.deadReason(item);
+    if (gone === undefined) return item;
+    if (gone === 'expired') {
       if (!item.fetched) this.expiredUnfetched++;
       this.reclaimed++;
-      this.remove(id, item);
-      return 'expired';
     }
-    return item;
+    this.remove(id, item);
+    return gone;
+  }
+
+  /** Why `item` (stored here, or about to be) is no longer visible now, or undefined if it is. */
+  deadReason(item: StoredItem): 'expired' | 'flushed' | undefined {
+    const nowSec = this.clockSec();
+    if (this.oldestLiveSec !== 0 && this.oldestLiveSec <= nowSec && item.storedAtSec <= this.oldestLiveSec) return 'flushed';
+    if (item.exptimeSec !== 0 && item.exptimeSec <= nowSec) return 'expired';
+    return undefined;
   }
 
   /** Record an access: LRU bump and access metadata (local only). */
@@ -160,26 +183,11 @@ export class ItemStore {
   private put(effect: PutEffect): void {
     const id = effect.key.toString('latin1');
     const old = this.items.get(id);
-    const bytes = itemBytes(effect.key.length, effect.flags, effect.value.length);
     if (old) this.remove(id, old);
-    const item: StoredItem = {
-      id,
-      key: effect.key,
-      value: effect.value,
-      flags: effect.flags,
-      exptimeSec: effect.exptimeSec,
-      cas: effect.cas,
-      storedAtSec: effect.storedAtSec,
-      stale: effect.stale,
-      keyBinary: effect.keyBinary,
-      lastAccessSec: this.clockSec(),
-      fetched: false,
-      winTokenSent: old !== undefined && effect.stale && old.winTokenSent,
-      bytes,
-    };
-    this.makeRoom(bytes);
+    const item = itemFromPut(effect, id, this.clockSec(), old);
+    this.makeRoom(item.bytes);
     this.items.set(id, item);
-    this.usedBytes += bytes;
+    this.usedBytes += item.bytes;
     this.totalItems++;
     this.noteCas(effect.cas);
   }

@@ -13,6 +13,7 @@ import type { HandlerFactory, ProtocolHandler, ReplySink } from './types';
 import { executeGet } from './ascii-get';
 import { countCas, fireAndForget, formatResult } from './ascii-reply';
 import { executeMeta } from './meta';
+import { OrderedReplies } from './command-sequencer';
 import type { StatsGroup } from '../context';
 
 // Replies built once: the hot path hands the same bytes to every connection.
@@ -32,7 +33,11 @@ class AsciiHandler implements ProtocolHandler {
   private readonly parser: AsciiParser;
   private closed = false;
 
-  constructor(private readonly ctx: ServerContext, private readonly sink: ReplySink) {
+  /** Commands run in order: one arriving while an earlier write is pending waits for it. */
+  private readonly order: OrderedReplies;
+
+  constructor(private readonly ctx: ServerContext, sink: ReplySink) {
+    this.order = new OrderedReplies(sink);
     this.parser = new AsciiParser({
       maxKeyBytes: ctx.maxKeyBytes,
       maxValueBytes: (keyBytes, flags) => ctx.engine.maxValueBytes(keyBytes, flags),
@@ -43,7 +48,7 @@ class AsciiHandler implements ProtocolHandler {
     if (this.closed) return;
     for (const command of this.parser.push(chunk)) {
       if (this.closed) return;
-      this.execute(command);
+      this.order.run((sink) => this.execute(command, sink));
     }
   }
 
@@ -51,8 +56,8 @@ class AsciiHandler implements ProtocolHandler {
     return this.parser.bufferedBytes();
   }
 
-  private execute(c: AsciiCommand): void {
-    const { ctx, sink } = this;
+  private execute(c: AsciiCommand, sink: ReplySink): void {
+    const { ctx } = this;
     const counters = ctx.counters;
     switch (c.kind) {
       case 'get':
@@ -64,7 +69,7 @@ class AsciiHandler implements ProtocolHandler {
           op: 'store', mode: c.mode, key: c.key, value: c.value, flags: c.flags, exptime: c.exptime,
           compareCas: c.mode === 'cas' ? c.cas : undefined,
         });
-        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+        this.replyUnlessQuiet(sink, c.noreply, formatResult(result, (r) => {
           if (c.mode === 'cas') countCas(ctx, r.status);
           if (r.status === 'TOO_LARGE') counters.store_too_large++;
           if (r.status === 'NO_MEMORY') counters.store_no_memory++;
@@ -76,15 +81,15 @@ class AsciiHandler implements ProtocolHandler {
         counters.store_too_large++;
         // memcached drops the old item so a failed set cannot leave stale data behind.
         if (c.meta || c.mode === 'set') fireAndForget(ctx.engine.mutate({ op: 'delete', key: c.key }));
-        this.replyUnlessQuiet(c.noreply, line('SERVER_ERROR object too large for cache'));
+        this.replyUnlessQuiet(sink, c.noreply, line('SERVER_ERROR object too large for cache'));
         return;
       case 'badDataChunk':
         counters.cmd_set++;
-        this.replyUnlessQuiet(c.noreply, line('CLIENT_ERROR bad data chunk'));
+        this.replyUnlessQuiet(sink, c.noreply, line('CLIENT_ERROR bad data chunk'));
         return;
       case 'arith': {
         const result = ctx.engine.mutate({ op: 'arith', key: c.key, incr: c.incr, delta: c.delta });
-        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+        this.replyUnlessQuiet(sink, c.noreply, formatResult(result, (r) => {
           switch (r.status) {
             case 'OK':
               if (c.incr) counters.incr_hits++; else counters.decr_hits++;
@@ -104,7 +109,7 @@ class AsciiHandler implements ProtocolHandler {
       }
       case 'delete': {
         const result = ctx.engine.mutate({ op: 'delete', key: c.key });
-        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+        this.replyUnlessQuiet(sink, c.noreply, formatResult(result, (r) => {
           if (r.status === 'DELETED') {
             counters.delete_hits++;
             return DELETED;
@@ -116,7 +121,7 @@ class AsciiHandler implements ProtocolHandler {
       }
       case 'touch': {
         const result = ctx.engine.mutate({ op: 'touch', key: c.key, exptime: c.exptime });
-        this.replyUnlessQuiet(c.noreply, formatResult(result, (r) => {
+        this.replyUnlessQuiet(sink, c.noreply, formatResult(result, (r) => {
           counters.cmd_touch++;
           if (r.status === 'TOUCHED') {
             counters.touch_hits++;
@@ -131,7 +136,7 @@ class AsciiHandler implements ProtocolHandler {
         counters.cmd_flush++;
         // A negative delay means "now", as memcached's flush_all treats it.
         const result = ctx.engine.mutate({ op: 'flush', delay: Math.max(0, c.delay) });
-        this.replyUnlessQuiet(c.noreply, formatResult(result, () => line('OK')));
+        this.replyUnlessQuiet(sink, c.noreply, formatResult(result, () => line('OK')));
         return;
       }
       case 'stats':
@@ -142,17 +147,17 @@ class AsciiHandler implements ProtocolHandler {
         return;
       case 'verbosity':
         ctx.setVerbosity(c.level);
-        this.replyUnlessQuiet(c.noreply, line('OK'));
+        this.replyUnlessQuiet(sink, c.noreply, line('OK'));
         return;
       case 'quit':
-        this.close('quit');
+        this.close(sink, 'quit');
         return;
       case 'reply':
         if (c.count === 'cmd_flush') counters.cmd_flush++;
-        this.replyUnlessQuiet(c.noreply, line(c.line));
+        this.replyUnlessQuiet(sink, c.noreply, line(c.line));
         return;
       case 'close':
-        this.close(c.reason);
+        this.close(sink, c.reason);
         return;
       case 'mg': case 'ms': case 'md': case 'ma': case 'me': {
         const out = executeMeta(ctx, c);
@@ -190,18 +195,19 @@ class AsciiHandler implements ProtocolHandler {
     }
   }
 
-  private replyUnlessQuiet(noreply: boolean, bytes: ReturnType<typeof formatResult>): void {
-    // The engine call already happened; a quiet command only drops its reply.
+  private replyUnlessQuiet(sink: ReplySink, noreply: boolean, bytes: ReturnType<typeof formatResult>): void {
+    // The engine call already happened; a quiet command only drops its reply. A pending one still
+    // holds its place (empty), so the next command waits for it like after any other write.
     if (noreply) {
-      if (bytes instanceof Promise) bytes.catch(() => undefined);
+      if (bytes instanceof Promise) sink.reply(bytes.then(() => EMPTY, () => EMPTY));
       return;
     }
-    this.sink.reply(bytes);
+    sink.reply(bytes);
   }
 
-  private close(reason: string): void {
+  private close(sink: ReplySink, reason: string): void {
     this.closed = true;
-    this.sink.closeAfterReplies(reason);
+    sink.closeAfterReplies(reason);
   }
 }
 

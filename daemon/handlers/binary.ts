@@ -10,7 +10,7 @@ import { Opcode } from '../../protocol/binary/constants';
 import type { BinaryCommand, BinaryRequest } from '../../protocol/binary/commands';
 import { BinaryRequestParser } from '../../protocol/binary/parser';
 import type { HandlerFactory, ReplySink } from './types';
-import { CommandSequencer } from './binary-order';
+import { CommandSequencer } from './command-sequencer';
 import { handleFlush, handleStat, handleVersion } from './binary-admin';
 import { handleGet, handleTouch } from './binary-read';
 import { failure, success } from './binary-reply';

@@ -1,0 +1,119 @@
+/**
+ * What a replicated leader decides against: committed state plus the effects it has proposed but
+ * not yet seen applied (DESIGN.md: "the cache decides the effect against committed state plus
+ * effects still pending"). Reads never look here: they see committed state only.
+ *
+ * Invariants:
+ * - For every key with in-flight effects, `pending` holds the item as it will be once they are all
+ *   applied (null = deleted), and how many of its effects are still in flight.
+ * - `lastCas` is at least every CAS unique handed out, committed or not, so uniques never repeat.
+ * - A flush in flight is a barrier (`flushInFlight`): the engine decides nothing until it is applied,
+ *   because a flush touches every key.
+ */
+import type { DecisionState } from './decide';
+import type { Effect } from './effects';
+import { itemFromPut, ItemStore, LookupMiss, StoredItem } from './store';
+import type { ItemView } from './types';
+
+interface PendingKey {
+  item: StoredItem | null;
+  inFlight: number;
+}
+
+export class PendingOverlay implements DecisionState {
+  private readonly pending = new Map<string, PendingKey>();
+  private speculativeCas = 0n;
+  flushInFlight = 0;
+
+  constructor(private readonly store: ItemStore, private readonly clockSec: () => number) {}
+
+  get lastCas(): bigint {
+    return this.store.lastCas > this.speculativeCas ? this.store.lastCas : this.speculativeCas;
+  }
+
+  /** True if `key` has effects in flight (a decision about it rests on uncommitted state). */
+  hasPending(key: Buffer): boolean {
+    return this.pending.has(key.toString('latin1'));
+  }
+
+  get empty(): boolean {
+    return this.pending.size === 0 && this.flushInFlight === 0;
+  }
+
+  lookup(key: Buffer): StoredItem | LookupMiss {
+    const entry = this.pending.get(key.toString('latin1'));
+    if (entry === undefined) return this.store.lookup(key);
+    if (entry.item === null) return 'missing';
+    return this.store.deadReason(entry.item) ?? entry.item;
+  }
+
+  bump(item: StoredItem): void {
+    if (!this.pending.has(item.id)) this.store.bump(item);
+  }
+
+  view(item: StoredItem): ItemView {
+    return this.store.view(item);
+  }
+
+  /** The leader proposed these effects: later decisions see them. */
+  propose(effects: Effect[]): void {
+    for (const effect of effects) {
+      this.noteCas(effect);
+      if (effect.kind === 'flush') {
+        this.flushInFlight++;
+        continue;
+      }
+      const id = effect.key.toString('latin1');
+      const entry = this.pending.get(id) ?? { item: this.currentItem(effect.key), inFlight: 0 };
+      entry.item = this.after(entry.item, effect, id);
+      entry.inFlight++;
+      this.pending.set(id, entry);
+    }
+  }
+
+  /** These effects (from a proposal of ours) are now applied to the store. */
+  settle(effects: Effect[]): void {
+    for (const effect of effects) {
+      if (effect.kind === 'flush') {
+        if (this.flushInFlight > 0) this.flushInFlight--;
+        continue;
+      }
+      const id = effect.key.toString('latin1');
+      const entry = this.pending.get(id);
+      if (entry === undefined) continue;
+      entry.inFlight--;
+      if (entry.inFlight <= 0) this.pending.delete(id);
+    }
+  }
+
+  /** Leadership was lost: what was in flight may or may not commit; forget it all. */
+  clear(): void {
+    this.pending.clear();
+    this.flushInFlight = 0;
+  }
+
+  private currentItem(key: Buffer): StoredItem | null {
+    const found = this.store.lookup(key);
+    return typeof found === 'string' ? null : found;
+  }
+
+  private after(item: StoredItem | null, effect: Exclude<Effect, { kind: 'flush' }>, id: string): StoredItem | null {
+    switch (effect.kind) {
+      case 'put':
+        return itemFromPut(effect, id, this.clockSec(), item ?? undefined);
+      case 'delete':
+        return null;
+      case 'touch':
+        return item === null ? null : { ...item, exptimeSec: effect.exptimeSec };
+      case 'invalidate':
+        return item === null
+          ? null
+          : { ...item, stale: true, winTokenSent: false, cas: effect.cas, exptimeSec: effect.exptimeSec ?? item.exptimeSec };
+    }
+  }
+
+  private noteCas(effect: Effect): void {
+    const cas = effect.kind === 'put' || effect.kind === 'invalidate' || effect.kind === 'flush' ? effect.cas : 0n;
+    if (cas > this.speculativeCas) this.speculativeCas = cas;
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * ReplicatedEngine: the CacheEngine of a cluster node. Writes become effects that Mu commits to a
+ * majority before anyone sees them; every node (leader included) applies committed effects in log
+ * order through the reading pump (`applyEntry`).
+ *
+ * Invariants:
+ * - The store holds committed effects only: reads never see an effect that is not committed.
+ * - A write is answered only after its entry is applied on this node (read-your-writes on the
+ *   node the client talks to, leader or follower).
+ * - On the leader, decisions read committed state plus our effects still in flight (PendingOverlay);
+ *   a decision with no effect that rests on in-flight state waits for that state to be applied.
+ * - A follower never decides: it forwards the operation to the leader.
+ */
+import type { CommandCounters } from '../context';
+import { Decider, Limits } from './decide';
+import { decodeEffects, encodeEffects } from './effect-codec';
+import type { Effect } from './effects';
+import { LocalEngine, unixNowSec } from './engine';
+import { PendingOverlay } from './pending-overlay';
+import type { CacheEngine, ItemView, MetaGetResult, WriteOp, WriteResultFor } from './types';
+
+/** The part of a Mu node the engine uses (mu-core's MuNode provides it). */
+export interface ReplicationLog {
+  readonly role: 'leader' | 'follower' | 'candidate';
+  readonly leaderId: number | null;
+  readonly maxPayloadBytes: number;
+  propose(payload: Buffer): Promise<number>;
+}
+
+export interface ForwardedResult<R = unknown> {
+  result: R;
+  /** Log index holding the write's effects; 0 when it had none. */
+  index: number;
+}
+
+/** Carries an operation from a follower to the leader and its result back. */
+export interface WriteForwarder {
+  forward(leaderId: number, op: WriteOp): Promise<ForwardedResult>;
+}
+
+export interface ReplicatedEngineOptions extends Limits {
+  selfId: number;
+  counters?: CommandCounters;
+  clockSec?: () => number;
+  /** How long a write waits for a leader to exist before failing with a clear SERVER_ERROR. */
+  leaderWaitMs: number;
+  /** Called once per write with its replication latency (propose to applied), in ns. */
+  onReplicated?: (latencyNs: number) => void;
+}
+
+export class NoLeaderError extends Error {
+  constructor(waitedMs: number) {
+    super(`no leader elected within ${waitedMs} ms; write not applied`);
+  }
+}
+
+interface Waiter {
+  index: number;
+  resolve: () => void;
+}
+
+export class ReplicatedEngine implements CacheEngine {
+  /** Reads, limits and stats come from a local engine over the committed store. */
+  readonly local: LocalEngine;
+  private readonly overlay: PendingOverlay;
+  private readonly decider: Decider;
+  private appliedIndex = 0;
+  private waiters: Waiter[] = [];
+  /** Our proposals not yet applied, in log order, to recognise them in applyEntry. */
+  private readonly inFlight: Buffer[] = [];
+  /** Writes that arrived while a flush was in flight: decided once it is applied. */
+  private readonly barrierQueue: Array<() => void> = [];
+  private log: ReplicationLog | null = null;
+  private forwarder: WriteForwarder | null = null;
+
+  constructor(private readonly options: ReplicatedEngineOptions) {
+    this.local = new LocalEngine(options);
+    const clockSec = options.clockSec ?? unixNowSec;
+    this.overlay = new PendingOverlay(this.local.store, clockSec);
+    this.decider = new Decider(this.overlay, options, clockSec);
+  }
+
+  /** Wiring happens after construction: the Mu node needs `applyEntry` as its entry handler. */
+  attach(log: ReplicationLog, forwarder: WriteForwarder): void {
+    this.log = log;
+    this.forwarder = forwarder;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  get(key: Buffer, bump = true): ItemView | undefined {
+    return this.local.get(key, bump);
+  }
+
+  maxValueBytes(keyBytes: number, flags: number): number {
+    return this.local.maxValueBytes(keyBytes, flags);
+  }
+
+  mutate<O extends WriteOp>(op: O): Promise<WriteResultFor<O>> {
+    return this.execute(op).then((r) => r.result as WriteResultFor<O>);
+  }
+
+  /** Run `op` and report where its effects sit in the log (the leader's side of forwarding). */
+  execute(op: WriteOp): Promise<ForwardedResult> {
+    const log = this.requireLog();
+    if (log.role === 'leader') return this.decideAsLeader(op);
+    return this.forwardToLeader(op, Date.now());
+  }
+
+  private forwardToLeader(op: WriteOp, startedMs: number): Promise<ForwardedResult> {
+    const log = this.requireLog();
+    if (log.role === 'leader') return this.decideAsLeader(op);
+    const leader = log.leaderId;
+    const waitedMs = Date.now() - startedMs;
+    if (leader === null || leader === this.options.selfId) {
+      // Mid-election: wait (bounded) instead of failing at once.
+      if (waitedMs >= this.options.leaderWaitMs) return Promise.reject(new NoLeaderError(waitedMs));
+      return delay(2).then(() => this.forwardToLeader(op, startedMs));
+    }
+    return this.forwarder!.forward(leader, op).then(
+      (answer) => this.whenApplied(answer.index).then(() => answer),
+      (err: Error & { retryable?: boolean }) => {
+        if (err.retryable && Date.now() - startedMs < this.options.leaderWaitMs) {
+          return delay(2).then(() => this.forwardToLeader(op, startedMs));
+        }
+        throw err;
+      },
+    );
+  }
+
+  private decideAsLeader(op: WriteOp): Promise<ForwardedResult> {
+    if (this.overlay.flushInFlight > 0 || this.barrierQueue.length > 0) {
+      return new Promise((resolve, reject) => {
+        this.barrierQueue.push(() => this.execute(op).then(resolve, reject));
+      });
+    }
+    const { result, effects } = this.decider.decide(op);
+    if (effects.length === 0) {
+      // A verdict read from in-flight state is only true once that state is applied.
+      const key = 'key' in op ? op.key : undefined;
+      const waitFor = key !== undefined && this.overlay.hasPending(key) ? this.lastProposedIndexBound() : 0;
+      return this.whenApplied(waitFor).then(() => ({ result, index: 0 }));
+    }
+    return this.propose(effects).then((index) => {
+      if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
+      return { result, index };
+    });
+  }
+
+  private propose(effects: Effect[]): Promise<number> {
+    const log = this.requireLog();
+    const payload = encodeEffects(effects);
+    if (payload.length > log.maxPayloadBytes) {
+      return Promise.reject(new Error(`entry of ${payload.length} bytes does not fit a log slot (${log.maxPayloadBytes}); raise the slot size`));
+    }
+    this.overlay.propose(effects);
+    this.inFlight.push(payload);
+    const startedNs = process.hrtime.bigint();
+    return log.propose(payload).then(
+      (index) => this.whenApplied(index).then(() => {
+        this.options.onReplicated?.(Number(process.hrtime.bigint() - startedNs));
+        return index;
+      }),
+      (err: Error) => {
+        // What was in flight may or may not commit under the next leader: decide nothing from it.
+        this.overlay.clear();
+        this.inFlight.length = 0;
+        throw err;
+      },
+    );
+  }
+
+  /** The reading pump's handler: entry `index` is committed; apply it. Called in index order. */
+  applyEntry(index: number, payload: Buffer): void {
+    const effects = decodeEffects(payload);
+    this.local.applyAll(effects);
+    if (this.inFlight.length > 0 && this.inFlight[0].equals(payload)) {
+      this.inFlight.shift();
+      this.overlay.settle(effects);
+    }
+    this.appliedIndex = index;
+    this.release();
+    if (this.overlay.flushInFlight === 0 && this.barrierQueue.length > 0) {
+      const queued = this.barrierQueue.splice(0);
+      for (const run of queued) run();
+    }
+  }
+
+  /** State transfer installed everything up to `index`. */
+  installedUpTo(index: number): void {
+    if (index > this.appliedIndex) this.appliedIndex = index;
+    this.overlay.clear();
+    this.inFlight.length = 0;
+    this.release();
+  }
+
+  whenApplied(index: number): Promise<void> {
+    if (index <= this.appliedIndex) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push({ index, resolve });
+    });
+  }
+
+  private release(): void {
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if (w.index <= this.appliedIndex) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  /** Every proposal made so far will be applied at or before this index (one entry each). */
+  private lastProposedIndexBound(): number {
+    return this.appliedIndex + this.inFlight.length;
+  }
+
+  private markWinToken(key: Buffer): void {
+    const created = this.local.store.lookup(key);
+    if (typeof created !== 'string') created.winTokenSent = true;
+  }
+
+  private requireLog(): ReplicationLog {
+    if (this.log === null) throw new Error('replicated engine used before it was attached to its log');
+    return this.log;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export type { ItemView };
