@@ -1,7 +1,8 @@
 /**
  * npm run bench:fabric — latency of one 64-byte one-sided write until its completion is polled,
  * from JS, per fabric backend, with a raw Node TCP ping-pong between two processes in the same run
- * as the tcp baseline (issue 3). The memory's owner (and the echo server) run in child processes
+ * as the tcp baseline (issue 3); `--backends verbs --verbs-ip <ip>` on a host with an RDMA NIC.
+ * The memory's owner (and the echo server) run in child processes
  * of this same script (`--role owner|echo`), stopped by PID at the end.
  *
  * Targets (judged by reading the output, never asserted): shm median <= 1 µs; tcp median <= 1.2x
@@ -16,12 +17,13 @@ import { hideBin } from 'yargs/helpers';
 import { openFabric, NativeFabric } from '../binding';
 import type { FabricOptions } from '../binding/fabric';
 
-type Backend = 'shm' | 'tcp';
+type Backend = 'shm' | 'tcp' | 'verbs';
 type WaitMode = 'spin' | 'wait';
 
 interface Args {
   role: 'main' | 'owner' | 'echo';
   backends: string;
+  modes: string;
   iterations: number;
   warmup: number;
   size: number;
@@ -29,6 +31,9 @@ interface Args {
   kind: Backend;
   cluster: string;
   secret: string;
+  verbsIp: string;
+  device: string;
+  peerPort: number;
 }
 
 interface Result {
@@ -49,19 +54,25 @@ function parseArgs(): Args {
   return yargs(hideBin(process.argv))
     .scriptName('bench-fabric')
     .usage('$0 [options]\n\nLatency of a one-sided write until its completion is polled, per fabric backend, with a raw Node TCP ping-pong baseline.')
-    .option('backends', { type: 'string', default: 'shm,tcp', describe: 'comma-separated backends to measure (shm, tcp)' })
+    .option('backends', { type: 'string', default: 'shm,tcp', describe: 'comma-separated backends to measure (shm, tcp, verbs)' })
+    .option('modes', { type: 'string', default: 'spin,wait', describe: 'tcp: how the writer waits for its completion (spin: pollCompletions in a loop; wait: waitCompletions)' })
     .option('iterations', { type: 'number', default: 200_000, describe: 'measured writes per backend (the tcp rows and the ping-pong use a fifth)' })
     .option('warmup', { type: 'number', default: 5_000, describe: 'unmeasured writes first' })
     .option('size', { type: 'number', default: 64, describe: 'bytes per write' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON document instead of a table' })
     .option('role', { choices: ['main', 'owner', 'echo'] as const, default: 'main' as const, hidden: true })
-    .option('kind', { choices: ['shm', 'tcp'] as const, default: 'shm' as const, hidden: true })
+    .option('verbs-ip', { type: 'string', default: '', describe: 'verbs: IP address of the local RDMA interface (RoCE v2); both nodes of the benchmark use it' })
+    .option('device', { type: 'string', default: '', describe: 'verbs: RDMA device name to insist on (e.g. mlx5_0)' })
+    .option('kind', { choices: ['shm', 'tcp', 'verbs'] as const, default: 'shm' as const, hidden: true })
+    .option('peer-port', { type: 'number', default: 0, hidden: true })
     .option('cluster', { type: 'string', default: '', hidden: true })
     .option('secret', { type: 'string', default: '', hidden: true })
     .check((a) => {
       if (!Number.isInteger(a.iterations) || a.iterations < 1) throw new Error('--iterations must be a positive integer');
       if (!Number.isInteger(a.size) || a.size < 1 || a.size > 65536) throw new Error('--size must be in 1..65536');
-      for (const b of a.backends.split(',')) if (b !== 'shm' && b !== 'tcp') throw new Error(`unknown backend '${b}' (verbs needs an RDMA device)`);
+      for (const b of a.backends.split(',')) if (b !== 'shm' && b !== 'tcp' && b !== 'verbs') throw new Error(`unknown backend '${b}' (shm, tcp, verbs)`);
+      if (a.backends.split(',').includes('verbs') && !a['verbs-ip']) throw new Error('--backends verbs needs --verbs-ip (the IP of the RDMA interface)');
+      for (const m of a.modes.split(',')) if (m !== 'spin' && m !== 'wait') throw new Error(`unknown mode '${m}' (spin, wait)`);
       return true;
     })
     .strict()
@@ -69,17 +80,22 @@ function parseArgs(): Args {
     .parseSync() as Args;
 }
 
-function fabricOptions(kind: Backend, selfId: number, cluster: string, secret: string): FabricOptions {
-  return kind === 'tcp'
-    ? { kind, selfId, cluster, secret, listenHost: '127.0.0.1', listenPort: 0 }
-    : { kind, selfId, cluster };
+function fabricOptions(kind: Backend, selfId: number, args: Pick<Args, 'cluster' | 'secret' | 'verbsIp' | 'device'>): FabricOptions {
+  const { cluster, secret } = args;
+  if (kind === 'tcp') return { kind, selfId, cluster, secret, listenHost: '127.0.0.1', listenPort: 0 };
+  if (kind === 'verbs') return { kind, selfId, cluster, gid: args.verbsIp, listenPort: 0, ...(args.device ? { device: args.device } : {}) };
+  return { kind, selfId, cluster };
 }
 
-/** Child role: node 1, owns the region, grants node 2; prints its port and lives until stdin closes. */
+/**
+ * Child role: node 1, owns the region, grants node 2; prints its port and lives until stdin closes.
+ * On verbs the lower id connects, so node 1 dials node 2 at --peer-port.
+ */
 function runOwner(args: Args): void {
-  const owner = openFabric(fabricOptions(args.kind, 1, args.cluster, args.secret));
+  const owner = openFabric(fabricOptions(args.kind, 1, args));
   owner.registerRegion(REGION, REGION_BYTES);
   owner.grantWrite(REGION, 2);
+  if (args.kind === 'verbs') owner.connectPeer({ peerId: 2, host: args.verbsIp, port: args.peerPort });
   process.stdout.write(JSON.stringify({ listenPort: owner.listenPort }) + '\n');
   process.stdin.on('end', () => { owner.close(); process.exit(0); });
   process.stdin.resume();
@@ -227,16 +243,26 @@ async function runMain(args: Args): Promise<void> {
   for (const kind of backends) {
     const cluster = `bench-${process.pid}-${kind}`;
     const secret = `bench-secret-${process.pid}`;
-    const owner = await startChild(['--role', 'owner', '--kind', kind, '--cluster', cluster, '--secret', secret]);
-    const writer = openFabric(fabricOptions(kind, 2, cluster, secret));
+    const fabricArgs = { cluster, secret, verbsIp: args.verbsIp, device: args.device };
+    // verbs: the writer (node 2) accepts, so it listens before the owner starts and dials it.
+    const writer = openFabric(fabricOptions(kind, 2, fabricArgs));
+    let owner: Child;
+    try {
+      owner = await startChild(['--role', 'owner', '--kind', kind, '--cluster', cluster, '--secret', secret,
+        '--verbs-ip', args.verbsIp, '--device', args.device, '--peer-port', String(writer.listenPort)]);
+    } catch (e) {
+      writer.close();
+      throw e;
+    }
     try {
       writer.connectPeer(kind === 'tcp' ? { peerId: 1, host: '127.0.0.1', port: owner.listenPort } : { peerId: 1 });
       await waitConnected(writer, 1);
-      if (kind === 'shm') {
-        results.push(await measureFabric(writer, 'shm write+poll', 'spin', args.iterations, args.warmup, args.size, report));
+      if (kind === 'shm' || kind === 'verbs') {
+        results.push(await measureFabric(writer, `${kind} write+poll`, 'spin', args.iterations, args.warmup, args.size, report));
       } else {
-        results.push(await measureFabric(writer, 'tcp write+poll (spinning poll)', 'spin', tcpIterations, tcpWarmup, args.size, report));
-        results.push(await measureFabric(writer, 'tcp write+poll (waitCompletions)', 'wait', tcpIterations, tcpWarmup, args.size, report));
+        const modes = args.modes.split(',') as WaitMode[];
+        if (modes.includes('spin')) results.push(await measureFabric(writer, 'tcp write+poll (spinning poll)', 'spin', tcpIterations, tcpWarmup, args.size, report));
+        if (modes.includes('wait')) results.push(await measureFabric(writer, 'tcp write+poll (waitCompletions)', 'wait', tcpIterations, tcpWarmup, args.size, report));
       }
     } finally {
       writer.close();

@@ -187,7 +187,13 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     size_t max = std::min<size_t>(out.ElementLength() / 3, size_t(sizeArg(info[1], "max")));
     scratch_.clear();
     details_.clear();
-    if (backend_) backend_->completions().popUpTo(max, scratch_);
+    if (backend_) {
+      backend_->completions().popUpTo(max, scratch_);
+      if (scratch_.empty() && max > 0 && !closedCompletions_) {
+        backend_->reapCompletions();
+        backend_->completions().popUpTo(max, scratch_);
+      }
+    }
     double* slot = out.Data();
     for (size_t i = 0; i < scratch_.size(); i++) {
       Completion& c = scratch_[i];
@@ -219,7 +225,10 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
   }
 
   Napi::Value armWait(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), backend_ ? backend_->completions().arm() : true);
+    if (!backend_ || closedCompletions_) return Napi::Boolean::New(info.Env(), true);
+    bool ready = backend_->completions().arm();
+    if (!ready) backend_->waiterArmed();
+    return Napi::Boolean::New(info.Env(), ready);
   }
 
   Napi::Value grantWrite(const Napi::CallbackInfo& info) {

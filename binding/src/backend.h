@@ -36,6 +36,13 @@ class Backend {
   virtual void grantWrite(const std::string& region, PeerId peer) = 0;
   virtual PeerId writeHolder(const std::string& region) = 0;
   virtual int listenPort() const { return 0; }
+  // Called on the JS thread by pollCompletions when the queue is empty: a backend whose answers
+  // arrive on sockets may read them here itself (non-blocking) instead of waiting for its native
+  // thread to wake up, which takes a scheduler hop off the latency of a spinning poll.
+  virtual void reapCompletions() {}
+  // Called on the JS thread right after a waiter was armed on the completion queue (the queue was
+  // empty): a backend whose native thread does not always watch for answers starts doing so here.
+  virtual void waiterArmed() {}
   // Tests only (shm): take the lock in a peer's region header and keep it for `ms` milliseconds,
   // so a test can kill this process while it holds the lock.
   virtual void holdPeerLockForTest(PeerId peer, const std::string& region, uint32_t ms) {

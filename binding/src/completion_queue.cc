@@ -9,6 +9,7 @@ void CompletionQueue::push(Completion&& completion) {
     queue_.push_back(std::move(completion));
     if (armed_) {
       armed_ = false;
+      armedHint_.store(false, std::memory_order_relaxed);
       wake = waker_;
     }
   }
@@ -33,6 +34,7 @@ bool CompletionQueue::arm() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!queue_.empty()) return true;
   armed_ = true;
+  armedHint_.store(true, std::memory_order_relaxed);
   return false;
 }
 

@@ -1,6 +1,7 @@
 // The completion queue of one fabric: filled by the JS thread (shm) or a native thread (tcp, verbs),
 // drained by pollCompletions on the JS thread. `arm` lets one idle waiter be woken by the next push.
 #pragma once
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -19,11 +20,14 @@ class CompletionQueue {
   // push calls the waker once. Checked and armed under one lock so no wake-up is lost.
   bool arm();
   void setWaker(std::function<void()> waker);
+  // A JS waiter is parked until the next push (a hint for native threads: worth busy-polling).
+  bool waiterArmed() const { return armedHint_.load(std::memory_order_relaxed); }
 
  private:
   std::mutex mu_;
   std::deque<Completion> queue_;
   bool armed_ = false;
+  std::atomic<bool> armedHint_{false};  // mirrors armed_ for lock-free reads
   std::function<void()> waker_;
 };
 

@@ -146,6 +146,7 @@ void TcpBackend::postWrite(uint64_t wrId, PeerId peer, const std::string& region
   entry->scratch.clear();
   encodeWriteHeader(entry->scratch, wrId, region, offset, uint32_t(length));
   entry->pending.emplace(wrId, OutPeer::PendingOp{false, 0});
+  inFlight_.fetch_add(1, std::memory_order_relaxed);
   sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), data, length);
 }
 
@@ -167,6 +168,7 @@ void TcpBackend::postRead(uint64_t wrId, PeerId peer, const std::string& region,
   entry->scratch.clear();
   encodeRead(entry->scratch, wrId, region, offset, uint32_t(length));
   entry->pending.emplace(wrId, OutPeer::PendingOp{true, uint32_t(length)});
+  inFlight_.fetch_add(1, std::memory_order_relaxed);
   sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), nullptr, 0);
 }
 
@@ -184,6 +186,30 @@ PeerId TcpBackend::writeHolder(const std::string& region) {
   auto it = regions_.find(region);
   if (it == regions_.end()) throw std::runtime_error("no local region named '" + region + "'");
   return it->second.holder;
+}
+
+void TcpBackend::reapCompletions() {
+  if (inFlight_.load(std::memory_order_relaxed) <= 0) return;
+  std::lock_guard<std::mutex> lock(peersMu_);
+  for (auto& [id, entry] : peers_) {
+    // try_lock: if the NIC thread holds the peer it is reading that socket already.
+    std::unique_lock<std::mutex> peerLock(entry->mu, std::try_to_lock);
+    if (!peerLock.owns_lock() || entry->phase != OutPhase::Ready || entry->pending.empty()) continue;
+    readOutboundLocked(*entry);
+  }
+}
+
+void TcpBackend::waiterArmed() {
+  if (inFlight_.load(std::memory_order_relaxed) <= 0) return;
+  std::lock_guard<std::mutex> lock(peersMu_);
+  for (auto& [id, entry] : peers_) {
+    std::lock_guard<std::mutex> peerLock(entry->mu);
+    if (entry->phase != OutPhase::Ready || entry->pending.empty() || entry->nicReads) continue;
+    // Armed first, then EPOLLIN: an answer already in the socket is reported at once (level
+    // triggered), one arriving later wakes the NIC thread, which wakes the waiter.
+    entry->nicReads = true;
+    updateInterestLocked(*entry);
+  }
 }
 
 void TcpBackend::wakeNic() {
@@ -228,7 +254,16 @@ void TcpBackend::nicLoop() {
     uint64_t next = runTimers(now);
     // Bounded so stopping_ and timers are re-checked even if a wake were lost.
     int timeoutMs = next <= now ? 0 : int(std::min<uint64_t>((next - now) / 1000000 + 1, 100));
-    int n = epoll_wait(epollFd_, events, kMaxEvents, timeoutMs);
+    int n = 0;
+    if (timeoutMs > 0 && inFlight_.load(std::memory_order_relaxed) > 0 && completions_.waiterArmed()) {
+      // Bounded busy-poll (kBusyPollNs); a spinning JS poll reaps by itself and is not armed.
+      uint64_t until = now + kBusyPollNs;
+      for (int spin = 0; spin < 100000 && n == 0 && !stopping_.load(std::memory_order_relaxed); spin++) {
+        n = epoll_wait(epollFd_, events, kMaxEvents, 0);
+        if (n != 0 || monotonicNs() >= until || !completions_.waiterArmed()) break;
+      }
+    }
+    if (n == 0) n = epoll_wait(epollFd_, events, kMaxEvents, timeoutMs);
     if (n < 0) {
       FABRIC_ASSERT(errno == EINTR);
       continue;

@@ -77,6 +77,11 @@ struct OutPeer {
   std::mutex mu;  // guards everything below; taken by the JS thread (posts) and the NIC thread
   int fd = -1;
   uint64_t key = 0;  // epoll key of the current connection; events with another key are stale
+  uint32_t interest = 0;  // the epoll events registered for fd
+  // Ready only: whether the NIC thread reads answers (EPOLLIN). Only while a JS waiter is parked:
+  // otherwise the JS thread reads them itself when it polls (reapCompletions), and waking the NIC
+  // thread for every answer would cost a scheduler hop per operation on a busy host.
+  bool nicReads = false;
   uint32_t generation = 0;
   OutPhase phase = OutPhase::Idle;
   OutBuffer out;
@@ -128,11 +133,17 @@ class TcpBackend : public Backend {
   void grantWrite(const std::string& region, PeerId peer) override;
   PeerId writeHolder(const std::string& region) override;
   int listenPort() const override { return listenPort_; }
+  void reapCompletions() override;
+  void waiterArmed() override;
   void close() override;
 
   static constexpr uint64_t kHandshakeTimeoutNs = 2000000000ull;
   static constexpr uint64_t kFirstBackoffNs = 5000000ull;   // 5 ms: fail-over on tcp targets 10 ms
   static constexpr uint64_t kMaxBackoffNs = 500000000ull;  // 0.5 s
+  // While a JS waiter is parked and requests are in flight, the NIC thread polls its sockets for
+  // this long before sleeping in epoll_wait: the answer is usually one round trip away, and waking
+  // from epoll_wait costs a scheduler hop on top of the TCP_NODELAY round trip.
+  static constexpr uint64_t kBusyPollNs = 50000ull;  // 50 µs
 
  private:
   // NIC thread.
@@ -150,6 +161,10 @@ class TcpBackend : public Backend {
   void startConnect(OutPeer& peer, uint64_t nowNs);
   void onOutbound(uint64_t key, uint32_t events);
   bool handleOutboundFrame(OutPeer& peer, const Frame& frame);
+  // Reads what the peer's socket holds and handles each whole frame (NIC thread or JS thread).
+  void readOutboundLocked(OutPeer& peer);
+  // Registers the epoll events the peer's phase, send queue and nicReads call for (if changed).
+  void updateInterestLocked(OutPeer& peer);
   void failPeerLocked(OutPeer& peer, const std::string& why, bool retry);
   bool sendLocked(OutPeer& peer, const uint8_t* head, size_t headBytes, const uint8_t* body, size_t bodyBytes);
   std::shared_ptr<OutPeer> findPeer(PeerId peer);
@@ -172,6 +187,8 @@ class TcpBackend : public Backend {
 
   std::mutex peersMu_;  // order: peersMu_ before OutPeer::mu
   std::unordered_map<PeerId, std::shared_ptr<OutPeer>> peers_;
+  // Requests sent and not yet answered, over all peers (changed under the peer's mu).
+  std::atomic<int64_t> inFlight_{0};
 
   void watchInbound(InConn& conn);
   std::unordered_map<uint64_t, InConn> inbound_;  // NIC thread only

@@ -24,8 +24,9 @@ void TcpBackend::startConnect(OutPeer& peer, uint64_t nowNs) {
   peer.in.clear();
   peer.out = OutBuffer();
   if (peer.state.load() != PeerState::Unreachable) peer.state.store(PeerState::Connecting);
+  peer.nicReads = false;
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT;
+  ev.events = peer.interest = EPOLLIN | EPOLLOUT;
   ev.data.u64 = peer.key;
   FABRIC_ASSERT(epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) == 0);
   if (connect(fd, reinterpret_cast<sockaddr*>(&peer.address), sizeof peer.address) != 0 && errno != EINPROGRESS)
@@ -43,6 +44,7 @@ void TcpBackend::failPeerLocked(OutPeer& peer, const std::string& why, bool retr
   peer.phase = OutPhase::Idle;
   peer.in.clear();
   peer.out = OutBuffer();
+  inFlight_.fetch_sub(int64_t(peer.pending.size()), std::memory_order_relaxed);
   for (auto& [wrId, op] : peer.pending) {
     bool isRead = op.isRead;
     // A sent write whose ack never came may or may not have landed: say so.
@@ -94,11 +96,24 @@ bool TcpBackend::sendLocked(OutPeer& peer, const uint8_t* head, size_t headBytes
       i = total;
     }
   }
+  updateInterestLocked(peer);
+  return true;
+}
+
+void TcpBackend::updateInterestLocked(OutPeer& peer) {
+  if (peer.fd < 0) return;
+  uint32_t want;
+  if (peer.phase == OutPhase::Connecting) want = EPOLLIN | EPOLLOUT;
+  else if (peer.phase != OutPhase::Ready) want = EPOLLIN;
+  // Ready: a closed or reset connection is reported without EPOLLIN (RDHUP, HUP, ERR).
+  else want = EPOLLRDHUP | (peer.nicReads ? uint32_t(EPOLLIN) : 0u);
+  if (!peer.out.empty()) want |= EPOLLOUT;
+  if (want == peer.interest) return;
+  peer.interest = want;
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT;
+  ev.events = want;
   ev.data.u64 = peer.key;
   FABRIC_ASSERT(epoll_ctl(epollFd_, EPOLL_CTL_MOD, peer.fd, &ev) == 0);
-  return true;
 }
 
 void TcpBackend::onOutbound(uint64_t key, uint32_t events) {
@@ -118,14 +133,16 @@ void TcpBackend::onOutbound(uint64_t key, uint32_t events) {
   std::string why;
   if (events & EPOLLOUT) {
     if (!flushOut(peer.fd, peer.out, why)) return failPeerLocked(peer, why, true);
-    if (peer.out.empty()) {
-      epoll_event ev{};
-      ev.events = EPOLLIN;
-      ev.data.u64 = peer.key;
-      FABRIC_ASSERT(epoll_ctl(epollFd_, EPOLL_CTL_MOD, peer.fd, &ev) == 0);
-    }
   }
-  if (!(events & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) readOutboundLocked(peer);
+  if (peer.fd < 0) return;
+  // The waiter this read was for has been woken (or was never there): the JS thread reads again.
+  if (peer.nicReads && !completions_.waiterArmed()) peer.nicReads = false;
+  updateInterestLocked(peer);
+}
+
+void TcpBackend::readOutboundLocked(OutPeer& peer) {
+  std::string why;
   bool open = readAvailable(peer.fd, peer.in, why);
   size_t used = 0;
   while (peer.fd >= 0) {
@@ -174,6 +191,7 @@ bool TcpBackend::handleOutboundFrame(OutPeer& peer, const Frame& frame) {
       if (peer.loggedFailure || peer.everConnected) logLine("node %d: connected to node %d", self_, peer.id);
       peer.everConnected = true;
       peer.loggedFailure = false;
+      peer.nicReads = completions_.waiterArmed();
       return true;
     }
     case OutPhase::Ready: {
@@ -186,6 +204,7 @@ bool TcpBackend::handleOutboundFrame(OutPeer& peer, const Frame& frame) {
         return false;
       }
       peer.pending.erase(it);
+      inFlight_.fetch_sub(1, std::memory_order_relaxed);
       Completion c;
       c.wrId = frame.wrId;
       c.peerId = peer.id;
