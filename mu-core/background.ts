@@ -1,0 +1,229 @@
+/**
+ * The background plane: heartbeat publication, one-sided scans of the peers' control regions (the
+ * failure detector's input), and the permission mailboxes. It decides nothing about leadership: the
+ * node (node.ts) reads the view (`lowestAlive`) and the grants, and answers requests.
+ */
+import type { Fabric, PeerId } from '../binding/fabric';
+import type { MuConfig } from './config';
+import { newLiveness, observe, PeerLiveness } from './detector';
+import {
+  ControlWords, CTL_BYTES, CTL_REGION, encodeMailbox, mailboxRegion, readControl, readHeartbeat, readMailbox, writeControl,
+  writeHeartbeat,
+} from './layout';
+import type { MuLogger } from './logger';
+import type { OpTable } from './ops';
+import type { Scheduler, TimerHandle } from './scheduler';
+
+export interface BackgroundHost {
+  /** A peer's control words, from a scan (also used by the leader for ring gating). */
+  onPeerControl(peer: PeerId, ctl: ControlWords): void;
+  /** A peer asks for write permission on our log (seq is new); return true once granted. */
+  onPermissionRequest(peer: PeerId, seq: number): boolean;
+  /** Called after every scan round, once mailboxes were checked and reads posted. */
+  onScan(): void;
+  /** Our applied index and FUO now (published with every control rewrite). */
+  progress(): { appliedIndex: number; firstUndecided: number };
+}
+
+interface PeerChannel {
+  liveness: PeerLiveness;
+  ctlBuf: Buffer;
+  ctlReadInFlight: boolean;
+  /** Our latest request to this peer (0 = none) and the latest of its requests we granted. */
+  requestSeq: number;
+  grantSeqSent: number;
+  /** Mailbox writes to one peer are serialized so that an older box never lands over a newer one. */
+  boxWriteInFlight: boolean;
+  boxDirty: boolean;
+  /** Latest request seen from this peer that we have not yet granted. */
+  pendingRequest: number;
+  /** Its control words from the last clean read (null: none yet). */
+  lastWords: ControlWords | null;
+  handledRequest: number;
+}
+
+export class Background {
+  heartbeat = 0;
+  scans = 0;
+  private readonly channels = new Map<PeerId, PeerChannel>();
+  private timers: TimerHandle[] = [];
+  private stopped = false;
+  private words: ControlWords;
+  private seqCounter = 0;
+
+  constructor(
+    private readonly fabric: Fabric,
+    private readonly ops: OpTable,
+    private readonly scheduler: Scheduler,
+    private readonly logger: MuLogger,
+    private readonly cfg: MuConfig,
+    private readonly selfId: PeerId,
+    readonly peers: PeerId[],
+    private readonly ctl: Buffer,
+    private readonly mailboxes: Map<PeerId, Buffer>,
+    private readonly host: BackgroundHost,
+    incarnation: number,
+  ) {
+    // Request numbers of one incarnation never collide with a previous one's (restart).
+    this.seqCounter = incarnation * 1e6;
+    // Amnesic until the node knows whether it joined a group with history (node.ts).
+    this.words = { incarnation, heartbeat: 0, appliedIndex: 0, firstUndecided: 1, permissionHolder: 0, amnesic: true };
+    for (const p of peers) {
+      this.channels.set(p, {
+        liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, requestSeq: 0,
+        grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0, lastWords: null,
+      });
+    }
+    writeControl(this.ctl, this.words);
+  }
+
+  start(): void {
+    const beat = () => {
+      if (this.stopped) return;
+      this.heartbeat++;
+      const p = this.host.progress();
+      if (p.appliedIndex !== this.words.appliedIndex || p.firstUndecided !== this.words.firstUndecided) this.publish(p);
+      else writeHeartbeat(this.ctl, this.heartbeat);
+      this.timers[0] = this.scheduler.setTimer(this.cfg.heartbeatIntervalMs, beat);
+    };
+    const scan = () => {
+      if (this.stopped) return;
+      this.scanOnce();
+      this.timers[1] = this.scheduler.setTimer(this.cfg.scanIntervalMs, scan);
+    };
+    this.timers = [this.scheduler.setTimer(this.cfg.heartbeatIntervalMs, beat), this.scheduler.setTimer(this.cfg.scanIntervalMs, scan)];
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) t?.cancel();
+  }
+
+  /** Rewrite our control region (heartbeat always current). */
+  publish(change: Partial<ControlWords>): void {
+    this.words = { ...this.words, ...change, heartbeat: this.heartbeat };
+    writeControl(this.ctl, this.words);
+  }
+
+  isAlive(peer: PeerId): boolean {
+    return peer === this.selfId || (this.channels.get(peer)?.liveness.alive ?? false);
+  }
+
+  /**
+   * Leader by the rule "lowest id alive", in this node's view, among members that may lead (not
+   * amnesic). `selfEligible`: whether this node itself may. 0 if nobody may.
+   */
+  lowestAlive(selfEligible: boolean): PeerId {
+    let low = selfEligible ? this.selfId : Infinity;
+    for (const [p, ch] of this.channels) {
+      if (ch.liveness.alive && ch.lastWords !== null && !ch.lastWords.amnesic && p < low) low = p;
+    }
+    return low === Infinity ? 0 : low;
+  }
+
+  /** Whether `peer` last said it counts in a prepare majority (not amnesic). */
+  isVoter(peer: PeerId): boolean {
+    const w = this.channel(peer).lastWords;
+    return w !== null && !w.amnesic;
+  }
+
+  /**
+   * Whether some peer shows that the group already decided entries. (An election alone is no
+   * history: nothing can be lost yet, and counting it would make late starters of a new group
+   * non-voters.) A leader publishes its applied index with every heartbeat, well within the
+   * start-up scans of a restarting node.
+   */
+  peersShowHistory(): boolean {
+    for (const ch of this.channels.values()) {
+      const w = ch.lastWords;
+      if (w !== null && (w.appliedIndex > 0 || w.firstUndecided > 1)) return true;
+    }
+    return false;
+  }
+
+  requestPermission(peer: PeerId): void {
+    const ch = this.channel(peer);
+    ch.requestSeq = ++this.seqCounter;
+    this.sendBox(peer);
+  }
+
+  isGrantedBy(peer: PeerId): boolean {
+    const ch = this.channel(peer);
+    if (ch.requestSeq === 0) return false;
+    const box = readMailbox(this.mailboxes.get(peer)!);
+    return box !== null && box.grantSeq === ch.requestSeq;
+  }
+
+  /** Forget our outstanding requests (a new candidacy starts from scratch). */
+  clearRequests(): void {
+    for (const ch of this.channels.values()) ch.requestSeq = 0;
+  }
+
+  /** Tell `peer` we granted its request `seq`. */
+  ackGrant(peer: PeerId, seq: number): void {
+    const ch = this.channel(peer);
+    ch.handledRequest = seq;
+    ch.grantSeqSent = seq;
+    this.sendBox(peer);
+  }
+
+  private channel(peer: PeerId): PeerChannel {
+    const ch = this.channels.get(peer);
+    if (ch === undefined) throw new Error(`mu-core: unknown peer ${peer}`);
+    return ch;
+  }
+
+  private scanOnce(): void {
+    this.scans++;
+    for (const [peer, ch] of this.channels) {
+      const box = readMailbox(this.mailboxes.get(peer)!);
+      // A different number is a new request (a restarted peer counts from 1 again; box writes are
+      // serialized, so an older request never lands over a newer one).
+      if (box !== null && box.requestSeq !== 0 && box.requestSeq !== ch.handledRequest) ch.pendingRequest = box.requestSeq;
+      if (ch.pendingRequest !== ch.handledRequest) {
+        if (this.host.onPermissionRequest(peer, ch.pendingRequest)) ch.handledRequest = ch.pendingRequest;
+      }
+      if (ch.ctlReadInFlight) {
+        this.observePeer(peer, ch, null, ch.liveness.lastIncarnation); // a read slower than a scan: no progress
+        continue;
+      }
+      ch.ctlReadInFlight = true;
+      this.ops.read(peer, CTL_REGION, 0, CTL_BYTES, ch.ctlBuf, (c) => {
+        ch.ctlReadInFlight = false;
+        if (this.stopped) return;
+        if (!c.ok) {
+          this.observePeer(peer, ch, null, ch.liveness.lastIncarnation);
+          return;
+        }
+        const words = readControl(ch.ctlBuf);
+        this.observePeer(peer, ch, readHeartbeat(ch.ctlBuf), words?.incarnation ?? ch.liveness.lastIncarnation);
+        if (words !== null) {
+          ch.lastWords = words;
+          this.host.onPeerControl(peer, words);
+        }
+      });
+    }
+    this.host.onScan();
+  }
+
+  private observePeer(peer: PeerId, ch: PeerChannel, heartbeat: number | null, incarnation: number): void {
+    const change = observe(ch.liveness, heartbeat, incarnation, this.cfg);
+    if (change === 'became-alive') this.logger.info(`peer ${peer} is alive`);
+    if (change === 'became-dead') this.logger.info(`peer ${peer} lost`);
+  }
+
+  private sendBox(peer: PeerId): void {
+    const ch = this.channel(peer);
+    if (ch.boxWriteInFlight) {
+      ch.boxDirty = true;
+      return;
+    }
+    ch.boxWriteInFlight = true;
+    ch.boxDirty = false;
+    const bytes = encodeMailbox({ requestSeq: ch.requestSeq, grantSeq: ch.grantSeqSent });
+    this.ops.write(peer, mailboxRegion(this.selfId), 0, bytes, () => {
+      ch.boxWriteInFlight = false;
+      if (ch.boxDirty && !this.stopped) this.sendBox(peer);
+    });
+  }
+}

@@ -1,0 +1,72 @@
+/** Settings of one Mu group. Timings are per fabric: shm detects in well under a millisecond. */
+
+export interface MuConfig {
+  /** Slots in the log ring. */
+  slotCount: number;
+  /** Bytes per slot, header included; the payload limit is slotBytes - SLOT_HEADER_BYTES. */
+  slotBytes: number;
+  /** How often a node bumps its heartbeat counter. */
+  heartbeatIntervalMs: number;
+  /** How often a node reads its peers' control regions and checks its mailboxes. */
+  scanIntervalMs: number;
+  /** Score hysteresis: +1 per scan that saw the heartbeat move, -1 otherwise, clamped to [0, scoreMax]. */
+  scoreMax: number;
+  /** A dead peer becomes alive when its score reaches this. */
+  scoreAliveAt: number;
+  /** An alive peer becomes dead when its score falls to this. */
+  scoreDeadAt: number;
+  /** Scans before a node may stand as candidate, so the first view has settled. */
+  startupScans: number;
+  /** A candidate re-sends its permission requests after this long without a majority. */
+  permissionRetryMs: number;
+  /** The leader publishes its commit point this long after it advanced, if no slot carried it. */
+  commitPublishDelayMs: number;
+  /** Followers poll their own log this often. */
+  pumpIntervalMs: number;
+  /** Writes in flight per follower; beyond this entries wait (batched into the next write). */
+  maxInflightPerPeer: number;
+  /** Most slots in one write. */
+  maxBatchSlots: number;
+  /** Upper bound of one wait for completions. */
+  completionWaitMs: number;
+  /** Busy-poll completions this long before sleeping (0 = never; must be 0 in the simulation). */
+  completionBusyPollMs: number;
+}
+
+/**
+ * Defaults per fabric. Intervals under 1 ms make the real scheduler poll from setImmediate (a busy
+ * event loop, like Mu's polling threads): worth it with a core per node, harmful when nodes share
+ * cores, so the shipped defaults stay at 1 ms and tools expose --heartbeat-ms / --scan-ms.
+ * A peer is declared dead after (scoreMax - scoreDeadAt) scans without heartbeat progress.
+ */
+export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
+  const base: MuConfig = {
+    slotCount: 4096,
+    slotBytes: 1024,
+    heartbeatIntervalMs: 1,
+    scanIntervalMs: 1,
+    // Dead after 12 scans without progress: a Node.js process sharing cores stalls for 5-15 ms
+    // now and then (JIT, GC, scheduling); a shorter fuse makes leadership flap.
+    scoreMax: 16,
+    scoreAliveAt: 8,
+    scoreDeadAt: 3,
+    startupScans: 10,
+    permissionRetryMs: 2,
+    commitPublishDelayMs: 0.05,
+    pumpIntervalMs: 1,
+    maxInflightPerPeer: 16,
+    maxBatchSlots: 64,
+    completionWaitMs: 1,
+    completionBusyPollMs: 0,
+  };
+  if (kind === 'tcp') {
+    return { ...base, scanIntervalMs: 2, permissionRetryMs: 5, commitPublishDelayMs: 0.2, completionBusyPollMs: 0.5 };
+  }
+  if (kind === 'sim') {
+    return {
+      ...base, slotCount: 16, slotBytes: 128, heartbeatIntervalMs: 0.5, scanIntervalMs: 1, scoreMax: 8, scoreAliveAt: 4,
+      scoreDeadAt: 2, permissionRetryMs: 3, commitPublishDelayMs: 0.3, pumpIntervalMs: 0.5, maxInflightPerPeer: 4, maxBatchSlots: 4,
+    };
+  }
+  return base;
+}

@@ -1,0 +1,42 @@
+/**
+ * Failure detection from heartbeat counters read one-sided (the background plane). A score with
+ * hysteresis per peer: one slow read does not kill a peer, one lucky read does not revive it.
+ */
+import type { MuConfig } from './config';
+
+export interface PeerLiveness {
+  score: number;
+  alive: boolean;
+  lastHeartbeat: number;
+  lastIncarnation: number;
+}
+
+export type ScoreChange = 'became-alive' | 'became-dead' | null;
+
+export function newLiveness(): PeerLiveness {
+  return { score: 0, alive: false, lastHeartbeat: -1, lastIncarnation: 0 };
+}
+
+/** One scan's observation: the heartbeat read (null = read failed or torn). */
+export function observe(
+  p: PeerLiveness,
+  heartbeat: number | null,
+  incarnation: number,
+  cfg: Pick<MuConfig, 'scoreMax' | 'scoreAliveAt' | 'scoreDeadAt'>,
+): ScoreChange {
+  const moved = heartbeat !== null && (heartbeat !== p.lastHeartbeat || incarnation !== p.lastIncarnation);
+  if (heartbeat !== null) {
+    p.lastHeartbeat = heartbeat;
+    p.lastIncarnation = incarnation;
+  }
+  p.score = moved ? Math.min(cfg.scoreMax, p.score + 1) : Math.max(0, p.score - 1);
+  if (!p.alive && p.score >= cfg.scoreAliveAt) {
+    p.alive = true;
+    return 'became-alive';
+  }
+  if (p.alive && p.score <= cfg.scoreDeadAt) {
+    p.alive = false;
+    return 'became-dead';
+  }
+  return null;
+}

@@ -1,0 +1,33 @@
+/** Errors a proposer can see. The daemon maps them to its own replies (forward, retry, SERVER_ERROR). */
+
+/** This node is not the leader (or not yet: take-over in progress). Nothing was written. */
+export class NotLeaderError extends Error {
+  readonly code = 'NotLeader';
+  constructor(readonly leaderHint: number | null) {
+    super(leaderHint === null ? 'not the leader; no leader known' : `not the leader; leader is ${leaderHint}`);
+  }
+}
+
+/**
+ * Leadership was lost while the entry was in flight. The entry may or may not be committed later
+ * (a new leader adopts what it finds); the caller must not report success.
+ */
+export class LostLeadershipError extends Error {
+  readonly code = 'LostLeadership';
+  constructor(detail: string) {
+    super(`lost leadership: ${detail}`);
+  }
+}
+
+/** The payload does not fit in one log slot. */
+export class EntryTooLargeError extends Error {
+  readonly code = 'EntryTooLarge';
+  constructor(payloadBytes: number, maxPayloadBytes: number) {
+    super(`entry of ${payloadBytes} bytes exceeds the slot payload limit of ${maxPayloadBytes} bytes`);
+  }
+}
+
+/** An invariant of the protocol does not hold: a bug, never a recoverable condition. */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`mu-core invariant violated: ${message}`);
+}

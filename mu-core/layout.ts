@@ -1,0 +1,236 @@
+/**
+ * Memory layout of one Mu node: the registered regions, their fields and byte offsets.
+ * All numbers are little-endian; indices and proposal numbers are float64 (exact up to 2^53).
+ *
+ * Region "log"  (LOG_HEADER_BYTES + slotCount * slotBytes). Write permission: exactly the peer this
+ * node granted it to (the leader it follows); nobody while this node is leader or candidate (it then
+ * writes its own log locally).
+ *
+ *   header, 128 bytes
+ *     0  u32  magic 'MuLg'
+ *     4  u32  slotCount
+ *     8  u32  slotBytes
+ *     16 f64  minProposal            prepare writes it (in the log, not the control region, so that the
+ *                                    same permission that guards slots guards it: an old leader cannot
+ *                                    lower it after a new leader prepared)
+ *     24 f64  commit marker: index   "every index <= this is decided" ...
+ *     32 f64  commit marker: proposal ... as told by the leader holding this proposal number
+ *     40 u32  commit marker checksum over [24, 40)
+ *     64 f64  sync marker: index     "a leader with this proposal brought this (restarted) node's log up
+ *     72 f64  sync marker: proposal   to its own log end, this index": once applied that far, the
+ *     80 u32  sync marker checksum    node's log is a trustworthy acceptor again (see ctl 'amnesic')
+ *   slot k at LOG_HEADER_BYTES + k * slotBytes holds entry index i where k = (i - 1) % slotCount
+ *     0  u32  checksum over [4, SLOT_HEADER_BYTES + length): a torn or partial slot never validates
+ *     4  u32  payload length
+ *     8  f64  proposal number under which the leader wrote it
+ *     16 f64  entry index (1-based, absolute; tells a fresh slot from one of an older lap of the ring)
+ *     24 f64  commit index piggybacked (the leader's commit point when it wrote the slot)
+ *     32 u32  kind: 1 = application entry, 2 = no-op (fills a gap found by a new leader)
+ *     40      payload
+ *   A follower applies slot i only if it validates, carries index i, and a commit marker with the
+ *   SAME proposal number says i is decided: a leader writes markers to a follower only for entries
+ *   it wrote there itself, so an undecided leftover of an older leader is never applied.
+ *
+ * Region "ctl"  (CTL_BYTES). Written only by its owner; peers read it one-sided.
+ *     0  u32  checksum over [4, 40)
+ *     4  u32  incarnation (random per process start: a change means "restarted empty")
+ *     8  f64  applied index (the leader never overwrites a slot a follower has not applied)
+ *     16 f64  first undecided offset (FUO): first index this node does not know to be decided
+ *     24 f64  write-permission holder of this node's log (0 = none)
+ *     32 f64  amnesic: 1 while this node may have forgotten what it accepted before a restart (it
+ *             started empty into a group with history and no leader has synced it since); such a
+ *             node neither leads nor counts in a prepare majority. 0 otherwise.
+ *     40 f64  heartbeat counter (bumped on an interval; peers score its progress). Outside the
+ *             checksum on purpose: a torn read of it still differs from the last one only if the
+ *             owner is writing, which is exactly "alive"; so the detector never waits on a clean read.
+ *
+ * Region "mbox-<p>" on node n (MBOX_BYTES), one per peer p: permanently writable by p alone, read
+ * locally by n. It carries p's messages to n; p rewrites the whole box each time.
+ *     0  u32  checksum over [4, MBOX_BYTES)
+ *     8  f64  requestSeq: p asks n for write permission on n's log (a new number per attempt)
+ *     16 f64  grantSeq:   p granted n permission on p's log, answering n's request with this number
+ */
+import { fnv1a32 } from './checksum';
+
+export const LOG_REGION = 'log';
+export const CTL_REGION = 'ctl';
+export function mailboxRegion(fromPeer: number): string {
+  return `mbox-${fromPeer}`;
+}
+
+const LOG_MAGIC = 0x674c754d; // 'MuLg'
+export const LOG_HEADER_BYTES = 128;
+export const H_MIN_PROPOSAL = 16;
+export const H_COMMIT_MARKER = 24;
+export const COMMIT_MARKER_BYTES = 20;
+export const H_SYNC_MARKER = 64;
+
+export const SLOT_HEADER_BYTES = 40;
+export const SLOT_KIND_ENTRY = 1;
+export const SLOT_KIND_NOOP = 2;
+
+export const CTL_BYTES = 48;
+export const MBOX_BYTES = 24;
+
+export function logRegionBytes(slotCount: number, slotBytes: number): number {
+  return LOG_HEADER_BYTES + slotCount * slotBytes;
+}
+
+export function slotOffset(index: number, slotCount: number, slotBytes: number): number {
+  return LOG_HEADER_BYTES + ((index - 1) % slotCount) * slotBytes;
+}
+
+export function initLogHeader(log: Buffer, slotCount: number, slotBytes: number): void {
+  log.writeUInt32LE(LOG_MAGIC, 0);
+  log.writeUInt32LE(slotCount, 4);
+  log.writeUInt32LE(slotBytes, 8);
+}
+
+export function readMinProposal(log: Buffer): number {
+  return log.readDoubleLE(H_MIN_PROPOSAL);
+}
+
+export function encodeMinProposal(proposal: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(proposal, 0);
+  return b;
+}
+
+export interface CommitMarker {
+  commitIndex: number;
+  proposal: number;
+}
+
+/** Bytes to write at H_COMMIT_MARKER of a follower's log. */
+export function encodeCommitMarker(m: CommitMarker): Buffer {
+  const b = Buffer.alloc(COMMIT_MARKER_BYTES);
+  b.writeDoubleLE(m.commitIndex, 0);
+  b.writeDoubleLE(m.proposal, 8);
+  b.writeUInt32LE(fnv1a32(b, 0, 16), 16);
+  return b;
+}
+
+/** A commit marker (or, at H_SYNC_MARKER, a sync marker: same format) if intact. */
+export function readCommitMarker(log: Buffer, o = H_COMMIT_MARKER): CommitMarker | null {
+  if (log.readUInt32LE(o + 16) !== fnv1a32(log, o, o + 16)) return null;
+  return { commitIndex: log.readDoubleLE(o), proposal: log.readDoubleLE(o + 8) };
+}
+
+export interface SlotView {
+  proposal: number;
+  index: number;
+  commitIndex: number;
+  kind: number;
+  /** Offset of the payload inside the buffer the slot was read from. */
+  payloadOffset: number;
+  length: number;
+}
+
+/** Writes a complete slot at `offset`; returns the number of meaningful bytes (header + payload). */
+export function writeSlot(
+  buf: Buffer,
+  offset: number,
+  slot: { proposal: number; index: number; commitIndex: number; kind: number; payload: Buffer },
+): number {
+  const len = slot.payload.length;
+  buf.writeUInt32LE(len, offset + 4);
+  buf.writeDoubleLE(slot.proposal, offset + 8);
+  buf.writeDoubleLE(slot.index, offset + 16);
+  buf.writeDoubleLE(slot.commitIndex, offset + 24);
+  buf.writeUInt32LE(slot.kind, offset + 32);
+  buf.writeUInt32LE(0, offset + 36);
+  slot.payload.copy(buf, offset + SLOT_HEADER_BYTES);
+  buf.writeUInt32LE(fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len), offset);
+  return SLOT_HEADER_BYTES + len;
+}
+
+/**
+ * The slot at `offset` if it is complete and intact, else null (never written, torn, or corrupt).
+ * `trusted`: bytes this thread wrote itself; the checksum is not recomputed.
+ */
+export function readSlot(buf: Buffer, offset: number, slotBytes: number, trusted = false): SlotView | null {
+  const len = buf.readUInt32LE(offset + 4);
+  if (len > slotBytes - SLOT_HEADER_BYTES) return null;
+  const kind = buf.readUInt32LE(offset + 32);
+  if (kind !== SLOT_KIND_ENTRY && kind !== SLOT_KIND_NOOP) return null;
+  if (!trusted && buf.readUInt32LE(offset) !== fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len)) return null;
+  return {
+    proposal: buf.readDoubleLE(offset + 8),
+    index: buf.readDoubleLE(offset + 16),
+    commitIndex: buf.readDoubleLE(offset + 24),
+    kind,
+    payloadOffset: offset + SLOT_HEADER_BYTES,
+    length: len,
+  };
+}
+
+export interface ControlWords {
+  incarnation: number;
+  heartbeat: number;
+  appliedIndex: number;
+  firstUndecided: number;
+  permissionHolder: number;
+  amnesic: boolean;
+}
+
+const CTL_HEARTBEAT = 40;
+
+export function writeControl(ctl: Buffer, w: ControlWords): void {
+  ctl.writeUInt32LE(w.incarnation >>> 0, 4);
+  ctl.writeDoubleLE(w.appliedIndex, 8);
+  ctl.writeDoubleLE(w.firstUndecided, 16);
+  ctl.writeDoubleLE(w.permissionHolder, 24);
+  ctl.writeDoubleLE(w.amnesic ? 1 : 0, 32);
+  ctl.writeUInt32LE(fnv1a32(ctl, 4, CTL_HEARTBEAT), 0);
+  ctl.writeDoubleLE(w.heartbeat, CTL_HEARTBEAT);
+}
+
+/** Only the heartbeat changed: the checksummed words stay as they are. */
+export function writeHeartbeat(ctl: Buffer, heartbeat: number): void {
+  ctl.writeDoubleLE(heartbeat, CTL_HEARTBEAT);
+}
+
+/** The heartbeat word as read, torn or not (see the layout above). */
+export function readHeartbeat(buf: Buffer): number {
+  return buf.readDoubleLE(CTL_HEARTBEAT);
+}
+
+/** The checksummed control words, or null if the read caught them mid-update. */
+export function readControl(buf: Buffer): ControlWords | null {
+  if (buf.readUInt32LE(0) !== fnv1a32(buf, 4, CTL_HEARTBEAT)) return null;
+  return {
+    incarnation: buf.readUInt32LE(4),
+    appliedIndex: buf.readDoubleLE(8),
+    firstUndecided: buf.readDoubleLE(16),
+    permissionHolder: buf.readDoubleLE(24),
+    amnesic: buf.readDoubleLE(32) === 1,
+    heartbeat: buf.readDoubleLE(CTL_HEARTBEAT),
+  };
+}
+
+export interface MailboxWords {
+  requestSeq: number;
+  grantSeq: number;
+}
+
+export function encodeMailbox(m: MailboxWords): Buffer {
+  const b = Buffer.alloc(MBOX_BYTES);
+  b.writeDoubleLE(m.requestSeq, 8);
+  b.writeDoubleLE(m.grantSeq, 16);
+  b.writeUInt32LE(fnv1a32(b, 4, MBOX_BYTES), 0);
+  return b;
+}
+
+export function readMailbox(box: Buffer): MailboxWords | null {
+  if (box.readUInt32LE(0) !== fnv1a32(box, 4, MBOX_BYTES)) return null;
+  return { requestSeq: box.readDoubleLE(8), grantSeq: box.readDoubleLE(16) };
+}
+
+/** Proposal numbers are unique per node: round * 256 + nodeId (node ids are 1..255). */
+export function proposalFor(round: number, nodeId: number): number {
+  return round * 256 + nodeId;
+}
+
+export function roundOf(proposal: number): number {
+  return Math.floor(proposal / 256);
+}

@@ -1,0 +1,457 @@
+/**
+ * The replication plane of one leadership term (one proposal number). Prepare is done (takeover.ts);
+ * while this term's permissions hold, every entry costs one write round: the slot is written into the
+ * leader's own log, then into each follower's log by one-sided writes, and it is committed once a
+ * majority (the leader included) holds it under this proposal number.
+ *
+ * Invariants:
+ * - Index i is written to follower f only if i - slotCount <= f's applied index (never overwrite a
+ *   slot a follower has not applied) and is overwritten in our own ring only after we applied it
+ *   and no write of the old slot is still in flight.
+ * - f's ackedIndex: every index <= it is on f under this proposal, or already applied by f.
+ * - A commit marker goes to f only under this proposal, so f applies only slots we wrote there.
+ */
+import type { Completion, PeerId } from '../binding/fabric';
+import type { MuConfig } from './config';
+import { invariant, LostLeadershipError } from './errors';
+import {
+  encodeCommitMarker, encodeMinProposal, H_COMMIT_MARKER, H_MIN_PROPOSAL, H_SYNC_MARKER, LOG_REGION, readControl, readSlot,
+  slotOffset, SLOT_HEADER_BYTES, SLOT_KIND_ENTRY, CTL_BYTES, CTL_REGION, writeSlot, ControlWords,
+} from './layout';
+import type { MuLogger } from './logger';
+import type { OpTable } from './ops';
+import type { ReadingPump } from './pump';
+import type { Scheduler, TimerHandle } from './scheduler';
+
+export type ProposeCallback = (err: Error | null, index: number, proposal: number) => void;
+
+export interface LeaderHost {
+  readonly selfId: PeerId;
+  readonly cfg: MuConfig;
+  readonly log: Buffer;
+  readonly ops: OpTable;
+  readonly scheduler: Scheduler;
+  readonly logger: MuLogger;
+  readonly pump: ReadingPump;
+  readonly majority: number;
+  /** The term cannot go on (permission lost): the node becomes a follower. */
+  stepDown(reason: string): void;
+  /** Our applied index changed: republish the control region. */
+  appliedChanged(): void;
+  /** `peer` needs entries our ring no longer holds. */
+  sendSnapshot(peer: PeerId): void;
+}
+
+type FollowerState = 'ungranted' | 'syncing' | 'streaming' | 'snapshot' | 'detached';
+
+interface InflightWrite {
+  start: number;
+  end: number;
+  epoch: number;
+  ok: boolean | null;
+}
+
+interface Follower {
+  peer: PeerId;
+  state: FollowerState;
+  epoch: number;
+  nextIndex: number;
+  ackedIndex: number;
+  appliedKnown: number;
+  inflight: InflightWrite[];
+  lastSentCommit: number;
+  markerInFlight: boolean;
+  ctlReadInFlight: boolean;
+  ctlBuf: Buffer;
+  snapshotAskedAtMs: number;
+}
+
+export class LeaderTerm {
+  private stopped = false;
+  private myEnd: number;
+  private commit: number;
+  private readonly base: number;
+  private readonly followers = new Map<PeerId, Follower>();
+  private readonly queue: Array<{ payload: Buffer; cb: ProposeCallback }> = [];
+  /** Proposals written, in index order, waiting for the commit point to pass them. */
+  private readonly waiting: Array<{ index: number; cb: ProposeCallback }> = [];
+  private flushScheduled = false;
+  private publishTimer: TimerHandle | null = null;
+  private probeTimer: TimerHandle | null = null;
+  private readonly S: number;
+  private readonly acksScratch: Float64Array;
+
+  constructor(private readonly host: LeaderHost, readonly proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, peers: PeerId[]) {
+    this.S = host.cfg.slotCount;
+    this.acksScratch = new Float64Array(peers.length + 1);
+    this.base = base;
+    this.commit = base;
+    this.myEnd = base;
+    for (const e of adopted) {
+      invariant(e.index === this.myEnd + 1, `adopted entries contiguous (${e.index} after ${this.myEnd})`);
+      this.writeOwn(e.index, e.kind, e.payload);
+    }
+    for (const peer of peers) {
+      this.followers.set(peer, {
+        peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
+        markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
+      });
+    }
+    this.scheduleProbe();
+  }
+
+  /**
+   * An idle leader still writes its commit marker to every follower now and then: a follower that
+   * revoked our permission refuses it, so a leader that slept through its deposition finds out
+   * without waiting for a client.
+   */
+  private scheduleProbe(): void {
+    this.probeTimer = this.host.scheduler.setTimer(this.host.cfg.scanIntervalMs * 4, () => {
+      if (this.stopped) return;
+      this.publishCommit(true);
+      this.scheduleProbe();
+    });
+  }
+
+  get commitIndex(): number {
+    return this.commit;
+  }
+
+  get lastIndex(): number {
+    return this.myEnd;
+  }
+
+  get maxPayloadBytes(): number {
+    return this.host.cfg.slotBytes - SLOT_HEADER_BYTES;
+  }
+
+  propose(payload: Buffer, cb: ProposeCallback): void {
+    if (this.stopped) {
+      cb(new LostLeadershipError('term over'), 0, this.proposal);
+      return;
+    }
+    this.queue.push({ payload, cb });
+    this.kick();
+  }
+
+  /** Flush at the end of this turn: everything proposed in the turn goes out in one batch. */
+  private kick(): void {
+    if (this.flushScheduled || this.stopped) return;
+    this.flushScheduled = true;
+    const run = () => {
+      this.flushScheduled = false;
+      this.flush();
+    };
+    // Inside a completion poll, callbacks may propose more: flush once they all ran.
+    if (!this.host.ops.whenPollDone(run)) this.host.scheduler.defer(run);
+  }
+
+  /** `peer` granted us permission on its log: bring it up to date, then stream to it. */
+  granted(peer: PeerId): void {
+    const f = this.followers.get(peer);
+    if (f === undefined || this.stopped || (f.state !== 'ungranted' && f.state !== 'detached')) return;
+    this.sync(f);
+  }
+
+  isGranted(peer: PeerId): boolean {
+    const f = this.followers.get(peer);
+    return f !== undefined && f.state !== 'ungranted';
+  }
+
+  /** Control words of a peer, from the background scan. */
+  peerControl(peer: PeerId, ctl: ControlWords): void {
+    const f = this.followers.get(peer);
+    if (f === undefined || this.stopped) return;
+    const snapshotArrived = ctl.appliedIndex > f.appliedKnown;
+    this.learnApplied(f, ctl.appliedIndex);
+    if (f.state === 'snapshot') {
+      if (ctl.appliedIndex + 1 > this.myEnd - this.S) this.sync(f);
+      else if (snapshotArrived || this.host.scheduler.nowMs() - f.snapshotAskedAtMs > this.host.cfg.scanIntervalMs * 50) this.askSnapshot(f);
+    } else if (f.state === 'detached' && ctl.permissionHolder === this.host.selfId) {
+      this.sync(f);
+    }
+    if (f.state !== 'ungranted' && f.state !== 'syncing' && ctl.permissionHolder !== this.host.selfId) {
+      // It granted someone else, or restarted empty: the permissions of this term no longer hold,
+      // so the skip-prepare shortcut is over. A new candidacy prepares again.
+      this.host.stepDown(`follower ${f.peer} no longer grants us its log`);
+    }
+  }
+
+  /** The term ends: every proposal not yet committed fails with LostLeadership. */
+  stop(reason: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.publishTimer?.cancel();
+    this.probeTimer?.cancel();
+    const err = new LostLeadershipError(reason);
+    for (const w of this.waiting.splice(0)) w.cb(err, w.index, this.proposal);
+    for (const q of this.queue.splice(0)) q.cb(err, 0, this.proposal);
+  }
+
+  flush(): void {
+    if (this.stopped) return;
+    while (this.queue.length > 0 && this.canOverwrite(this.myEnd + 1)) {
+      const q = this.queue.shift()!;
+      const i = this.myEnd + 1;
+      this.writeOwn(i, SLOT_KIND_ENTRY, q.payload);
+      this.waiting.push({ index: i, cb: q.cb });
+    }
+    for (const f of this.followers.values()) this.stream(f);
+    this.advanceCommit();
+    this.host.ops.poll();
+  }
+
+  private writeOwn(index: number, kind: number, payload: Buffer): void {
+    const { slotCount, slotBytes } = this.host.cfg;
+    writeSlot(this.host.log, slotOffset(index, slotCount, slotBytes), { proposal: this.proposal, index, commitIndex: this.commit, kind, payload });
+    this.myEnd = index;
+  }
+
+  /** Our own ring slot for `index` may take a new entry. */
+  private canOverwrite(index: number): boolean {
+    const old = index - this.S;
+    if (old < 1) return true;
+    if (old > this.host.pump.appliedIndex) return false;
+    for (const f of this.followers.values()) {
+      for (const w of f.inflight) if (w.ok === null && w.start <= old && old <= w.end) return false;
+    }
+    return true;
+  }
+
+  private sync(f: Follower): void {
+    f.state = 'syncing';
+    f.epoch++;
+    f.lastSentCommit = 0; // what reached it before may be gone (snapshot, detach): publish again
+    const epoch = f.epoch;
+    let pending = 3;
+    const header = Buffer.alloc(8);
+    const done = () => {
+      if (--pending > 0 || this.stopped || f.epoch !== epoch) return;
+      if (header.readDoubleLE(0) > this.proposal) {
+        // Another leader prepared this follower after our prepare (its grant to us came late):
+        // our proposal number is stale, so nothing of this term may be written there.
+        this.host.stepDown(`follower ${f.peer} promised a higher proposal (${header.readDoubleLE(0)} > ${this.proposal})`);
+        return;
+      }
+      const ctl = readControl(f.ctlBuf);
+      if (ctl === null) {
+        f.state = 'detached';
+        return;
+      }
+      // Fresh values, not the maximum seen: a follower that restarted empty starts over.
+      f.appliedKnown = ctl.appliedIndex;
+      invariant(f.appliedKnown <= this.myEnd, `follower ${f.peer} applied ${f.appliedKnown} beyond leader's log end ${this.myEnd}`);
+      f.ackedIndex = Math.max(f.ackedIndex, f.appliedKnown);
+      f.nextIndex = f.appliedKnown + 1;
+      f.state = 'streaming';
+      this.host.logger.info(`follower ${f.peer} caught up from index ${f.nextIndex}`);
+      this.stream(f);
+      this.advanceCommit();
+    };
+    // The follower's promise first: we hold its permission now, so nobody changes it meanwhile.
+    this.host.ops.read(f.peer, LOG_REGION, H_MIN_PROPOSAL, 8, header, (c) => {
+      if (this.failed(f, c, epoch)) return;
+      if (header.readDoubleLE(0) > this.proposal) {
+        pending = 1;
+        done();
+        return;
+      }
+      this.host.ops.write(f.peer, LOG_REGION, H_MIN_PROPOSAL, encodeMinProposal(this.proposal), (w) => {
+        if (this.failed(f, w, epoch)) return;
+        done();
+      });
+      // Everything decided so far is at or below our log end: once the follower applied that far
+      // under this proposal, its log is a trustworthy acceptor even if it restarted empty.
+      this.host.ops.write(f.peer, LOG_REGION, H_SYNC_MARKER, encodeCommitMarker({ commitIndex: this.myEnd, proposal: this.proposal }), (w) => {
+        if (this.failed(f, w, epoch)) return;
+        done();
+      });
+    });
+    f.ctlReadInFlight = true;
+    this.host.ops.read(f.peer, CTL_REGION, 0, CTL_BYTES, f.ctlBuf, (c) => {
+      f.ctlReadInFlight = false;
+      if (this.failed(f, c, epoch)) return;
+      done();
+    });
+  }
+
+  /** Handles a failed completion; true if the caller must stop. */
+  private failed(f: Follower, c: Completion, epoch: number): boolean {
+    if (this.stopped) return true;
+    if (c.ok) return f.epoch !== epoch;
+    if (c.error === 'permission') {
+      this.host.stepDown(`follower ${f.peer} refused a write (permission revoked)`);
+      return true;
+    }
+    if (f.epoch === epoch) {
+      f.epoch++;
+      f.state = 'detached';
+      this.host.logger.info(`follower ${f.peer} detached (${c.error ?? 'error'})`);
+    }
+    return true;
+  }
+
+  private learnApplied(f: Follower, applied: number): void {
+    if (applied > f.appliedKnown) {
+      f.appliedKnown = applied;
+      if (f.state === 'streaming') this.stream(f);
+    }
+  }
+
+  private askSnapshot(f: Follower): void {
+    f.state = 'snapshot';
+    f.epoch++;
+    f.snapshotAskedAtMs = this.host.scheduler.nowMs();
+    this.host.logger.info(`follower ${f.peer} fell out of the ring at index ${f.nextIndex}: state transfer`);
+    this.host.sendSnapshot(f.peer);
+  }
+
+  /** Writes what `f` lacks, within the ring and in-flight limits. */
+  private stream(f: Follower): void {
+    const { slotCount, slotBytes, maxInflightPerPeer, maxBatchSlots } = this.host.cfg;
+    while (f.state === 'streaming' && f.inflight.length < maxInflightPerPeer && f.nextIndex <= this.myEnd) {
+      const start = f.nextIndex;
+      if (start <= this.myEnd - this.S) {
+        this.askSnapshot(f);
+        return;
+      }
+      const limit = f.appliedKnown + this.S;
+      if (start > limit) {
+        this.refreshApplied(f);
+        return;
+      }
+      const lastInLap = start + (slotCount - ((start - 1) % slotCount)) - 1;
+      let end = Math.min(this.myEnd, limit, start + maxBatchSlots - 1, lastInLap);
+      let data: Buffer;
+      if (start <= this.base) {
+        // Decided before this term and stamped with an older proposal: re-stamp a copy with ours so
+        // the follower's marker rule accepts it.
+        end = Math.min(end, this.base);
+        const copy = this.restamped(start, end);
+        if (copy === null) {
+          // Our ring does not hold it (we installed a snapshot past it): the follower needs one too.
+          this.askSnapshot(f);
+          return;
+        }
+        data = copy;
+      } else {
+        const from = slotOffset(start, slotCount, slotBytes);
+        const lastOff = slotOffset(end, slotCount, slotBytes);
+        const lastLen = this.host.log.readUInt32LE(lastOff + 4);
+        data = this.host.log.subarray(from, lastOff + SLOT_HEADER_BYTES + lastLen);
+      }
+      const w: InflightWrite = { start, end, epoch: f.epoch, ok: null };
+      f.inflight.push(w);
+      f.nextIndex = end + 1;
+      f.lastSentCommit = Math.max(f.lastSentCommit, this.host.log.readDoubleLE(slotOffset(end, slotCount, slotBytes) + 24));
+      this.host.ops.write(f.peer, LOG_REGION, slotOffset(start, slotCount, slotBytes), data, (c) => this.writeDone(f, w, c));
+    }
+  }
+
+  private restamped(start: number, end: number): Buffer | null {
+    const { slotCount, slotBytes } = this.host.cfg;
+    // Slots up to a snapshot we installed were never checked against a commit marker.
+    if (start <= this.host.pump.snapshotIndex) return null;
+    const out = Buffer.alloc((end - start + 1) * slotBytes);
+    for (let i = start; i <= end; i++) {
+      const s = readSlot(this.host.log, slotOffset(i, slotCount, slotBytes), slotBytes);
+      if (s === null || s.index !== i) return null;
+      const payload = this.host.log.subarray(s.payloadOffset, s.payloadOffset + s.length);
+      writeSlot(out, (i - start) * slotBytes, { proposal: this.proposal, index: i, commitIndex: this.commit, kind: s.kind, payload });
+    }
+    return out;
+  }
+
+  private writeDone(f: Follower, w: InflightWrite, c: Completion): void {
+    w.ok = c.ok;
+    while (f.inflight.length > 0 && f.inflight[0].ok !== null) {
+      const head = f.inflight.shift()!;
+      if (head.ok && head.epoch === f.epoch && head.end > f.ackedIndex) f.ackedIndex = head.end;
+    }
+    // Whatever the outcome, the ring may have room again (this write no longer pins its slots).
+    if (this.queue.length > 0) this.kick();
+    if (!c.ok || w.epoch !== f.epoch) {
+      this.failed(f, c, w.epoch);
+      return;
+    }
+    if (this.stopped) return;
+    this.advanceCommit();
+    this.stream(f);
+    if (f.lastSentCommit < this.commit) this.schedulePublish();
+  }
+
+  private refreshApplied(f: Follower): void {
+    if (f.ctlReadInFlight) return;
+    f.ctlReadInFlight = true;
+    const epoch = f.epoch;
+    this.host.ops.read(f.peer, CTL_REGION, 0, CTL_BYTES, f.ctlBuf, (c) => {
+      f.ctlReadInFlight = false;
+      if (this.failed(f, c, epoch)) return;
+      const ctl = readControl(f.ctlBuf);
+      if (ctl !== null) this.learnApplied(f, ctl.appliedIndex);
+    });
+  }
+
+  /** The highest index held by a majority (us included): the majority-th largest acked index. */
+  private majorityAcked(): number {
+    const acks = this.acksScratch;
+    let n = 0;
+    acks[n++] = this.myEnd;
+    for (const f of this.followers.values()) {
+      // Insertion into a descending array of at most a few members: no allocation on the hot path.
+      const v = Math.min(f.ackedIndex, this.myEnd);
+      let j = n++;
+      while (j > 0 && acks[j - 1] < v) {
+        acks[j] = acks[j - 1];
+        j--;
+      }
+      acks[j] = v;
+    }
+    return acks[this.host.majority - 1];
+  }
+
+  private advanceCommit(): void {
+    if (this.stopped) return;
+    const candidate = this.majorityAcked();
+    if (candidate <= this.commit) return;
+    this.commit = candidate;
+    const pump = this.host.pump;
+    pump.learn({ commitIndex: this.commit, proposal: this.proposal });
+    pump.run(Number.MAX_SAFE_INTEGER, true);
+    invariant(pump.appliedIndex >= this.commit, `leader applied ${pump.appliedIndex} < commit ${this.commit}`);
+    this.host.appliedChanged();
+    let resolved = 0;
+    while (resolved < this.waiting.length && this.waiting[resolved].index <= this.commit) resolved++;
+    for (const w of this.waiting.splice(0, resolved)) {
+      w.cb(null, w.index, this.proposal);
+      if (this.stopped) return;
+    }
+    this.schedulePublish();
+    if (this.queue.length > 0) this.kick();
+  }
+
+  private schedulePublish(): void {
+    if (this.publishTimer !== null) return;
+    this.publishTimer = this.host.scheduler.setTimer(this.host.cfg.commitPublishDelayMs, () => {
+      this.publishTimer = null;
+      this.publishCommit();
+    });
+  }
+
+  /** The commit point reaches followers even when no new slot carries it (the last entry becomes visible). */
+  private publishCommit(probe = false): void {
+    if (this.stopped) return;
+    for (const f of this.followers.values()) {
+      if (f.state !== 'streaming' || (!probe && f.lastSentCommit >= this.commit) || f.markerInFlight) continue;
+      const commit = this.commit;
+      const epoch = f.epoch;
+      f.markerInFlight = true;
+      this.host.ops.write(f.peer, LOG_REGION, H_COMMIT_MARKER, encodeCommitMarker({ commitIndex: commit, proposal: this.proposal }), (c) => {
+        f.markerInFlight = false;
+        if (this.failed(f, c, epoch)) return;
+        f.lastSentCommit = Math.max(f.lastSentCommit, commit);
+        if (f.lastSentCommit < this.commit) this.schedulePublish();
+      });
+    }
+  }
+}

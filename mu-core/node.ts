@@ -1,0 +1,338 @@
+/**
+ * One member of a Mu group: the roles (follower, candidate, leader) and how the planes meet.
+ *
+ * - Follower: grants write permission on its log to the node it sees as leader (lowest id alive)
+ *   when that node asks; its reading pump applies decided entries.
+ * - Candidate: the lowest id alive in its own view. It revokes every permission on its own log,
+ *   asks every peer for permission, and once a majority (itself included) granted, runs prepare.
+ * - Leader: proposes (leader.ts) until a write is refused for lack of permission, or it grants its
+ *   own log to someone else.
+ *
+ * Invariant: this node writes its own log locally only while it is candidate or leader, and then
+ * nobody holds write permission on it.
+ */
+import type { Fabric, PeerAddress, PeerId } from '../binding/fabric';
+import { Background } from './background';
+import type { MuConfig } from './config';
+import { EntryTooLargeError, invariant, NotLeaderError } from './errors';
+import {
+  ControlWords, CTL_BYTES, CTL_REGION, initLogHeader, LOG_REGION, logRegionBytes, mailboxRegion, MBOX_BYTES,
+  readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES,
+} from './layout';
+import { LeaderTerm, ProposeCallback } from './leader';
+import type { MuLogger } from './logger';
+import { OpTable } from './ops';
+import { EntryHandler, ReadingPump } from './pump';
+import type { Scheduler, TimerHandle } from './scheduler';
+import { Takeover } from './takeover';
+
+export type Role = 'follower' | 'candidate' | 'leader';
+
+/** How the application moves its state when the log cannot (see DESIGN.md, ring recycling). */
+export interface StateTransferHooks {
+  /** Leader side: `peer` lags beyond the ring. Ship it a snapshot of this node's state (which holds
+   *  every entry up to `appliedIndex`) by application means; the peer then calls installSnapshot. */
+  sendSnapshot(peer: PeerId, appliedIndex: number): void;
+  /** This node stands for leader but lacks decided entries no log holds anymore: obtain a snapshot
+   *  from `peer` by application means, then call installSnapshot. */
+  fetchSnapshot(peer: PeerId): void;
+}
+
+export interface MuNodeOptions {
+  fabric: Fabric;
+  /** Every member of the group, this node included. */
+  members: PeerAddress[];
+  scheduler: Scheduler;
+  logger: MuLogger;
+  config: MuConfig;
+  onEntry: EntryHandler;
+  stateTransfer?: StateTransferHooks;
+  /** Random per process start (tells peers this node restarted empty). */
+  incarnation: number;
+}
+
+export class MuNode {
+  readonly selfId: PeerId;
+  readonly majority: number;
+  private roleNow: Role = 'follower';
+  private readonly fabric: Fabric;
+  private readonly cfg: MuConfig;
+  private readonly scheduler: Scheduler;
+  private readonly logger: MuLogger;
+  private readonly peers: PeerId[];
+  private log!: Buffer;
+  private ops!: OpTable;
+  private background!: Background;
+  private pump!: ReadingPump;
+  private term: LeaderTerm | null = null;
+  private takeover: Takeover | null = null;
+  private permissionHolder: PeerId = 0;
+  private requestedAtMs = -Infinity;
+  private snapshotWaitUntilMs = -Infinity;
+  private highestProposal = 0;
+  private pumpTimer: TimerHandle | null = null;
+  private pumpStartedLogged = false;
+  private started = false;
+  private stopped = false;
+  /** Whether the first scans told us if the group has history (see `amnesic`). */
+  private historyKnown = false;
+  /** Started empty into a group with history and not yet synced by a leader: not a voter. */
+  private amnesic = true;
+
+  constructor(private readonly opts: MuNodeOptions) {
+    this.fabric = opts.fabric;
+    this.selfId = opts.fabric.selfId;
+    this.cfg = opts.config;
+    this.scheduler = opts.scheduler;
+    this.logger = opts.logger;
+    const ids = opts.members.map((m) => m.peerId);
+    invariant(ids.includes(this.selfId), `members include this node (${this.selfId})`);
+    invariant(new Set(ids).size === ids.length && ids.every((i) => Number.isInteger(i) && i >= 1 && i <= 255), 'member ids are distinct integers 1..255');
+    invariant(this.cfg.slotBytes > SLOT_HEADER_BYTES && this.cfg.slotCount >= 2, 'slots hold a header and a payload');
+    invariant(this.cfg.scoreDeadAt < this.cfg.scoreAliveAt && this.cfg.scoreAliveAt <= this.cfg.scoreMax, 'score thresholds: dead < alive <= max (hysteresis)');
+    this.peers = ids.filter((i) => i !== this.selfId).sort((a, b) => a - b);
+    this.majority = Math.floor(ids.length / 2) + 1;
+  }
+
+  get role(): Role {
+    return this.roleNow;
+  }
+
+  /** The leader as this node knows it: itself when leading, else the holder of its log permission. */
+  get leaderId(): PeerId | null {
+    if (this.roleNow === 'leader') return this.selfId;
+    return this.permissionHolder > 0 ? this.permissionHolder : null;
+  }
+
+  /** Whether this node counts in a prepare majority (not restarted-and-unsynced). */
+  get voter(): boolean {
+    return this.historyKnown && !this.amnesic;
+  }
+
+  get appliedIndex(): number {
+    return this.pump.appliedIndex;
+  }
+
+  get maxPayloadBytes(): number {
+    return this.cfg.slotBytes - SLOT_HEADER_BYTES;
+  }
+
+  start(): void {
+    invariant(!this.started, 'start once');
+    this.started = true;
+    const { slotCount, slotBytes } = this.cfg;
+    this.log = this.fabric.registerRegion(LOG_REGION, logRegionBytes(slotCount, slotBytes));
+    initLogHeader(this.log, slotCount, slotBytes);
+    const ctl = this.fabric.registerRegion(CTL_REGION, CTL_BYTES);
+    this.fabric.grantWrite(LOG_REGION, null);
+    this.fabric.grantWrite(CTL_REGION, null);
+    const mailboxes = new Map<PeerId, Buffer>();
+    for (const p of this.peers) {
+      mailboxes.set(p, this.fabric.registerRegion(mailboxRegion(p), MBOX_BYTES));
+      this.fabric.grantWrite(mailboxRegion(p), p);
+    }
+    for (const m of this.opts.members) if (m.peerId !== this.selfId) this.fabric.connectPeer(m);
+    this.ops = new OpTable(this.fabric, this.scheduler, this.cfg.completionWaitMs, this.cfg.completionBusyPollMs);
+    this.pump = new ReadingPump(this.log, slotCount, slotBytes, this.opts.onEntry);
+    this.background = new Background(this.fabric, this.ops, this.scheduler, this.logger, this.cfg, this.selfId, this.peers, ctl, mailboxes, {
+      onPeerControl: (peer, words) => this.onPeerControl(peer, words),
+      onPermissionRequest: (peer, seq) => this.onPermissionRequest(peer, seq),
+      onScan: () => this.onScan(),
+      progress: () => ({ appliedIndex: this.pump.appliedIndex, firstUndecided: this.pump.commitKnown + 1 }),
+    }, this.opts.incarnation);
+    this.background.start();
+    this.schedulePump();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.takeover?.cancel();
+    this.term?.stop('node stopped');
+    this.background?.stop();
+    this.pumpTimer?.cancel();
+    this.ops?.close();
+  }
+
+  /** Resolves with the entry's index once committed; rejects with NotLeader / LostLeadership. */
+  propose(payload: Buffer): Promise<number> {
+    return new Promise((resolve, reject) => this.proposeCb(payload, (err, index) => (err ? reject(err) : resolve(index))));
+  }
+
+  /** Callback form of propose (no promise allocation); also reports the proposal number. */
+  proposeCb(payload: Buffer, cb: ProposeCallback): void {
+    if (payload.length > this.maxPayloadBytes) {
+      cb(new EntryTooLargeError(payload.length, this.maxPayloadBytes), 0, 0);
+      return;
+    }
+    if (this.term === null || this.roleNow !== 'leader') {
+      cb(new NotLeaderError(this.leaderId === this.selfId ? null : this.leaderId), 0, 0);
+      return;
+    }
+    this.term.propose(payload, cb);
+  }
+
+  /** The application installed a snapshot holding every entry up to `index`: the log resumes after it. */
+  installSnapshot(index: number): void {
+    if (this.stopped) return;
+    if (index > this.pump.appliedIndex) {
+      this.pump.skipTo(index);
+      this.logger.info(`installed a snapshot up to index ${index}`);
+      this.publishApplied();
+    }
+    this.snapshotWaitUntilMs = -Infinity;
+  }
+
+  private onScan(): void {
+    if (this.stopped) return;
+    if (!this.historyKnown && this.background.scans >= this.cfg.startupScans) {
+      this.historyKnown = true;
+      this.amnesic = this.background.peersShowHistory();
+      this.background.publish({ amnesic: this.amnesic });
+      this.logger.info(this.amnesic ? 'joined a group with history: not a voter until a leader syncs this node' : 'starting a new group');
+    }
+    const lowest = this.background.lowestAlive(this.historyKnown && !this.amnesic);
+    const now = this.scheduler.nowMs();
+    if (this.roleNow === 'follower') {
+      if (lowest === this.selfId && this.background.scans >= this.cfg.startupScans && now >= this.snapshotWaitUntilMs) this.becomeCandidate();
+      return;
+    }
+    if (this.roleNow === 'candidate' && lowest !== this.selfId) {
+      this.toFollower(`node ${lowest} is alive and lower`);
+      return;
+    }
+    // Candidate or leader: collect grants, re-ask the peers that have not granted. A candidate asks
+    // only once none of its earlier log writes is in flight: a write of an older term must not land
+    // after a peer granted us permission again.
+    const drained = this.roleNow === 'leader' || this.ops.writesInFlight(LOG_REGION) === 0;
+    const retry = drained && now - this.requestedAtMs >= this.cfg.permissionRetryMs;
+    let granted = 1; // voters that granted, us included: an amnesic grant streams but cannot prepare
+    for (const p of this.peers) {
+      if (this.background.isGrantedBy(p)) {
+        if (this.background.isVoter(p)) granted++;
+        if (this.term !== null && !this.term.isGranted(p)) this.term.granted(p);
+      } else if (retry) {
+        this.background.requestPermission(p);
+      }
+    }
+    if (retry) this.requestedAtMs = now;
+    if (this.roleNow === 'candidate' && this.takeover === null && granted >= this.majority) this.startTakeover();
+  }
+
+  private becomeCandidate(): void {
+    this.roleNow = 'candidate';
+    this.fabric.grantWrite(LOG_REGION, null);
+    this.setHolder(0);
+    this.background.clearRequests();
+    this.requestedAtMs = -Infinity; // the next scan asks (once our older log writes drained)
+    this.logger.info('standing for leader');
+    if (this.majority === 1) this.startTakeover();
+  }
+
+  private startTakeover(): void {
+    const granted = this.peers.filter((p) => this.background.isGrantedBy(p));
+    const t = new Takeover({
+      selfId: this.selfId, cfg: this.cfg, ops: this.ops, ownLog: this.log, ownApplied: this.pump.appliedIndex,
+      majority: this.majority, granted, highestKnownProposal: Math.max(this.highestProposal, this.pump.markerProposal),
+    }, (o) => {
+      if (this.takeover !== t) return;
+      this.takeover = null;
+      if (o.kind === 'failed') {
+        this.toFollower(`take-over failed: ${o.reason}`);
+      } else if (o.kind === 'needs-snapshot') {
+        this.snapshotWaitUntilMs = this.scheduler.nowMs() + this.cfg.scanIntervalMs * 50;
+        this.toFollower(`behind the ring: fetching a snapshot from ${o.fromPeer}`);
+        if (this.opts.stateTransfer) this.opts.stateTransfer.fetchSnapshot(o.fromPeer);
+        else this.logger.warn('no state-transfer hook: cannot catch up');
+      } else {
+        this.becomeLeader(o.proposal, o.base, o.adopted);
+      }
+    });
+    this.takeover = t;
+    t.start();
+  }
+
+  private becomeLeader(proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>): void {
+    this.highestProposal = Math.max(this.highestProposal, proposal);
+    this.roleNow = 'leader';
+    const term = new LeaderTerm({
+      selfId: this.selfId, cfg: this.cfg, log: this.log, ops: this.ops, scheduler: this.scheduler, logger: this.logger,
+      pump: this.pump, majority: this.majority,
+      stepDown: (reason) => { if (this.term === term) this.toFollower(reason); },
+      appliedChanged: () => undefined, // the leader's applied index goes out with its heartbeat
+      sendSnapshot: (peer) => {
+        if (this.opts.stateTransfer) this.opts.stateTransfer.sendSnapshot(peer, this.pump.appliedIndex);
+        else this.logger.warn(`no state-transfer hook: follower ${peer} cannot catch up`);
+      },
+    }, proposal, base, adopted, this.peers);
+    this.term = term;
+    this.logger.info(`became leader (proposal ${proposal}, adopted ${adopted.length} entries after index ${base})`);
+    for (const p of this.peers) if (this.background.isGrantedBy(p)) term.granted(p);
+    term.flush();
+  }
+
+  private toFollower(reason: string): void {
+    const was = this.roleNow;
+    this.roleNow = 'follower';
+    this.takeover?.cancel();
+    this.takeover = null;
+    const term = this.term;
+    this.term = null;
+    this.background.clearRequests();
+    if (term !== null) this.highestProposal = Math.max(this.highestProposal, term.proposal);
+    this.logger.info(`${was} -> follower: ${reason}`);
+    term?.stop(reason);
+  }
+
+  private onPermissionRequest(peer: PeerId, seq: number): boolean {
+    // Grant only to the leader of our own view; anyone else retries until views agree.
+    if (peer !== this.background.lowestAlive(this.historyKnown && !this.amnesic)) return false;
+    if (this.roleNow !== 'follower') this.toFollower(`granting our log to ${peer}`);
+    this.fabric.grantWrite(LOG_REGION, peer);
+    if (this.permissionHolder !== peer) this.logger.info(`following leader ${peer}`);
+    this.setHolder(peer);
+    this.highestProposal = Math.max(this.highestProposal, readMinProposal(this.log));
+    this.background.ackGrant(peer, seq);
+    return true;
+  }
+
+  private onPeerControl(peer: PeerId, words: ControlWords): void {
+    this.term?.peerControl(peer, words);
+  }
+
+  private setHolder(peer: PeerId): void {
+    this.permissionHolder = peer;
+    this.background.publish({ permissionHolder: peer });
+  }
+
+  private publishApplied(): void {
+    this.background.publish({ appliedIndex: this.pump.appliedIndex, firstUndecided: this.pump.commitKnown + 1 });
+  }
+
+  private schedulePump(): void {
+    this.pumpTimer = this.scheduler.setTimer(this.cfg.pumpIntervalMs, () => {
+      if (this.stopped) return;
+      this.runPump();
+      this.schedulePump();
+    });
+  }
+
+  private runPump(): void {
+    if (this.roleNow === 'leader') return; // the leader's pump is fed by its commits
+    const before = this.pump.appliedIndex;
+    this.pump.run(1024);
+    if (this.pump.appliedIndex !== before) this.publishApplied();
+    if (this.amnesic && this.historyKnown) {
+      const sync = readCommitMarker(this.log, H_SYNC_MARKER);
+      if (sync !== null && sync.proposal === this.pump.markerProposal && this.pump.appliedIndex >= sync.commitIndex) {
+        this.amnesic = false;
+        this.background.publish({ amnesic: false });
+        this.logger.info(`synced by the leader up to index ${sync.commitIndex}: a voter again`);
+      }
+    }
+    if (!this.pumpStartedLogged && this.pump.markerProposal > 0 && this.pump.appliedIndex >= this.pump.commitKnown) {
+      this.pumpStartedLogged = true;
+      this.logger.info('Reading pump started');
+    }
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Outstanding one-sided operations: each posted write/read has one callback, called exactly once
+ * with its completion. Polling is re-entrancy safe (a callback may post and poll again).
+ */
+import type { Completion, Fabric, PeerId } from '../binding/fabric';
+import type { Scheduler } from './scheduler';
+
+export type OpCallback = (c: Completion) => void;
+
+export class OpTable {
+  private readonly callbacks = new Map<number, OpCallback>();
+  private readonly writesByRegion = new Map<string, number>();
+  private polling = false;
+  private afterPoll: Array<() => void> = [];
+  private armed = false;
+  private closed = false;
+
+  /** Wake-ups in a row that found nothing to poll (see arm). */
+  private emptyWakeups = 0;
+  /** While busy-polling: the time it stops (reset whenever a poll finds completions). */
+  private spinUntilMs = -1;
+
+  /**
+   * `busyPollMs` > 0: after posting, poll from the event loop for up to this long before sleeping
+   * in waitCompletions (completions that arrive asynchronously, as on tcp, are seen in microseconds
+   * instead of after a wake-up). Must be 0 under simulated time.
+   */
+  constructor(
+    private readonly fabric: Fabric,
+    private readonly scheduler: Scheduler,
+    private readonly waitMs: number,
+    private readonly busyPollMs = 0,
+  ) {}
+
+  get outstanding(): number {
+    return this.callbacks.size;
+  }
+
+  /**
+   * Runs `fn` once the poll in progress has dispatched everything (batching: work that callbacks
+   * create goes out together); false if no poll is in progress.
+   */
+  whenPollDone(fn: () => void): boolean {
+    if (!this.polling) return false;
+    this.afterPoll.push(fn);
+    return true;
+  }
+
+  /** Writes into `region` (of any peer) not yet completed. */
+  writesInFlight(region: string): number {
+    return this.writesByRegion.get(region) ?? 0;
+  }
+
+  write(peer: PeerId, region: string, offset: number, data: Buffer, cb: OpCallback): void {
+    const id = this.fabric.postWrite(peer, region, offset, data);
+    this.writesByRegion.set(region, (this.writesByRegion.get(region) ?? 0) + 1);
+    this.callbacks.set(id, (c) => {
+      this.writesByRegion.set(region, this.writesByRegion.get(region)! - 1);
+      cb(c);
+    });
+    this.arm();
+  }
+
+  read(peer: PeerId, region: string, offset: number, length: number, into: Buffer, cb: OpCallback): void {
+    const id = this.fabric.postRead(peer, region, offset, length, into, 0);
+    this.callbacks.set(id, cb);
+    this.arm();
+  }
+
+  /** Dispatch every completion ready now; returns how many. `rearm`: wait for more afterwards. */
+  poll(rearm = true): number {
+    if (this.polling || this.closed) return 0;
+    let n = 0;
+    for (let round = 0; round < 1000; round++) {
+      this.polling = true;
+      try {
+        n += this.drain();
+      } finally {
+        this.polling = false;
+      }
+      if (this.afterPoll.length === 0) break;
+      for (const fn of this.afterPoll.splice(0)) fn();
+    }
+    if (rearm) this.arm();
+    return n;
+  }
+
+  private drain(): number {
+    let n = 0;
+    for (let round = 0; round < 1_000_000; round++) {
+      const batch = this.fabric.pollCompletions(64);
+      if (batch.length === 0) break;
+      for (const c of batch) {
+        const cb = this.callbacks.get(c.wrId);
+        if (cb === undefined) continue; // posted by a previous OpTable (restart); nothing waits for it
+        this.callbacks.delete(c.wrId);
+        n++;
+        cb(c);
+      }
+    }
+    return n;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.callbacks.clear();
+  }
+
+  private arm(): void {
+    if (this.armed || this.closed || this.callbacks.size === 0) return;
+    this.armed = true;
+    if (this.busyPollMs > 0) {
+      const now = this.scheduler.nowMs();
+      if (this.spinUntilMs < 0) this.spinUntilMs = now + this.busyPollMs;
+      if (now < this.spinUntilMs) {
+        this.scheduler.setTimer(0, () => {
+          this.armed = false;
+          if (this.poll(false) > 0) this.spinUntilMs = -1;
+          this.arm();
+        });
+        return;
+      }
+    }
+    const wake = () => {
+      this.armed = false;
+      this.spinUntilMs = -1;
+      this.emptyWakeups = this.poll(false) > 0 ? 0 : this.emptyWakeups + 1;
+      this.arm();
+    };
+    // A wake-up that found nothing (a timeout, or a fabric that reports readiness it does not
+    // deliver) must not turn into a microtask loop that starves timers: back off on a real timer.
+    if (this.emptyWakeups > 0) this.scheduler.setTimer(this.waitMs, wake);
+    else this.scheduler.whenCompletions(this.fabric, this.waitMs, wake);
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * SimFabric: the Fabric of one simulated node. One-sided operations land after a seeded delay; the
+ * owner's region enforces write permission at landing; completions reach the poster after another
+ * delay, so completions of different operations arrive reordered. Writes may land in two pieces;
+ * grantWrite finishes such a write before it returns (no write of the previous holder lands after).
+ */
+import type { Completion, Fabric, FabricErrorKind, PeerAddress, PeerId, PeerState } from '../../binding/fabric';
+import type { SimHost, SimWorld } from './world';
+
+export class SimFabric implements Fabric {
+  readonly kind = 'sim' as const;
+  private closed = false;
+
+  /** The incarnation of this node the fabric belongs to (a restart gets a new host and fabric). */
+  private readonly host: SimHost;
+
+  constructor(private readonly world: SimWorld, readonly selfId: PeerId) {
+    const h = world.host(selfId);
+    if (h === undefined) throw new Error(`sim: no host ${selfId}`);
+    this.host = h;
+  }
+
+  private get self(): SimHost {
+    return this.host;
+  }
+
+  registerRegion(name: string, bytes: number): Buffer {
+    const existing = this.self.regions.get(name);
+    if (existing !== undefined) return existing.buf;
+    const region = { buf: Buffer.alloc(bytes), holder: null, partials: new Set<() => void>() };
+    this.self.regions.set(name, region);
+    return region.buf;
+  }
+
+  connectPeer(_peer: PeerAddress): void {}
+
+  disconnectPeer(_peerId: PeerId): void {}
+
+  peerState(peerId: PeerId): PeerState {
+    return this.world.host(peerId)?.alive ? 'connected' : 'unreachable';
+  }
+
+  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number {
+    const wrId = this.world.nextWrId++;
+    const bytes = Buffer.from(data); // the NIC takes the bytes at post time
+    const writer = this.selfId;
+    this.world.schedule(this.world.netDelayMs(), null, () => {
+      const target = this.world.host(peerId);
+      const r = target?.alive ? target.regions.get(region) : undefined;
+      const error: FabricErrorKind | null =
+        !target?.alive ? 'unreachable' : r === undefined ? 'no-region' : offset < 0 || offset + bytes.length > r.buf.length ? 'bounds' : r.holder !== writer ? 'permission' : null;
+      if (error !== null || r === undefined) {
+        this.complete(wrId, peerId, false, error ?? 'no-region');
+        return;
+      }
+      const finish = () => {
+        this.world.onLanded?.(writer, peerId, region, offset, bytes);
+        this.complete(wrId, peerId, true);
+      };
+      if (bytes.length > 64 && this.world.rng.chance(this.world.latency.tornChance)) {
+        const half = bytes.length >> 1;
+        bytes.copy(r.buf, offset, 0, half);
+        const rest = () => {
+          r.partials.delete(rest);
+          bytes.copy(r.buf, offset + half, half);
+          finish();
+        };
+        r.partials.add(rest);
+        this.world.schedule(this.world.netDelayMs() / 4, null, () => {
+          if (r.partials.has(rest)) rest();
+          else if (!target?.alive) this.complete(wrId, peerId, false, 'unreachable');
+        });
+        return;
+      }
+      bytes.copy(r.buf, offset);
+      finish();
+    });
+    return wrId;
+  }
+
+  postRead(peerId: PeerId, region: string, offset: number, length: number, into: Buffer, intoOffset = 0): number {
+    const wrId = this.world.nextWrId++;
+    this.world.schedule(this.world.netDelayMs(), null, () => {
+      const target = this.world.host(peerId);
+      const r = target?.alive ? target.regions.get(region) : undefined;
+      if (!target?.alive) return this.complete(wrId, peerId, false, 'unreachable');
+      if (r === undefined) return this.complete(wrId, peerId, false, 'no-region');
+      if (offset < 0 || offset + length > r.buf.length) return this.complete(wrId, peerId, false, 'bounds');
+      const copy = Buffer.from(r.buf.subarray(offset, offset + length));
+      this.complete(wrId, peerId, true, undefined, () => copy.copy(into, intoOffset));
+    });
+    return wrId;
+  }
+
+  pollCompletions(max = 64): Completion[] {
+    return this.self.cq.splice(0, max);
+  }
+
+  waitCompletions(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const h = this.self;
+      if (h.cq.length > 0) return resolve();
+      h.waiters.push(() => resolve());
+      this.world.schedule(timeoutMs, this.selfId, () => resolve());
+    });
+  }
+
+  grantWrite(region: string, peerId: PeerId | null): void {
+    const r = this.self.regions.get(region);
+    if (r === undefined) throw new Error(`sim: grantWrite on unknown region ${region}`);
+    for (const rest of [...r.partials]) rest();
+    r.holder = peerId;
+  }
+
+  writeHolder(region: string): PeerId | null {
+    return this.self.regions.get(region)?.holder ?? null;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  /** The completion reaches the poster's queue after the return trip; `deliver` fills a read buffer. */
+  private complete(wrId: number, peerId: PeerId, ok: boolean, error?: FabricErrorKind, deliver?: () => void): void {
+    this.world.schedule(this.world.netDelayMs(), null, () => {
+      const h = this.host;
+      if (!h.alive || this.closed || this.world.host(this.selfId) !== h) return;
+      deliver?.();
+      h.cq.push(ok ? { wrId, peerId, ok } : { wrId, peerId, ok, error });
+      if (!h.wakeScheduled) {
+        h.wakeScheduled = true;
+        this.world.schedule(0, this.selfId, () => {
+          h.wakeScheduled = false;
+          for (const w of h.waiters.splice(0)) w();
+        });
+      }
+    });
+  }
+}

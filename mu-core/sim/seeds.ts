@@ -1,0 +1,15 @@
+/**
+ * Which seeds a simulation test file runs: MU_SEED=N replays one seed; MU_SEEDS=N widens the CI
+ * default of 2,000 seeds; the range is split between test files so jest runs them in parallel.
+ */
+export const DEFAULT_SEEDS = 2000;
+
+export function seedRange(part: number, parts: number): number[] {
+  const one = process.env.MU_SEED;
+  if (one !== undefined && one !== '') return part === 0 ? [Number(one)] : [];
+  const total = Number(process.env.MU_SEEDS ?? DEFAULT_SEEDS);
+  if (!Number.isInteger(total) || total < 1) throw new Error(`MU_SEEDS must be a positive integer, got ${process.env.MU_SEEDS}`);
+  const out: number[] = [];
+  for (let s = 1 + part; s <= total; s += parts) out.push(s);
+  return out;
+}

@@ -1,0 +1,179 @@
+/**
+ * The simulated world: one clock, one event queue, one seed. Nodes' code runs only from events
+ * tagged with the node; the simulated NICs (landing of one-sided writes and reads) run from untagged
+ * events, so a paused node's memory keeps being written and read, as with RDMA or shm, while its
+ * code sleeps. A crashed node's events are dropped and its memory is gone.
+ */
+import { Rng } from './rng';
+
+export interface SimEvent {
+  time: number;
+  seq: number;
+  node: number | null;
+  /** The incarnation of `node` the event belongs to: a restarted node never runs its past's events. */
+  host: SimHost | null;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+export interface SimRegion {
+  buf: Buffer;
+  holder: number | null;
+  /** Second halves of writes that landed in two pieces (a torn window for readers). */
+  partials: Set<() => void>;
+}
+
+export class SimHost {
+  alive = true;
+  paused = false;
+  readonly held: SimEvent[] = [];
+  readonly regions = new Map<string, SimRegion>();
+  readonly cq: import('../../binding/fabric').Completion[] = [];
+  readonly waiters: Array<() => void> = [];
+  wakeScheduled = false;
+  constructor(readonly id: number) {}
+}
+
+export interface SimLatency {
+  /** One-way delay of a one-sided operation, uniform in [minMs, maxMs] ... */
+  minMs: number;
+  maxMs: number;
+  /** ... and with this probability a spike up to spikeMaxMs (a slow path, a stalled NIC). */
+  spikeChance: number;
+  spikeMaxMs: number;
+  /** Probability that a write lands in two pieces, with a window where readers see it torn. */
+  tornChance: number;
+}
+
+export type LandedHook = (writer: number, target: number, region: string, offset: number, data: Buffer) => void;
+
+export class SimWorld {
+  now = 0;
+  steps = 0;
+  readonly hosts = new Map<number, SimHost>();
+  onLanded: LandedHook | null = null;
+  /** Work-request ids are unique in the world, across restarts of a node. */
+  nextWrId = 1;
+  private heap: SimEvent[] = [];
+  private seq = 0;
+
+  constructor(readonly rng: Rng, readonly latency: SimLatency) {}
+
+  addHost(id: number): SimHost {
+    const h = new SimHost(id);
+    this.hosts.set(id, h);
+    return h;
+  }
+
+  host(id: number): SimHost | undefined {
+    return this.hosts.get(id);
+  }
+
+  schedule(delayMs: number, node: number | null, fn: () => void): SimEvent {
+    const host = node === null ? null : this.hosts.get(node) ?? null;
+    const ev: SimEvent = { time: this.now + Math.max(0, delayMs), seq: this.seq++, node, host, fn, cancelled: false };
+    this.push(ev);
+    return ev;
+  }
+
+  /** A random one-way delay. */
+  netDelayMs(): number {
+    const l = this.latency;
+    if (this.rng.chance(l.spikeChance)) return l.minMs + this.rng.next() * l.spikeMaxMs;
+    return l.minMs + this.rng.next() * (l.maxMs - l.minMs);
+  }
+
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  get nextTime(): number {
+    return this.heap.length > 0 ? this.heap[0].time : Infinity;
+  }
+
+  /** Runs one event; false when nothing is left. */
+  step(): boolean {
+    for (;;) {
+      const ev = this.pop();
+      if (ev === undefined) return false;
+      if (ev.cancelled) continue;
+      this.now = ev.time;
+      if (ev.node !== null) {
+        const h = this.hosts.get(ev.node);
+        if (h === undefined || !h.alive || h !== ev.host) continue;
+        if (h.paused) {
+          h.held.push(ev);
+          continue;
+        }
+      }
+      this.steps++;
+      ev.fn();
+      return true;
+    }
+  }
+
+  crash(id: number): void {
+    const h = this.hosts.get(id);
+    if (h === undefined) return;
+    h.alive = false;
+    h.held.length = 0;
+    h.cq.length = 0;
+    h.waiters.length = 0;
+    for (const r of h.regions.values()) r.partials.clear();
+  }
+
+  pause(id: number): void {
+    const h = this.hosts.get(id);
+    if (h !== undefined && h.alive) h.paused = true;
+  }
+
+  /** The node wakes up: everything it slept through (overdue timers, completions) runs now, in order. */
+  resume(id: number): void {
+    const h = this.hosts.get(id);
+    if (h === undefined || !h.alive || !h.paused) return;
+    h.paused = false;
+    for (const ev of h.held.splice(0)) {
+      ev.time = this.now;
+      ev.seq = this.seq++;
+      this.push(ev);
+    }
+  }
+
+  private push(ev: SimEvent): void {
+    const a = this.heap;
+    a.push(ev);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(a[i], a[p])) break;
+      [a[i], a[p]] = [a[p], a[i]];
+      i = p;
+    }
+  }
+
+  private pop(): SimEvent | undefined {
+    const a = this.heap;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && before(a[l], a[m])) m = l;
+        if (r < a.length && before(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(x: SimEvent, y: SimEvent): boolean {
+  return x.time < y.time || (x.time === y.time && x.seq < y.seq);
+}
