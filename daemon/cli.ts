@@ -4,6 +4,10 @@
  * habits carry over (-p -l -m -c -I -t -v -vv -U 0).
  */
 import yargs from 'yargs';
+import { ClusterNode, clusterNodeFromArgs, loadOpenFabric } from './cluster/node-args';
+import { runLocalCluster } from './cluster/local-cluster';
+import { Replica } from './cluster/replica';
+import { muStats, watchRole, writeLatencyDump } from './cluster/observe';
 import { Logger, LogLevel } from './log';
 import { CacheServer, VERSION } from './server';
 
@@ -28,6 +32,10 @@ export function parseArgs(argv: string[]) {
     .option('t', { alias: 'threads', type: 'number', default: 4, describe: 'accepted for compatibility; one event loop serves all clients' })
     .option('U', { alias: 'udp-port', type: 'number', default: 0, describe: 'UDP port: only 0 (off) is supported' })
     .option('v', { alias: 'verbose', type: 'count', describe: 'verbose (-vv: very verbose)' })
+    .option('id', { type: 'number', describe: 'cluster mode: this node\'s id (or env SID)' })
+    .option('config', { type: 'string', describe: 'cluster mode: cluster JSON file (fabric, secret, nodes); env IDS=1,2,3 alone describes a local group' })
+    .option('fabric', { choices: ['shm', 'tcp', 'verbs'] as const, default: 'shm' as const, describe: 'fabric for an IDS-only group' })
+    .epilogue('Cluster mode: mucached --id N --config cluster.json   (see configs/)\nLocal cluster: mucached cluster --nodes 3')
     .help('h')
     .alias('h', 'help')
     .version(VERSION)
@@ -46,8 +54,25 @@ export function parseArgs(argv: string[]) {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'cluster') {
+    await runLocalCluster(process.argv.slice(3));
+    return;
+  }
   const args = parseArgs(process.argv.slice(2));
   const log = new Logger(Math.min(2, args.v ?? 0) as LogLevel);
+  let node: ClusterNode | undefined;
+  try {
+    node = clusterNodeFromArgs(args, process.env);
+  } catch (err) {
+    log.info((err as Error).message);
+    process.exit(78); // EX_CONFIG
+  }
+  if (node) {
+    // The config decides where this node listens, unless -p/-l were given explicitly.
+    if (!process.argv.some((a) => a === '-p' || a.startsWith('--port'))) args.p = node.self.clientPort;
+    if (!process.argv.some((a) => a === '-l' || a.startsWith('--listen'))) args.l = node.self.host;
+  }
+  let replica: Replica | undefined;
   const server = new CacheServer(
     {
       port: args.p,
@@ -59,12 +84,24 @@ async function main(): Promise<void> {
       verbosity: args.v ?? 0,
     },
     log,
+    node && ((counters) => {
+      replica = new Replica({
+        config: node!.config, self: node!.self, memoryLimitBytes: Math.floor(args.m * 1024 * 1024),
+        itemSizeMaxBytes: parseSize(args.I), counters, log,
+      }, loadOpenFabric());
+      return { engine: replica.engine, muStats: () => muStats(replica!) };
+    }),
   );
   try {
+    if (replica) {
+      await replica.start();
+      watchRole(replica, log);
+      process.on('SIGUSR1', () => log.info(`wrote ${writeLatencyDump(replica!)}`));
+    }
     const address = await server.listen();
     log.info(`pid ${process.pid} listening on ${address.address}:${address.port} (text, meta, binary; -m ${args.m} -c ${args.c} -I ${args.I})`);
   } catch (err) {
-    log.info(`cannot listen on ${args.l}:${args.p}: ${(err as Error).message}`);
+    log.info(`cannot start on ${args.l}:${args.p}: ${(err as Error).message}`);
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   let stopping = false;
@@ -74,7 +111,7 @@ async function main(): Promise<void> {
     log.info(`${signal} received, shutting down`);
     const forced = setTimeout(() => process.exit(0), 2000);
     forced.unref();
-    void server.close().then(() => {
+    void server.close().then(() => replica?.handOff(log)).then(() => {
       log.info('stopped');
       process.exit(0);
     });

@@ -7,7 +7,7 @@
  *     "cluster": "prod-cache",                 // namespace: regions and names never collide across clusters
  *     "fabric": { "kind": "shm" | "tcp" | "verbs", "shmDir"?, "device"?, "gid"? },
  *     "secret": "...",  or  "secretFile": "/etc/mucached/secret"   // tcp: required
- *     "nodes": [ { "id": 1, "host": "10.0.0.1", "clientPort": 11211, "fabricPort": 11311 }, ... ]
+ *     "nodes": [ { "id": 1, "host": "10.0.0.1", "clientPort": 11211, "fabricPort": 11311, "peerPort": 11411 }, ... ]
  *   }
  * The old tools' environment is honoured: SID is this node's id, IDS=1,2,3 the group's ids. Without a
  * file, IDS alone describes a local group on 127.0.0.1 with ports 11211+i and 11311+i.
@@ -22,6 +22,8 @@ export interface NodeEntry {
   host: string;
   clientPort: number;
   fabricPort: number;
+  /** The daemons' own link (forwarded writes, snapshots); defaults to fabricPort + 100. */
+  peerPort: number;
 }
 
 export interface ClusterConfig {
@@ -106,11 +108,13 @@ export function validateConfig(raw: unknown, source: string, baseDir = '.'): Clu
     }
     const host = n.host === undefined ? '127.0.0.1' : n.host;
     if (typeof host !== 'string' || host.length === 0) throw new ConfigError(source, `${at}.host`, 'must be a host name or address');
+    const fabricPort = port(source, `${at}.fabricPort`, n.fabricPort ?? DEFAULT_FABRIC_PORT + n.id - 1);
     return {
       id: n.id,
       host,
       clientPort: port(source, `${at}.clientPort`, n.clientPort ?? DEFAULT_CLIENT_PORT + n.id - 1),
-      fabricPort: port(source, `${at}.fabricPort`, n.fabricPort ?? DEFAULT_FABRIC_PORT + n.id - 1),
+      fabricPort,
+      peerPort: port(source, `${at}.peerPort`, n.peerPort ?? fabricPort + 100),
     };
   });
   const seen = new Set<number>();
@@ -118,7 +122,7 @@ export function validateConfig(raw: unknown, source: string, baseDir = '.'): Clu
   nodes.forEach((n, i) => {
     if (seen.has(n.id)) throw new ConfigError(source, `nodes[${i}].id`, `duplicate node id ${n.id}`);
     seen.add(n.id);
-    for (const [what, p] of [['clientPort', n.clientPort], ['fabricPort', n.fabricPort]] as const) {
+    for (const [what, p] of [['clientPort', n.clientPort], ['fabricPort', n.fabricPort], ['peerPort', n.peerPort]] as const) {
       const endpoint = `${n.host}:${p}`;
       const other = endpoints.get(endpoint);
       if (other) throw new ConfigError(source, `nodes[${i}].${what}`, `${endpoint} is already used by ${other}`);

@@ -43,7 +43,7 @@ export function newCommandCounters(): CommandCounters {
 }
 
 /** The groups `stats <group>` accepts ('' = general). */
-export type StatsGroup = '' | 'settings' | 'items' | 'slabs' | 'conns' | 'sizes';
+export type StatsGroup = '' | 'settings' | 'items' | 'slabs' | 'conns' | 'sizes' | 'mu';
 
 export interface ServerContext {
   engine: CacheEngine;

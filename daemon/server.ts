@@ -4,6 +4,7 @@
  */
 import * as net from 'net';
 import { LocalEngine } from './cache/engine';
+import type { ItemStore } from './cache/store';
 import type { CacheEngine } from './cache/types';
 import { Connection, ConnectionStats } from './connection';
 import { newCommandCounters, ServerContext, StatsGroup } from './context';
@@ -17,6 +18,12 @@ export const VERSION = '1.6.18-mucached-0.1.0';
 /** memcached's answer when -c is reached, written before the connection is closed. */
 const TOO_MANY_CONNECTIONS = Buffer.from('ERROR Too many open connections\r\n');
 
+/** A cluster node brings its replicated engine and its `stats mu` group. */
+export interface ClusterHooks {
+  engine: CacheEngine & { readonly store: ItemStore };
+  muStats(): Array<[string, string]>;
+}
+
 export interface ServerOptions extends Settings {
   /** Bytes a slow reader may leave unread in our write buffer before we stop reading its input. */
   maxPendingWriteBytes?: number;
@@ -24,7 +31,7 @@ export interface ServerOptions extends Settings {
 
 export class CacheServer {
   readonly counters = newCommandCounters();
-  readonly engine: LocalEngine;
+  readonly engine: CacheEngine & { readonly store: ItemStore };
   readonly ctx: ServerContext;
   private readonly server: net.Server;
   private readonly conns = new Set<Connection>();
@@ -32,9 +39,11 @@ export class CacheServer {
   private totalConnections = 0;
   private rejectedConnections = 0;
   private readonly startedAtMs = Date.now();
+  private readonly hooks?: ClusterHooks;
 
-  constructor(readonly settings: ServerOptions, private readonly log: Logger) {
-    this.engine = new LocalEngine({
+  constructor(readonly settings: ServerOptions, private readonly log: Logger, cluster?: (counters: ReturnType<typeof newCommandCounters>) => ClusterHooks) {
+    this.hooks = cluster?.(this.counters);
+    this.engine = this.hooks?.engine ?? new LocalEngine({
       memoryLimitBytes: settings.memoryLimitBytes,
       itemSizeMaxBytes: settings.itemSizeMaxBytes,
       counters: this.counters,
@@ -50,7 +59,8 @@ export class CacheServer {
       counters: this.counters,
       version: VERSION,
       maxKeyBytes: 250,
-      stats: (group: StatsGroup) => statsGroup(group, this.counters, this.engine.store, this.settings, this.state()),
+      stats: (group: StatsGroup) =>
+        group === 'mu' && this.hooks ? this.hooks.muStats() : statsGroup(group, this.counters, this.engine.store, this.settings, this.state()),
       resetStats: () => {
         Object.assign(this.counters, newCommandCounters());
         this.engine.store.resetStats();

@@ -68,6 +68,7 @@ export function statsGroup(
     case 'slabs': return slabs(store, settings);
     case 'conns': return conns(server);
     case 'sizes': return [['sizes_status', 'disabled']];
+    case 'mu': return undefined; // a single node has no replication: the server adds it in a cluster
   }
   return undefined;
 }

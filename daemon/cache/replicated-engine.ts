@@ -86,6 +86,15 @@ export class ReplicatedEngine implements CacheEngine {
     this.forwarder = forwarder;
   }
 
+  get store() {
+    return this.local.store;
+  }
+
+  /** Nothing of ours is in flight. */
+  get idle(): boolean {
+    return this.inFlight.length === 0 && this.barrierQueue.length === 0;
+  }
+
   get applied(): number {
     return this.appliedIndex;
   }

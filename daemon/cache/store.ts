@@ -233,7 +233,14 @@ export class ItemStore {
     this.reclaimed = 0;
   }
 
-  /** Every live item, for state transfer (later) and `stats items`. */
+  /** Drop everything before a snapshot is installed (state transfer). CAS numbering is kept. */
+  reset(): void {
+    this.items.clear();
+    this.usedBytes = 0;
+    this.oldestLiveSec = 0;
+  }
+
+  /** Every live item, for state transfer and `stats items`. */
   *entries(): IterableIterator<StoredItem> {
     yield* this.items.values();
   }

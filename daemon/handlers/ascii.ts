@@ -186,7 +186,7 @@ class AsciiHandler implements ProtocolHandler {
           return line('CLIENT_ERROR bad command line format');
         }
         return line('END');
-      case 'settings': case 'items': case 'slabs': case 'conns': case 'sizes': {
+      case 'settings': case 'items': case 'slabs': case 'conns': case 'sizes': case 'mu': {
         const pairs = ctx.stats(sub as StatsGroup);
         return pairs === undefined ? line('ERROR') : statsReply(pairs);
       }

@@ -34,7 +34,7 @@ export function handleStat(ctx: ServerContext, req: BinaryRequest): Buffer {
   }
   let group: StatsGroup | undefined;
   if (name.startsWith('settings')) group = 'settings';
-  else if (name === 'items' || name === 'slabs' || name === 'sizes') group = name;
+  else if (name === 'items' || name === 'slabs' || name === 'sizes' || name === 'mu') group = name;
   const pairs = group === undefined ? undefined : ctx.stats(group);
   return pairs === undefined ? failure(req, Status.KEY_ENOENT) : encodeStats(opcode, opaque, pairs);
 }

@@ -8,24 +8,7 @@ import { createHash } from 'crypto';
 import { RunningServer, startMemcached, startMucached } from '../helpers/procs';
 import { startInprocBinaryServer } from './inproc-server';
 
-interface MemjsClient {
-  get(key: string): Promise<{ value: Buffer | null; flags: Buffer | null }>;
-  set(key: string, value: string | Buffer, options?: { expires?: number }): Promise<boolean>;
-  add(key: string, value: string | Buffer, options?: { expires?: number }): Promise<boolean>;
-  replace(key: string, value: string | Buffer, options?: { expires?: number }): Promise<boolean>;
-  delete(key: string): Promise<boolean>;
-  increment(key: string, amount: number, options?: { initial?: number; expires?: number }): Promise<{ success: boolean; value: number | null }>;
-  decrement(key: string, amount: number, options?: { initial?: number; expires?: number }): Promise<{ success: boolean; value: number | null }>;
-  append(key: string, value: string | Buffer): Promise<boolean>;
-  prepend(key: string, value: string | Buffer): Promise<boolean>;
-  touch(key: string, expires: number): Promise<boolean>;
-  flush(): Promise<Record<string, boolean | Error>>;
-  stats(callback: (err: Error | null, server: string, stats: Record<string, string> | null) => void): void;
-  close(): void;
-}
-// memjs ships no type declarations; the interface above is the part of its API used here.
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const memjs: { Client: { create(servers: string, options: object): MemjsClient } } = require('memjs');
+import { memjs, MemjsClient } from '../helpers/memjs';
 
 const rootArgs = process.getuid?.() === 0 ? ['-u', 'root'] : [];
 let memcached: RunningServer;

@@ -1,0 +1,117 @@
+/**
+ * `mucached cluster --nodes 3 [--fabric shm|tcp]`: a whole replicated cluster on this host, as
+ * child processes, for trying mucached out. Prints who leads and how to connect; Ctrl-C stops all.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import yargs from 'yargs';
+
+interface NodeStatus {
+  id: number;
+  role: string;
+  leader: string;
+}
+
+/** Ask one node for its `stats mu` (role, leader) over its client port. */
+export function queryMu(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host);
+    let text = '';
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error('timeout')); }, timeoutMs);
+    socket.on('connect', () => socket.write('stats mu\r\n'));
+    socket.on('data', (d) => {
+      text += d.toString('latin1');
+      if (text.endsWith('END\r\n') || text.endsWith('ERROR\r\n')) {
+        clearTimeout(timer);
+        socket.destroy();
+        const out: Record<string, string> = {};
+        for (const line of text.split('\r\n')) {
+          const [tag, name, value] = line.split(' ');
+          if (tag === 'STAT') out[name] = value;
+        }
+        resolve(out);
+      }
+    });
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
+export async function runLocalCluster(argv: string[]): Promise<void> {
+  const args = yargs(argv)
+    .scriptName('mucached cluster')
+    .usage('$0 [options]\n\nStarts a replicated mucached cluster on this host (child processes) and stops it on Ctrl-C.')
+    .option('nodes', { type: 'number', default: 3, describe: 'how many nodes (3 or 5 tolerate 1 or 2 failures)' })
+    .option('fabric', { choices: ['shm', 'tcp'] as const, default: 'shm' as const, describe: 'shm: one host, shared memory; tcp: the software NIC over TCP' })
+    .option('port', { type: 'number', default: 11211, describe: 'client port of node 1; node i listens on port+i-1' })
+    .option('fabric-port', { type: 'number', default: 11311, describe: 'tcp fabric port of node 1' })
+    .option('m', { type: 'number', default: 64, describe: 'item memory per node, megabytes' })
+    .option('I', { type: 'string', default: '1m', describe: 'max item size' })
+    .help('h').alias('h', 'help').strict().parseSync();
+  if (!Number.isInteger(args.nodes) || args.nodes < 1 || args.nodes > 9) throw new Error('--nodes must be 1..9');
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mucached-cluster-'));
+  const configFile = path.join(dir, 'cluster.json');
+  const nodes = Array.from({ length: args.nodes }, (_, i) => ({
+    id: i + 1, host: '127.0.0.1', clientPort: args.port + i, fabricPort: args['fabric-port'] + i, peerPort: args['fabric-port'] + 100 + i,
+  }));
+  fs.writeFileSync(configFile, JSON.stringify({
+    cluster: `local-${process.pid}`, fabric: { kind: args.fabric }, secret: crypto.randomBytes(24).toString('hex'), nodes,
+  }, null, 2));
+
+  const cli = path.join(__dirname, '..', 'cli.js');
+  const children = new Map<number, ChildProcess>();
+  for (const n of nodes) {
+    const child = spawn(process.execPath, [cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I], { stdio: ['ignore', 'inherit', 'inherit'] });
+    children.set(n.id, child);
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      console.log(`mucached cluster: node ${n.id} exited (${signal ?? code})`);
+      if ([...children.values()].every((c) => c.exitCode !== null || c.signalCode !== null)) void stopAll('every node exited');
+    });
+  }
+
+  let stopping = false;
+  const stopAll = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`mucached cluster: ${why}, stopping ${children.size} nodes`);
+    const exits = [...children.values()].map((c) => new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once('exit', () => resolve());
+      c.kill('SIGTERM');
+      setTimeout(() => { if (c.exitCode === null) c.kill('SIGKILL'); }, 5000).unref();
+    }));
+    await Promise.all(exits);
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stopAll('Ctrl-C'));
+  process.on('SIGTERM', () => void stopAll('SIGTERM'));
+
+  // Report the leader once the group has one (bounded wait).
+  const deadline = Date.now() + 30_000;
+  while (!stopping && Date.now() < deadline) {
+    const statuses: NodeStatus[] = [];
+    for (const n of nodes) {
+      try {
+        const mu = await queryMu(n.clientPort);
+        statuses.push({ id: n.id, role: mu.mu_role ?? '?', leader: mu.mu_leader_id ?? '0' });
+      } catch {
+        // not up yet
+      }
+    }
+    const leader = statuses.find((s) => s.role === 'leader');
+    if (leader && statuses.length === nodes.length) {
+      console.log(`mucached cluster: ${nodes.length} nodes up on ${args.fabric}; node ${leader.id} leads.`);
+      console.log(`mucached cluster: connect any memcached client to any node: ${nodes.map((n) => `127.0.0.1:${n.clientPort}`).join(', ')}`);
+      console.log('mucached cluster: Ctrl-C stops all nodes.');
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!stopping) console.log('mucached cluster: no leader after 30 s; check the node logs above');
+}

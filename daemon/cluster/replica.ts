@@ -1,0 +1,259 @@
+/**
+ * One node of a replicated cluster: its fabric, its Mu node, the replicated engine that turns
+ * commands into effects, and the peer links that carry forwarded writes and snapshots.
+ * This is wiring only: mu-core decides, the fabric moves bytes, the engine applies.
+ */
+import type { Fabric, FabricOptions, PeerAddress } from '../../binding/fabric';
+import { defaultConfig, MuConfig } from '../../mu-core/config';
+import { MuNode } from '../../mu-core/node';
+import { RealScheduler } from '../../mu-core/scheduler';
+import { SLOT_HEADER_BYTES } from '../../mu-core/layout';
+import type { CommandCounters } from '../context';
+import type { Effect } from '../cache/effects';
+import { ReplicatedEngine, WriteForwarder } from '../cache/replicated-engine';
+import type { WriteOp } from '../cache/types';
+import type { ClusterConfig, NodeEntry } from '../cluster-config';
+import type { Logger } from '../log';
+import { PeerDialer, PeerLinkError, PeerListener } from './peer-link';
+import * as hdr from 'hdr-histogram-js';
+
+export interface ReplicaOptions {
+  config: ClusterConfig;
+  self: NodeEntry;
+  memoryLimitBytes: number;
+  itemSizeMaxBytes: number;
+  counters: CommandCounters;
+  log: Logger;
+  /** Writes wait this long for a leader during an election before failing. */
+  leaderWaitMs?: number;
+}
+
+/** Entries carry a whole item: slots must hold the largest one (-I) plus the effect framing. */
+export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: number): MuConfig {
+  const base = defaultConfig(kind);
+  const slotBytes = Math.max(base.slotBytes, itemSizeMaxBytes + 1024 + SLOT_HEADER_BYTES);
+  const logBytes = 64 * 1024 * 1024;
+  const slotCount = Math.max(64, Math.min(base.slotCount, Math.floor(logBytes / slotBytes)));
+  return {
+    ...base,
+    slotBytes,
+    slotCount,
+    // A batch is one contiguous write: with big slots, write entries one by one instead.
+    maxBatchSlots: slotBytes > 64 * 1024 ? 1 : base.maxBatchSlots,
+    // The daemon shares its event loop (and, in tests, a small machine) with its clients: a peer is
+    // declared dead after about scoreMax-scoreDeadAt silent scans (~60 ms), not after a stall of a
+    // few milliseconds, and nothing spins.
+    heartbeatIntervalMs: Math.max(base.heartbeatIntervalMs, 5),
+    scanIntervalMs: Math.max(base.scanIntervalMs, 10),
+    permissionRetryMs: Math.max(base.permissionRetryMs, 20),
+    commitPublishDelayMs: Math.max(base.commitPublishDelayMs, 0.2),
+  };
+}
+
+const SNAPSHOT_BATCH_ITEMS = 512;
+/** Latencies kept for the SIGUSR1 dump (the most recent ones). */
+const MAX_LATENCY_SAMPLES = 1_000_000;
+
+export class Replica {
+  readonly engine: ReplicatedEngine;
+  readonly mu: MuNode;
+  private readonly fabric: Fabric;
+  private readonly listener: PeerListener;
+  private readonly dialers = new Map<number, PeerDialer>();
+  private readonly failovers = { seen: 0, lastLeader: null as number | null };
+  private snapshotTransfer = '';
+  private readonly latencies = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
+  private samples: number[] = [];
+
+  constructor(private readonly opts: ReplicaOptions, openFabric: (o: FabricOptions) => Fabric) {
+    const { config, self, log } = opts;
+    const secret = config.secret ?? `${config.cluster}-local`;
+    this.engine = new ReplicatedEngine({
+      selfId: self.id,
+      memoryLimitBytes: opts.memoryLimitBytes,
+      itemSizeMaxBytes: opts.itemSizeMaxBytes,
+      counters: opts.counters,
+      leaderWaitMs: opts.leaderWaitMs ?? 5000,
+      onReplicated: (ns) => this.recordLatency(ns),
+    });
+    this.fabric = openFabric({
+      kind: config.fabric.kind,
+      selfId: self.id,
+      cluster: config.cluster,
+      secret: config.secret,
+      listenHost: self.host,
+      listenPort: self.fabricPort,
+      shmDir: config.fabric.shmDir,
+      device: config.fabric.device,
+      gid: config.fabric.gid,
+    });
+    // On shm a peer is found by its region directory, not by a host name.
+    const shmDir = config.fabric.shmDir ?? '/dev/shm';
+    const members: PeerAddress[] = config.nodes.map((n) => ({
+      peerId: n.id, host: config.fabric.kind === 'shm' ? shmDir : n.host, port: n.fabricPort,
+    }));
+    this.mu = new MuNode({
+      fabric: this.fabric,
+      members,
+      scheduler: new RealScheduler(),
+      logger: { info: (m) => log.info(`mu: ${m}`), warn: (m) => log.info(`mu: warning: ${m}`) },
+      config: muConfigFor(config.fabric.kind, opts.itemSizeMaxBytes),
+      incarnation: (Math.random() * 0xffffffff) >>> 0,
+      onEntry: (index, payload) => this.engine.applyEntry(index, payload),
+      stateTransfer: {
+        sendSnapshot: (peer) => void this.sendSnapshot(peer),
+        fetchSnapshot: (peer) => void this.fetchSnapshot(peer),
+      },
+    });
+    for (const n of config.nodes) {
+      if (n.id !== self.id) this.dialers.set(n.id, new PeerDialer(self.id, secret, n.host, n.peerPort));
+    }
+    this.listener = new PeerListener(secret, new Set(config.nodes.map((n) => n.id)), (from, req) => this.onPeerRequest(from, req), log);
+    const forwarder: WriteForwarder = {
+      forward: (leaderId, op) => this.dialer(leaderId).request({ t: 'op', op }).then((a) => ({ result: a.result, index: Number(a.index) })),
+    };
+    this.engine.attach(this.mu, forwarder);
+  }
+
+  async start(): Promise<void> {
+    await this.listener.listen(this.opts.self.host, this.opts.self.peerPort);
+    this.mu.start();
+  }
+
+  /** Called on every role check: counts leader changes for stats and logs them. */
+  noteLeader(): number | null {
+    const leader = this.mu.leaderId;
+    if (leader !== this.failovers.lastLeader && leader !== null) {
+      if (this.failovers.lastLeader !== null) this.failovers.seen++;
+      this.failovers.lastLeader = leader;
+    }
+    return leader;
+  }
+
+  get failoversSeen(): number {
+    return this.failovers.seen;
+  }
+
+  private recordLatency(ns: number): void {
+    this.latencies.recordValue(Math.max(1, Math.round(ns)));
+    if (this.samples.length >= MAX_LATENCY_SAMPLES) this.samples = this.samples.slice(MAX_LATENCY_SAMPLES / 2);
+    this.samples.push(Math.round(ns));
+  }
+
+  latencyPercentilesNs(): { count: number; p50: number; p99: number; max: number } {
+    const h = this.latencies;
+    return { count: h.totalCount, p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), max: h.maxValue };
+  }
+
+  latencySamplesNs(): number[] {
+    return this.samples;
+  }
+
+  peerStates(): Array<[number, string]> {
+    return [...this.dialers.keys()].map((id) => [id, this.fabric.peerState(id)]);
+  }
+
+  /**
+   * Planned stop (SIGTERM): the client port is already closed; let writes in flight be applied
+   * (bounded), then leave. Followers see the heartbeat stop and the next node takes over.
+   */
+  async handOff(log: Logger): Promise<void> {
+    const deadline = Date.now() + 2000;
+    while (!this.engine.idle && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    log.info(this.engine.idle ? 'writes in flight applied; leaving the group' : 'leaving the group with writes still in flight');
+    this.stop();
+  }
+
+  stop(): void {
+    this.mu.stop();
+    this.listener.close();
+    for (const d of this.dialers.values()) d.close();
+    this.fabric.close();
+  }
+
+  private dialer(id: number): PeerDialer {
+    const d = this.dialers.get(id);
+    if (!d) throw new PeerLinkError(`node ${id} is not a member`, false, false);
+    return d;
+  }
+
+  private async onPeerRequest(_from: number, req: Record<string, unknown>): Promise<Record<string, unknown>> {
+    switch (req.t) {
+      case 'op': {
+        try {
+          const { result, index } = await this.engine.execute(req.op as WriteOp);
+          return { result, index };
+        } catch (err) {
+          const e = err as Error & { code?: string; retryable?: boolean };
+          // Nothing was written when this node simply is not (or no longer) the leader.
+          if (e.code === 'NotLeader') e.retryable = true;
+          throw e;
+        }
+      }
+      case 'snapshot-request': {
+        const effects: Effect[] = [];
+        let index = 0;
+        for (const batch of this.snapshotBatches()) {
+          effects.push(...(batch.effects as Effect[]));
+          index = Number(batch.index);
+        }
+        return { index, effects };
+      }
+      case 'snapshot-part':
+        this.installPart(String(req.transfer), req.effects as Effect[], Number(req.index), req.done === true);
+        return {};
+      default:
+        throw new Error(`unknown peer request ${String(req.t)}`);
+    }
+  }
+
+  /** Snapshot of the committed store in batches; every batch carries the applied index it reflects. */
+  private *snapshotBatches(): Generator<Record<string, unknown>> {
+    const index = this.engine.applied;
+    const all = [...this.engine.local.store.entries()];
+    for (let i = 0; i < all.length || i === 0; i += SNAPSHOT_BATCH_ITEMS) {
+      const effects: Effect[] = all.slice(i, i + SNAPSHOT_BATCH_ITEMS).map((it) => ({
+        kind: 'put', key: it.key, value: it.value, flags: it.flags, exptimeSec: it.exptimeSec, cas: it.cas,
+        storedAtSec: it.storedAtSec, stale: it.stale, keyBinary: it.keyBinary,
+      }));
+      yield { index, effects, done: i + SNAPSHOT_BATCH_ITEMS >= all.length };
+    }
+  }
+
+  private async sendSnapshot(peer: number): Promise<void> {
+    const transfer = `${this.opts.self.id}-${Date.now()}`;
+    let items = 0;
+    try {
+      for (const batch of this.snapshotBatches()) {
+        items += (batch.effects as Effect[]).length;
+        await this.dialer(peer).request({ t: 'snapshot-part', transfer, ...batch });
+      }
+      this.opts.log.info(`sent a snapshot of ${items} items to node ${peer}`);
+    } catch (err) {
+      this.opts.log.info(`snapshot to node ${peer} failed (Mu will ask again): ${(err as Error).message}`);
+    }
+  }
+
+  private async fetchSnapshot(peer: number): Promise<void> {
+    try {
+      const part = await this.dialer(peer).request({ t: 'snapshot-request' });
+      this.installPart(`fetch-${peer}-${Date.now()}`, part.effects as Effect[], Number(part.index), true);
+    } catch (err) {
+      this.opts.log.info(`snapshot from node ${peer} failed (Mu will ask again): ${(err as Error).message}`);
+    }
+  }
+
+  private installPart(transfer: string, effects: Effect[], index: number, done: boolean): void {
+    const store = this.engine.local.store;
+    if (transfer !== this.snapshotTransfer) {
+      this.snapshotTransfer = transfer;
+      store.reset();
+    }
+    this.engine.local.applyAll(effects);
+    if (done) {
+      this.engine.installedUpTo(index);
+      this.mu.installSnapshot(index);
+      this.opts.log.info(`caught up from a snapshot: ${store.stats().currItems} items up to log index ${index}`);
+    }
+  }
+}

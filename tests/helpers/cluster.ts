@@ -1,0 +1,121 @@
+/**
+ * A replicated mucached cluster of real processes for tests: a config file with free loopback
+ * ports and a unique cluster name, one daemon per node, each stopped by its PID.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { daemonCli, freePort, waitForPort } from './procs';
+
+export interface ClusterNodeProc {
+  id: number;
+  clientPort: number;
+  proc: ChildProcess | null;
+  output: string;
+}
+
+export interface TestCluster {
+  dir: string;
+  configFile: string;
+  nodes: ClusterNodeProc[];
+  start(id: number): Promise<void>;
+  kill(id: number, signal?: NodeJS.Signals): Promise<void>;
+  stopAll(): Promise<void>;
+}
+
+export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs: string[] = []): Promise<TestCluster> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mucached-test-cluster-'));
+  const nodes = [];
+  for (let id = 1; id <= size; id++) {
+    nodes.push({ id, host: '127.0.0.1', clientPort: await freePort(), fabricPort: await freePort(), peerPort: await freePort() });
+  }
+  const configFile = path.join(dir, 'cluster.json');
+  fs.writeFileSync(configFile, JSON.stringify({
+    cluster: `t${process.pid}-${crypto.randomBytes(4).toString('hex')}`,
+    fabric: { kind: fabric },
+    secret: crypto.randomBytes(16).toString('hex'),
+    nodes,
+  }));
+  const procs: ClusterNodeProc[] = nodes.map((n) => ({ id: n.id, clientPort: n.clientPort, proc: null, output: '' }));
+  const cluster: TestCluster = {
+    dir,
+    configFile,
+    nodes: procs,
+    async start(id) {
+      const node = procs[id - 1];
+      const child = spawn(process.execPath, [daemonCli, '--id', String(id), '--config', configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+      node.proc = child;
+      child.stdout?.on('data', (d) => { node.output += d.toString(); });
+      child.stderr?.on('data', (d) => { node.output += d.toString(); });
+      await waitForPort(node.clientPort, 15_000);
+    },
+    async kill(id, signal = 'SIGKILL') {
+      const child = procs[id - 1].proc;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      process.kill(child.pid!, signal);
+      const timer = setTimeout(() => { if (child.exitCode === null) process.kill(child.pid!, 'SIGKILL'); }, 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async stopAll() {
+      for (const n of procs) await cluster.kill(n.id, 'SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
+
+/** One request/response exchange over a fresh connection; resolves with everything read until `done`. */
+export function exchange(port: number, request: string, done: (reply: string) => boolean, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no complete reply from :${port} within ${timeoutMs} ms (got ${JSON.stringify(reply)})`)); }, timeoutMs);
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (d) => {
+      reply += d.toString('latin1');
+      if (done(reply)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(reply);
+      }
+    });
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+  });
+}
+
+export async function muRole(port: number): Promise<{ role: string; leader: number }> {
+  const text = await exchange(port, 'stats mu\r\n', (r) => r.endsWith('END\r\n') || r.endsWith('ERROR\r\n'), 2000);
+  const get = (name: string) => new RegExp(`STAT ${name} (\\S+)`).exec(text)?.[1] ?? '';
+  return { role: get('mu_role'), leader: Number(get('mu_leader_id')) };
+}
+
+/** Polls until exactly one live node says it leads and the others agree; bounded by timeoutMs. */
+export async function waitForLeader(cluster: TestCluster, timeoutMs = 20_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
+    const live = cluster.nodes.filter((n) => n.proc && n.proc.exitCode === null && n.proc.signalCode === null);
+    const roles = await Promise.all(live.map((n) => muRole(n.clientPort).catch(() => ({ role: 'down', leader: 0 }))));
+    const leaders = live.filter((_, i) => roles[i].role === 'leader');
+    if (leaders.length === 1 && roles.every((r) => r.leader === leaders[0].id)) return leaders[0].id;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no agreed leader within ${timeoutMs} ms:\n${cluster.nodes.map((n) => `--- node ${n.id}\n${n.output.slice(-2000)}`).join('\n')}`);
+}
+
+/** Polls `get key` on `port` until it returns `value` (followers apply within a bounded delay). */
+export async function waitForValue(port: number, key: string, value: string | null, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
+    last = await exchange(port, `get ${key}\r\n`, (r) => r.endsWith('END\r\n'), 2000);
+    const expected = value === null ? 'END\r\n' : `VALUE ${key} 0 ${Buffer.byteLength(value)}\r\n${value}\r\nEND\r\n`;
+    if (last === expected) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`:${port} never returned ${JSON.stringify(value)} for ${key}; last reply ${JSON.stringify(last)}`);
+}
