@@ -95,8 +95,9 @@ export function validateConfig(raw: unknown, source: string, baseDir = '.'): Clu
     }
     if (secret.length === 0) throw new ConfigError(source, 'secretFile', `${file} is empty`);
   }
-  if (fabric.kind === 'tcp' && secret === undefined) {
-    throw new ConfigError(source, 'secret', 'the tcp fabric needs a cluster secret (secret or secretFile)');
+  if (fabric.kind !== 'shm' && secret === undefined) {
+    // Nodes on other hosts authenticate each other (fabric and peer links) with it.
+    throw new ConfigError(source, 'secret', `the ${fabric.kind} fabric needs a cluster secret (secret or secretFile)`);
   }
 
   if (!Array.isArray(raw.nodes) || raw.nodes.length === 0) throw new ConfigError(source, 'nodes', 'must be a non-empty array');

@@ -28,6 +28,8 @@ export interface ReplicaOptions {
   leaderWaitMs?: number;
 }
 
+const DEAD_AFTER_SCANS = 20;
+
 /** Entries carry a whole item: slots must hold the largest one (-I) plus the effect framing. */
 export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: number): MuConfig {
   const base = defaultConfig(kind);
@@ -41,10 +43,13 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
     // A batch is one contiguous write: with big slots, write entries one by one instead.
     maxBatchSlots: slotBytes > 64 * 1024 ? 1 : base.maxBatchSlots,
     // The daemon shares its event loop (and, in tests, a small machine) with its clients: a peer is
-    // declared dead after about scoreMax-scoreDeadAt silent scans (~60 ms), not after a stall of a
+    // declared dead after DEAD_AFTER_SCANS silent scans (~100 ms), not after an event-loop stall of a
     // few milliseconds, and nothing spins.
-    heartbeatIntervalMs: Math.max(base.heartbeatIntervalMs, 5),
-    scanIntervalMs: Math.max(base.scanIntervalMs, 10),
+    heartbeatIntervalMs: Math.max(base.heartbeatIntervalMs, 2),
+    scanIntervalMs: Math.max(base.scanIntervalMs, 5),
+    scoreMax: DEAD_AFTER_SCANS + 2,
+    scoreDeadAt: 2,
+    scoreAliveAt: 6,
     permissionRetryMs: Math.max(base.permissionRetryMs, 20),
     commitPublishDelayMs: Math.max(base.commitPublishDelayMs, 0.2),
   };
