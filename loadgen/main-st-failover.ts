@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * main-st-failover: fail-over time of a local Mu group. Each round starts a fresh group of
  * main-st-stream processes, lets node 1 lead and commit a stream of entries, kills it with SIGKILL,

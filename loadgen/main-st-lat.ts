@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * main-st-lat: standalone Mu replication latency, as the old tool. Same command line as main-st.
  * The leader measures every entry from propose to commit, writes dump-st-<size>-<outstanding>.txt

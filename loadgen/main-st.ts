@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * main-st: standalone Mu replication throughput, as the old tool. Run one process per node
  * (`main-st <process_id> <payload_size> <nr_of_outstanding_reqs>`, members from config.txt) or a

@@ -36,12 +36,15 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
   const slotBytes = Math.max(base.slotBytes, itemSizeMaxBytes + 1024 + SLOT_HEADER_BYTES);
   const logBytes = 64 * 1024 * 1024;
   const slotCount = Math.max(64, Math.min(base.slotCount, Math.floor(logBytes / slotBytes)));
+  // A batch is one contiguous write: with big slots, write entries one by one instead.
+  const slots = { slotBytes, slotCount, maxBatchSlots: slotBytes > 64 * 1024 ? 1 : base.maxBatchSlots };
+  // Known issue: on tcp, the relaxed millisecond timings below never let a group settle (the
+  // candidate stalls; see the closing note), so tcp keeps mu-core's own sub-millisecond timings,
+  // which poll from setImmediate and keep a core busy.
+  if (kind === 'tcp') return { ...base, ...slots };
   return {
     ...base,
-    slotBytes,
-    slotCount,
-    // A batch is one contiguous write: with big slots, write entries one by one instead.
-    maxBatchSlots: slotBytes > 64 * 1024 ? 1 : base.maxBatchSlots,
+    ...slots,
     // The daemon shares its event loop (and, in tests, a small machine) with its clients: a peer is
     // declared dead after DEAD_AFTER_SCANS silent scans (~100 ms), not after an event-loop stall of a
     // few milliseconds, and nothing spins.

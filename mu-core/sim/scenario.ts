@@ -27,7 +27,7 @@ export class ScenarioFailure extends Error {
 }
 
 const FAULT_PHASE_MS = 60;
-const CALM_PHASE_MS = 40;
+const CALM_PHASE_MS = 30;
 const FINAL_DEADLINE_MS = 80;
 const MAX_STEPS = 400_000;
 
@@ -146,7 +146,7 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
     if (!finalCommitted) throw new Error(`no progress: nothing committed within ${FINAL_DEADLINE_MS} ms after the faults ended (committed so far: ${committedBefore})`);
 
     // Let the commit point and state transfers reach everyone, then compare.
-    const settle = world.now + 30;
+    const settle = world.now + 20;
     runUntil(cluster, () => world.now >= settle);
     cluster.checker.checkComplete(cluster.live(), (id) => cluster.members.get(id)!.node.appliedIndex);
     return { seed, nodes: n, committed: cluster.checker.committed.size, steps: world.steps, simulatedMs: world.now };
