@@ -46,7 +46,11 @@ export interface Fabric {
   connectPeer(peer: PeerAddress): void;
   disconnectPeer(peerId: PeerId): void;
   peerState(peerId: PeerId): PeerState;
-  /** One-sided write of `data` into peer's region at offset; returns a work-request id. */
+  /**
+   * One-sided write of `data` into peer's region at offset; returns a work-request id. The fabric
+   * takes the bytes when the call is made: the caller may change `data` right after (mu-core passes
+   * views of its own log).
+   */
   postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number;
   /** One-sided read of `length` bytes of peer's region at offset into `into` (at intoOffset). */
   postRead(peerId: PeerId, region: string, offset: number, length: number, into: Buffer, intoOffset?: number): number;
