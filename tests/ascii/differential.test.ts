@@ -18,7 +18,7 @@ async function run(port: number, s: Scenario): Promise<{ bytes: Buffer; closed: 
     await conn.write(pieces);
     // A scenario may send mn itself: wait for as many MN replies as mn commands went out, so a reply
     // split across reads does not end the wait early.
-    const mnSent = pieces.reduce((n, p) => n + (p.toString('latin1').match(/(^|\n)mn( [^\r\n]*)?\r\n/g)?.length ?? 0), 0);
+    const mnSent = pieces.reduce((n, p) => n + (p.toString('latin1').match(/(?<=^|\n)mn( [^\r\n]*)?\r\n/g)?.length ?? 0), 0);
     const out = await conn.readUntil((b) => !s.closes && (b.toString('latin1').match(/MN\r\n/g)?.length ?? 0) >= mnSent, REPLY_TIMEOUT_MS);
     return { bytes: out.bytes, closed: out.closed };
   } finally {
