@@ -1,26 +1,30 @@
 #!/usr/bin/env node
 /**
- * `npm run bench`: throughput and latency of single-node mucached against stock `memcached -t 1`,
- * both started here on free ports, driven by the same client in the same run (16 connections by
- * default), each workload repeated; prints the medians with ratios (and `--json`). It also runs
- * Debian's memcslap against the same memcached, to show the load generator is not the bottleneck.
+ * `npm run bench` and `loadgen compare`: throughput and latency of mucached (single node, and with
+ * --cluster a 3-node cluster through its leader) against stock `memcached -t 1`, all started here on
+ * free ports, driven by the same client in the same run, each workload repeated; prints the medians
+ * with ratios (and `--json`), and with --report-dir writes a markdown report with plots. The bench
+ * also runs Debian's memcslap against the same memcached, to show the load generator is not the
+ * bottleneck. `compare` is the same runner with other defaults: all four systems, puts-only, a
+ * report directory, no memcslap.
  *
- * Systems are interleaved within each repetition (order alternates) so drift on a shared machine
- * hits both alike. Everything started here is stopped by PID, also on SIGINT/SIGTERM.
+ * Everything started here is stopped by PID, also on SIGINT/SIGTERM.
  */
-import * as hdr from 'hdr-histogram-js';
 import yargs from 'yargs';
-import { MemcslapRow, writeBenchReport } from './bench-report';
-import { BENCH_TARGETS, SampleSet, formatTable, median, medianRows, medianTable } from './bench-table';
-import { totalErrors } from './errors';
+import { MemcslapRow, replicationRows, writeBenchReport } from './bench-report';
+import { runCampaign } from './bench-run';
+import { BENCH_TARGETS, REPLICATED_SET_TARGETS, formatTable, median, medianRows, medianTable, targetLegend } from './bench-table';
+import { stopRegisteredChildren } from './children';
+import { CLUSTER_FABRICS, ClusterFabric } from './cluster-config';
 import { memcslapBinary, runMemcslap } from './memcslap';
-import { latencySummary } from './report';
 import { randomSeed } from './rng';
 import { runLoadParallel } from './parallel';
-import type { RunOptions, RunResult } from './runner';
-import { SYSTEMS, StartedServer, SystemName, startServer } from './servers';
+import type { RunOptions } from './runner';
+import { ALL_SYSTEMS, SYSTEMS, StartedServer, SystemName, clusterSystem, startServer } from './servers';
 import { CLIENT_MODES, ClientMode } from './workload';
 import { WIRE_PROTOCOLS, WireProtocol } from './wire/requests';
+
+export type BenchCommand = 'bench' | 'compare';
 
 export interface BenchOptions {
   durationSec: number;
@@ -40,16 +44,28 @@ export interface BenchOptions {
   json: boolean;
   seed: number;
   threads: number;
-  /** Directory for bench.md, the SVG plots and bench.json; null = print only. */
+  /** Directory for bench.md (compare.md), the SVG plots and the JSON; null = print only. */
   reportDir: string | null;
+  leaderTimeoutSec: number;
+  command: BenchCommand;
 }
 
-export class NotImplementedError extends Error {}
+const DEFAULTS: Record<BenchCommand, { workloads: string; systems: string; memcslap: boolean; reportDir?: string; usage: string }> = {
+  bench: {
+    workloads: 'puts-only,gets-only', systems: SYSTEMS.join(','), memcslap: true,
+    usage: 'npm run bench -- [options]\n\nmucached (single node; --cluster: a 3-node cluster) vs stock memcached -t 1, same client, same run: medians and ratios',
+  },
+  compare: {
+    workloads: 'puts-only', systems: ALL_SYSTEMS.join(','), memcslap: false, reportDir: 'compare-out',
+    usage: 'loadgen compare [options]\n\nmemcached -t 1, single-node mucached and 3-node mucached clusters (shm, tcp), same workload, repeated: a markdown report with medians, ratios, a latency plot and the leaders\' replication latency',
+  },
+};
 
-export function parseBenchArgs(argv: string[]): BenchOptions {
+export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'): BenchOptions {
+  const d = DEFAULTS[command];
   const a = yargs(argv)
-    .scriptName('bench')
-    .usage('npm run bench -- [options]\n\nsingle-node mucached vs stock memcached -t 1, same client, same run: medians and ratios')
+    .scriptName(command === 'bench' ? 'bench' : 'loadgen compare')
+    .usage(d.usage)
     .option('duration', { type: 'number', default: 2, describe: 'seconds measured per run' })
     .option('warmup', { type: 'number', default: 0.5, describe: 'seconds of unrecorded load before each run' })
     .option('reps', { type: 'number', default: 3, describe: 'repetitions (medians are reported)' })
@@ -59,13 +75,14 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     .option('value-size', { type: 'number', default: 32 })
     .option('keys', { type: 'number', default: 1000 })
     .option('get-ratio', { type: 'number', default: 0.9 })
-    .option('workloads', { type: 'string', default: 'puts-only,gets-only', describe: `comma list of ${CLIENT_MODES.join(', ')}` })
+    .option('workloads', { type: 'string', default: d.workloads, describe: `comma list of ${CLIENT_MODES.join(', ')}` })
     .option('protocol', { choices: WIRE_PROTOCOLS as unknown as string[], default: 'text' })
-    .option('systems', { type: 'string', default: SYSTEMS.join(','), describe: `comma list of ${SYSTEMS.join(', ')}` })
-    .option('memcslap', { type: 'boolean', default: true, describe: 'also compare the load generator with memcslap (--no-memcslap: skip)' })
+    .option('systems', { type: 'string', default: d.systems, describe: `comma list of ${ALL_SYSTEMS.join(', ')}` })
+    .option('memcslap', { type: 'boolean', default: d.memcslap, describe: 'also compare the load generator with memcslap (--no-memcslap: skip)' })
     .option('memcslap-per-thread', { type: 'number', default: 10000, describe: 'memcslap --execute-number' })
-    .option('cluster', { type: 'string', describe: 'shm|tcp: add a 3-node mucached cluster (not implemented yet)' })
-    .option('report-dir', { type: 'string', describe: 'also write bench.md, bench-<workload>.svg and bench.json here' })
+    .option('cluster', { type: 'string', describe: 'shm, tcp or shm,tcp: add a 3-node mucached cluster on that fabric (benchmarked through its leader)' })
+    .option('leader-timeout', { type: 'number', default: 45, describe: 'seconds a 3-node cluster may take to agree on a stable leader' })
+    .option('report-dir', { type: 'string', default: d.reportDir, describe: `also write ${command}.md, ${command}-<workload>.svg and ${command}.json here` })
     .option('threads', { type: 'number', default: 1, describe: 'load-generator worker threads' })
     .option('json', { type: 'boolean', default: false })
     .option('seed', { type: 'number' })
@@ -75,13 +92,16 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     .help()
     .version(false)
     .parseSync();
-  if (a.cluster !== undefined) throw new NotImplementedError(`--cluster ${a.cluster}: 3-node cluster benchmarks are not implemented yet`);
   const list = <T extends string>(text: string, allowed: readonly T[], what: string): T[] => {
     const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
     for (const i of items) if (!allowed.includes(i as T)) throw new Error(`unknown ${what} '${i}' (choose from ${allowed.join(', ')})`);
     if (items.length === 0) throw new Error(`no ${what} given`);
-    return items as T[];
+    return [...new Set(items)] as T[];
   };
+  const systems = list(a.systems, ALL_SYSTEMS, 'system');
+  if (a.cluster !== undefined) {
+    for (const f of list<ClusterFabric>(a.cluster, CLUSTER_FABRICS, 'cluster fabric')) if (!systems.includes(clusterSystem(f))) systems.push(clusterSystem(f));
+  }
   const positive = (name: string, v: number): number => {
     if (!(v > 0)) throw new Error(`--${name} must be > 0, got ${v}`);
     return v;
@@ -98,13 +118,15 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     getRatio: a['get-ratio'],
     workloads: list(a.workloads, CLIENT_MODES, 'workload'),
     protocol: a.protocol as WireProtocol,
-    systems: list(a.systems, SYSTEMS, 'system'),
+    systems,
     memcslap: a.memcslap,
     memcslapPerThread: Math.floor(positive('memcslap-per-thread', a['memcslap-per-thread'])),
     json: a.json,
     seed: a.seed ?? randomSeed(),
     threads: Math.floor(positive('threads', a.threads)),
     reportDir: a['report-dir'] ?? null,
+    leaderTimeoutSec: positive('leader-timeout', a['leader-timeout']),
+    command,
   };
 }
 
@@ -118,19 +140,21 @@ function loadOptions(o: BenchOptions, mode: ClientMode, port: number, seed: numb
 
 interface MemcslapSample { test: 'set' | 'get'; memcslapPerSec: number[]; loadgenPerSec: number[]; }
 
-export async function benchMain(argv: string[]): Promise<number> {
+/** Exit status: 0 clean, 1 could not run, 2 ran but a system did not start or a run had errors. */
+export async function benchMain(argv: string[], command: BenchCommand = 'bench'): Promise<number> {
   let o: BenchOptions;
   try {
-    o = parseBenchArgs(argv);
+    o = parseBenchArgs(argv, command);
   } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
-    return err instanceof NotImplementedError ? 3 : 1;
+    process.stderr.write(`${command}: ${(err as Error).message}\n`);
+    return 1;
   }
   if (argv.includes('--help')) return 0;
   const log = (line: string): void => { if (!o.json) process.stderr.write(line + '\n'); };
   const servers = new Map<SystemName, StartedServer>();
   const stopAll = async (): Promise<void> => { await Promise.all([...servers.values()].map((s) => s.stop())); };
-  const onSignal = (): void => { void stopAll().then(() => process.exit(130)); };
+  // Also whatever is still starting (a cluster waiting for its leader) when the signal comes.
+  const onSignal = (): void => { void stopAll().then(() => stopRegisteredChildren()).then(() => process.exit(130)); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
@@ -138,77 +162,79 @@ export async function benchMain(argv: string[]): Promise<number> {
     if (o.memcslap && slap === null) log('memcslap not found (libmemcached-tools): skipping the load-generator check');
     const needed = new Set<SystemName>(o.systems);
     if (slap !== null) needed.add('memcached');
+    const notStarted: Array<{ system: SystemName; reason: string }> = [];
     for (const s of needed) {
-      const started = await startServer(s);
-      servers.set(s, started);
-      log(`started ${s} pid ${started.pid} on 127.0.0.1:${started.port}`);
+      try {
+        const started = await startServer(s, { leaderTimeoutMs: o.leaderTimeoutSec * 1000 });
+        servers.set(s, started);
+        const leader = started.replication === undefined ? '' : ` (leader: node ${started.replication.leaderId})`;
+        log(`started ${s} pid ${started.pids.join(',')} on 127.0.0.1:${started.port}${leader}`);
+      } catch (err) {
+        // The baseline is what every ratio divides by: without it there is nothing to report.
+        if (s === 'memcached') throw err;
+        const reason = (err as Error).message;
+        notStarted.push({ system: s, reason: reason.split('\n')[0] });
+        log(`${s} did not start: ${reason}`);
+      }
     }
-    const samples = new Map<string, SampleSet>();
-    const sampleFor = (workload: string, system: string): SampleSet => {
-      const k = `${workload}/${system}`;
-      let s = samples.get(k);
-      if (s === undefined) { s = { workload, system, throughputPerSec: [], p50Ns: [], p99Ns: [], errors: [] }; samples.set(k, s); }
-      return s;
-    };
-    // Create rows in a stable order: workload, then systems as given.
-    for (const w of o.workloads) for (const s of o.systems) sampleFor(w, s);
-    const histograms = new Map<string, Map<string, hdr.Histogram>>();
-    for (const w of o.workloads) histograms.set(w, new Map(o.systems.map((s) => [s, hdr.build({ numberOfSignificantValueDigits: 3 })])));
     const slapSamples: MemcslapSample[] = [{ test: 'set', memcslapPerSec: [], loadgenPerSec: [] }, { test: 'get', memcslapPerSec: [], loadgenPerSec: [] }];
-
-    for (let rep = 0; rep < o.reps; rep++) {
-      for (const workload of o.workloads) {
-        const order = rep % 2 === 0 ? o.systems : [...o.systems].reverse();
-        for (const system of order) {
-          const server = servers.get(system) as StartedServer;
-          const r: RunResult = await runLoadParallel(loadOptions(o, workload, server.port, o.seed + rep), o.threads);
-          const l = latencySummary(r);
-          const s = sampleFor(workload, system);
-          s.throughputPerSec.push(r.throughputPerSec);
-          s.p50Ns.push(l.p50);
-          s.p99Ns.push(l.p99);
-          s.errors.push(r.errorTotal + totalErrors(r.preloadErrors));
-          histograms.get(workload)?.get(system)?.add(r.recorder.histogram);
-          log(`rep ${rep + 1}/${o.reps} ${workload.padEnd(9)} ${system.padEnd(9)} ${Math.round(r.throughputPerSec)} req/s  p50 ${(l.p50 / 1000).toFixed(1)} us  p99 ${(l.p99 / 1000).toFixed(1)} us  errors ${r.errorTotal}`);
-        }
+    const afterRep = slap === null ? undefined : async (rep: number): Promise<void> => {
+      const mc = servers.get('memcached') as StartedServer;
+      for (const sample of slapSamples) {
+        const ref = await runMemcslap(slap, mc.port, sample.test, o.connections, o.memcslapPerThread);
+        const mode: ClientMode = sample.test === 'set' ? 'puts-only' : 'gets-only';
+        const ours = await runLoadParallel({ ...loadOptions(o, mode, mc.port, o.seed + rep), pipeline: 1, durationSec: undefined, requests: ref.operations, warmupSec: 0 }, o.threads);
+        sample.memcslapPerSec.push(ref.throughputPerSec);
+        sample.loadgenPerSec.push(ours.throughputPerSec);
+        log(`rep ${rep + 1}/${o.reps} ${sample.test} x ${ref.operations}, ${o.connections} connections: memcslap ${Math.round(ref.throughputPerSec)} req/s, loadgen ${Math.round(ours.throughputPerSec)} req/s`);
       }
-      if (slap !== null) {
-        const mc = servers.get('memcached') as StartedServer;
-        for (const sample of slapSamples) {
-          const ref = await runMemcslap(slap, mc.port, sample.test, o.connections, o.memcslapPerThread);
-          const mode: ClientMode = sample.test === 'set' ? 'puts-only' : 'gets-only';
-          const ours = await runLoadParallel({ ...loadOptions(o, mode, mc.port, o.seed + rep), pipeline: 1, durationSec: undefined, requests: ref.operations, warmupSec: 0 }, o.threads);
-          sample.memcslapPerSec.push(ref.throughputPerSec);
-          sample.loadgenPerSec.push(ours.throughputPerSec);
-          log(`rep ${rep + 1}/${o.reps} ${sample.test} x ${ref.operations}, ${o.connections} connections: memcslap ${Math.round(ref.throughputPerSec)} req/s, loadgen ${Math.round(ours.throughputPerSec)} req/s`);
-        }
-      }
-    }
+    };
+    const campaign = await runCampaign({
+      reps: o.reps, workloads: o.workloads, systems: o.systems, threads: o.threads, seed: o.seed,
+      runOptions: (mode, port, seed) => loadOptions(o, mode, port, seed),
+    }, servers, log, afterRep);
 
-    const rows = medianRows([...samples.values()]);
+    const rows = medianRows(campaign.samples);
+    const replication = replicationRows(campaign, rows, (system) => servers.get(system as SystemName)?.replication?.leaderId ?? 0);
     const slapRows: MemcslapRow[] = slap === null ? [] : slapSamples.map((s) => {
       const m = median(s.memcslapPerSec);
       const g = median(s.loadgenPerSec);
       return { test: s.test, connections: o.connections, memcslapPerSec: m, loadgenPerSec: g, ratio: g / m };
     });
+    const notes = [
+      ...notStarted.map((n) => `${n.system} did not start: ${n.reason}`),
+      ...campaign.notes,
+      ...(o.systems.some((s) => s.startsWith('mucached-3-')) ? ['3-node clusters are benchmarked through the leader\'s client port (replicated sets; reads served by the leader).'] : []),
+    ];
     const title = `${o.protocol} protocol, key ${o.keySizeBytes} B, value ${o.valueSizeBytes} B, ${o.connections} connections x ${o.pipeline} in flight, ` +
       `${o.durationSec} s per run, median of ${o.reps}, seed ${o.seed}${o.threads > 1 ? `, ${o.threads} client threads` : ''}`;
-    const json = { options: o, targets: BENCH_TARGETS, rows, samples: [...samples.values()], memcslap: slapRows };
-    const files = o.reportDir === null ? [] : writeBenchReport(o.reportDir, { title, rows, memcslap: slapRows, histograms, json });
+    const errors = rows.reduce((a, r) => a + r.errors, 0);
+    const started = [...servers.values()].map((s) => ({ system: s.system, port: s.port, pids: s.pids, leaderId: s.replication?.leaderId }));
+    const json = { command, options: o, started, targets: { singleNode: BENCH_TARGETS, replicatedSet: REPLICATED_SET_TARGETS }, rows, samples: campaign.samples, runs: campaign.runs, replication, memcslap: slapRows, notes };
+    const files = o.reportDir === null ? [] : writeBenchReport(o.reportDir, {
+      name: command, title, rows, memcslap: slapRows, histograms: campaign.histograms, replicationHistograms: campaign.replication, replication, notes, json,
+    });
     if (o.json) {
       process.stdout.write(JSON.stringify({ ...json, files }) + '\n');
     } else {
-      process.stdout.write(`\n${title}\n${medianTable(rows)}\n`);
+      process.stdout.write(`\n${title}\n${medianTable(rows)}\n${targetLegend(rows).join('\n')}\n`);
+      if (replication.length > 0) {
+        process.stdout.write(`\nleader-side replication latency (dump-<id>.txt, writes of the runs incl. preload and warmup)\n`);
+        process.stdout.write(formatTable(['workload', 'system', 'leader', 'writes', 'p50 us', 'p99 us', 'max us', 'e2e p50 us', 'repl/e2e p50'],
+          replication.map((r) => [r.workload, r.system, String(r.leaderId), String(r.summary.count), (r.summary.p50Ns / 1000).toFixed(1), (r.summary.p99Ns / 1000).toFixed(1),
+            (r.summary.maxNs / 1000).toFixed(1), (r.endToEndP50Ns / 1000).toFixed(1), `${(100 * r.shareOfEndToEndP50).toFixed(0)}%`])) + '\n');
+      }
       if (slapRows.length > 0) {
         process.stdout.write(`\nload generator vs memcslap against memcached -t 1 (same connections, one request in flight each; should be >= 0.90x)\n`);
         process.stdout.write(formatTable(['test', 'connections', 'memcslap req/s', 'loadgen req/s', 'ratio'],
           slapRows.map((r) => [r.test, String(r.connections), String(Math.round(r.memcslapPerSec)), String(Math.round(r.loadgenPerSec)), `${r.ratio.toFixed(2)}x`])) + '\n');
       }
+      for (const n of notes) process.stdout.write(`note: ${n}\n`);
       if (files.length > 0) process.stdout.write(`\nwrote ${files.join(', ')}\n`);
     }
-    return 0;
+    return notStarted.length > 0 || errors > 0 ? 2 : 0;
   } catch (err) {
-    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    process.stderr.write(`${command}: ${(err as Error).message}\n`);
     return 1;
   } finally {
     await stopAll();

@@ -3,7 +3,7 @@
  * `loadgen <command>`: one entry for the benchmark family.
  *   loadgen puts-only|gets-only|puts-gets <key_size> <value_size> <host> <port> [options]
  *   loadgen bench [options]     (= npm run bench)
- *   loadgen compare [options]   3-node cluster comparison: not implemented yet (exit 3)
+ *   loadgen compare [options]   memcached vs mucached single node and 3-node clusters, markdown report
  */
 import { benchMain } from './bench';
 import { clientMain } from './client-cli';
@@ -12,7 +12,7 @@ import { CLIENT_MODES, ClientMode } from './workload';
 const USAGE = `usage: loadgen <command> [args]
   puts-only|gets-only|puts-gets <key_size> <value_size> <host> <port> [options]   benchmark client (--help for options)
   bench [options]                                                                 mucached vs memcached -t 1 (npm run bench)
-  compare [options]                                                               memcached vs mucached single node and 3-node clusters (not implemented yet)
+  compare [options]                                                               memcached vs mucached single node and 3-node shm/tcp clusters: report in compare-out/
 `;
 
 export async function loadgenMain(argv: string[]): Promise<number> {
@@ -22,8 +22,7 @@ export async function loadgenMain(argv: string[]): Promise<number> {
     case 'bench':
       return benchMain(rest);
     case 'compare':
-      process.stderr.write('loadgen compare: 3-node cluster comparison (shm, tcp) is not implemented yet; `loadgen bench` compares single-node mucached with memcached\n');
-      return 3;
+      return benchMain(rest, 'compare');
     case undefined: case '--help': case '-h': case 'help':
       process.stdout.write(USAGE);
       return command === undefined ? 1 : 0;

@@ -10,6 +10,8 @@ export interface PlotSeries {
   label: string;
   /** [log10(1/(1-p)), latency in us] pairs, x ascending. */
   points: Array<[number, number]>;
+  /** Drawn dashed: a component of another curve (a leader's replication latency), not a system. */
+  dashed?: boolean;
 }
 
 const WIDTH = 720;
@@ -65,12 +67,13 @@ export function percentilePlotSvg(title: string, series: PlotSeries[]): string {
   out.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333"/>`);
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
+    const dash = s.dashed === true ? ' stroke-dasharray="6 4"' : '';
     if (s.points.length > 0) {
       const d = s.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
-      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
     const ly = MARGIN.top + 16 + i * 18;
-    out.push(`<line x1="${MARGIN.left + 12}" y1="${ly - 4}" x2="${MARGIN.left + 36}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
+    out.push(`<line x1="${MARGIN.left + 12}" y1="${ly - 4}" x2="${MARGIN.left + 36}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${MARGIN.left + 42}" y="${ly}">${esc(s.label)}</text>`);
   });
   out.push('</svg>');

@@ -1,6 +1,7 @@
 /**
- * The servers a benchmark starts for itself: stock memcached (one worker thread, as the baseline)
- * and single-node mucached from dist/, each on a free loopback port, each stopped by its PID.
+ * The servers a benchmark starts for itself: stock memcached (one worker thread, as the baseline),
+ * single-node mucached from dist/ and 3-node mucached clusters (shm or tcp fabric, benchmarked
+ * through the leader's client port), each on free loopback ports, each process stopped by its PID.
  * Every wait is bounded.
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
@@ -8,19 +9,46 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { ClusterFabric, CLUSTER_FABRICS } from './cluster-config';
+import { registerChild } from './children';
+import { startCluster } from './cluster';
+import { lastSamples } from './replication-dump';
 
-export type SystemName = 'memcached' | 'mucached';
+export type SystemName = 'memcached' | 'mucached' | 'mucached-3-shm' | 'mucached-3-tcp';
+/** What `npm run bench` compares by default. */
 export const SYSTEMS: readonly SystemName[] = ['memcached', 'mucached'];
+export const ALL_SYSTEMS: readonly SystemName[] = ['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-tcp'];
+
+export const clusterSystem = (fabric: ClusterFabric): SystemName => `mucached-3-${fabric}`;
+export function clusterFabricOf(system: SystemName): ClusterFabric | null {
+  return CLUSTER_FABRICS.find((f) => clusterSystem(f) === system) ?? null;
+}
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const mucachedCli = path.join(repoRoot, 'dist', 'daemon', 'cli.js');
 
+/** A cluster's leader, as the bench sees it between runs. */
+export interface ReplicationProbe {
+  leaderId: number;
+  /** The leader's `mu_replicated_writes` now (never trimmed, unlike the dump). */
+  writesSoFar(): Promise<number>;
+  /** Who the group's leader is now, by the benchmarked node's `stats mu`. */
+  leaderNow(): Promise<number>;
+  /** SIGUSR1 to the leader; the last `count` lines of its dump-<id>.txt (ns). */
+  lastReplicationSamples(count: number): Promise<number[]>;
+}
+
 export interface StartedServer {
   system: SystemName;
+  /** The client port benchmarked: a cluster's leader. */
   port: number;
+  /** The process benchmarked (a cluster's leader); every process is stopped by stop(). */
   pid: number;
+  /** Every process started for this system (a cluster: one per node). */
+  pids: number[];
   output(): string;
   stop(): Promise<void>;
+  replication?: ReplicationProbe;
 }
 
 export async function freePort(): Promise<number> {
@@ -62,7 +90,7 @@ function memcachedUserArgs(): string[] {
   return typeof process.getuid === 'function' && process.getuid() === 0 ? ['-u', os.userInfo().username] : [];
 }
 
-function commandFor(system: SystemName, port: number, memcachedThreads: number): [string, string[]] {
+function commandFor(system: 'memcached' | 'mucached', port: number, memcachedThreads: number): [string, string[]] {
   if (system === 'memcached') {
     return [memcachedBinary(), ['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-t', String(memcachedThreads), ...memcachedUserArgs()]];
   }
@@ -70,10 +98,43 @@ function commandFor(system: SystemName, port: number, memcachedThreads: number):
   return [process.execPath, [mucachedCli, '-p', String(port), '-l', '127.0.0.1']];
 }
 
-export async function startServer(system: SystemName, memcachedThreads = 1, startTimeoutMs = 15_000): Promise<StartedServer> {
+async function startClusterServer(system: SystemName, fabric: ClusterFabric, o: StartOptions): Promise<StartedServer> {
+  if (!fs.existsSync(mucachedCli)) throw new Error(`${mucachedCli} not found: run \`npm run build\` first`);
+  const c = await startCluster({ cli: mucachedCli, fabric, startTimeoutMs: o.startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs }, freePort);
+  const leader = c.leader();
+  return {
+    system,
+    port: leader.clientPort,
+    pid: leader.proc.pid ?? -1,
+    pids: c.nodes.map((n) => n.proc.pid ?? -1),
+    output: () => c.nodes.map((n) => `--- node ${n.id}\n${n.output()}`).join('\n'),
+    stop: () => c.stop(),
+    replication: {
+      leaderId: c.leaderId,
+      writesSoFar: async () => (await c.muView(c.leaderId)).replicatedWrites,
+      leaderNow: async () => (await c.muView(c.leaderId)).leaderId,
+      lastReplicationSamples: async (count) => lastSamples(await c.dumpLeader(), count),
+    },
+  };
+}
+
+export interface StartOptions {
+  memcachedThreads?: number;
+  /** Until the client port (each node's, for a cluster) accepts connections. */
+  startTimeoutMs?: number;
+  /** A cluster: until its nodes agree on a stable leader. */
+  leaderTimeoutMs?: number;
+}
+
+export async function startServer(system: SystemName, o: StartOptions = {}): Promise<StartedServer> {
+  const memcachedThreads = o.memcachedThreads ?? 1;
+  const startTimeoutMs = o.startTimeoutMs ?? 15_000;
+  const fabric = clusterFabricOf(system);
+  if (fabric !== null) return startClusterServer(system, fabric, { startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs });
   const port = await freePort();
-  const [cmd, args] = commandFor(system, port, memcachedThreads);
+  const [cmd, args] = commandFor(system as 'memcached' | 'mucached', port, memcachedThreads);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  registerChild(proc);
   let out = '';
   const keepTailBytes = 64 * 1024;
   const append = (d: Buffer): void => { out = (out + d.toString()).slice(-keepTailBytes); };
@@ -84,6 +145,7 @@ export async function startServer(system: SystemName, memcachedThreads = 1, star
     system,
     port,
     pid: proc.pid ?? -1,
+    pids: [proc.pid ?? -1],
     output: () => out,
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;

@@ -114,13 +114,14 @@ test('errors make the exit status 2 and are printed by kind', async () => {
   expect(r.stdout).toMatch(/errors: server_error=5/);
 });
 
-test('loadgen compare and bench --cluster say they are not implemented yet', async () => {
-  const compare = await runNode('loadgen.js', ['compare']);
-  expect(compare.code).toBe(3);
-  expect(compare.stderr).toMatch(/not implemented yet/);
-  const cluster = await runNode('bench.js', ['--cluster', 'shm']);
-  expect(cluster.code).toBe(3);
-  expect(cluster.stderr).toMatch(/not implemented yet/);
+test('bench --cluster and loadgen compare refuse unknown fabrics and systems before starting anything', async () => {
+  const cluster = await runNode('bench.js', ['--cluster', 'rdma']);
+  expect(cluster.code).toBe(1);
+  expect(cluster.stderr).toMatch(/unknown cluster fabric 'rdma' \(choose from shm, tcp\)/);
+  const compare = await runNode('loadgen.js', ['compare', '--systems', 'memcached,redis']);
+  expect(compare.code).toBe(1);
+  expect(compare.stderr).toMatch(/^compare: unknown system 'redis'/);
+  expect(cluster.stderr + compare.stderr).not.toMatch(/started/);
 });
 
 test('bench against memcached alone: JSON medians, ratios and the memcslap check', async () => {

@@ -59,7 +59,9 @@ describe(`clients against memcached (seed ${TEST_SEED})`, () => {
     expect(r.errors).toEqual({});
     expect(r.requests).toBeGreaterThan(0);
     expect(r.replies).toBe(r.requests);
-    expect(r.elapsedMs).toBeGreaterThanOrEqual(500);
+    // The deadline is taken from the runner's clock read a few microseconds before the engine's
+    // own start mark, so the measured span may fall short of 500 ms by that much, never by 1 ms.
+    expect(r.elapsedMs).toBeGreaterThan(499);
   });
 
   test('the same seed gives the same operation mix', async () => {

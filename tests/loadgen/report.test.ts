@@ -52,6 +52,8 @@ describe('percentile plot', () => {
 describe('markdown', () => {
   test('table escapes pipes and right-aligns numbers', () => {
     expect(markdownTable(['a', 'b', 'n'], [['x|y', 'z', '1']])).toBe('| a | b | n |\n| --- | --- | ---: |\n| x\\|y | z | 1 |');
+    // Ratios, percentages and empty cells count as numbers; a text column after them stays left.
+    expect(markdownTable(['n', 'r', 'p', 'verdict'], [['12.5', '1.20x', '25%', 'meets target'], ['-', '', '3%', '']]).split('\n')[1]).toBe('| ---: | ---: | ---: | --- |');
   });
 
   test('report: title, median table, memcslap check and plot links', () => {
@@ -60,10 +62,16 @@ describe('markdown', () => {
       { workload: 'puts-only', system: 'mucached', throughputPerSec: [90], p50Ns: [11_000], p99Ns: [30_000], errors: [0] },
     ]);
     const md = benchMarkdown(
-      { title: 'T', rows, memcslap: [{ test: 'set', connections: 16, memcslapPerSec: 50_000, loadgenPerSec: 60_000, ratio: 1.2 }], histograms: new Map(), json: {} },
+      {
+        name: 'bench', title: 'T', rows, memcslap: [{ test: 'set', connections: 16, memcslapPerSec: 50_000, loadgenPerSec: 60_000, ratio: 1.2 }],
+        histograms: new Map(), replicationHistograms: new Map(), replication: [], notes: [], json: {},
+      },
       new Map([['puts-only', 'bench-puts-only.svg']]),
     );
-    expect(md).toContain('| puts-only | mucached | 1 | 90 | 11.0 | 30.0 | 0 | 0.90x | 1.10x | 1.50x | meets target |');
+    expect(md).toContain('| puts-only | mucached | 1 | 90 | 11.0 | 30.0 | 0 | 0.90x | 1.10x | 1.50x | >=0.7x req/s, <=1.2x p50 | meets target |');
+    expect(md).toContain('- target (issue 2, single node): >=0.7x req/s, <=1.2x p50 against memcached, no errors');
+    expect(md).not.toContain('replication latency');
+    expect(md).not.toContain('Notes:');
     expect(md).toContain('| set | 16 | 50000 | 60000 | 1.20x |');
     expect(md).toContain('![puts-only latency by percentile](bench-puts-only.svg)');
   });
