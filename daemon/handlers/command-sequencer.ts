@@ -33,18 +33,22 @@ export class CommandSequencer {
  */
 export class OrderedReplies {
   private tail?: Promise<unknown>;
+  /** While nothing is pending, commands reply straight through this (built once: hot path). */
+  private readonly direct: ReplySink;
 
-  constructor(private readonly sink: ReplySink) {}
+  constructor(private readonly sink: ReplySink) {
+    this.direct = {
+      reply: (bytes) => {
+        this.sink.reply(bytes);
+        if (bytes instanceof Promise) this.track(bytes);
+      },
+      closeAfterReplies: (reason) => this.sink.closeAfterReplies(reason),
+    };
+  }
 
   run(execute: (sink: ReplySink) => void): void {
     if (this.tail === undefined) {
-      execute({
-        reply: (bytes) => {
-          this.sink.reply(bytes);
-          if (bytes instanceof Promise) this.track(bytes);
-        },
-        closeAfterReplies: (reason) => this.sink.closeAfterReplies(reason),
-      });
+      execute(this.direct);
       return;
     }
     const parts: Array<MaybePromise<Buffer>> = [];
