@@ -17,7 +17,12 @@ export class OpTable {
 
   /** Wake-ups in a row that found nothing to poll (see arm). */
   private emptyWakeups = 0;
-  /** While busy-polling: the time it stops (reset whenever a poll finds completions). */
+  /**
+   * While busy-polling: the time it stops. Reset whenever a poll finds completions, so each burst
+   * of work gets one spin window: an operation that stays outstanding for long (a take-over reading
+   * whole logs over tcp) must not make every wake-up spin again, which kept a core a third busy
+   * for as long as it lasted and starved the heartbeats of the nodes sharing it.
+   */
   private spinUntilMs = -1;
 
   /**
@@ -81,6 +86,7 @@ export class OpTable {
       if (this.afterPoll.length === 0) break;
       for (const fn of this.afterPoll.splice(0)) fn();
     }
+    if (n > 0) this.spinUntilMs = -1;
     if (rearm) this.arm();
     return n;
   }
@@ -115,7 +121,7 @@ export class OpTable {
       if (now < this.spinUntilMs) {
         this.scheduler.setTimer(0, () => {
           this.armed = false;
-          if (this.poll(false) > 0) this.spinUntilMs = -1;
+          this.poll(false);
           this.arm();
         });
         return;
@@ -123,7 +129,6 @@ export class OpTable {
     }
     const wake = () => {
       this.armed = false;
-      this.spinUntilMs = -1;
       this.emptyWakeups = this.poll(false) > 0 ? 0 : this.emptyWakeups + 1;
       this.arm();
     };

@@ -29,8 +29,10 @@ class Backend {
   // except for programming errors such as an invalid region name.
   virtual void postWrite(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset,
                          const uint8_t* data, size_t length) = 0;
-  // `into` is valid only during the call: a backend either copies into it now or delivers the
-  // bytes in Completion::readData.
+  // `into` stays valid until the read's completion has been polled (the addon holds the Buffer):
+  // a backend copies into it now, or from its own thread before it pushes the completion (as an
+  // RDMA NIC would; the JS side must not touch `into` before then), or delivers the bytes in
+  // Completion::readData for the JS thread to copy.
   virtual void postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset,
                         size_t length, uint8_t* into) = 0;
   virtual void grantWrite(const std::string& region, PeerId peer) = 0;

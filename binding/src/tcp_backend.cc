@@ -145,12 +145,12 @@ void TcpBackend::postWrite(uint64_t wrId, PeerId peer, const std::string& region
   }
   entry->scratch.clear();
   encodeWriteHeader(entry->scratch, wrId, region, offset, uint32_t(length));
-  entry->pending.emplace(wrId, OutPeer::PendingOp{false, 0});
+  entry->pending.emplace(wrId, OutPeer::PendingOp{false, 0, nullptr});
   inFlight_.fetch_add(1, std::memory_order_relaxed);
-  sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), data, length);
+  if (sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), data, length)) afterPostLocked(*entry, false);
 }
 
-void TcpBackend::postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, size_t length, uint8_t*) {
+void TcpBackend::postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, size_t length, uint8_t* into) {
   if (length > kMaxPayloadBytes) {
     complete(wrId, peer, true, ErrorKind::Bounds, "tcp: one read carries at most " + std::to_string(kMaxPayloadBytes) + " bytes");
     return;
@@ -167,9 +167,20 @@ void TcpBackend::postRead(uint64_t wrId, PeerId peer, const std::string& region,
   }
   entry->scratch.clear();
   encodeRead(entry->scratch, wrId, region, offset, uint32_t(length));
-  entry->pending.emplace(wrId, OutPeer::PendingOp{true, uint32_t(length)});
+  entry->pending.emplace(wrId, OutPeer::PendingOp{true, uint32_t(length), into});
   inFlight_.fetch_add(1, std::memory_order_relaxed);
-  sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), nullptr, 0);
+  bool bulk = length >= kBulkReadBytes;
+  if (bulk) entry->bulkReads++;
+  if (sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), nullptr, 0)) afterPostLocked(*entry, bulk);
+}
+
+void TcpBackend::afterPostLocked(OutPeer& peer, bool bulk) {
+  if (peer.nicReads || peer.phase != OutPhase::Ready) return;
+  // A waiter parked before this post armed EPOLLIN only on the peers that had requests then: without
+  // this, its answer would wait for the waiter's timeout.
+  if (!bulk && !completions_.waiterArmed()) return;
+  peer.nicReads = true;
+  updateInterestLocked(peer);
 }
 
 void TcpBackend::grantWrite(const std::string& region, PeerId peer) {
@@ -194,7 +205,8 @@ void TcpBackend::reapCompletions() {
   for (auto& [id, entry] : peers_) {
     // try_lock: if the NIC thread holds the peer it is reading that socket already.
     std::unique_lock<std::mutex> peerLock(entry->mu, std::try_to_lock);
-    if (!peerLock.owns_lock() || entry->phase != OutPhase::Ready || entry->pending.empty()) continue;
+    // A bulk answer is the NIC thread's to read (OutPeer::bulkReads).
+    if (!peerLock.owns_lock() || entry->phase != OutPhase::Ready || entry->pending.empty() || entry->bulkReads > 0) continue;
     readOutboundLocked(*entry);
   }
 }

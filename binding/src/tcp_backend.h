@@ -78,10 +78,15 @@ struct OutPeer {
   int fd = -1;
   uint64_t key = 0;  // epoll key of the current connection; events with another key are stale
   uint32_t interest = 0;  // the epoll events registered for fd
-  // Ready only: whether the NIC thread reads answers (EPOLLIN). Only while a JS waiter is parked:
-  // otherwise the JS thread reads them itself when it polls (reapCompletions), and waking the NIC
-  // thread for every answer would cost a scheduler hop per operation on a busy host.
+  // Ready only: whether the NIC thread reads answers (EPOLLIN). While a JS waiter is parked, or
+  // while a bulk read is in flight (bulkReads): otherwise the JS thread reads small answers itself
+  // when it polls (reapCompletions), as waking the NIC thread for every answer would cost a
+  // scheduler hop per operation on a busy host.
   bool nicReads = false;
+  // Reads in `pending` whose answer carries at least kBulkReadBytes. While any is in flight only the
+  // NIC thread reads this socket: a JS poll must never spend the event loop receiving and copying
+  // megabytes (a take-over reads whole logs), or the node's own heartbeat stalls behind it.
+  uint32_t bulkReads = 0;
   uint32_t generation = 0;
   OutPhase phase = OutPhase::Idle;
   OutBuffer out;
@@ -89,6 +94,7 @@ struct OutPeer {
   struct PendingOp {
     bool isRead;
     uint32_t length;  // reads: the bytes the answer must carry
+    uint8_t* into;    // reads: where they go (see Backend::postRead), copied by whichever thread parses
   };
   std::unordered_map<uint64_t, PendingOp> pending;  // sent and not yet answered
   Nonce serverNonce{}, clientNonce{};
@@ -144,6 +150,8 @@ class TcpBackend : public Backend {
   // this long before sleeping in epoll_wait: the answer is usually one round trip away, and waking
   // from epoll_wait costs a scheduler hop on top of the TCP_NODELAY round trip.
   static constexpr uint64_t kBusyPollNs = 50000ull;  // 50 µs
+  // Answers at least this big are read off the socket by the NIC thread only (see bulkReads).
+  static constexpr size_t kBulkReadBytes = 256 * 1024;
 
  private:
   // NIC thread.
@@ -165,6 +173,9 @@ class TcpBackend : public Backend {
   void readOutboundLocked(OutPeer& peer);
   // Registers the epoll events the peer's phase, send queue and nicReads call for (if changed).
   void updateInterestLocked(OutPeer& peer);
+  // Called after queueing a request: hands the answer to the NIC thread if JS will not read it
+  // (a bulk read, or a waiter already parked that this request's answer must wake).
+  void afterPostLocked(OutPeer& peer, bool bulk);
   void failPeerLocked(OutPeer& peer, const std::string& why, bool retry);
   bool sendLocked(OutPeer& peer, const uint8_t* head, size_t headBytes, const uint8_t* body, size_t bodyBytes);
   std::shared_ptr<OutPeer> findPeer(PeerId peer);

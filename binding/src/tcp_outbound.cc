@@ -52,6 +52,7 @@ void TcpBackend::failPeerLocked(OutPeer& peer, const std::string& why, bool retr
              "connection to node " + std::to_string(peer.id) + " lost (" + why + ")" + (isRead ? "" : "; the write may have landed"));
   }
   peer.pending.clear();
+  peer.bulkReads = 0;
   peer.state.store(PeerState::Unreachable);
   if (retry && (wasReady || !peer.loggedFailure)) {
     logLine("node %d: connection to node %d at %s: %s%s", self_, peer.id, describeAddress(peer.address).c_str(), why.c_str(),
@@ -137,7 +138,7 @@ void TcpBackend::onOutbound(uint64_t key, uint32_t events) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) readOutboundLocked(peer);
   if (peer.fd < 0) return;
   // The waiter this read was for has been woken (or was never there): the JS thread reads again.
-  if (peer.nicReads && !completions_.waiterArmed()) peer.nicReads = false;
+  if (peer.nicReads && peer.bulkReads == 0 && !completions_.waiterArmed()) peer.nicReads = false;
   updateInterestLocked(peer);
 }
 
@@ -203,6 +204,13 @@ bool TcpBackend::handleOutboundFrame(OutPeer& peer, const Frame& frame) {
         failPeerLocked(peer, "unexpected frame from the peer", true);
         return false;
       }
+      if (isResp && it->second.length >= kBulkReadBytes) {
+        FABRIC_ASSERT(peer.bulkReads > 0);
+        peer.bulkReads--;
+      }
+      // Straight into the reader's buffer, before the completion is pushed: a bulk answer is never
+      // copied twice, nor on the JS thread.
+      if (isResp && frame.status == ErrorKind::None && frame.length > 0) memcpy(it->second.into, frame.data, frame.length);
       peer.pending.erase(it);
       inFlight_.fetch_sub(1, std::memory_order_relaxed);
       Completion c;
@@ -211,10 +219,6 @@ bool TcpBackend::handleOutboundFrame(OutPeer& peer, const Frame& frame) {
       c.isRead = isResp;
       c.error = frame.status;
       if (frame.status != ErrorKind::None) c.detail = std::string("node ") + std::to_string(peer.id) + " refused: " + errorKindName(frame.status);
-      if (isResp && frame.status == ErrorKind::None) {
-        c.readData.assign(frame.data, frame.data + frame.length);
-        c.hasReadData = true;
-      }
       completions_.push(std::move(c));
       return true;
     }
