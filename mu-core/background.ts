@@ -5,7 +5,7 @@
  */
 import type { Fabric, PeerId } from '../binding/fabric';
 import type { MuConfig } from './config';
-import { newLiveness, observe, PeerLiveness } from './detector';
+import { forceDead, newLiveness, observe, PeerLiveness } from './detector';
 import {
   ControlWords, CTL_BYTES, CTL_REGION, encodeMailbox, mailboxRegion, readControl, readHeartbeat, readMailbox, writeControl,
   writeHeartbeat,
@@ -40,6 +40,9 @@ interface PeerChannel {
   /** Its control words from the last clean read (null: none yet). */
   lastWords: ControlWords | null;
   handledRequest: number;
+  /** The incarnation of this peer that published the leaving mark (null: none did). The mark is
+   *  permanent for an incarnation, so even a torn read of it keeps the peer dead. */
+  leavingIncarnation: number | null;
 }
 
 export class Background {
@@ -67,11 +70,12 @@ export class Background {
     // Request numbers of one incarnation never collide with a previous one's (restart).
     this.seqCounter = incarnation * 1e6;
     // Amnesic until the node knows whether it joined a group with history (node.ts).
-    this.words = { incarnation, heartbeat: 0, appliedIndex: 0, firstUndecided: 1, permissionHolder: 0, amnesic: true };
+    this.words = { incarnation, heartbeat: 0, appliedIndex: 0, firstUndecided: 1, permissionHolder: 0, amnesic: true, leaving: false };
     for (const p of peers) {
       this.channels.set(p, {
         liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, requestSeq: 0,
         grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0, lastWords: null,
+        leavingIncarnation: null,
       });
     }
     writeControl(this.ctl, this.words);
@@ -116,15 +120,15 @@ export class Background {
   lowestAlive(selfEligible: boolean): PeerId {
     let low = selfEligible ? this.selfId : Infinity;
     for (const [p, ch] of this.channels) {
-      if (ch.liveness.alive && ch.lastWords !== null && !ch.lastWords.amnesic && p < low) low = p;
+      if (ch.liveness.alive && ch.lastWords !== null && !ch.lastWords.amnesic && !ch.lastWords.leaving && p < low) low = p;
     }
     return low === Infinity ? 0 : low;
   }
 
-  /** Whether `peer` last said it counts in a prepare majority (not amnesic). */
+  /** Whether `peer` last said it counts in a prepare majority (neither amnesic nor leaving). */
   isVoter(peer: PeerId): boolean {
     const w = this.channel(peer).lastWords;
-    return w !== null && !w.amnesic;
+    return w !== null && !w.amnesic && !w.leaving;
   }
 
   /**
@@ -196,6 +200,10 @@ export class Background {
           return;
         }
         const words = readControl(ch.ctlBuf);
+        if (words?.leaving && ch.leavingIncarnation !== words.incarnation) {
+          ch.leavingIncarnation = words.incarnation;
+          this.logger.info(`peer ${peer} is leaving`);
+        }
         this.observePeer(peer, ch, readHeartbeat(ch.ctlBuf), words?.incarnation ?? ch.liveness.lastIncarnation);
         if (words !== null) {
           ch.lastWords = words;
@@ -207,7 +215,9 @@ export class Background {
   }
 
   private observePeer(peer: PeerId, ch: PeerChannel, heartbeat: number | null, incarnation: number): void {
-    const change = observe(ch.liveness, heartbeat, incarnation, this.cfg);
+    // A peer that announced it is leaving is dead at once (no hysteresis): that is what makes a
+    // planned hand-off fast. Only a new incarnation (a restart) brings it back, by the usual climb.
+    const change = incarnation === ch.leavingIncarnation ? forceDead(ch.liveness, incarnation) : observe(ch.liveness, heartbeat, incarnation, this.cfg);
     if (change === 'became-alive') this.logger.info(`peer ${peer} is alive`);
     if (change === 'became-dead') this.logger.info(`peer ${peer} lost`);
   }

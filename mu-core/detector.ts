@@ -40,3 +40,12 @@ export function observe(
   }
   return null;
 }
+
+/** The peer announced it is leaving (ctl status "leaving"): dead now, score at the bottom. */
+export function forceDead(p: PeerLiveness, incarnation: number): ScoreChange {
+  p.score = 0;
+  p.lastIncarnation = incarnation;
+  if (!p.alive) return null;
+  p.alive = false;
+  return 'became-dead';
+}

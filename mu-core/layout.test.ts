@@ -62,9 +62,15 @@ test('commit marker, control words and mailboxes round-trip and reject corruptio
 
   const ctl = Buffer.alloc(CTL_BYTES);
   expect(readControl(ctl)).toBeNull();
-  const words = { incarnation: 0xdeadbeef, heartbeat: 12345, appliedIndex: 99, firstUndecided: 101, permissionHolder: 2, amnesic: true };
+  const words = { incarnation: 0xdeadbeef, heartbeat: 12345, appliedIndex: 99, firstUndecided: 101, permissionHolder: 2, amnesic: true, leaving: false };
   writeControl(ctl, words);
   expect(readControl(ctl)).toEqual(words);
+  // The status word: leaving round-trips; amnesic wins over leaving (an unsynced log never votes).
+  writeControl(ctl, { ...words, amnesic: false, leaving: true });
+  expect(readControl(ctl)).toMatchObject({ amnesic: false, leaving: true });
+  writeControl(ctl, { ...words, amnesic: true, leaving: true });
+  expect(readControl(ctl)).toMatchObject({ amnesic: true, leaving: false });
+  writeControl(ctl, words);
   ctl[20] ^= 1;
   expect(readControl(ctl)).toBeNull();
 

@@ -37,9 +37,17 @@
  *     8  f64  applied index (the leader never overwrites a slot a follower has not applied)
  *     16 f64  first undecided offset (FUO): first index this node does not know to be decided
  *     24 f64  write-permission holder of this node's log (0 = none)
- *     32 f64  amnesic: 1 while this node may have forgotten what it accepted before a restart (it
- *             started empty into a group with history and no leader has synced it since); such a
- *             node neither leads nor counts in a prepare majority. 0 otherwise.
+ *     32 f64  status, one of:
+ *             0  member.
+ *             1  amnesic: this node may have forgotten what it accepted before a restart (it started
+ *                empty into a group with history and no leader has synced it since); it neither
+ *                leads nor counts in a prepare majority. Takes precedence over "leaving".
+ *             2  leaving: the node resigned (planned stop, MuNode.resign): it stopped proposing and
+ *                will exit. Peers that read this mark treat it as dead at once, without the
+ *                detector's hysteresis, so the next lowest id stands immediately; it never leads
+ *                again nor counts in a prepare majority (it may still grant its log to a leader).
+ *                Permanent for the incarnation. (Older builds read only 1 as amnesic, so a mixed
+ *                group during an upgrade sees a leaving node as a member until its heartbeat stops.)
  *     40 f64  heartbeat counter (bumped on an interval; peers score its progress). Outside the
  *             checksum on purpose: a torn read of it still differs from the last one only if the
  *             owner is writing, which is exactly "alive"; so the detector never waits on a clean read.
@@ -171,7 +179,12 @@ export interface ControlWords {
   firstUndecided: number;
   permissionHolder: number;
   amnesic: boolean;
+  /** Resigned (status 2); never set together with amnesic on the wire (amnesic wins). */
+  leaving: boolean;
 }
+
+const STATUS_AMNESIC = 1;
+const STATUS_LEAVING = 2;
 
 const CTL_HEARTBEAT = 40;
 
@@ -180,7 +193,7 @@ export function writeControl(ctl: Buffer, w: ControlWords): void {
   ctl.writeDoubleLE(w.appliedIndex, 8);
   ctl.writeDoubleLE(w.firstUndecided, 16);
   ctl.writeDoubleLE(w.permissionHolder, 24);
-  ctl.writeDoubleLE(w.amnesic ? 1 : 0, 32);
+  ctl.writeDoubleLE(w.amnesic ? STATUS_AMNESIC : w.leaving ? STATUS_LEAVING : 0, 32);
   ctl.writeUInt32LE(fnv1a32(ctl, 4, CTL_HEARTBEAT), 0);
   ctl.writeDoubleLE(w.heartbeat, CTL_HEARTBEAT);
 }
@@ -203,7 +216,8 @@ export function readControl(buf: Buffer): ControlWords | null {
     appliedIndex: buf.readDoubleLE(8),
     firstUndecided: buf.readDoubleLE(16),
     permissionHolder: buf.readDoubleLE(24),
-    amnesic: buf.readDoubleLE(32) === 1,
+    amnesic: buf.readDoubleLE(32) === STATUS_AMNESIC,
+    leaving: buf.readDoubleLE(32) === STATUS_LEAVING,
     heartbeat: buf.readDoubleLE(CTL_HEARTBEAT),
   };
 }
@@ -229,6 +243,11 @@ export function readMailbox(box: Buffer): MailboxWords | null {
 /** Proposal numbers are unique per node: round * 256 + nodeId (node ids are 1..255). */
 export function proposalFor(round: number, nodeId: number): number {
   return round * 256 + nodeId;
+}
+
+/** The node that made a proposal number. */
+export function proposerOf(proposal: number): number {
+  return proposal % 256;
 }
 
 export function roundOf(proposal: number): number {

@@ -125,6 +125,11 @@ export class LeaderTerm {
     return this.host.cfg.slotBytes - SLOT_HEADER_BYTES;
   }
 
+  /** Entries taken (queued or written) and not yet committed. */
+  get undecided(): number {
+    return this.queue.length + (this.myEnd - this.commit);
+  }
+
   propose(payload: Buffer, cb: ProposeCallback): void {
     if (this.stopped) {
       cb(new LostLeadershipError('term over'), 0, this.proposal);

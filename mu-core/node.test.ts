@@ -104,3 +104,74 @@ test('a follower restarted empty does not vote until the leader synced it, then 
   expect([...c.members.get(3)!.entries.values()]).toEqual(['a', 'b', 'c']);
   expect(c.log.some((l) => l.includes('[3] synced by the leader'))).toBe(true);
 });
+
+test('resign: pending proposals commit, new ones are refused, the next node leads within a few scans', () => {
+  const c = cluster(16);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  const one = c.members.get(1)!.node;
+  const first = ['a', 'b'].map((p) => proposeAt(c, 1, p));
+  runUntil(c, () => first.every((r) => r.index > 0), 50);
+  const pending = proposeAt(c, 1, 'pending'); // taken before the resign: must still commit
+  one.resign();
+  expect(one.resigned).toBe(true);
+  const refused = proposeAt(c, 1, 'refused');
+  expect(refused.err).toBeInstanceOf(NotLeaderError);
+  const resignedAtMs = c.world.now;
+  runUntil(c, () => c.leader()?.id === 2, 100);
+  expect(c.leader()?.id).toBe(2);
+  expect(pending).toEqual({ err: null, index: 3 });
+  // Faster than the failure detector could ever be: a dead peer needs (scoreMax - scoreDeadAt) quiet scans.
+  const fuseMs = (c.cfg.scoreMax - c.cfg.scoreDeadAt) * c.cfg.scanIntervalMs;
+  expect(c.world.now - resignedAtMs).toBeLessThan(fuseMs);
+  expect(c.log.some((l) => l.includes('[2] peer 1 is leaving')) && c.log.some((l) => l.includes('[3] peer 1 is leaving'))).toBe(true);
+  expect(c.log.some((l) => l.includes('[1] leader -> follower: resigned'))).toBe(true);
+  // The new leader prepared: it keeps every committed entry and writes after them.
+  const next = proposeAt(c, 2, 'next');
+  runUntil(c, () => next.index > 0 && one.successor !== null, 50);
+  expect(next).toEqual({ err: null, index: 4 });
+  expect(one.successor).toBe(2);
+});
+
+test('a resigned node that keeps running never leads again and never gets a write accepted', () => {
+  const c = cluster(17);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  const one = c.members.get(1)!.node;
+  one.resign();
+  const refusals: Array<Error | null> = [];
+  let ledAgain = false;
+  let committedByTwo = 0;
+  for (let round = 0; round < 40; round++) {
+    runUntil(c, () => false, 5);
+    ledAgain = ledAgain || one.role !== 'follower';
+    refusals.push(proposeAt(c, 1, `stale${round}`).err);
+    const r = proposeAt(c, 2, `fresh${round}`);
+    runUntil(c, () => r.err !== null || r.index > 0, 20);
+    if (r.err === null && r.index > 0) committedByTwo++;
+  }
+  expect(ledAgain).toBe(false);
+  expect(refusals.every((e) => e instanceof NotLeaderError)).toBe(true);
+  expect(committedByTwo).toBeGreaterThanOrEqual(39); // the first may race the election
+  expect(one.voter).toBe(false);
+  // It still follows (it granted its log to the new leader) and applies what node 2 committed.
+  const two = c.members.get(2)!;
+  runUntil(c, () => one.appliedIndex >= two.node.appliedIndex, 20);
+  expect(one.appliedIndex).toBe(two.node.appliedIndex);
+  expect([...c.members.get(1)!.entries.values()]).toEqual([...two.entries.values()]);
+  expect([...c.members.get(1)!.entries.values()].some((p) => p.startsWith('stale'))).toBe(false);
+});
+
+test('a resigning follower leaves the leader in place; a restarted incarnation rejoins as usual', () => {
+  const c = cluster(18);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  c.members.get(3)!.node.resign();
+  runUntil(c, () => c.log.some((l) => l.includes('[1] peer 3 is leaving')), 20);
+  const r = proposeAt(c, 1, 'still');
+  runUntil(c, () => r.index > 0, 50);
+  expect(r).toEqual({ err: null, index: 1 });
+  expect(c.leader()?.id).toBe(1);
+  c.crash(3);
+  c.restart(3);
+  runUntil(c, () => c.members.get(3)!.node.voter, 200);
+  expect(c.members.get(3)!.node.voter).toBe(true);
+  expect(c.members.get(3)!.entries.get(1)).toBe('still');
+});

@@ -8,6 +8,10 @@
  * - Leader: proposes (leader.ts) until a write is refused for lack of permission, or it grants its
  *   own log to someone else.
  *
+ * - Resigned (planned stop, `resign`): stops taking proposals, lets the pending ones commit, then
+ *   publishes "leaving" in its ctl region and follows; peers treat it as dead at once, so the next
+ *   lowest id stands without waiting for the heartbeat to go quiet. It never stands again.
+ *
  * Invariant: this node writes its own log locally only while it is candidate or leader, and then
  * nobody holds write permission on it.
  */
@@ -17,7 +21,7 @@ import type { MuConfig } from './config';
 import { EntryTooLargeError, invariant, NotLeaderError } from './errors';
 import {
   ControlWords, CTL_BYTES, CTL_REGION, initLogHeader, LOG_REGION, logRegionBytes, mailboxRegion, MBOX_BYTES,
-  readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES,
+  proposerOf, readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES,
 } from './layout';
 import { LeaderTerm, ProposeCallback } from './leader';
 import type { MuLogger } from './logger';
@@ -27,6 +31,9 @@ import type { Scheduler, TimerHandle } from './scheduler';
 import { Takeover } from './takeover';
 
 export type Role = 'follower' | 'candidate' | 'leader';
+
+/** none: a member; draining: resigned, pending proposals still committing; left: mark published. */
+type ResignState = 'none' | 'draining' | 'left';
 
 /** How the application moves its state when the log cannot (see DESIGN.md, ring recycling). */
 export interface StateTransferHooks {
@@ -78,6 +85,10 @@ export class MuNode {
   private historyKnown = false;
   /** Started empty into a group with history and not yet synced by a leader: not a voter. */
   private amnesic = true;
+  private resignState: ResignState = 'none';
+  private resignDeadlineMs = Infinity;
+  /** Highest proposal number this node knew when it left: a higher one in our log is a successor's. */
+  private leftAtProposal = Infinity;
 
   constructor(private readonly opts: MuNodeOptions) {
     this.fabric = opts.fabric;
@@ -104,9 +115,30 @@ export class MuNode {
     return this.permissionHolder > 0 ? this.permissionHolder : null;
   }
 
-  /** Whether this node counts in a prepare majority (not restarted-and-unsynced). */
+  /** Whether this node counts in a prepare majority (not restarted-and-unsynced, not resigned). */
   get voter(): boolean {
-    return this.historyKnown && !this.amnesic;
+    return this.mayLead;
+  }
+
+  /** Whether resign() was called (the node no longer takes proposals, and never leads again). */
+  get resigned(): boolean {
+    return this.resignState !== 'none';
+  }
+
+  /**
+   * After resign, once the leaving mark is out: the node that took over, known because it wrote our
+   * log (its term syncs every follower that grants, and a leaving node grants the leader of its
+   * view) under a proposal number above any this node knew. Null until then.
+   */
+  get successor(): PeerId | null {
+    if (this.resignState !== 'left') return null;
+    const mp = readMinProposal(this.log);
+    return mp > this.leftAtProposal ? proposerOf(mp) : null;
+  }
+
+  /** Eligible to lead and to count in a prepare majority, in this node's own view. */
+  private get mayLead(): boolean {
+    return this.historyKnown && !this.amnesic && this.resignState === 'none';
   }
 
   get appliedIndex(): number {
@@ -165,11 +197,40 @@ export class MuNode {
       cb(new EntryTooLargeError(payload.length, this.maxPayloadBytes), 0, 0);
       return;
     }
-    if (this.term === null || this.roleNow !== 'leader') {
+    if (this.term === null || this.roleNow !== 'leader' || this.resignState !== 'none') {
       cb(new NotLeaderError(this.leaderId === this.selfId ? null : this.leaderId), 0, 0);
       return;
     }
     this.term.propose(payload, cb);
+  }
+
+  /**
+   * Planned leave (rolling restart): from now on proposals reject with NotLeader. A leader lets the
+   * entries it already took commit (at most `drainTimeoutMs`; those still undecided then fail with
+   * LostLeadership, as on any loss of leadership), then steps down and publishes the leaving mark
+   * (layout.ts, ctl status). Peers that read it treat this node as dead at once and the next lowest
+   * id stands; the new leader still prepares, so safety does not rest on this node's goodwill. Wait
+   * for `successor` (bounded) before stop(): the peers must read the mark before the region goes.
+   * Idempotent; permanent for this node's life.
+   */
+  resign(drainTimeoutMs = this.cfg.scanIntervalMs * 20): void {
+    if (!this.started || this.stopped || this.resignState !== 'none') return;
+    this.resignState = 'draining';
+    this.resignDeadlineMs = this.scheduler.nowMs() + drainTimeoutMs;
+    this.logger.info(`resigning (${this.roleNow}): no new proposals`);
+    if (this.roleNow === 'candidate') this.toFollower('resigning');
+    this.tryLeave();
+  }
+
+  /** Publishes the leaving mark once nothing this node took is undecided (or the drain timed out). */
+  private tryLeave(): void {
+    if (this.resignState !== 'draining' || this.stopped) return;
+    if (this.term !== null && this.term.undecided > 0 && this.scheduler.nowMs() < this.resignDeadlineMs) return;
+    if (this.roleNow !== 'follower') this.toFollower(this.term !== null && this.term.undecided > 0 ? 'resigned with entries undecided (drain timed out)' : 'resigned');
+    this.resignState = 'left';
+    this.leftAtProposal = Math.max(this.highestProposal, readMinProposal(this.log));
+    this.background.publish({ leaving: true });
+    this.logger.info('left the group: peers treat this node as gone');
   }
 
   /** The application installed a snapshot holding every entry up to `index`: the log resumes after it. */
@@ -185,13 +246,14 @@ export class MuNode {
 
   private onScan(): void {
     if (this.stopped) return;
+    this.tryLeave();
     if (!this.historyKnown && this.background.scans >= this.cfg.startupScans) {
       this.historyKnown = true;
       this.amnesic = this.background.peersShowHistory();
       this.background.publish({ amnesic: this.amnesic });
       this.logger.info(this.amnesic ? 'joined a group with history: not a voter until a leader syncs this node' : 'starting a new group');
     }
-    const lowest = this.background.lowestAlive(this.historyKnown && !this.amnesic);
+    const lowest = this.background.lowestAlive(this.mayLead);
     const now = this.scheduler.nowMs();
     if (this.roleNow === 'follower') {
       if (lowest === this.selfId && this.background.scans >= this.cfg.startupScans && now >= this.snapshotWaitUntilMs) this.becomeCandidate();
@@ -259,7 +321,9 @@ export class MuNode {
       selfId: this.selfId, cfg: this.cfg, log: this.log, ops: this.ops, scheduler: this.scheduler, logger: this.logger,
       pump: this.pump, majority: this.majority,
       stepDown: (reason) => { if (this.term === term) this.toFollower(reason); },
-      appliedChanged: () => undefined, // the leader's applied index goes out with its heartbeat
+      // The leader's applied index goes out with its heartbeat. A draining leader re-checks after the
+      // commit's callbacks ran (stepping down inside advanceCommit would fail committed entries).
+      appliedChanged: () => { if (this.resignState === 'draining') this.scheduler.defer(() => this.tryLeave()); },
       sendSnapshot: (peer) => {
         if (this.opts.stateTransfer) this.opts.stateTransfer.sendSnapshot(peer, this.pump.appliedIndex);
         else this.logger.warn(`no state-transfer hook: follower ${peer} cannot catch up`);
@@ -286,7 +350,7 @@ export class MuNode {
 
   private onPermissionRequest(peer: PeerId, seq: number): boolean {
     // Grant only to the leader of our own view; anyone else retries until views agree.
-    if (peer !== this.background.lowestAlive(this.historyKnown && !this.amnesic)) return false;
+    if (peer !== this.background.lowestAlive(this.mayLead)) return false;
     if (this.roleNow !== 'follower') this.toFollower(`granting our log to ${peer}`);
     this.fabric.grantWrite(LOG_REGION, peer);
     if (this.permissionHolder !== peer) this.logger.info(`following leader ${peer}`);

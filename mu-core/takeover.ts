@@ -65,7 +65,9 @@ export class Takeover {
           invariant(false, `node ${peer}'s log has ${log.readUInt32LE(4)} slots of ${log.readUInt32LE(8)} bytes, ours ${cfg.slotCount} of ${cfg.slotBytes}: every member needs the same slotCount and slotBytes`);
         }
         // A restarted node that no leader synced yet may have forgotten accepted values: not a voter.
-        if (words === null || words.amnesic) {
+        // Nor is a leaving one: it is about to exit, and counting it would only make the prepare
+        // depend on a node that goes away mid-way.
+        if (words === null || words.amnesic || words.leaving) {
           if (++failures > granted.length - needed) this.finish({ kind: 'failed', reason: 'too few peers answered the prepare reads' });
           return;
         }

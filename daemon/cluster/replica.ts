@@ -34,14 +34,23 @@ const DEAD_AFTER_SCANS = 20;
 export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: number): MuConfig {
   const base = defaultConfig(kind);
   const slotBytes = Math.max(base.slotBytes, itemSizeMaxBytes + 1024 + SLOT_HEADER_BYTES);
-  const logBytes = 64 * 1024 * 1024;
-  const slotCount = Math.max(64, Math.min(base.slotCount, Math.floor(logBytes / slotBytes)));
+  // A take-over reads the granting peers' whole logs on the event loop (mu-core/takeover.ts), so the
+  // ring is kept small: 8 MiB, at least 16 slots (as few as mu-core's simulation uses).
+  const logBytes = 8 * 1024 * 1024;
+  const slotCount = Math.max(16, Math.min(base.slotCount, Math.floor(logBytes / slotBytes)));
   // A batch is one contiguous write: with big slots, write entries one by one instead.
   const slots = { slotBytes, slotCount, maxBatchSlots: slotBytes > 64 * 1024 ? 1 : base.maxBatchSlots };
-  // Known issue: on tcp, the relaxed millisecond timings below never let a group settle (the
-  // candidate stalls; see the closing note), so tcp keeps mu-core's own sub-millisecond timings,
-  // which poll from setImmediate and keep a core busy.
-  if (kind === 'tcp') return { ...base, ...slots };
+  if (kind === 'tcp') {
+    // The same relaxed timings as shm (below), keeping tcp's short busy-poll after each burst of
+    // work (answers arrive on the NIC thread, microseconds after a post). A take-over reads the
+    // granting peers' whole logs, which over tcp is copied through the kernel and both NIC threads:
+    // with 64 MiB logs that kept two cores busy for longer than the ~100 ms a node may stay silent,
+    // views changed mid-take-over and the candidate's prepare was refused, again and again. So tcp
+    // keeps its logs near 4 MiB (16 slots at least, as few as mu-core's simulation uses).
+    const tcpLogBytes = 4 * 1024 * 1024;
+    const tcpSlotCount = Math.max(16, Math.min(base.slotCount, Math.floor(tcpLogBytes / slotBytes)));
+    return { ...muConfigFor('shm', itemSizeMaxBytes), slotCount: tcpSlotCount, completionBusyPollMs: base.completionBusyPollMs };
+  }
   return {
     ...base,
     ...slots,
@@ -54,7 +63,10 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
     scoreDeadAt: 2,
     scoreAliveAt: 6,
     permissionRetryMs: Math.max(base.permissionRetryMs, 20),
-    commitPublishDelayMs: Math.max(base.commitPublishDelayMs, 0.2),
+    // Sub-millisecond delays poll from setImmediate (a busy core per node): followers look at their
+    // log every millisecond instead, and the leader publishes an idle commit point after 1 ms.
+    commitPublishDelayMs: Math.max(base.commitPublishDelayMs, 1),
+    pumpIntervalMs: Math.max(base.pumpIntervalMs, 1),
   };
 }
 
@@ -163,12 +175,23 @@ export class Replica {
 
   /**
    * Planned stop (SIGTERM): the client port is already closed; let writes in flight be applied
-   * (bounded), then leave. Followers see the heartbeat stop and the next node takes over.
+   * (bounded), then resign from the Mu group: no new proposals, peers read the leaving mark on their
+   * next scan and the next node takes over at once (no heartbeat timeout). A leader waits (bounded)
+   * until its successor leads, so the mark was read before our regions go; a follower waits a few
+   * scans. Everything stays within the CLI's 2 s forced exit.
    */
   async handOff(log: Logger): Promise<void> {
-    const deadline = Date.now() + 2000;
-    while (!this.engine.idle && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
-    log.info(this.engine.idle ? 'writes in flight applied; leaving the group' : 'leaving the group with writes still in flight');
+    const sleep = () => new Promise((r) => setTimeout(r, 1));
+    const drainDeadline = Date.now() + 1000;
+    while (!this.engine.idle && Date.now() < drainDeadline) await sleep();
+    log.info(this.engine.idle ? 'writes in flight applied; resigning' : 'resigning with writes still in flight');
+    const wasLeader = this.mu.role === 'leader';
+    this.mu.resign();
+    const scanMs = muConfigFor(this.opts.config.fabric.kind, this.opts.itemSizeMaxBytes).scanIntervalMs;
+    const handOffDeadline = Date.now() + (wasLeader ? 700 : scanMs * 3);
+    while (Date.now() < handOffDeadline && !(wasLeader && this.mu.successor !== null)) await sleep();
+    const successor = this.mu.successor;
+    log.info(!wasLeader ? 'left the group' : successor !== null ? `handed leadership to node ${successor}` : 'no successor took over in time; leaving anyway');
     this.stop();
   }
 

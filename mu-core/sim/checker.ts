@@ -5,6 +5,7 @@
  * - Agreement: no two nodes apply different entries at the same index; an entry sits at one index.
  * - Order: each node applies increasing indices and never skips an index a client saw committed.
  * - Durability: an entry a client saw committed is the one every node applies at that index.
+ * - Resigned nodes: no proposal made on a node after it resigned is ever reported committed.
  * - Deposed leaders: no slot lands in a log that already holds a slot of a higher proposal, and a
  *   paused leader that resumed never gets a proposal made after waking committed under a proposal
  *   number older than a leader elected while it slept.
@@ -70,8 +71,9 @@ export class SafetyChecker {
     v.entries.set(index, payload);
   }
 
-  /** `floor`: floorFor(node) taken when the proposal was made. */
-  onCommitted(node: number, payload: string, index: number, proposal: number, floor: number): void {
+  /** `floor`: floorFor(node) taken when the proposal was made; `afterResign`: the node had resigned then. */
+  onCommitted(node: number, payload: string, index: number, proposal: number, floor: number, afterResign = false): void {
+    if (afterResign) this.fail(`node ${node} resigned and still committed "${payload}" (index ${index}, proposal ${proposal})`);
     this.bind(index, payload, `node ${node} commit`);
     if (this.committed.has(payload)) this.fail(`entry "${payload}" reported committed twice`);
     this.committed.set(payload, { index, proposal, node });

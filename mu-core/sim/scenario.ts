@@ -1,7 +1,8 @@
 /**
  * One seeded simulation run: a group of 3 or 5 nodes under a stream of proposals, with random
  * delays, reordered completions, torn writes, pauses (the old leader waking up), crashes of a
- * minority and ring overflow (state transfer). Then the faults stop, and the run must make progress
+ * minority, planned leaves (resign, then usually exit and maybe come back empty, as a rolling
+ * restart does; sometimes the resigned node keeps running) and ring overflow (state transfer). Then the faults stop, and the run must make progress
  * and every live node must hold every committed entry.
  */
 import { SimCluster } from './cluster';
@@ -54,9 +55,10 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
       // The client runs on the proposing node: schedule it there so a paused node cannot propose.
       world.schedule(0, node, () => {
         const floor = cluster.checker.floorFor(node);
+        const afterResign = target.node.resigned;
         target.node.proposeCb(Buffer.from(payload), (err, index, proposal) => {
           outstanding--;
-          if (err === null) cluster.checker.onCommitted(node, payload, index, proposal, floor);
+          if (err === null) cluster.checker.onCommitted(node, payload, index, proposal, floor, afterResign);
         });
       });
     };
@@ -72,9 +74,11 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
 
     const maxCrashes = Math.floor((n - 1) / 2);
     const down = new Set<number>();
-    // Down, or restarted and not yet synced (amnesic): a majority must stay out of this, else the
-    // group's memory is gone (Mu keeps the log in memory only).
-    const unavailable = () => cluster.ids.filter((id) => down.has(id) || !cluster.members.get(id)?.node.voter).length;
+    // Told to resign (counted from the decision: a paused node resigns only once it wakes up).
+    const leaving = new Set<number>();
+    // Down, leaving, or restarted and not yet synced (amnesic): a majority must stay out of this,
+    // else the group's memory is gone (Mu keeps the log in memory only).
+    const unavailable = () => cluster.ids.filter((id) => down.has(id) || leaving.has(id) || !cluster.members.get(id)?.node.voter).length;
     const paused = new Set<number>();
     const faultTick = () => {
       if (world.now > FAULT_PHASE_MS) return;
@@ -91,6 +95,29 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
           note(`resume ${victim}`);
           cluster.checker.onResume(victim);
         });
+      } else if (r < 0.52 && !down.has(victim) && !leaving.has(victim) && unavailable() < maxCrashes) {
+        // Planned leave: SIGTERM reaches the node's own code (held while it is paused).
+        const member = cluster.members.get(victim)!;
+        leaving.add(victim);
+        world.schedule(0, victim, () => member.node.resign());
+        note(`resign ${victim}`);
+        if (rng.chance(0.8)) {
+          world.schedule(rng.next() * 6, null, () => {
+            if (cluster.members.get(victim) !== member) return;
+            down.add(victim);
+            paused.delete(victim);
+            cluster.crash(victim);
+            note(`exit ${victim} after resigning`);
+            if (rng.chance(0.6)) {
+              world.schedule(rng.next() * 10, null, () => {
+                down.delete(victim);
+                leaving.delete(victim);
+                cluster.restart(victim);
+                note(`restart ${victim} empty`);
+              });
+            }
+          });
+        }
       } else if (r < 0.6 && !down.has(victim) && unavailable() < maxCrashes) {
         down.add(victim);
         paused.delete(victim);

@@ -66,16 +66,20 @@ test('restarting every node in turn loses no acknowledged write', async () => {
     }
   })();
 
-  for (const id of [1, 2, 3]) {
+  try {
+    for (const id of [1, 2, 3]) {
+      await new Promise((r) => setTimeout(r, 300));
+      await cluster.kill(id, 'SIGTERM');
+      expect(cluster.nodes[id - 1].proc!.exitCode).toBe(0);
+      await cluster.start(id);
+      await waitCaughtUp(id);
+    }
     await new Promise((r) => setTimeout(r, 300));
-    await cluster.kill(id, 'SIGTERM');
-    expect(cluster.nodes[id - 1].proc!.exitCode).toBe(0);
-    await cluster.start(id);
-    await waitCaughtUp(id);
+  } finally {
+    // Also on a failure: the writer must not keep retrying against stopped nodes.
+    stop = true;
+    await writer;
   }
-  await new Promise((r) => setTimeout(r, 300));
-  stop = true;
-  await writer;
 
   expect(acked.size).toBeGreaterThan(50);
   for (const id of [1, 2, 3]) {

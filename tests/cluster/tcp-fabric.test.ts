@@ -1,0 +1,42 @@
+/**
+ * The same replicated daemon over the tcp fabric (the software NIC, authenticated with the cluster
+ * secret): writes replicate, and a SIGKILLed leader is replaced without losing acknowledged writes.
+ */
+import { exchange, makeCluster, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
+
+jest.setTimeout(120_000);
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await makeCluster(3, 'tcp', ['-I', '64k', '-m', '32']);
+  await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
+});
+
+afterAll(async () => {
+  await cluster?.stopAll();
+});
+
+const port = (id: number) => cluster.nodes[id - 1].clientPort;
+
+test('tcp fabric: writes on any node replicate; the leader is replaced after SIGKILL with every acknowledged write', async () => {
+  const leader = await waitForLeader(cluster, 30_000);
+  const followers = [1, 2, 3].filter((id) => id !== leader);
+  const acked = new Map<string, string>();
+  for (let i = 0; i < 40; i++) {
+    const target = [leader, ...followers][i % 3];
+    const reply = await exchange(port(target), `set tcp-${i} 0 0 ${String(i).length}\r\n${i}\r\n`, (r) => r.endsWith('\r\n'));
+    expect(reply).toBe('STORED\r\n');
+    acked.set(`tcp-${i}`, String(i));
+  }
+  for (const id of [1, 2, 3]) for (const [k, v] of acked) await waitForValue(port(id), k, v);
+
+  await cluster.kill(leader, 'SIGKILL');
+  const next = await waitForLeader(cluster, 30_000);
+  expect(next).not.toBe(leader);
+  expect(await exchange(port(next), 'set after-failover 0 0 2\r\nok\r\n', (r) => r.endsWith('\r\n'), 10_000)).toBe('STORED\r\n');
+  for (const id of followers) {
+    for (const [k, v] of acked) await waitForValue(port(id), k, v);
+    await waitForValue(port(id), 'after-failover', 'ok');
+  }
+});
