@@ -1,0 +1,85 @@
+/**
+ * Linearizability of a recorded history against the register model, key by key (a history is
+ * linearizable iff each key's sub-history is). Each key's operations are cut into segments at the
+ * quiet moments when none is in flight; a segment is searched from every state the previous one
+ * can end in (so the cut loses nothing), which keeps each search small.
+ *
+ * Unknown outcomes: with `unknownHorizonMs` = Infinity (the default) such an operation stays in
+ * flight to the end of the history. A finite horizon asserts that no request takes effect later
+ * than that after it was sent (the daemon answers or drops a request well within it), which lets
+ * segments close again after a fault.
+ */
+import { Op } from './history';
+import { RegState, canonical } from './register-model';
+import { SegmentOp, searchSegment } from './wgl-search';
+import { Violation, describeViolation } from './violation';
+
+export interface CheckOptions {
+  unknownHorizonMs?: number;
+  /** Bound on search steps per key; past it the key's verdict is "gave up". */
+  maxStepsPerKey?: number;
+  /** The state of every key before the history (default: absent). */
+  initial?: RegState;
+}
+
+export interface KeyVerdict {
+  key: string;
+  verdict: 'linearizable' | 'violation' | 'gave-up';
+  ops: number;
+  segments: number;
+  steps: number;
+  violation?: Violation;
+}
+
+export interface CheckResult {
+  verdict: 'linearizable' | 'violation' | 'gave-up';
+  keys: KeyVerdict[];
+  /** Operations held to linearizability (weak reads excluded). */
+  checkedOps: number;
+  weakReads: number;
+  violations: Violation[];
+}
+
+export function checkKey(key: string, ops: Op[], o: CheckOptions = {}): KeyVerdict {
+  const horizon = o.unknownHorizonMs ?? Infinity;
+  const maxSteps = o.maxStepsPerKey ?? 5_000_000;
+  const timed: SegmentOp[] = ops
+    .map((op) => ({ op, effectiveReturnMs: op.returnMs === Infinity ? op.invokeMs + horizon : op.returnMs }))
+    .sort((a, b) => a.op.invokeMs - b.op.invokeMs || a.op.id - b.op.id);
+  let states: RegState[] = [canonical(o.initial ?? null)];
+  let steps = 0;
+  let segments = 0;
+  for (let i = 0; i < timed.length;) {
+    let j = i + 1;
+    let maxReturn = timed[i].effectiveReturnMs;
+    // Cut only where the next invocation comes strictly after every return so far.
+    while (j < timed.length && timed[j].op.invokeMs <= maxReturn) { maxReturn = Math.max(maxReturn, timed[j].effectiveReturnMs); j++; }
+    const segment = timed.slice(i, j);
+    segments++;
+    const r = searchSegment(segment, states, maxSteps - steps);
+    steps += r.steps;
+    if (r.gaveUp) return { key, verdict: 'gave-up', ops: ops.length, segments, steps };
+    if (r.endStates.length === 0) {
+      const violation = describeViolation(key, segment.map((s) => s.op), ops, states, r.deepest);
+      return { key, verdict: 'violation', ops: ops.length, segments, steps, violation };
+    }
+    states = r.endStates;
+    i = j;
+  }
+  return { key, verdict: 'linearizable', ops: ops.length, segments, steps };
+}
+
+export function checkHistory(history: Op[], o: CheckOptions = {}): CheckResult {
+  const byKey = new Map<string, Op[]>();
+  let weakReads = 0;
+  for (const op of history) {
+    if (op.weak === true && op.kind === 'get') { weakReads++; continue; }
+    const list = byKey.get(op.key) ?? [];
+    list.push(op);
+    byKey.set(op.key, list);
+  }
+  const keys = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, ops]) => checkKey(k, ops, o));
+  const violations = keys.flatMap((k) => (k.violation ? [k.violation] : []));
+  const verdict = violations.length > 0 ? 'violation' : keys.some((k) => k.verdict === 'gave-up') ? 'gave-up' : 'linearizable';
+  return { verdict, keys, checkedOps: history.length - weakReads, weakReads, violations };
+}

@@ -1,0 +1,137 @@
+/**
+ * One chaos run: start the cluster, run the clients and the fault schedule for the run's length,
+ * then let the cluster settle, read every key on every node (strong reads: nothing else is in
+ * flight and the replicas have converged), check the history and summarise.
+ */
+import { performance } from 'perf_hooks';
+import { ChaosCluster } from './chaos-cluster';
+import { Fault, FaultOptions, injectFaults } from './faults';
+import { Op } from './history';
+import { CheckResult, checkHistory } from './linearizability';
+import { RequestFailed, TextConnection, parseValueReply } from './text-client';
+import { Recorder, WorkloadOptions, nowMs, runClient } from './workload';
+import { makeRng } from '../rng';
+
+export interface ChaosOptions {
+  cli: string;
+  durationMs: number;
+  seed: number;
+  workload: WorkloadOptions;
+  faults: FaultOptions;
+  /** The checker's assumption: no request takes effect later than this after it was sent. */
+  unknownHorizonMs: number;
+  maxCheckStepsPerKey: number;
+  daemonArgs: string[];
+  freePort: () => Promise<number>;
+  onProgress?: (p: { elapsedMs: number; ops: number; faults: number }) => void;
+}
+
+export interface ChaosResult {
+  seed: number;
+  durationMs: number;
+  daemonArgs: string[];
+  unknownHorizonMs: number;
+  ops: { total: number; unknown: number; byKind: Record<string, number> };
+  faults: Fault[];
+  /** null when the run was aborted before the final reads. */
+  finalReads: { converged: boolean; divergentKeys: string[] } | null;
+  lostAcknowledgedWrites: number;
+  check: CheckResult;
+  failoverMs: Record<string, number[]>;
+  error: string | null;
+  /** Every recorded operation (for --history). */
+  history: Op[];
+}
+
+const CONVERGE_TIMEOUT_MS = 15_000;
+
+async function readAll(port: number, keys: string[], timeoutMs: number): Promise<Map<string, string | null>> {
+  const conn = await TextConnection.open(port, timeoutMs);
+  try {
+    const out = new Map<string, string | null>();
+    for (const k of keys) out.set(k, parseValueReply(await conn.request(`get ${k}\r\n`, true, timeoutMs))?.value ?? null);
+    return out;
+  } finally { conn.close(); }
+}
+
+/** Waits until every node returns the same value for every key; records the last round as ops. */
+async function finalReads(cluster: ChaosCluster, keys: string[], rec: Recorder, timeoutMs: number): Promise<{ converged: boolean; divergentKeys: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  let divergent: string[] = keys;
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const invokeMs = nowMs(rec);
+    const views = await Promise.all(cluster.nodes.map((n) => readAll(n.clientPort, keys, 2000).catch((e: RequestFailed) => e)));
+    const returnMs = nowMs(rec);
+    const ok = views.filter((v): v is Map<string, string | null> => v instanceof Map);
+    divergent = ok.length < views.length ? keys : keys.filter((k) => ok.some((v) => v.get(k) !== ok[0].get(k)));
+    const last = divergent.length === 0 || Date.now() > deadline;
+    if (last) {
+      ok.forEach((v, i) => {
+        for (const k of keys) rec.ops.push({ id: rec.nextId++, client: -1, key: k, kind: 'get', invokeMs, returnMs, result: v.get(k) ?? null, note: `final read on node ${cluster.nodes[i].id}` });
+      });
+      return { converged: divergent.length === 0, divergentKeys: divergent };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { converged: false, divergentKeys: divergent };
+}
+
+/** Per fault kind: the probe's fail-over times. */
+function failoverTimes(faults: Fault[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const f of faults) if (f.failoverMs !== null) (out[f.kind] ??= []).push(f.failoverMs);
+  return out;
+}
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
+  const rng = makeRng(o.seed);
+  const rec: Recorder = { ops: [], t0: performance.now(), nextId: 1, nextValue: 1 };
+  const cluster = await ChaosCluster.create(o.cli, 3, o.freePort, o.daemonArgs);
+  let faults: Fault[] = [];
+  let error: string | null = null;
+  let final: ChaosResult['finalReads'] = null;
+  const keys = [...Array.from({ length: o.workload.keys }, (_, i) => `chaos${i}`), 'chaosprobe'];
+  try {
+    await Promise.all(cluster.nodes.map((n) => cluster.start(n.id)));
+    if ((await cluster.agreedLeader(o.faults.recoverTimeoutMs)) === null) throw new Error(`no leader at start\n${cluster.tails()}`);
+    const endAt = Date.now() + o.durationMs;
+    let stop = false;
+    const stopped = (): boolean => stop || Date.now() >= endAt;
+    const ports = cluster.nodes.map((n) => n.clientPort);
+    const clients = Array.from({ length: o.workload.clients }, (_, c) => runClient(c, ports, makeRng(rng.below(2 ** 32)), rec, o.workload, stopped));
+    const progress = setInterval(() => o.onProgress?.({ elapsedMs: nowMs(rec), ops: rec.ops.length, faults: faults.length }), 250);
+    try {
+      faults = await injectFaults(cluster, makeRng(rng.below(2 ** 32)), rec, o.faults, stopped, (f) => { faults = [...faults, f]; });
+    } catch (e) {
+      error = (e as Error).message;
+      stop = true;
+    } finally {
+      await Promise.all(clients);
+      clearInterval(progress);
+    }
+    if (error === null) {
+      if ((await cluster.agreedLeader(o.faults.recoverTimeoutMs)) === null) error = `no leader after the run\n${cluster.tails()}`;
+      else final = await finalReads(cluster, keys, rec, CONVERGE_TIMEOUT_MS);
+    }
+  } finally {
+    await cluster.stopAll();
+  }
+  const check = checkHistory(rec.ops, { unknownHorizonMs: o.unknownHorizonMs, maxStepsPerKey: o.maxCheckStepsPerKey });
+  const lost = check.violations.filter((v) => v.blockedOp?.note?.startsWith('final read') === true).length;
+  const byKind: Record<string, number> = {};
+  for (const op of rec.ops) byKind[op.kind] = (byKind[op.kind] ?? 0) + 1;
+  return {
+    seed: o.seed,
+    durationMs: o.durationMs,
+    daemonArgs: o.daemonArgs,
+    unknownHorizonMs: o.unknownHorizonMs,
+    ops: { total: rec.ops.filter((op) => op.client >= 0).length, unknown: rec.ops.filter((op) => op.returnMs === Infinity).length, byKind },
+    faults,
+    finalReads: final,
+    lostAcknowledgedWrites: lost,
+    check,
+    failoverMs: failoverTimes(faults),
+    error,
+    history: rec.ops,
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * The Wing-Gong search with Lowe's memoisation, over one segment of one key's history: every
+ * complete way to linearize the segment's operations from a start state, collecting the states it
+ * can end in. An operation may be linearized once every operation that returned before it was
+ * invoked has been; (linearized set, state) pairs already explored are never explored again.
+ *
+ * The linearized set is keyed by a 64-bit Zobrist hash (two 32-bit halves) rather than the full
+ * bit set, so a step costs O(1); two different sets colliding under one state is a 2^-64 event per
+ * pair and could at worst hide a violation, never invent one.
+ */
+import { Op, isUnknown } from './history';
+import { RegState, step } from './register-model';
+
+export interface SegmentOp {
+  op: Op;
+  /** The return time the search uses: an unknown outcome's horizon, or Infinity. */
+  effectiveReturnMs: number;
+}
+
+export interface Blocked {
+  /** How many operations were linearized at the deepest point of the search. */
+  depth: number;
+  /** The operation whose return was reached without it being linearizable (null: none recorded). */
+  op: Op | null;
+  state: RegState;
+}
+
+export interface SegmentResult {
+  endStates: RegState[];
+  /** The work bound was hit: endStates is incomplete. */
+  gaveUp: boolean;
+  steps: number;
+  deepest: Blocked;
+}
+
+interface Entry {
+  opIndex: number;
+  isCall: boolean;
+  timeMs: number;
+}
+
+interface Frame {
+  entry: number;
+  prevState: RegState;
+  /** The op was dropped at its horizon (unknown outcome, never took effect), not applied. */
+  dropped: boolean;
+}
+
+function makeZobrist(n: number, seed: number): Uint32Array {
+  const z = new Uint32Array(n * 2);
+  let s = seed >>> 0;
+  for (let i = 0; i < z.length; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    z[i] = (t ^ (t >>> 14)) >>> 0;
+  }
+  return z;
+}
+
+export function searchSegment(ops: SegmentOp[], startStates: RegState[], maxSteps: number): SegmentResult {
+  const entries: Entry[] = [];
+  ops.forEach((o, i) => {
+    entries.push({ opIndex: i, isCall: true, timeMs: o.op.invokeMs });
+    entries.push({ opIndex: i, isCall: false, timeMs: o.effectiveReturnMs });
+  });
+  // At equal times calls come first: the two operations count as concurrent (clock resolution
+  // cannot order them), which never reports a violation that did not happen.
+  entries.sort((a, b) => a.timeMs - b.timeMs || (a.isCall === b.isCall ? a.opIndex - b.opIndex : a.isCall ? -1 : 1));
+  const n = entries.length;
+  const retOf = new Int32Array(ops.length);
+  const callOf = new Int32Array(ops.length);
+  entries.forEach((e, i) => { if (e.isCall) callOf[e.opIndex] = i; else retOf[e.opIndex] = i; });
+  const zobrist = makeZobrist(ops.length, 0x9e3779b9);
+
+  const stateIds = new Map<RegState, number>();
+  const stateId = (s: RegState): number => {
+    let id = stateIds.get(s);
+    if (id === undefined) { id = stateIds.size; stateIds.set(s, id); }
+    return id;
+  };
+  const seen = new Set<string>();
+  const ends = new Set<RegState>();
+  let steps = 0;
+  let gaveUp = false;
+  const deepest: Blocked = { depth: -1, op: null, state: null };
+
+  for (const start of startStates) {
+    // A doubly linked list over entry indices; n is the head sentinel, -1 the end.
+    const next = new Int32Array(n + 1);
+    const prev = new Int32Array(n + 1);
+    for (let i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i === 0 ? n : i - 1; }
+    next[n] = n > 0 ? 0 : -1;
+    const unlink = (i: number): void => { next[prev[i]] = next[i]; if (next[i] !== -1) prev[next[i]] = prev[i]; };
+    const relink = (i: number): void => { next[prev[i]] = i; if (next[i] !== -1) prev[next[i]] = i; };
+    let hashHi = 0;
+    let hashLo = 0;
+    let state: RegState = start;
+    const stack: Frame[] = [];
+    let cur = next[n];
+
+    /** Lifts op `opIndex` (call entry `call`) into the linearization with the register at `to`. */
+    const lift = (call: number, opIndex: number, to: RegState, dropped: boolean, h1: number, h2: number): void => {
+      stack.push({ entry: call, prevState: state, dropped });
+      unlink(call);
+      unlink(retOf[opIndex]);
+      hashHi = h1;
+      hashLo = h2;
+      state = to;
+      cur = next[n];
+    };
+    /** Undoes lifts up to and including the last applied one; cur moves past its call entry. */
+    const backtrack = (): boolean => {
+      for (;;) {
+        const f = stack.pop();
+        if (f === undefined) return false;
+        const e = entries[f.entry];
+        // Relink in reverse order of unlinking: the return entry, then the call.
+        relink(retOf[e.opIndex]);
+        relink(f.entry);
+        hashHi ^= zobrist[e.opIndex * 2];
+        hashLo ^= zobrist[e.opIndex * 2 + 1];
+        state = f.prevState;
+        // A drop was forced (the horizon passed): undo further.
+        if (f.dropped) continue;
+        cur = next[f.entry];
+        return true;
+      }
+    };
+    /** Lifts unless (set + op, to) was explored already; returns whether it lifted. */
+    const tryLift = (call: number, opIndex: number, to: RegState, dropped: boolean): boolean => {
+      const h1 = hashHi ^ zobrist[opIndex * 2];
+      const h2 = hashLo ^ zobrist[opIndex * 2 + 1];
+      const key = `${h1}:${h2}:${stateId(to)}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      lift(call, opIndex, to, dropped, h1, h2);
+      return true;
+    };
+
+    for (;;) {
+      if (++steps > maxSteps) { gaveUp = true; break; }
+      if (next[n] === -1) {
+        ends.add(state);
+        if (!backtrack()) break;
+        continue;
+      }
+      if (cur === -1) { if (!backtrack()) break; continue; }
+      const e = entries[cur];
+      const so = ops[e.opIndex];
+      if (!e.isCall) {
+        // The horizon of an unknown outcome: it never took effect.
+        if (isUnknown(so.op)) {
+          if (!tryLift(callOf[e.opIndex], e.opIndex, state, true) && !backtrack()) break;
+          continue;
+        }
+        if (stack.length > deepest.depth) {
+          deepest.depth = stack.length;
+          deepest.op = so.op;
+          deepest.state = state;
+        }
+        if (!backtrack()) break;
+        continue;
+      }
+      const to = step(state, so.op);
+      if (to === undefined || !tryLift(cur, e.opIndex, to, false)) cur = next[cur];
+    }
+    if (gaveUp) break;
+  }
+  return { endStates: [...ends], gaveUp, steps, deepest };
+}

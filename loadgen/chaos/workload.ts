@@ -1,0 +1,117 @@
+/**
+ * The chaos clients: each loops over set, cas (a gets then a cas with its unique), incr, delete and
+ * get on a small key space, over its own raw text connection to one node, recording every
+ * operation's invoke and return times. Values are unique (multiples of a million, so an incr chain
+ * never reaches another write's value). A request that times out, loses its connection or gets a
+ * server error has an unknown outcome; the client then moves to the next node. Gets are recorded
+ * as weak reads: a follower serves them from its own, possibly lagging, state.
+ */
+import { performance } from 'perf_hooks';
+import { Op, OpKind } from './history';
+import { RequestFailed, TextConnection, parseValueReply } from './text-client';
+import { Rng } from '../rng';
+
+export interface WorkloadOptions {
+  clients: number;
+  keys: number;
+  requestTimeoutMs: number;
+  /** Bound on operations per client, in case the run's stop never comes. */
+  maxOpsPerClient: number;
+}
+
+export interface Recorder {
+  ops: Op[];
+  t0: number;
+  nextId: number;
+  nextValue: number;
+}
+
+export const nowMs = (rec: Recorder): number => performance.now() - rec.t0;
+
+const MIX: Array<[OpKind, number]> = [['set', 35], ['cas', 20], ['incr', 15], ['get', 25], ['delete', 5]];
+
+function pickKind(rng: Rng): OpKind {
+  let r = rng.below(100);
+  for (const [k, w] of MIX) { if (r < w) return k; r -= w; }
+  return 'get';
+}
+
+/** Reply line -> recorded result; undefined means an error reply of unknown effect. */
+function resultOf(kind: OpKind, reply: string): string | null | undefined {
+  const line = reply.replace(/\r\n$/, '');
+  if (kind === 'set') return line === 'STORED' ? 'STORED' : undefined;
+  if (kind === 'cas') return ['STORED', 'EXISTS', 'NOT_FOUND'].includes(line) ? line : undefined;
+  if (kind === 'delete') return ['DELETED', 'NOT_FOUND'].includes(line) ? line : undefined;
+  if (kind === 'incr') {
+    if (line === 'NOT_FOUND') return null;
+    if (/^\d+$/.test(line)) return line;
+    if (line.startsWith('CLIENT_ERROR')) return 'NON_NUMERIC';
+    return undefined;
+  }
+  return undefined;
+}
+
+export async function runClient(client: number, ports: number[], rng: Rng, rec: Recorder, o: WorkloadOptions, stopped: () => boolean): Promise<void> {
+  let nodeIndex = client % ports.length;
+  let conn: TextConnection | null = null;
+  const record = (op: Op): void => { rec.ops.push(op); };
+  const connect = async (): Promise<TextConnection | null> => {
+    try {
+      return await TextConnection.open(ports[nodeIndex], o.requestTimeoutMs);
+    } catch {
+      nodeIndex = (nodeIndex + 1) % ports.length;
+      await new Promise((r) => setTimeout(r, 20));
+      return null;
+    }
+  };
+  /** One exchange; on failure the op (if sent) is recorded as unknown and the node changes. */
+  const exchange = async (op: Op, text: string, multiLine: boolean): Promise<string | null> => {
+    try {
+      return await conn!.request(text, multiLine, o.requestTimeoutMs);
+    } catch (e) {
+      if (e instanceof RequestFailed && e.sent) record({ ...op, returnMs: Infinity, note: `${op.note}; ${e.message}` });
+      conn?.close();
+      conn = null;
+      nodeIndex = (nodeIndex + 1) % ports.length;
+      return null;
+    }
+  };
+  for (let i = 0; i < o.maxOpsPerClient && !stopped(); i++) {
+    if (conn === null || !conn.usable) { conn = await connect(); if (conn === null) continue; }
+    const key = `chaos${rng.below(o.keys)}`;
+    let kind = pickKind(rng);
+    const note = `node port ${ports[nodeIndex]}`;
+    if (kind === 'cas') {
+      const gets: Op = { id: rec.nextId++, client, key, kind: 'get', invokeMs: nowMs(rec), returnMs: Infinity, weak: true, note: `gets for cas; ${note}` };
+      const reply = await exchange(gets, `gets ${key}\r\n`, true);
+      if (reply === null) continue;
+      let seen: { value: string; cas: string | null } | null;
+      try { seen = parseValueReply(reply); } catch { record({ ...gets, returnMs: Infinity, note: `${gets.note}; ${reply.trim()}` }); continue; }
+      record({ ...gets, returnMs: nowMs(rec), result: seen?.value ?? null });
+      if (seen === null || seen.cas === null) continue;
+      const value = String(1_000_000 * rec.nextValue++);
+      const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: nowMs(rec), returnMs: Infinity, value, expected: seen.value, note };
+      const r = await exchange(op, `cas ${key} 0 0 ${value.length} ${seen.cas}\r\n${value}\r\n`, false);
+      if (r !== null) { const res = resultOf(kind, r); record({ ...op, returnMs: res === undefined ? Infinity : nowMs(rec), result: res }); }
+      continue;
+    }
+    if (kind === 'get') {
+      const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: nowMs(rec), returnMs: Infinity, weak: true, note };
+      const r = await exchange(op, `get ${key}\r\n`, true);
+      if (r === null) continue;
+      try { record({ ...op, returnMs: nowMs(rec), result: parseValueReply(r)?.value ?? null }); } catch { record({ ...op, note: `${note}; ${r.trim()}` }); }
+      continue;
+    }
+    const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: 0, returnMs: Infinity, note };
+    let text: string;
+    if (kind === 'set') { op.value = String(1_000_000 * rec.nextValue++); text = `set ${key} 0 0 ${op.value.length}\r\n${op.value}\r\n`; }
+    else if (kind === 'incr') { op.value = String(1 + rng.below(9)); text = `incr ${key} ${op.value}\r\n`; }
+    else { kind = 'delete'; text = `delete ${key}\r\n`; }
+    op.invokeMs = nowMs(rec);
+    const r = await exchange(op, text, false);
+    if (r === null) continue;
+    const res = resultOf(kind, r);
+    record({ ...op, returnMs: res === undefined ? Infinity : nowMs(rec), result: res, note: res === undefined ? `${note}; ${r.trim()}` : note });
+  }
+  conn?.close();
+}
