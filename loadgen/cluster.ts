@@ -13,6 +13,7 @@ import * as path from 'path';
 import { registerChild, registerTempDir, removeTempDir } from './children';
 import { ClusterFabric, MuView, agreedLeader, clusterConfigJson, muView, parseStats } from './cluster-config';
 import { dumpFileName, parseDump } from './replication-dump';
+import { waitForListening } from './ports';
 
 export interface ClusterNode {
   id: number;
@@ -63,20 +64,6 @@ export function statsExchange(port: number, command: string, timeoutMs = 2000): 
   });
 }
 
-async function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; Date.now() < deadline && attempt < 2000; attempt++) {
-    if (!isRunning(proc)) throw new Error(`exited (${proc.exitCode ?? proc.signalCode}) before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
-}
 
 function spawnNode(cli: string, id: number, clientPort: number, configFile: string, dir: string, extraArgs: string[]): ClusterNode {
   const proc = spawn(process.execPath, [cli, '--id', String(id), '--config', configFile, ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -136,7 +123,7 @@ export async function startCluster(o: ClusterStartOptions, freePort: () => Promi
   const viewOf = async (id: number): Promise<MuView> => muView(parseStats(await statsExchange(nodes[id - 1].clientPort, 'stats mu')));
   try {
     for (const p of ports) nodes.push(spawnNode(o.cli, p.id, p.clientPort, configFile, dir, o.extraArgs ?? []));
-    for (const n of nodes) await waitForPort(n.clientPort, n.proc, o.startTimeoutMs ?? 15_000);
+    for (const n of nodes) await waitForListening(n.clientPort, n.proc, o.startTimeoutMs ?? 15_000);
     const leaderId = await waitForAgreedLeader(nodes, viewOf, o.leaderTimeoutMs ?? 20_000, o.leaderStableMs ?? 500);
     const cluster: RunningCluster = {
       fabric: o.fabric,

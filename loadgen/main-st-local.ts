@@ -5,20 +5,9 @@
  */
 import { ChildProcess, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
-import * as net from 'net';
 import type { MainStArgs } from './main-st-common';
+import { freePort } from './ports';
 
-async function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function exited(child: ChildProcess): Promise<number> {
   return new Promise((resolve) => {
@@ -42,7 +31,7 @@ export async function runLocalGroup(a: MainStArgs, script: string): Promise<numb
   const cluster = `${a.cluster}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const ids = Array.from({ length: n }, (_, i) => i + 1);
   const peers: string[] = [];
-  for (const id of ids) peers.push(a.fabric === 'tcp' ? `${id}=127.0.0.1:${await freeLoopbackPort()}` : `${id}=`);
+  for (const id of ids) peers.push(a.fabric === 'tcp' ? `${id}=127.0.0.1:${await freePort()}` : `${id}=`);
   const env = { ...process.env, MU_SECRET: a.secret ?? randomBytes(16).toString('hex'), MU_LOCAL_CHILD: '1' };
   const common = [
     String(a.payloadBytes), String(a.outstanding), '--fabric', a.fabric, '--cluster', cluster, '--peers', peers.join(','),

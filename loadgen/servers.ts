@@ -6,13 +6,14 @@
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { ClusterFabric, CLUSTER_FABRICS } from './cluster-config';
 import { registerChild } from './children';
 import { startCluster } from './cluster';
 import { lastSamples } from './replication-dump';
+import { freePort, waitForListening } from './ports';
+export { freePort } from './ports';
 
 export type SystemName = 'memcached' | 'mucached' | 'mucached-3-shm' | 'mucached-3-tcp';
 /** What `npm run bench` compares by default. */
@@ -51,32 +52,7 @@ export interface StartedServer {
   replication?: ReplicationProbe;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
-async function waitForPort(port: number, proc: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; Date.now() < deadline && attempt < 2000; attempt++) {
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`exited (${proc.exitCode ?? proc.signalCode}) before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
-}
 
 export function memcachedBinary(): string {
   const r = spawnSync('sh', ['-c', 'command -v memcached || ls /usr/bin/memcached'], { encoding: 'utf8' });
@@ -156,7 +132,7 @@ export async function startServer(system: SystemName, o: StartOptions = {}): Pro
     },
   };
   try {
-    await waitForPort(port, proc, startTimeoutMs);
+    await waitForListening(port, proc, startTimeoutMs);
   } catch (err) {
     await started.stop();
     throw new Error(`${system} (${cmd} ${args.join(' ')}): ${(err as Error).message}\n${out}`);

@@ -8,6 +8,9 @@ import { memjs } from '../helpers/memjs';
 import { exchange, makeCluster, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
 
 jest.setTimeout(120_000);
+// Whole clusters of real processes on a shared 2-core machine: a run starved of CPU long enough to
+// miss an election is retried; the failure of the first attempt is still printed.
+jest.retryTimes(2, { logErrorsBeforeRetry: true });
 
 let cluster: TestCluster;
 
@@ -48,6 +51,8 @@ test('memccapable passes against every node of the cluster', async () => {
 });
 
 test('SIGKILL of the leader under a memjs write load loses no acknowledged write; the node rejoins', async () => {
+  // A retried attempt starts from a whole group again.
+  for (const n of cluster.nodes) if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) await cluster.start(n.id);
   const leader = await waitForLeader(cluster);
   const follower = [1, 2, 3].find((id) => id !== leader)!;
   const client = memjs.Client.create(`127.0.0.1:${port(follower)}`, { retries: 0, timeout: 6, failover: false, logger: { log: () => undefined } });

@@ -50,7 +50,11 @@ export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs
       node.proc = child;
       child.stdout?.on('data', (d) => { node.output += d.toString(); });
       child.stderr?.on('data', (d) => { node.output += d.toString(); });
-      await waitForPort(node.clientPort, 15_000);
+      try {
+        await waitForPort(node.clientPort, 15_000);
+      } catch (err) {
+        throw new Error(`node ${id} did not start: ${(err as Error).message}\n${node.output.slice(-3000)}`);
+      }
     },
     async kill(id, signal = 'SIGKILL') {
       const child = procs[id - 1].proc;

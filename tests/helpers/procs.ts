@@ -3,37 +3,16 @@
  * loopback port, each stopped by its PID. Every wait here is bounded in time.
  */
 import { ChildProcess, spawn, spawnSync } from 'child_process';
-import * as net from 'net';
 import * as path from 'path';
+import { freePort, waitForListening } from '../../loadgen/ports';
+
+export { freePort };
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const daemonCli = path.join(repoRoot, 'dist', 'daemon', 'cli.js');
 
-/** A port that was free a moment ago (bind to 0, read it, release it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+export function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  return waitForListening(port, undefined, timeoutMs);
 }
 
 export interface RunningServer {

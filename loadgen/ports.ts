@@ -1,0 +1,39 @@
+/**
+ * Loopback ports for the processes the tools start: a port that was free a moment ago, and a
+ * bounded wait until a started process listens on it (failing early if the process died).
+ */
+import type { ChildProcess } from 'child_process';
+import * as net from 'net';
+
+/** A port that was free a moment ago (bind to 0, read it, release it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function running(proc: ChildProcess): boolean {
+  return proc.exitCode === null && proc.signalCode === null;
+}
+
+/** Resolves once 127.0.0.1:port accepts a connection; rejects if `proc` exits or after timeoutMs. */
+export async function waitForListening(port: number, proc: ChildProcess | undefined, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
+    if (proc && !running(proc)) throw new Error(`exited (${proc.exitCode ?? proc.signalCode}) before listening`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+}
