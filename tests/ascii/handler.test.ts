@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import type { CacheEngine, WriteOp, WriteResultFor } from '../../daemon/cache/types';
 import { createAsciiHandler } from '../../daemon/handlers/ascii';
 import { Rng } from '../helpers/rng';
-import { makeContext, RecordingSink } from './context';
+import { makeContext, RecordingSink } from '../helpers/handler-context';
 
 function session(wrap?: Parameters<typeof makeContext>[0]) {
   const { ctx, verbosity } = makeContext(wrap);

@@ -8,7 +8,7 @@ import { createBinaryHandler } from '../../daemon/handlers/binary';
 import { Opcode } from '../../protocol/binary/constants';
 import { splitPackets } from './raw-client';
 import { arith, keyed, noop, req, store, touch } from './scenarios';
-import { ITEM_SIZE_MAX_BYTES, makeContext, RecordingSink } from './test-context';
+import { ITEM_SIZE_MAX_BYTES, makeContext, RecordingSink } from '../helpers/handler-context';
 
 /** A deterministic PRNG (mulberry32) so a failing run can be replayed from its seed. */
 function rng(seed: number): () => number {

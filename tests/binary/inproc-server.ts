@@ -7,7 +7,7 @@ import * as net from 'net';
 import { Connection, ConnectionStats } from '../../daemon/connection';
 import { createBinaryHandler } from '../../daemon/handlers/binary';
 import { Logger } from '../../daemon/log';
-import { makeContext } from './test-context';
+import { makeContext } from '../helpers/handler-context';
 
 export interface InprocServer {
   port: number;

@@ -1,6 +1,6 @@
 /**
  * An in-process ServerContext over the real LocalEngine and stats report, and a sink that records
- * what a handler queues: for handler tests that need no sockets.
+ * what a handler queues: for handler tests (ASCII and binary) that need no sockets.
  */
 import { LocalEngine } from '../../daemon/cache/engine';
 import type { CacheEngine, MaybePromise } from '../../daemon/cache/types';
@@ -52,5 +52,9 @@ export class RecordingSink implements ReplySink {
 
   async settled(): Promise<Buffer> {
     return Buffer.concat(await Promise.all(this.queued));
+  }
+
+  async text(): Promise<string> {
+    return (await this.settled()).toString('latin1');
   }
 }
