@@ -33,8 +33,9 @@ export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs
     nodes.push({ id, host: '127.0.0.1', clientPort: await freePort(), fabricPort: await freePort(), peerPort: await freePort() });
   }
   const configFile = path.join(dir, 'cluster.json');
+  const clusterName = `t${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   fs.writeFileSync(configFile, JSON.stringify({
-    cluster: `t${process.pid}-${crypto.randomBytes(4).toString('hex')}`,
+    cluster: clusterName,
     fabric: { kind: fabric },
     secret: crypto.randomBytes(16).toString('hex'),
     nodes,
@@ -68,6 +69,11 @@ export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs
     async stopAll() {
       for (const n of procs) await cluster.kill(n.id, 'SIGTERM');
       fs.rmSync(dir, { recursive: true, force: true });
+      // Nodes killed with SIGKILL during a test leave their shm region files behind: remove this
+      // cluster's (and only this cluster's) files.
+      const shmDir = '/dev/shm';
+      const mine = fs.existsSync(shmDir) ? fs.readdirSync(shmDir).filter((f) => f.startsWith(`mucached-${clusterName}-`)) : [];
+      for (const f of mine) fs.rmSync(path.join(shmDir, f), { force: true });
     },
   };
   return cluster;
