@@ -5,8 +5,6 @@
 import { spawn } from 'child_process';
 import { RunningServer, startMemcached, startMucached } from '../helpers/procs';
 
-const asRoot = typeof process.getuid === 'function' && process.getuid() === 0 ? ['-u', 'root'] : [];
-
 /** Run a program to completion (killed by its PID after timeoutMs). */
 function runProgram(cmd: string, args: string[], input: string | undefined, timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -57,7 +55,7 @@ describe('real ASCII clients', () => {
   let memcached: RunningServer;
   let mucached: RunningServer;
   beforeAll(async () => {
-    memcached = await startMemcached(asRoot);
+    memcached = await startMemcached();
     mucached = await startMucached();
   });
   afterAll(async () => {

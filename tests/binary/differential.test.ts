@@ -12,14 +12,13 @@ import { RawClient, splitPackets } from './raw-client';
 import { keyed, noop, req, scenarios, Scenario } from './scenarios';
 
 const SENTINEL = 0x5e5e5e5e;
-const rootArgs = process.getuid?.() === 0 ? ['-u', 'root'] : [];
 
 interface Server { port: number; stop(): Promise<void> }
 let memcached: RunningServer;
 let ours: Server;
 
 beforeAll(async () => {
-  memcached = await startMemcached(rootArgs);
+  memcached = await startMemcached();
   ours = process.env.BINARY_DIFF_TARGET === 'inproc' ? await startInprocBinaryServer() : await startMucached();
 }, 30_000);
 

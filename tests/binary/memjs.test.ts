@@ -10,12 +10,11 @@ import { startInprocBinaryServer } from './inproc-server';
 
 import { memjs, MemjsClient } from '../helpers/memjs';
 
-const rootArgs = process.getuid?.() === 0 ? ['-u', 'root'] : [];
 let memcached: RunningServer;
 let ours: { port: number; stop(): Promise<void> };
 
 beforeAll(async () => {
-  memcached = await startMemcached(rootArgs);
+  memcached = await startMemcached();
   ours = process.env.BINARY_DIFF_TARGET === 'inproc' ? await startInprocBinaryServer() : await startMucached();
 }, 30_000);
 

@@ -6,13 +6,8 @@
 import * as fs from 'fs';
 import { daemonCli, RunningServer, startMemcached, startMucached } from './procs';
 
-/** memcached refuses to run as root without -u. */
-export function memcachedUserArgs(): string[] {
-  return process.getuid && process.getuid() === 0 ? ['-u', 'root'] : [];
-}
-
 export function startReference(args: string[] = []): Promise<RunningServer> {
-  return startMemcached([...memcachedUserArgs(), ...args]);
+  return startMemcached(args);
 }
 
 export function subjectName(): string {
