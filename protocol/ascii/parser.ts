@@ -13,6 +13,7 @@
  * `maxGetLineBytes` (the connection closes beyond it).
  */
 import type { AsciiCommand } from './commands';
+import { parseFastLine } from './fast-line';
 import { parseLine } from './line';
 import type { LineLimits, PendingValue } from './line';
 
@@ -97,19 +98,19 @@ export class AsciiParser {
       }
       let end = nl;
       if (nl - pos > 1 && data[nl - 1] === 0x0d) end = nl - 1;
-      const lineBytes = data.subarray(pos, end);
+      const lineStart = pos;
       // Measured with its \r, as the unfinished line was: the verdict cannot depend on the split.
       const rawBytes = nl - pos;
       pos = nl + 1;
       if (rawBytes > MAX_LINE_BYTES) {
-        const close = this.checkUnfinishedLine(lineBytes, rawBytes);
+        const close = this.checkUnfinishedLine(data.subarray(lineStart, end), rawBytes);
         if (close) {
           out.push(close);
           this.state = { mode: 'closed' };
           return out;
         }
       }
-      const outcome = parseLine(lineBytes.toString('latin1'), this.limits);
+      const outcome = parseFastLine(data, lineStart, end, this.limits) ?? parseLine(data.toString('latin1', lineStart, end), this.limits);
       if (outcome.next === 'command') {
         out.push(outcome.command);
         if (outcome.command.kind === 'close' || outcome.command.kind === 'quit') {
@@ -120,7 +121,15 @@ export class AsciiParser {
         out.push(outcome.command);
         this.state = { mode: 'swallow', remaining: outcome.bytes };
       } else {
-        this.state = { mode: 'value', pending: outcome.pending, block: Buffer.allocUnsafe(outcome.pending.valueBytes + 2), filled: 0 };
+        const blockBytes = outcome.pending.valueBytes + 2;
+        if (data.length - pos >= blockBytes) {
+          // The whole data block is in this chunk: hand out a view, no copy. The cache copies what
+          // it keeps (decide.ts), so the view never outlives the command that carries it.
+          out.push(finishValue(outcome.pending, data.subarray(pos, pos + blockBytes)));
+          pos += blockBytes;
+        } else {
+          this.state = { mode: 'value', pending: outcome.pending, block: Buffer.allocUnsafe(blockBytes), filled: 0 };
+        }
       }
     }
     return out;
@@ -180,7 +189,8 @@ function finishValue(pending: PendingValue, block: Buffer): AsciiCommand {
   const terminated = block[n] === 0x0d && block[n + 1] === 0x0a;
   if (!terminated) return { kind: 'badDataChunk', noreply: pending.text ? pending.text.noreply : false };
   const value = block.subarray(0, n);
-  if (pending.text) return { kind: 'store', ...pending.text, value };
+  const t = pending.text;
+  if (t) return { kind: 'store', mode: t.mode, key: t.key, flags: t.flags, exptime: t.exptime, cas: t.cas, value, noreply: t.noreply };
   const meta = pending.meta!;
   return { kind: 'ms', key: meta.key, flags: meta.flags, value };
 }
