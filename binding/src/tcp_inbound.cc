@@ -13,6 +13,14 @@
 
 namespace fabric {
 
+namespace {
+// length prefix, type, clientId, nonce, mac (tcp_frames.h)
+constexpr size_t kAuthFrameBytes = kFrameLengthBytes + 1 + 4 + kNonceBytes + sizeof(Digest);
+// Claimed node ids whose refusals are rate-limited in the log; the ids come from unauthenticated
+// peers, so the table is bounded (when full it is cleared: only log rate limiting is lost).
+constexpr size_t kMaxAuthLogEntries = 1024;
+}  // namespace
+
 void TcpBackend::acceptAll() {
   // Bounded per wake-up; the listening socket stays readable if more are waiting.
   for (int i = 0; i < 64; i++) {
@@ -72,6 +80,9 @@ void TcpBackend::onInbound(uint64_t key, uint32_t events) {
     used += consumed;
     if (!handleInboundFrame(conn, frame)) return;  // dropped
   }
+  // Before authentication the only acceptable frame is an AUTH, whose size is fixed: a longer
+  // partial frame is refused now rather than buffered (up to kMaxBodyBytes) for an unknown peer.
+  if (!conn.authenticated && conn.in.size() - used > kAuthFrameBytes) return dropInbound(key, "frame before authentication");
   conn.in.consume(used);
   if (!open) {
     // A clean close by an authenticated peer is routine (it restarted or disconnected).
@@ -105,6 +116,7 @@ bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
       // A misconfigured peer retries with backoff forever: log its first refusal and then at most
       // one line per kAuthLogIntervalNs, not one per attempt.
       uint64_t now = monotonicNs();
+      if (authFailureLoggedNs_.size() >= kMaxAuthLogEntries && !authFailureLoggedNs_.count(frame.nodeId)) authFailureLoggedNs_.clear();
       uint64_t& last = authFailureLoggedNs_[frame.nodeId];
       bool log = last == 0 || now - last >= kAuthLogIntervalNs;
       if (log) last = now;

@@ -18,20 +18,41 @@ export function encodeFrame(message: unknown): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/** Splits a byte stream into decoded frames; throws on a frame over the limit or bad JSON. */
+/**
+ * Splits a byte stream into decoded frames; throws on a frame over the limit, bad JSON, or a body
+ * that is not a JSON object (every message is one; the caller drops the connection on a throw).
+ * Linear in the bytes received: the pieces of an unfinished frame are joined once, when it is whole
+ * (joining on every chunk made a large frame cost quadratic time, stalling the event loop).
+ */
 export class FrameReader {
-  private buffered: Buffer = Buffer.alloc(0);
+  private pieces: Buffer[] = [];
+  private bufferedBytes = 0;
+  /** Length prefix + body of the frame at the head of `pieces`, once its prefix has arrived. */
+  private frameBytes = 0;
 
   push(chunk: Buffer): unknown[] {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    if (chunk.length > 0) {
+      this.pieces.push(chunk);
+      this.bufferedBytes += chunk.length;
+    }
     const out: unknown[] = [];
-    while (this.buffered.length >= 4) {
-      const size = this.buffered.readUInt32BE(0);
-      if (size > MAX_FRAME_BYTES) throw new Error(`peer frame announces ${size} bytes, over the ${MAX_FRAME_BYTES} limit`);
-      if (this.buffered.length < 4 + size) break;
-      const body = this.buffered.subarray(4, 4 + size).toString('utf8');
-      this.buffered = this.buffered.subarray(4 + size);
-      out.push(JSON.parse(body, reviver));
+    while (this.bufferedBytes >= 4) {
+      if (this.frameBytes === 0) {
+        if (this.pieces[0].length < 4) this.pieces = [Buffer.concat(this.pieces, this.bufferedBytes)];
+        const size = this.pieces[0].readUInt32BE(0);
+        if (size > MAX_FRAME_BYTES) throw new Error(`peer frame announces ${size} bytes, over the ${MAX_FRAME_BYTES} limit`);
+        this.frameBytes = 4 + size;
+      }
+      if (this.bufferedBytes < this.frameBytes) break;
+      const all = this.pieces.length === 1 ? this.pieces[0] : Buffer.concat(this.pieces, this.bufferedBytes);
+      const body = all.subarray(4, this.frameBytes).toString('utf8');
+      const rest = all.subarray(this.frameBytes);
+      this.pieces = rest.length > 0 ? [rest] : [];
+      this.bufferedBytes = rest.length;
+      this.frameBytes = 0;
+      const message: unknown = JSON.parse(body, reviver);
+      if (message === null || typeof message !== 'object' || Array.isArray(message)) throw new Error('peer frame is not a JSON object');
+      out.push(message);
     }
     return out;
   }
@@ -62,7 +83,8 @@ export function answerChallenge(secret: string, challenge: string, nodeId: numbe
 }
 
 export function checkAnswer(secret: string, challenge: string, nodeId: number, answer: unknown): boolean {
-  if (typeof answer !== 'string' || answer.length !== 64) return false;
+  // Only 64 hex digits decode to the 32 bytes timingSafeEqual needs (it throws on a length mismatch).
+  if (typeof answer !== 'string' || !/^[0-9a-f]{64}$/i.test(answer)) return false;
   const expected = Buffer.from(answerChallenge(secret, challenge, nodeId), 'hex');
   return crypto.timingSafeEqual(expected, Buffer.from(answer, 'hex'));
 }
