@@ -3,8 +3,18 @@
  * main-st-failover: fail-over time of a local Mu group. Each round starts a fresh group of
  * main-st-stream processes, lets node 1 lead and commit a stream of entries, kills it with SIGKILL,
  * and measures the time from the kill to the first entry committed by the new leader (both clocks
- * are this host's). Prints every round, the median and the 90th percentile.
- *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--scan-ms 1] [--dead-after 12] [--json]
+ * are this host's). Prints every round, the median and the 90th percentile, and where the time went:
+ * the new leader's log lines (main-st-stream `log` lines) give the phases, each in ms after the kill:
+ *   lost     the new leader declared the old one dead (detection)
+ *   stand    it stood for leader
+ *   granted  a majority granted it write permission (prepare starts)
+ *   read     the granting peers' logs were read (prepare's reads)
+ *   adopt    the values to adopt were chosen from them (recovery.ts)
+ *   leader   prepare written to a majority
+ *   synced   the first follower was caught up (streaming)
+ *   commit   its first entry committed
+ *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--scan-ms 1] [--dead-after 12]
+ *                    [--election-poll-ms 0.02] [--json]
  * Every process is stopped by its PID; every wait is bounded.
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -16,10 +26,42 @@ import * as path from 'path';
 import yargs from 'yargs';
 import { percentile } from './main-st-common';
 
+/** Phases of one fail-over, in ms after the kill (NaN: not seen). */
+const PHASES = ['lost', 'stand', 'granted', 'read', 'adopt', 'leader', 'synced', 'commit'] as const;
+type Phase = (typeof PHASES)[number];
+type Breakdown = Record<Phase, number>;
+
+/** The first line of each phase from the new leader's timestamped log, after the kill. */
+function breakdownOf(lines: string[], killedAt: number, oldLeader: number): Breakdown {
+  const out = Object.fromEntries(PHASES.map((p) => [p, NaN])) as Breakdown;
+  const mark = (p: Phase, t: number) => { if (t > killedAt && Number.isNaN(out[p])) out[p] = t - killedAt; };
+  for (const l of lines) {
+    if (l.startsWith('commit ')) { mark('commit', Number(l.split(' ')[3])); continue; }
+    const m = /^log (\S+) (.*)$/.exec(l);
+    if (m === null) continue;
+    const t = Number(m[1]);
+    const msg = m[2];
+    if (msg === `peer ${oldLeader} lost`) mark('lost', t);
+    else if (msg === 'standing for leader') mark('stand', t);
+    else if (msg.startsWith('prepare: granted')) mark('granted', t);
+    else if (msg.startsWith('prepare: read')) mark('read', t);
+    else if (msg.startsWith('prepare: adopting')) mark('adopt', t);
+    else if (msg.startsWith('became leader')) mark('leader', t);
+    else if (/^follower \d+ caught up/.test(msg)) mark('synced', t);
+  }
+  return out;
+}
+
+function formatBreakdown(b: Breakdown): string {
+  return PHASES.map((p) => `${p} ${Number.isNaN(b[p]) ? '-' : b[p].toFixed(2)}`).join('  ');
+}
+
 interface Proc {
   id: number;
   child: ChildProcess;
   lines: string[];
+  /** Entries this member applied (its `apply` lines, counted, not kept). */
+  applied: number;
   exited: Promise<void>;
 }
 
@@ -37,12 +79,15 @@ function freePort(): Promise<number> {
 
 function start(id: number, args: string[], env: NodeJS.ProcessEnv): Proc {
   const child = spawn(process.execPath, [path.join(__dirname, 'main-st-stream.js'), String(id), ...args], { env, stdio: ['ignore', 'pipe', 'ignore'] });
-  const p: Proc = { id, child, lines: [], exited: new Promise((r) => child.once('exit', () => r())) };
+  const p: Proc = { id, child, lines: [], applied: 0, exited: new Promise((r) => child.once('exit', () => r())) };
   let partial = '';
   child.stdout!.on('data', (d: Buffer) => {
     const parts = (partial + d.toString()).split('\n');
     partial = parts.pop()!;
-    for (const l of parts) if (!l.startsWith('apply ')) p.lines.push(l);
+    for (const l of parts) {
+      if (l.startsWith('apply ')) p.applied++;
+      else p.lines.push(l);
+    }
   });
   return p;
 }
@@ -64,7 +109,7 @@ async function until(cond: () => boolean, timeoutMs: number, what: string): Prom
 
 const now = () => performance.timeOrigin + performance.now();
 
-async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): Promise<number> {
+async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): Promise<{ ms: number; phases: Breakdown }> {
   const cluster = `failover-${process.pid}-${randomBytes(3).toString('hex')}`;
   const peers: string[] = [];
   for (let id = 1; id <= nodes; id++) peers.push(fabric === 'tcp' ? `${id}=127.0.0.1:${await freePort()}` : `${id}=`);
@@ -74,21 +119,28 @@ async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): 
   const procs = Array.from({ length: nodes }, (_, i) => start(i + 1, args, env));
   try {
     const commitsOf = (p: Proc) => p.lines.filter((l) => l.startsWith('commit '));
-    await until(() => commitsOf(procs[0]).length >= 200, 30_000, 'node 1 to commit 200 entries');
+    // Every member must be a voter too: one that started late (a loaded machine) joined a group with
+    // history and votes only once the leader synced it; with node 1 gone no majority could prepare.
+    const voter = (p: Proc) => p.lines.some((l) => l.startsWith('log ') && (l.endsWith(' starting a new group') || l.endsWith(': a voter again')));
+    await until(() => commitsOf(procs[0]).length >= 200 && procs.every((p) => p.applied >= 100 && voter(p)), 30_000, 'node 1 to commit 200 entries, every member a voter');
     const killedAt = now();
     await kill(procs[0]);
     const firstNew = () => {
-      let best = Infinity;
+      let best = { t: Infinity, p: procs[1] };
       for (const p of procs.slice(1)) {
         for (const l of commitsOf(p)) {
           const t = Number(l.split(' ')[3]);
-          if (t > killedAt) best = Math.min(best, t); // a survivor may have led during the start-up churn
+          if (t > killedAt && t < best.t) best = { t, p }; // a survivor may have led during the start-up churn
         }
       }
       return best;
     };
-    await until(() => firstNew() < Infinity, 30_000, 'a new leader to commit');
-    return firstNew() - killedAt;
+    await until(() => firstNew().t < Infinity, 30_000, 'a new leader to commit').catch((e: Error) => {
+      const tails = procs.slice(1).map((p) => `--- node ${p.id} ---\n${p.lines.filter((l) => l.startsWith('log ') && !/peer \d (lost|is alive)/.test(l)).slice(-25).join('\n')}`);
+      throw new Error(`${e.message}\n${tails.join('\n')}`);
+    });
+    const { t, p } = firstNew();
+    return { ms: t - killedAt, phases: breakdownOf(p.lines, killedAt, procs[0].id) };
   } finally {
     await Promise.all(procs.map(kill));
     fs.rmSync(snapDir, { recursive: true, force: true });
@@ -102,23 +154,38 @@ async function main(): Promise<number> {
     .option('nodes', { type: 'number', default: 3 })
     .option('scan-ms', { type: 'number', describe: 'scan and heartbeat interval (default per fabric)' })
     .option('dead-after', { type: 'number', describe: 'scans without heartbeat progress before a peer is dead' })
+    .option('election-poll-ms', { type: 'number', describe: 'mailbox poll while leadership changes (0 = on scans only)' })
     .option('json', { type: 'boolean', default: false })
     .strict()
     .parseSync();
   const extra = [
     ...(a['scan-ms'] !== undefined ? ['--scan-ms', String(a['scan-ms'])] : []),
     ...(a['dead-after'] !== undefined ? ['--dead-after', String(a['dead-after'])] : []),
+    ...(a['election-poll-ms'] !== undefined ? ['--election-poll-ms', String(a['election-poll-ms'])] : []),
   ];
   const ms: number[] = [];
+  const breakdowns: Breakdown[] = [];
   for (let r = 0; r < a.rounds; r++) {
-    const t = await oneRound(a.fabric as 'shm' | 'tcp', a.nodes, extra);
+    const { ms: t, phases } = await oneRound(a.fabric as 'shm' | 'tcp', a.nodes, extra);
     ms.push(t);
-    if (!a.json) console.log(`round ${r + 1}: first commit by the new leader ${t.toFixed(3)} ms after SIGKILL`);
+    breakdowns.push(phases);
+    if (!a.json) console.log(`round ${r + 1}: first commit by the new leader ${t.toFixed(3)} ms after SIGKILL  (${formatBreakdown(phases)})`);
   }
   const sorted = [...ms].sort((x, y) => x - y);
-  const result = { tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90), allMs: ms };
+  // Median of each phase over the rounds that saw it.
+  const phaseMedians = Object.fromEntries(PHASES.map((p) => {
+    const seen = breakdowns.map((b) => b[p]).filter((v) => !Number.isNaN(v)).sort((x, y) => x - y);
+    return [p, percentile(seen, 50)];
+  })) as Breakdown;
+  const result = {
+    tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90),
+    allMs: ms, phaseMediansMs: phaseMedians,
+  };
   if (a.json) console.log(JSON.stringify(result));
-  else console.log(`fail-over (${a.fabric}, ${a.nodes} nodes): median ${result.medianMs.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms over ${a.rounds} kills`);
+  else {
+    console.log(`fail-over (${a.fabric}, ${a.nodes} nodes): median ${result.medianMs.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms over ${a.rounds} kills`);
+    console.log(`phase medians (ms after SIGKILL): ${formatBreakdown(phaseMedians)}`);
+  }
   return 0;
 }
 

@@ -5,6 +5,7 @@
  *   commit <index> <payload> <epochMs>  a proposal of this process committed
  *   apply <index> <payload>             this process applied an entry (every node, in order)
  *   snapshot <index>                    this process installed a snapshot up to index
+ *   log <epochMs> <message>             a line of mu-core's log (also on stderr, untimed)
  * While leading it keeps --outstanding proposals in flight (payload `<id>-<seq>`), up to --max
  * per leadership, and resumes when it leads again. Runs until SIGTERM/SIGINT.
  *
@@ -34,6 +35,7 @@ function main(): void {
     .option('max', { type: 'number', default: 2000, describe: 'proposals per leadership' })
     .option('scan-ms', { type: 'number', describe: 'peer scan (and heartbeat) interval' })
     .option('dead-after', { type: 'number', describe: 'scans without heartbeat progress before a peer is dead' })
+    .option('election-poll-ms', { type: 'number', describe: 'mailbox poll while leadership changes (0 = on scans only)' })
     .option('snapshot-dir', { type: 'string', describe: 'where snapshots are exchanged (default: tmpdir/mu-snap-<cluster>)' })
     .strict()
     .parseSync();
@@ -45,6 +47,7 @@ function main(): void {
   const config = {
     ...base, slotCount: 1024, slotBytes: 128, scanIntervalMs: scan, heartbeatIntervalMs: Math.min(base.heartbeatIntervalMs, scan),
     scoreMax: deadAfter + 2, scoreDeadAt: 2, scoreAliveAt: Math.min(deadAfter + 2, 6),
+    electionPollMs: args['election-poll-ms'] ?? base.electionPollMs,
   };
   let out = '';
   const flush = () => {
@@ -72,7 +75,16 @@ function main(): void {
         sendSnapshot,
         fetchSnapshot: (peer) => fs.writeFileSync(path.join(snapDir, `req-${peer}-from-${selfId}`), ''),
       } },
-    { info: (m) => { process.stderr.write(`[node ${selfId}] ${m}\n`); if (m.startsWith('became leader')) setImmediate(lead); }, warn: (m) => process.stderr.write(`[node ${selfId}] WARN ${m}\n`) },
+    {
+      info: (m) => {
+        process.stderr.write(`[node ${selfId}] ${m}\n`);
+        // Timestamped on stdout too (main-st-failover's phase breakdown); written at once, like commits.
+        flush();
+        process.stdout.write(`log ${epochMs().toFixed(3)} ${m}\n`);
+        if (m.startsWith('became leader')) setImmediate(lead);
+      },
+      warn: (m) => process.stderr.write(`[node ${selfId}] WARN ${m}\n`),
+    },
   );
   let seq = 0;
   let leading = false;

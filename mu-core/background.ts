@@ -19,7 +19,11 @@ export interface BackgroundHost {
   onPeerControl(peer: PeerId, ctl: ControlWords): void;
   /** A peer asks for write permission on our log (seq is new); return true once granted. */
   onPermissionRequest(peer: PeerId, seq: number): boolean;
-  /** Called after every scan round, once mailboxes were checked and reads posted. */
+  /**
+   * Called after every scan round, once mailboxes were checked and reads posted; also right after
+   * the view changed and on every election poll (see `alert`), so a node acts without waiting for
+   * its next scan. Must tolerate being called at any time.
+   */
   onScan(): void;
   /** Our applied index and FUO now (published with every control rewrite). */
   progress(): { appliedIndex: number; firstUndecided: number };
@@ -53,6 +57,9 @@ export class Background {
   private stopped = false;
   private words: ControlWords;
   private seqCounter = 0;
+  /** Until when the election poll runs (see `alert`); -Infinity: not running. */
+  private alertUntilMs = -Infinity;
+  private alertTimer: TimerHandle | null = null;
 
   constructor(
     private readonly fabric: Fabric,
@@ -101,6 +108,28 @@ export class Background {
   stop(): void {
     this.stopped = true;
     for (const t of this.timers) t?.cancel();
+    this.alertTimer?.cancel();
+  }
+
+  /**
+   * Leadership is changing (a peer was lost, or this node stands): for the next
+   * electionWindowScans scans, look at the mailboxes every electionPollMs instead of every scan, so
+   * a permission request is granted, and a grant seen, microseconds after it lands rather than a
+   * scan later. Each side of the exchange would otherwise add a scan interval. Bounded in time; a
+   * no-op when electionPollMs is 0.
+   */
+  alert(): void {
+    if (this.stopped || this.cfg.electionPollMs <= 0) return;
+    this.alertUntilMs = this.scheduler.nowMs() + this.cfg.electionWindowScans * this.cfg.scanIntervalMs;
+    if (this.alertTimer !== null) return;
+    const tick = () => {
+      this.alertTimer = null;
+      if (this.stopped || this.scheduler.nowMs() > this.alertUntilMs) return;
+      this.checkMailboxes();
+      this.host.onScan();
+      if (this.alertTimer === null) this.alertTimer = this.scheduler.setTimer(this.cfg.electionPollMs, tick);
+    };
+    this.alertTimer = this.scheduler.setTimer(this.cfg.electionPollMs, tick);
   }
 
   /** Rewrite our control region (heartbeat always current). */
@@ -177,8 +206,8 @@ export class Background {
     return ch;
   }
 
-  private scanOnce(): void {
-    this.scans++;
+  /** Permission requests that landed in our mailboxes: offer the new ones to the node. */
+  private checkMailboxes(): void {
     for (const [peer, ch] of this.channels) {
       const box = readMailbox(this.mailboxes.get(peer)!);
       // A different number is a new request (a restarted peer counts from 1 again; box writes are
@@ -187,6 +216,13 @@ export class Background {
       if (ch.pendingRequest !== ch.handledRequest) {
         if (this.host.onPermissionRequest(peer, ch.pendingRequest)) ch.handledRequest = ch.pendingRequest;
       }
+    }
+  }
+
+  private scanOnce(): void {
+    this.scans++;
+    this.checkMailboxes();
+    for (const [peer, ch] of this.channels) {
       if (ch.ctlReadInFlight) {
         this.observePeer(peer, ch, null, ch.liveness.lastIncarnation); // a read slower than a scan: no progress
         continue;
@@ -196,7 +232,10 @@ export class Background {
         ch.ctlReadInFlight = false;
         if (this.stopped) return;
         if (!c.ok) {
-          this.observePeer(peer, ch, null, ch.liveness.lastIncarnation);
+          // 'unreachable' on a connected fabric (tcp, verbs) is the peer's host answering that
+          // nobody listens any more: a stronger sign than one silent scan, weighted accordingly.
+          const weight = c.error === 'unreachable' ? this.cfg.unreachableMissScans : 1;
+          this.observePeer(peer, ch, null, ch.liveness.lastIncarnation, weight);
           return;
         }
         const words = readControl(ch.ctlBuf);
@@ -214,12 +253,17 @@ export class Background {
     this.host.onScan();
   }
 
-  private observePeer(peer: PeerId, ch: PeerChannel, heartbeat: number | null, incarnation: number): void {
+  private observePeer(peer: PeerId, ch: PeerChannel, heartbeat: number | null, incarnation: number, missWeight = 1): void {
     // A peer that announced it is leaving is dead at once (no hysteresis): that is what makes a
     // planned hand-off fast. Only a new incarnation (a restart) brings it back, by the usual climb.
-    const change = incarnation === ch.leavingIncarnation ? forceDead(ch.liveness, incarnation) : observe(ch.liveness, heartbeat, incarnation, this.cfg);
-    if (change === 'became-alive') this.logger.info(`peer ${peer} is alive`);
-    if (change === 'became-dead') this.logger.info(`peer ${peer} lost`);
+    const change = incarnation === ch.leavingIncarnation ? forceDead(ch.liveness, incarnation) : observe(ch.liveness, heartbeat, incarnation, this.cfg, missWeight);
+    if (change === null) return;
+    this.logger.info(change === 'became-alive' ? `peer ${peer} is alive` : `peer ${peer} lost`);
+    // The view changed: act on it now (stand, or grant a request that waited for this view) and
+    // watch the mailboxes closely while the election runs, instead of a scan later for each step.
+    if (change === 'became-dead') this.alert();
+    this.checkMailboxes();
+    this.host.onScan();
   }
 
   private sendBox(peer: PeerId): void {

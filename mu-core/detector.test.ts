@@ -32,3 +32,20 @@ test('a restarted peer (new incarnation) counts as progress even if the counter 
   observe(p, 5, 2, cfg);
   expect(p.score).toBe(before + 1);
 });
+
+test('a refused read (missWeight) counts as several silent scans; a slow one as one', () => {
+  const p = newLiveness();
+  for (let hb = 1; hb <= 10; hb++) observe(p, hb, 1, cfg);
+  expect(p.score).toBe(8);
+  expect(observe(p, null, 1, cfg, 3)).toBeNull(); // 8 -> 5: still alive
+  expect(p.score).toBe(5);
+  expect(observe(p, null, 1, cfg, 3)).toBe('became-dead'); // 5 -> 2
+  expect(p.score).toBe(2);
+  expect(observe(p, null, 1, cfg, 3)).toBeNull();
+  expect(p.score).toBe(0); // clamped
+  // A weight below one still counts as a miss.
+  const q = newLiveness();
+  for (let hb = 1; hb <= 10; hb++) observe(q, hb, 1, cfg);
+  observe(q, null, 1, cfg, 0);
+  expect(q.score).toBe(7);
+});

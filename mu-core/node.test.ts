@@ -175,3 +175,26 @@ test('a resigning follower leaves the leader in place; a restarted incarnation r
   expect(c.members.get(3)!.node.voter).toBe(true);
   expect(c.members.get(3)!.entries.get(1)).toBe('still');
 });
+
+test('fail-over acts on the view at once: the next node stands when it loses the leader, the other grants when it does', () => {
+  const c = cluster(17);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  const first = proposeAt(c, 1, 'a');
+  runUntil(c, () => first.index > 0, 50);
+  const crashedAt = c.world.now;
+  c.crash(1);
+  runUntil(c, () => c.leader()?.id === 2, 100);
+  const at = (needle: string) => {
+    const line = c.log.find((l) => l.includes(needle) && Number(l.split(' ')[0]) >= crashedAt);
+    expect(line).toBeDefined();
+    return Number(line!.split(' ')[0]);
+  };
+  const lost2 = at('[2] peer 1 lost');
+  const lost3 = at('[3] peer 1 lost');
+  // Standing (and asking) happens on the read that declared the leader dead, not a scan later.
+  expect(at('[2] standing for leader')).toBe(lost2);
+  // Node 3 grants as soon as its own view agrees (or on 2's request, if that comes later)...
+  expect(at('[3] following leader 2')).toBeLessThanOrEqual(Math.max(lost2, lost3) + c.cfg.electionPollMs + 0.5);
+  // ...and node 2's election poll sees the grant well within one scan interval.
+  expect(at('[2] prepare: granted by')).toBeLessThan(at('[3] following leader 2') + c.cfg.scanIntervalMs);
+});

@@ -256,8 +256,10 @@ export class MuNode {
     const lowest = this.background.lowestAlive(this.mayLead);
     const now = this.scheduler.nowMs();
     if (this.roleNow === 'follower') {
-      if (lowest === this.selfId && this.background.scans >= this.cfg.startupScans && now >= this.snapshotWaitUntilMs) this.becomeCandidate();
-      return;
+      if (lowest !== this.selfId || this.background.scans < this.cfg.startupScans || now < this.snapshotWaitUntilMs) return;
+      // Stand and ask at once (below), not a scan later.
+      this.becomeCandidate();
+      if ((this.roleNow as Role) !== 'candidate') return;
     }
     if (this.roleNow === 'candidate' && lowest !== this.selfId) {
       this.toFollower(`node ${lowest} is alive and lower`);
@@ -286,8 +288,9 @@ export class MuNode {
     this.fabric.grantWrite(LOG_REGION, null);
     this.setHolder(0);
     this.background.clearRequests();
-    this.requestedAtMs = -Infinity; // the next scan asks (once our older log writes drained)
+    this.requestedAtMs = -Infinity; // ask now, or once our older log writes drained (onScan)
     this.logger.info('standing for leader');
+    this.background.alert();
     if (this.majority === 1) this.startTakeover();
   }
 
@@ -296,6 +299,7 @@ export class MuNode {
     const t = new Takeover({
       selfId: this.selfId, cfg: this.cfg, ops: this.ops, ownLog: this.log, ownApplied: this.pump.appliedIndex,
       majority: this.majority, granted, highestKnownProposal: Math.max(this.highestProposal, this.pump.markerProposal),
+      note: (m) => this.logger.info(m),
     }, (o) => {
       if (this.takeover !== t) return;
       this.takeover = null;
@@ -311,6 +315,7 @@ export class MuNode {
       }
     });
     this.takeover = t;
+    this.logger.info(`prepare: granted by ${granted.join(',')}`);
     t.start();
   }
 
@@ -351,6 +356,9 @@ export class MuNode {
   private onPermissionRequest(peer: PeerId, seq: number): boolean {
     // Grant only to the leader of our own view; anyone else retries until views agree.
     if (peer !== this.background.lowestAlive(this.mayLead)) return false;
+    // A resigning leader lets its taken entries commit first (bounded by the drain deadline; the
+    // request stays pending and is granted once it left): granting now would fail them all.
+    if (this.resignState === 'draining' && this.roleNow === 'leader') return false;
     if (this.roleNow !== 'follower') this.toFollower(`granting our log to ${peer}`);
     this.fabric.grantWrite(LOG_REGION, peer);
     if (this.permissionHolder !== peer) this.logger.info(`following leader ${peer}`);

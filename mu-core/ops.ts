@@ -3,7 +3,7 @@
  * with its completion. Polling is re-entrancy safe (a callback may post and poll again).
  */
 import type { Completion, Fabric, PeerId } from '../binding/fabric';
-import type { Scheduler } from './scheduler';
+import type { Scheduler, TimerHandle } from './scheduler';
 
 export type OpCallback = (c: Completion) => void;
 
@@ -14,6 +14,8 @@ export class OpTable {
   private afterPoll: Array<() => void> = [];
   private armed = false;
   private closed = false;
+  /** The back-off timer of an empty wake-up (see arm), while armed on it. */
+  private backoff: TimerHandle | null = null;
 
   /** Wake-ups in a row that found nothing to poll (see arm). */
   private emptyWakeups = 0;
@@ -63,12 +65,28 @@ export class OpTable {
       this.writesByRegion.set(region, this.writesByRegion.get(region)! - 1);
       cb(c);
     });
-    this.arm();
+    this.posted();
   }
 
   read(peer: PeerId, region: string, offset: number, length: number, into: Buffer, cb: OpCallback): void {
     const id = this.fabric.postRead(peer, region, offset, length, into, 0);
     this.callbacks.set(id, cb);
+    this.posted();
+  }
+
+  /**
+   * New work ends an empty wake-up's back-off: the back-off guards against a fabric that signals
+   * readiness it does not deliver, not against real completions, and sleeping through it cost a
+   * take-over up to waitMs per round trip (prepare, sync, first commit). Posts are real work, so
+   * this cannot become a wake-up loop.
+   */
+  private posted(): void {
+    if (this.backoff !== null) {
+      this.backoff.cancel();
+      this.backoff = null;
+      this.armed = false;
+      this.emptyWakeups = 0;
+    }
     this.arm();
   }
 
@@ -109,6 +127,7 @@ export class OpTable {
 
   close(): void {
     this.closed = true;
+    this.backoff?.cancel();
     this.callbacks.clear();
   }
 
@@ -134,7 +153,13 @@ export class OpTable {
     };
     // A wake-up that found nothing (a timeout, or a fabric that reports readiness it does not
     // deliver) must not turn into a microtask loop that starves timers: back off on a real timer.
-    if (this.emptyWakeups > 0) this.scheduler.setTimer(this.waitMs, wake);
-    else this.scheduler.whenCompletions(this.fabric, this.waitMs, wake);
+    if (this.emptyWakeups > 0) {
+      this.backoff = this.scheduler.setTimer(this.waitMs, () => {
+        this.backoff = null;
+        wake();
+      });
+    } else {
+      this.scheduler.whenCompletions(this.fabric, this.waitMs, wake);
+    }
   }
 }

@@ -29,6 +29,8 @@ export interface TakeoverInput {
   granted: PeerId[];
   /** Highest proposal number this node ever used or saw. */
   highestKnownProposal: number;
+  /** One line per phase (reads done, prepare written), for the fail-over breakdown. */
+  note?: (message: string) => void;
 }
 
 export class Takeover {
@@ -84,6 +86,7 @@ export class Takeover {
 
   private prepare(images: LogImage[]): void {
     const { selfId, cfg, ops, ownLog, ownApplied, majority } = this.input;
+    this.input.note?.(`prepare: read ${images.length} peer logs`);
     const all: LogImage[] = [{ peerId: selfId, log: ownLog, appliedIndex: ownApplied }, ...images];
     const result = recover(ownApplied, all, cfg.slotCount, cfg.slotBytes);
     if (result.kind === 'needs-snapshot') {
@@ -92,6 +95,7 @@ export class Takeover {
     }
     const highest = Math.max(result.highestProposalSeen, this.input.highestKnownProposal, readMinProposal(ownLog));
     const proposal = proposalFor(roundOf(highest) + 1, selfId);
+    this.input.note?.(`prepare: adopting ${result.entries.length} entries, writing proposal ${proposal}`);
     ownLog.writeDoubleLE(proposal, H_MIN_PROPOSAL);
     const needed = majority - 1;
     if (needed <= 0) {

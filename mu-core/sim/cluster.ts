@@ -34,7 +34,11 @@ export class SimCluster {
   }
 
   static defaults(rng: Rng): MuConfig {
-    return { ...defaultConfig('sim'), slotCount: rng.pick([6, 8, 16, 32]) };
+    // Election polling on or off, and refused reads weighted or not: both paths stay covered.
+    return {
+      ...defaultConfig('sim'), slotCount: rng.pick([6, 8, 16, 32]), electionPollMs: rng.pick([0, 0.05, 0.2]),
+      unreachableMissScans: rng.pick([1, 2, 6]),
+    };
   }
 
   start(id: number): SimMember {
