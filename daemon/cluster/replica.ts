@@ -49,7 +49,15 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
     // keeps its logs near 4 MiB (16 slots at least, as few as mu-core's simulation uses).
     const tcpLogBytes = 4 * 1024 * 1024;
     const tcpSlotCount = Math.max(16, Math.min(base.slotCount, Math.floor(tcpLogBytes / slotBytes)));
-    return { ...muConfigFor('shm', itemSizeMaxBytes), slotCount: tcpSlotCount, completionBusyPollMs: base.completionBusyPollMs };
+    // A control read refused as unreachable (the peer's NIC is gone: connection refused) is stronger
+    // evidence than a silent scan: it counts for a third of the fuse, so a killed peer is declared
+    // dead in a few scans while a slow one still gets the whole fuse.
+    return {
+      ...muConfigFor('shm', itemSizeMaxBytes),
+      slotCount: tcpSlotCount,
+      completionBusyPollMs: base.completionBusyPollMs,
+      unreachableMissScans: Math.ceil(DEAD_AFTER_SCANS / 3),
+    };
   }
   return {
     ...base,
