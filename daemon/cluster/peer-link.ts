@@ -4,10 +4,15 @@
  *
  * Invariants: a request gets exactly one answer or one error; a request on a link that drops fails
  * with `retryable: true` (the caller decides whether it may be re-sent: forwarded writes are only
- * re-sent when they provably never reached the leader, see ForwardClient).
+ * re-sent when they provably never reached the leader, see ForwardClient). Both ends authenticate
+ * each other (peer-wire.ts): a listener serves no request and a dialer sends none before the other
+ * side has proved it knows the cluster secret on this very connection.
  */
 import * as net from 'net';
-import { answerChallenge, checkAnswer, encodeFrame, FrameReader, newChallenge } from './peer-wire';
+import {
+  checkProof, encodeFrame, FrameReader, handshakeProof, HandshakeFacts, isNonce, MAX_FRAME_BYTES, newNonce,
+  PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES,
+} from './peer-wire';
 
 export type RequestHandler = (fromNodeId: number, request: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
@@ -21,12 +26,50 @@ export interface LinkLog {
   info(message: string): void;
 }
 
+/**
+ * A socket that has not authenticated by then is closed. A legitimate dialer answers the challenge
+ * within one round trip (and gives up itself after its 1 s connect timeout); without a bound a
+ * silent socket would hold a descriptor and a frame buffer forever.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 5000;
+
+export interface ListenerOptions {
+  /** This node's id: announced in the challenge and bound into both proofs. 0: not announced. */
+  selfId?: number;
+  /** The cluster name, bound into both proofs (both ends must agree). */
+  cluster?: string;
+  handshakeTimeoutMs?: number;
+}
+
+export interface DialerOptions {
+  /** The node this dialer means to reach; a listener announcing another (non-zero) id is refused. */
+  peerId?: number;
+  cluster?: string;
+  /** Where authentication failures are reported (they also reject the requests that were waiting). */
+  log?: LinkLog;
+}
+
+/** A value from an untrusted frame, short enough for a log line. */
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
 /** Accepts authenticated peers and answers their requests with `handler`. */
 export class PeerListener {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private readonly selfId: number;
+  private readonly cluster: string;
+  private readonly handshakeTimeoutMs: number;
 
-  constructor(private readonly secret: string, private readonly validIds: Set<number>, private readonly handler: RequestHandler, private readonly log: LinkLog) {
+  constructor(
+    private readonly secret: string, private readonly validIds: Set<number>, private readonly handler: RequestHandler,
+    private readonly log: LinkLog, options: ListenerOptions = {},
+  ) {
+    this.selfId = options.selfId ?? 0;
+    this.cluster = options.cluster ?? '';
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -40,43 +83,75 @@ export class PeerListener {
   private accept(socket: net.Socket): void {
     this.sockets.add(socket);
     socket.setNoDelay(true);
-    socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => undefined);
-    const challenge = newChallenge();
+    const from = `${socket.remoteAddress}:${socket.remotePort}`;
+    const refuse = (why: string): void => {
+      this.log.info(`peer link: refused a connection from ${from}: ${why}`);
+      socket.destroy();
+    };
+    const timer = setTimeout(() => refuse(`not authenticated within ${this.handshakeTimeoutMs} ms`), this.handshakeTimeoutMs);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      this.sockets.delete(socket);
+    });
+    const challenge = newNonce();
+    const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES);
     let peerId = 0;
-    const reader = new FrameReader();
-    socket.write(encodeFrame({ t: 'challenge', c: challenge }));
-    socket.on('data', (chunk) => {
-      let frames: unknown[];
-      try {
-        frames = reader.push(chunk);
-      } catch (err) {
-        this.log.info(`peer link: dropping a connection from ${socket.remoteAddress}: ${(err as Error).message}`);
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        const msg = frame as Record<string, unknown>;
-        if (peerId === 0) {
-          const claimed = Number(msg.nodeId);
-          if (msg.t !== 'hello' || !this.validIds.has(claimed) || !checkAnswer(this.secret, challenge, claimed, msg.answer)) {
-            this.log.info(`peer link: refused a connection from ${socket.remoteAddress} (bad cluster secret or unknown node id)`);
-            socket.destroy();
-            return;
-          }
-          peerId = claimed;
-          socket.write(encodeFrame({ t: 'welcome' }));
+    socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c: challenge, nodeId: this.selfId }));
+    socket.on('data', (chunk: Buffer) => {
+      reader.append(chunk);
+      // Bounded: each pass consumes one whole frame of the bytes buffered so far, or returns.
+      for (;;) {
+        if (socket.destroyed) return;
+        let msg: Record<string, unknown> | undefined;
+        try {
+          msg = reader.next();
+        } catch (err) {
+          refuse((err as Error).message);
+          return;
+        }
+        if (msg === undefined) return;
+        if (peerId !== 0) {
+          this.serve(socket, peerId, msg);
           continue;
         }
-        const id = msg.id;
-        this.handler(peerId, msg).then(
-          (answer) => { if (!socket.destroyed) socket.write(encodeFrame({ ...answer, t: 'reply', id, ok: true })); },
-          (err: Error & { retryable?: boolean }) => {
-            if (!socket.destroyed) socket.write(encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true }));
-          },
-        );
+        const hello = this.checkHello(msg, challenge);
+        if (typeof hello === 'string') {
+          refuse(hello);
+          return;
+        }
+        peerId = hello.clientId;
+        clearTimeout(timer);
+        reader.allowFramesUpTo(MAX_FRAME_BYTES);
+        socket.write(encodeFrame({ t: 'welcome', proof: handshakeProof(this.secret, 'server', hello) }));
       }
     });
+  }
+
+  /** The handshake facts of a valid hello, or why it is refused. */
+  private checkHello(msg: Record<string, unknown>, challenge: string): HandshakeFacts | string {
+    if (msg.t !== 'hello') return `expected a hello, got ${shown(msg.t)}`;
+    if (msg.v === undefined && msg.nonce === undefined) {
+      return `node ${shown(msg.nodeId)} speaks the older peer-link handshake (no nonce, no mutual authentication); upgrade it to this version`;
+    }
+    if (msg.v !== PEER_HANDSHAKE_VERSION) return `unsupported peer-link handshake version ${shown(msg.v)}`;
+    if (!isNonce(msg.nonce)) return 'malformed nonce in hello';
+    const clientId = msg.nodeId;
+    if (typeof clientId !== 'number' || !this.validIds.has(clientId)) return `unknown node id ${shown(clientId)}`;
+    if (clientId === this.selfId) return `a peer claims to be this node (${clientId})`;
+    const facts: HandshakeFacts = { cluster: this.cluster, serverId: this.selfId, clientId, challenge, nonce: msg.nonce };
+    if (!checkProof(this.secret, 'client', facts, msg.answer)) return `bad proof from node ${clientId} (wrong cluster secret or cluster name)`;
+    return facts;
+  }
+
+  private serve(socket: net.Socket, peerId: number, msg: Record<string, unknown>): void {
+    const id = msg.id;
+    this.handler(peerId, msg).then(
+      (answer) => { if (!socket.destroyed) socket.write(encodeFrame({ ...answer, t: 'reply', id, ok: true })); },
+      (err: Error & { retryable?: boolean }) => {
+        if (!socket.destroyed) socket.write(encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true }));
+      },
+    );
   }
 
   close(): void {
@@ -92,12 +167,18 @@ interface Pending {
 
 /** The dialing side of one peer: connects on first use, reconnects after a drop. */
 export class PeerDialer {
+  /** The authenticated socket, once the listener's welcome proof checked out. */
   private socket: net.Socket | null = null;
+  /** The socket being connected or authenticated, so close() can abort it too. */
+  private connecting: net.Socket | null = null;
   private ready: Promise<net.Socket> | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
-  constructor(private readonly selfId: number, private readonly secret: string, private readonly host: string, private readonly port: number, private readonly connectTimeoutMs = 1000) {}
+  constructor(
+    private readonly selfId: number, private readonly secret: string, private readonly host: string, private readonly port: number,
+    private readonly connectTimeoutMs = 1000, private readonly options: DialerOptions = {},
+  ) {}
 
   request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
     return this.connect().then((socket) => new Promise((resolve, reject) => {
@@ -113,52 +194,106 @@ export class PeerDialer {
     if (this.ready) return this.ready;
     this.ready = new Promise((resolve, reject) => {
       const socket = net.connect(this.port, this.host);
+      this.connecting = socket;
       socket.setNoDelay(true);
-      const reader = new FrameReader();
-      let authed = false;
-      const timer = setTimeout(() => { socket.destroy(new Error(`no answer within ${this.connectTimeoutMs} ms`)); }, this.connectTimeoutMs);
-      socket.on('data', (chunk) => {
-        let frames: unknown[];
-        try {
-          frames = reader.push(chunk);
-        } catch (err) {
-          socket.destroy(err as Error);
-          return;
-        }
-        for (const frame of frames) {
-          const msg = frame as Record<string, unknown>;
-          if (msg.t === 'challenge') {
-            socket.write(encodeFrame({ t: 'hello', nodeId: this.selfId, answer: answerChallenge(this.secret, String(msg.c), this.selfId) }));
-          } else if (msg.t === 'welcome') {
-            authed = true;
+      const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES);
+      let stage: 'challenge' | 'welcome' | 'ready' = 'challenge';
+      let facts: HandshakeFacts | null = null;
+      /** Why the handshake or link was given up on by us (logged), as opposed to a plain I/O error. */
+      let failure: string | null = null;
+      let ioError: string | null = null;
+      const fail = (why: string): void => {
+        failure ??= why;
+        socket.destroy();
+      };
+      const timer = setTimeout(() => fail(`no authenticated welcome within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
+      socket.on('data', (chunk: Buffer) => {
+        reader.append(chunk);
+        // Bounded: each pass consumes one whole frame of the bytes buffered so far, or returns.
+        for (;;) {
+          if (socket.destroyed) return;
+          let msg: Record<string, unknown> | undefined;
+          try {
+            msg = reader.next();
+          } catch (err) {
+            fail(`bad frame from the peer: ${(err as Error).message}`);
+            return;
+          }
+          if (msg === undefined) return;
+          if (stage === 'ready') {
+            if (msg.t !== 'reply') return fail(`unexpected ${shown(msg.t)} frame on an authenticated link`);
+            this.settle(msg);
+          } else if (stage === 'challenge') {
+            const answered = this.answerChallenge(msg);
+            if (typeof answered === 'string') return fail(answered);
+            facts = answered;
+            stage = 'welcome';
+            socket.write(encodeFrame({
+              t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: this.selfId, nonce: facts.nonce, answer: handshakeProof(this.secret, 'client', facts),
+            }));
+          } else {
+            const refused = this.checkWelcome(msg, facts!);
+            if (refused !== null) return fail(refused);
+            stage = 'ready';
             clearTimeout(timer);
+            reader.allowFramesUpTo(MAX_FRAME_BYTES);
+            this.connecting = null;
             this.socket = socket;
             resolve(socket);
-          } else if (msg.t === 'reply') {
-            const p = this.pending.get(Number(msg.id));
-            if (!p) continue;
-            this.pending.delete(Number(msg.id));
-            if (msg.ok) p.resolve(msg);
-            else p.reject(new PeerLinkError(String(msg.message), msg.retryable === true, true));
           }
         }
       });
-      socket.on('error', () => undefined);
+      socket.on('error', (err) => { ioError ??= err.message; });
       socket.on('close', () => {
         clearTimeout(timer);
-        this.socket = null;
+        if (this.connecting === socket) this.connecting = null;
+        if (this.socket === socket) this.socket = null;
         this.ready = null;
-        if (!authed) reject(new Error('connection closed before authentication (wrong cluster secret?)'));
+        if (stage !== 'ready') {
+          if (failure !== null) this.options.log?.info(`peer link: gave up on ${this.host}:${this.port}: ${failure}`);
+          reject(new Error(failure ?? ioError ?? 'connection closed before authentication (wrong cluster secret, or the peer does not know this node id?)'));
+        }
         const lost = [...this.pending.values()];
         this.pending.clear();
         // The request may have reached the peer: not provably undelivered.
-        for (const p of lost) p.reject(new PeerLinkError(`link to ${this.host}:${this.port} dropped`, false, true));
+        for (const p of lost) p.reject(new PeerLinkError(`link to ${this.host}:${this.port} dropped${failure ? `: ${failure}` : ''}`, false, true));
       });
     });
     return this.ready;
   }
 
+  /** The facts for our hello, or why the challenge is refused. */
+  private answerChallenge(msg: Record<string, unknown>): HandshakeFacts | string {
+    if (msg.t !== 'challenge') return `expected a challenge, got ${shown(msg.t)}`;
+    if (msg.v === undefined) return 'the peer speaks the older peer-link handshake (it cannot prove it knows the cluster secret); upgrade it to this version';
+    if (msg.v !== PEER_HANDSHAKE_VERSION) return `unsupported peer-link handshake version ${shown(msg.v)}`;
+    if (!isNonce(msg.c)) return 'malformed challenge';
+    const serverId = msg.nodeId;
+    if (typeof serverId !== 'number' || !Number.isInteger(serverId) || serverId < 0) return `malformed node id ${shown(serverId)} in challenge`;
+    const expected = this.options.peerId ?? 0;
+    // 0 means the listener was not told its id; the proofs still bind whatever it announced.
+    if (expected !== 0 && serverId !== 0 && serverId !== expected) return `expected node ${expected}, but the peer is node ${serverId}`;
+    return { cluster: this.options.cluster ?? '', serverId, clientId: this.selfId, challenge: msg.c, nonce: newNonce() };
+  }
+
+  /** Null when the welcome proves the listener knows the secret on this connection, else why not. */
+  private checkWelcome(msg: Record<string, unknown>, facts: HandshakeFacts): string | null {
+    if (msg.t !== 'welcome') return `expected a welcome, got ${shown(msg.t)}`;
+    if (msg.proof === undefined) return 'the peer sent a welcome without a proof (an older version, or it does not know the cluster secret); refusing it';
+    if (!checkProof(this.secret, 'server', facts, msg.proof)) return 'the peer failed to prove it knows the cluster secret (bad welcome proof); refusing it';
+    return null;
+  }
+
+  private settle(msg: Record<string, unknown>): void {
+    const p = this.pending.get(Number(msg.id));
+    if (!p) return;
+    this.pending.delete(Number(msg.id));
+    if (msg.ok) p.resolve(msg);
+    else p.reject(new PeerLinkError(String(msg.message), msg.retryable === true, true));
+  }
+
   close(): void {
+    this.connecting?.destroy();
     this.socket?.destroy();
   }
 }

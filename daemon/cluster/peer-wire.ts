@@ -3,12 +3,26 @@
  * ships snapshots to a node that restarted empty. Frames are a u32 big-endian length and a JSON body;
  * Buffers and bigints travel tagged ({"$b": base64}, {"$n": "123"}) so every op round-trips exactly.
  *
- * Authentication: the listener sends a random challenge; the dialer answers with
- * HMAC-SHA256(secret, challenge || nodeId). The secret itself never crosses the wire.
+ * Authentication is mutual and mirrors the tcp fabric's (binding/src/tcp_frames.h authMac):
+ *   listener -> {t:'challenge', v:2, c: challenge, nodeId: serverId}
+ *   dialer   -> {t:'hello', v:2, nodeId: clientId, nonce, answer: proof('client')}
+ *   listener -> {t:'welcome', proof: proof('server')}
+ * Each proof is an HMAC-SHA256 keyed by the cluster secret over both nonces, the cluster name,
+ * both node ids and the role. Fresh nonces on both sides make a recorded proof useless on another
+ * connection; the role makes a dialer's proof useless as a listener's (no reflection). The listener
+ * proves itself only after the dialer has, so it is never an oracle for an unauthenticated caller.
+ * The secret itself never crosses the wire.
  */
 import * as crypto from 'crypto';
 
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
+/**
+ * Until a peer has proved it knows the secret, the only frames it may send are the small handshake
+ * messages (well under 1 KiB); this bound keeps an anonymous socket from making us buffer 64 MiB.
+ */
+export const PRE_AUTH_MAX_FRAME_BYTES = 4 * 1024;
+/** The handshake version in challenge and hello; the older handshake carried no `v` and no nonce. */
+export const PEER_HANDSHAKE_VERSION = 2;
 
 export function encodeFrame(message: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(message, replacer), 'utf8');
@@ -23,6 +37,10 @@ export function encodeFrame(message: unknown): Buffer {
  * that is not a JSON object (every message is one; the caller drops the connection on a throw).
  * Linear in the bytes received: the pieces of an unfinished frame are joined once, when it is whole
  * (joining on every chunk made a large frame cost quadratic time, stalling the event loop).
+ * The size limit is checked as soon as a length prefix arrives, so an oversized frame is refused
+ * after 4 bytes, not after buffering it. A link raises the limit with `allowFramesUpTo` once the
+ * peer is authenticated; pulling frames one at a time with `next` makes the new limit apply from
+ * exactly the frame after the handshake.
  */
 export class FrameReader {
   private pieces: Buffer[] = [];
@@ -30,31 +48,45 @@ export class FrameReader {
   /** Length prefix + body of the frame at the head of `pieces`, once its prefix has arrived. */
   private frameBytes = 0;
 
+  constructor(private maxFrameBytes: number = MAX_FRAME_BYTES) {}
+
+  allowFramesUpTo(maxFrameBytes: number): void {
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Appends a chunk and decodes every whole frame in it. */
   push(chunk: Buffer): unknown[] {
-    if (chunk.length > 0) {
-      this.pieces.push(chunk);
-      this.bufferedBytes += chunk.length;
-    }
+    this.append(chunk);
     const out: unknown[] = [];
-    while (this.bufferedBytes >= 4) {
-      if (this.frameBytes === 0) {
-        if (this.pieces[0].length < 4) this.pieces = [Buffer.concat(this.pieces, this.bufferedBytes)];
-        const size = this.pieces[0].readUInt32BE(0);
-        if (size > MAX_FRAME_BYTES) throw new Error(`peer frame announces ${size} bytes, over the ${MAX_FRAME_BYTES} limit`);
-        this.frameBytes = 4 + size;
-      }
-      if (this.bufferedBytes < this.frameBytes) break;
-      const all = this.pieces.length === 1 ? this.pieces[0] : Buffer.concat(this.pieces, this.bufferedBytes);
-      const body = all.subarray(4, this.frameBytes).toString('utf8');
-      const rest = all.subarray(this.frameBytes);
-      this.pieces = rest.length > 0 ? [rest] : [];
-      this.bufferedBytes = rest.length;
-      this.frameBytes = 0;
-      const message: unknown = JSON.parse(body, reviver);
-      if (message === null || typeof message !== 'object' || Array.isArray(message)) throw new Error('peer frame is not a JSON object');
-      out.push(message);
-    }
+    for (let m = this.next(); m !== undefined; m = this.next()) out.push(m);
     return out;
+  }
+
+  append(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.pieces.push(chunk);
+    this.bufferedBytes += chunk.length;
+  }
+
+  /** The next whole frame, or undefined until more bytes arrive. */
+  next(): Record<string, unknown> | undefined {
+    if (this.bufferedBytes < 4) return undefined;
+    if (this.frameBytes === 0) {
+      if (this.pieces[0].length < 4) this.pieces = [Buffer.concat(this.pieces, this.bufferedBytes)];
+      const size = this.pieces[0].readUInt32BE(0);
+      if (size > this.maxFrameBytes) throw new Error(`peer frame announces ${size} bytes, over the ${this.maxFrameBytes} limit`);
+      this.frameBytes = 4 + size;
+    }
+    if (this.bufferedBytes < this.frameBytes) return undefined;
+    const all = this.pieces.length === 1 ? this.pieces[0] : Buffer.concat(this.pieces, this.bufferedBytes);
+    const body = all.subarray(4, this.frameBytes).toString('utf8');
+    const rest = all.subarray(this.frameBytes);
+    this.pieces = rest.length > 0 ? [rest] : [];
+    this.bufferedBytes = rest.length;
+    this.frameBytes = 0;
+    const message: unknown = JSON.parse(body, reviver);
+    if (message === null || typeof message !== 'object' || Array.isArray(message)) throw new Error('peer frame is not a JSON object');
+    return message as Record<string, unknown>;
   }
 }
 
@@ -74,17 +106,53 @@ function reviver(_key: string, value: unknown): unknown {
   return value;
 }
 
-export function newChallenge(): string {
-  return crypto.randomBytes(32).toString('hex');
+const NONCE_BYTES = 32;
+const NONCE_PATTERN = /^[0-9a-f]{64}$/;
+const PROOF_PATTERN = /^[0-9a-f]{64}$/;
+
+/** A fresh random nonce as 64 lowercase hex digits (used both as the challenge and the dialer nonce). */
+export function newNonce(): string {
+  return crypto.randomBytes(NONCE_BYTES).toString('hex');
 }
 
-export function answerChallenge(secret: string, challenge: string, nodeId: number): string {
-  return crypto.createHmac('sha256', secret).update(`${challenge}:${nodeId}`).digest('hex');
+export function isNonce(value: unknown): value is string {
+  return typeof value === 'string' && NONCE_PATTERN.test(value);
 }
 
-export function checkAnswer(secret: string, challenge: string, nodeId: number, answer: unknown): boolean {
+/** Everything one handshake's proofs are bound to. */
+export interface HandshakeFacts {
+  cluster: string;
+  /** The listener's node id as announced in its challenge (0 when the listener was not told it). */
+  serverId: number;
+  clientId: number;
+  /** The listener's nonce. */
+  challenge: string;
+  /** The dialer's nonce. */
+  nonce: string;
+}
+
+export type ProofRole = 'client' | 'server';
+
+/**
+ * HMAC-SHA256(secret, header || challenge bytes || nonce bytes) as hex. The cluster name is length-
+ * prefixed so no choice of names and ids can make two different headers collide; the nonces are
+ * fixed-size, so the concatenation is unambiguous.
+ */
+export function handshakeProof(secret: string, role: ProofRole, f: HandshakeFacts): string {
+  const clusterBytes = Buffer.byteLength(f.cluster, 'utf8');
+  const header = `mucached-peer/${PEER_HANDSHAKE_VERSION} ${role} ${clusterBytes}:${f.cluster} ${f.serverId} ${f.clientId} `;
+  return crypto.createHmac('sha256', secret)
+    .update(header, 'utf8')
+    .update(Buffer.from(f.challenge, 'hex'))
+    .update(Buffer.from(f.nonce, 'hex'))
+    .digest('hex');
+}
+
+/** Constant-time check of a proof received off the wire (any type: it is untrusted). */
+export function checkProof(secret: string, role: ProofRole, f: HandshakeFacts, proof: unknown): boolean {
   // Only 64 hex digits decode to the 32 bytes timingSafeEqual needs (it throws on a length mismatch).
-  if (typeof answer !== 'string' || !/^[0-9a-f]{64}$/i.test(answer)) return false;
-  const expected = Buffer.from(answerChallenge(secret, challenge, nodeId), 'hex');
-  return crypto.timingSafeEqual(expected, Buffer.from(answer, 'hex'));
+  if (typeof proof !== 'string' || !PROOF_PATTERN.test(proof.toLowerCase())) return false;
+  if (!isNonce(f.challenge) || !isNonce(f.nonce)) return false;
+  const expected = Buffer.from(handshakeProof(secret, role, f), 'hex');
+  return crypto.timingSafeEqual(expected, Buffer.from(proof, 'hex'));
 }

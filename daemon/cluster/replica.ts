@@ -134,9 +134,9 @@ export class Replica {
       },
     });
     for (const n of config.nodes) {
-      if (n.id !== self.id) this.dialers.set(n.id, new PeerDialer(self.id, secret, n.host, n.peerPort));
+      if (n.id !== self.id) this.dialers.set(n.id, new PeerDialer(self.id, secret, n.host, n.peerPort, 1000, { peerId: n.id, cluster: config.cluster, log }));
     }
-    this.listener = new PeerListener(secret, new Set(config.nodes.map((n) => n.id)), (from, req) => this.onPeerRequest(from, req), log);
+    this.listener = new PeerListener(secret, new Set(config.nodes.map((n) => n.id)), (from, req) => this.onPeerRequest(from, req), log, { selfId: self.id, cluster: config.cluster });
     const forwarder: WriteForwarder = {
       forward: (leaderId, op) => this.dialer(leaderId).request({ t: 'op', op }).then((a) => ({ result: a.result, index: Number(a.index) })),
     };

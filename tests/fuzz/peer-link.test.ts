@@ -1,22 +1,36 @@
 /**
  * The daemons' peer links (daemon/cluster/peer-link.ts over peer-wire.ts) against an attacker on
  * the peer port: wrong secret, a recorded hello replayed on a new connection, a proof made for
- * another node id, and fuzzed garbage before authentication (frames that are not JSON objects,
+ * another node id, role, nonce or cluster, a hello of the older handshake, and fuzzed garbage
+ * before authentication (frames that are not JSON objects,
  * answers that are not hex, random bytes). Each is refused by closing the connection, the request
- * handler never runs for it, and the listener keeps serving a legitimate dialer.
+ * handler never runs for it, and the listener keeps serving a legitimate dialer. The dialer's side
+ * (fake listeners, replayed welcomes, timeouts) is in peer-link-auth.test.ts.
  * The frame reader itself is fuzzed too: any chunking gives the same messages; garbage throws an
  * Error (which the link turns into a closed connection), never anything else.
  * Replay a failure with FUZZ_SEED=<seed printed in the failure>.
  */
+import * as crypto from 'crypto';
 import * as fc from 'fast-check';
 import * as net from 'net';
-import { answerChallenge, encodeFrame, FrameReader } from '../../daemon/cluster/peer-wire';
+import { encodeFrame, FrameReader, handshakeProof, newNonce, ProofRole } from '../../daemon/cluster/peer-wire';
 import { PeerDialer, PeerLinkError, PeerListener } from '../../daemon/cluster/peer-link';
 import { check, FUZZ_SEED } from './fuzz-config';
 import { cutsArb, split } from './mutate';
 import { Rng } from '../helpers/rng';
 
 const SECRET = 'peer-link-secret';
+const CLUSTER = 'peer-link-test';
+const LISTENER_ID = 1;
+
+/** A hello of the current handshake, answering `challenge` as `clientId` (override any part to forge). */
+function hello(challenge: string, clientId: number, o: { secret?: string; role?: ProofRole; cluster?: string; serverId?: number; nonce?: string; proofNonce?: string } = {}): Record<string, unknown> {
+  const nonce = o.nonce ?? newNonce();
+  const answer = handshakeProof(o.secret ?? SECRET, o.role ?? 'client', {
+    cluster: o.cluster ?? CLUSTER, serverId: o.serverId ?? LISTENER_ID, clientId, challenge, nonce: o.proofNonce ?? nonce,
+  });
+  return { t: 'hello', v: 2, nodeId: clientId, nonce, answer };
+}
 
 /** A raw client of the peer port: decoded frames in arrival order, bounded waits. */
 class RawPeer {
@@ -89,7 +103,7 @@ describe('peer links: authentication against replay and forgery', () => {
     listener = new PeerListener(SECRET, new Set([1, 2, 3]), async (from, request) => {
       handled.push({ from, request });
       return { echo: request.op };
-    }, { info: (m) => logLines.push(m) });
+    }, { info: (m) => logLines.push(m) }, { selfId: LISTENER_ID, cluster: CLUSTER });
     port = await listener.listen('127.0.0.1', 0);
   });
 
@@ -105,7 +119,7 @@ describe('peer links: authentication against replay and forgery', () => {
   }
 
   async function legitimateDialerWorks(op: string): Promise<void> {
-    const dialer = new PeerDialer(2, SECRET, '127.0.0.1', port);
+    const dialer = new PeerDialer(2, SECRET, '127.0.0.1', port, 1000, { peerId: LISTENER_ID, cluster: CLUSTER });
     cleanups.push(() => dialer.close());
     const answer = await dialer.request({ op });
     expect(answer).toMatchObject({ ok: true, echo: op });
@@ -113,22 +127,22 @@ describe('peer links: authentication against replay and forgery', () => {
   }
 
   test('a dialer with the wrong secret is refused and its request never runs', async () => {
-    const dialer = new PeerDialer(2, 'not-the-secret', '127.0.0.1', port);
+    const dialer = new PeerDialer(2, 'not-the-secret', '127.0.0.1', port, 1000, { cluster: CLUSTER });
     cleanups.push(() => dialer.close());
     const err = await dialer.request({ op: 'set' }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(PeerLinkError);
     expect((err as PeerLinkError).retryable).toBe(true);
     expect((err as PeerLinkError).delivered).toBe(false);
     expect(handled).toHaveLength(0);
-    expect(logLines.join('\n')).toMatch(/refused a connection/);
+    expect(logLines.join('\n')).toMatch(/refused a connection .*bad proof from node 2/);
     await legitimateDialerWorks('after-wrong-secret');
   });
 
   test('a recorded hello replayed on a new connection is refused, with its pipelined request', async () => {
     const first = await raw();
     const c1 = await first.challenge();
-    const hello = encodeFrame({ t: 'hello', nodeId: 2, answer: answerChallenge(SECRET, c1, 2) });
-    first.send(hello);
+    const recorded = encodeFrame(hello(c1, 2));
+    first.send(recorded);
     expect(await first.until(() => first.frames.some((f) => f.t === 'welcome'))).toBe(true);
     first.send(encodeFrame({ op: 'legit', id: 1 }));
     expect(await first.until(() => first.frames.some((f) => f.t === 'reply'))).toBe(true);
@@ -139,14 +153,14 @@ describe('peer links: authentication against replay and forgery', () => {
       const replay = await raw();
       const c2 = await replay.challenge();
       expect(c2).not.toBe(c1);
-      replay.send(Buffer.concat([hello, encodeFrame({ op: 'replayed', id: 2 })]));
+      replay.send(Buffer.concat([recorded, encodeFrame({ op: 'replayed', id: 2 })]));
       expect(await replay.until(() => replay.closed)).toBe(true);
       expect(replay.frames).toEqual([]); // no welcome, no reply
     }
     expect(handled).toHaveLength(1);
   });
 
-  test('a proof for another node id, or from an unknown node, is refused', async () => {
+  test('a proof for another node id, role, nonce or cluster, or from an unknown node, is refused', async () => {
     const forge = async (make: (challenge: string) => Record<string, unknown>): Promise<void> => {
       const p = await raw();
       const c = await p.challenge();
@@ -154,13 +168,32 @@ describe('peer links: authentication against replay and forgery', () => {
       expect(await p.until(() => p.closed)).toBe(true);
       expect(p.frames).toEqual([]);
     };
-    await forge((c) => ({ t: 'hello', nodeId: 2, answer: answerChallenge(SECRET, c, 3) }));
-    await forge((c) => ({ t: 'hello', nodeId: 9, answer: answerChallenge(SECRET, c, 9) }));
-    await forge((c) => ({ t: 'hello', nodeId: '2', answer: answerChallenge('x', c, 2) }));
-    await forge((c) => ({ t: 'nothello', nodeId: 2, answer: answerChallenge(SECRET, c, 2) }));
-    await forge(() => ({ t: 'hello', nodeId: 2, answer: answerChallenge(SECRET, 'a-challenge-from-elsewhere', 2) }));
+    await forge((c) => ({ ...hello(c, 3), nodeId: 2 }));
+    await forge((c) => hello(c, 9));
+    await forge((c) => ({ ...hello(c, 2, { secret: 'x' }), nodeId: '2' }));
+    await forge((c) => ({ ...hello(c, 2), t: 'nothello' }));
+    await forge(() => hello(newNonce(), 2)); // a challenge from another connection
+    await forge((c) => hello(c, 2, { role: 'server' })); // a listener's proof passed off as a dialer's
+    await forge((c) => hello(c, 2, { proofNonce: newNonce() })); // proof made for another nonce
+    await forge((c) => hello(c, 2, { cluster: 'another-cluster' }));
+    await forge((c) => hello(c, 2, { serverId: 3 })); // a proof meant for node 3's listener
+    await forge((c) => hello(c, LISTENER_ID)); // claims to be the listener itself
+    await forge((c) => ({ ...hello(c, 2), v: 3 }));
+    await forge((c) => ({ ...hello(c, 2), nonce: 'short' }));
     expect(handled).toHaveLength(0);
     await legitimateDialerWorks('after-forgeries');
+  });
+
+  test('a dialer of the older handshake (no nonce) is refused with a log line saying so', async () => {
+    const p = await raw();
+    const c = await p.challenge();
+    // The previous version's hello: HMAC(secret, "challenge:nodeId"), no version, no nonce.
+    const oldAnswer = crypto.createHmac('sha256', SECRET).update(`${c}:2`).digest('hex');
+    p.send(Buffer.concat([encodeFrame({ t: 'hello', nodeId: 2, answer: oldAnswer }), encodeFrame({ op: 'old', id: 1 })]));
+    expect(await p.until(() => p.closed)).toBe(true);
+    expect(p.frames).toEqual([]);
+    expect(handled).toHaveLength(0);
+    expect(logLines.join('\n')).toMatch(/node 2 speaks the older peer-link handshake .*upgrade it/);
   });
 
   test('garbage before authentication closes the connection and never crashes the listener', async () => {
