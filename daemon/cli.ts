@@ -9,6 +9,7 @@ import { runLocalCluster } from './cluster/local-cluster';
 import { Replica } from './cluster/replica';
 import { muStats, watchRole, writeLatencyDump } from './cluster/observe';
 import { Logger, LogLevel } from './log';
+import { saslFromArgs, SaslSettings } from './sasl/settings';
 import { CacheServer, VERSION } from './server';
 
 /** memcached's -I syntax: bytes, or a number with k/m suffix. */
@@ -18,6 +19,44 @@ export function parseSize(text: string): number {
   const n = Number(match[1]);
   const unit = match[2].toLowerCase();
   return unit === 'k' ? n * 1024 : unit === 'm' ? n * 1024 * 1024 : n;
+}
+
+/** memcached's -o suboptions that mucached accepts for compatibility but that change nothing here. */
+const IGNORED_SUBOPTIONS = new Set([
+  'maxconns_fast', 'no_maxconns_fast', 'hashpower', 'tail_repair_time', 'hash_algorithm', 'lru_crawler', 'no_lru_crawler',
+  'lru_crawler_sleep', 'lru_crawler_tocrawl', 'read_buf_mem_limit', 'lru_maintainer', 'no_lru_maintainer', 'hot_lru_pct',
+  'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl', 'slab_chunk_max', 'watcher_logbuf_size',
+  'worker_logbuf_size', 'track_sizes', 'no_hashexpand', 'modern', 'no_modern', 'slab_reassign', 'slab_automove',
+  'slab_automove_ratio', 'slab_automove_window', 'no_inline_ascii_resp', 'no_chunked_items', 'sock_cookie_id',
+]);
+
+export interface ExtendedOptions {
+  idleTimeoutSec: number;
+  /** Suboptions accepted and ignored (the caller warns about them). */
+  ignored: string[];
+}
+
+/**
+ * memcached's `-o a,b=1` lists (the flag may repeat). Unknown suboptions are refused with memcached's
+ * own words (it exits too); known ones we do not implement are accepted and reported as ignored.
+ */
+export function parseExtendedOptions(lists: string[]): ExtendedOptions {
+  const out: ExtendedOptions = { idleTimeoutSec: 0, ignored: [] };
+  for (const item of lists.flatMap((list) => list.split(','))) {
+    const eq = item.indexOf('=');
+    const name = eq < 0 ? item : item.slice(0, eq);
+    const value = eq < 0 ? undefined : item.slice(eq + 1);
+    if (name === 'idle_timeout') {
+      if (value === undefined) throw new Error('Missing numeric argument for idle_timeout');
+      if (!/^\d+$/.test(value) || Number(value) > 2 ** 31 - 1) throw new Error(`-o idle_timeout=${value}: use a whole number of seconds (0 = off)`);
+      out.idleTimeoutSec = Number(value);
+    } else if (IGNORED_SUBOPTIONS.has(name) || name.startsWith('ext_') || name.startsWith('ssl_')) {
+      out.ignored.push(item);
+    } else {
+      throw new Error(`Illegal suboption "${item}"`);
+    }
+  }
+  return out;
 }
 
 export function parseArgs(argv: string[]) {
@@ -32,6 +71,9 @@ export function parseArgs(argv: string[]) {
     .option('t', { alias: 'threads', type: 'number', default: 4, describe: 'accepted for compatibility; one event loop serves all clients' })
     .option('U', { alias: 'udp-port', type: 'number', default: 0, describe: 'UDP port: only 0 (off) is supported' })
     .option('v', { alias: 'verbose', type: 'count', describe: 'verbose (-vv: very verbose)' })
+    .option('S', { alias: 'enable-sasl', type: 'boolean', default: false, describe: 'require SASL PLAIN authentication (binary protocol only; text clients are refused)' })
+    .option('sasl-pwdb', { type: 'string', describe: 'with -S: password file of user:password lines (default: env MEMCACHED_SASL_PWDB)' })
+    .option('o', { alias: 'extended', type: 'string', describe: 'comma separated memcached extended options: idle_timeout=SECONDS (0 = off); other memcached options are accepted and ignored' })
     .option('id', { type: 'number', describe: 'cluster mode: this node\'s id (or env SID)' })
     .option('config', { type: 'string', describe: 'cluster mode: cluster JSON file (fabric, secret, nodes); env IDS=1,2,3 alone describes a local group' })
     .option('fabric', { choices: ['shm', 'tcp', 'verbs'] as const, default: 'shm' as const, describe: 'fabric for an IDS-only group' })
@@ -48,6 +90,8 @@ export function parseArgs(argv: string[]) {
       const itemMax = parseSize(args.I);
       if (itemMax < 1024 || itemMax > 1024 * 1024 * 1024) throw new Error(`-I ${args.I}: item size must be between 1k and 1024m`);
       if (itemMax > args.m * 1024 * 1024) throw new Error(`-I ${args.I} is larger than -m ${args.m} megabytes`);
+      if (args['sasl-pwdb'] !== undefined && !args.S) throw new Error('--sasl-pwdb is used only with -S (--enable-sasl)');
+      parseExtendedOptions(([] as string[]).concat(args.o ?? []));
       return true;
     })
     .parseSync();
@@ -60,6 +104,15 @@ async function main(): Promise<void> {
   }
   const args = parseArgs(process.argv.slice(2));
   const log = new Logger(Math.min(2, args.v ?? 0) as LogLevel);
+  let sasl: SaslSettings | undefined;
+  try {
+    sasl = saslFromArgs(args, process.env, log);
+  } catch (err) {
+    log.info((err as Error).message);
+    process.exit(78); // EX_CONFIG
+  }
+  const extended = parseExtendedOptions(([] as string[]).concat(args.o ?? []));
+  for (const option of extended.ignored) log.info(`-o ${option}: accepted for compatibility with memcached, has no effect`);
   let node: ClusterNode | undefined;
   try {
     node = clusterNodeFromArgs(args, process.env);
@@ -82,6 +135,7 @@ async function main(): Promise<void> {
       itemSizeMaxBytes: parseSize(args.I),
       threads: args.t,
       verbosity: args.v ?? 0,
+      idleTimeoutSec: extended.idleTimeoutSec,
     },
     log,
     node && ((counters) => {
@@ -92,6 +146,7 @@ async function main(): Promise<void> {
       return { engine: replica.engine, muStats: () => muStats(replica!) };
     }),
   );
+  if (sasl) server.ctx.sasl = sasl;
   try {
     if (replica) {
       await replica.start();

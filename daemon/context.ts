@@ -3,6 +3,7 @@
  * few server-wide actions (verbosity). Protocol handlers format; they do not own server state.
  */
 import type { CacheEngine } from './cache/types';
+import type { SaslSettings } from './sasl/settings';
 
 /** Counters memcached reports in `stats`; handlers increment the ones their commands touch. */
 export interface CommandCounters {
@@ -58,4 +59,6 @@ export interface ServerContext {
   setVerbosity(level: number): void;
   /** Largest key in bytes (250, as memcached). */
   readonly maxKeyBytes: number;
+  /** -S: binary clients must authenticate (SASL PLAIN) first; text clients are refused. */
+  sasl?: SaslSettings;
 }

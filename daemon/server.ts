@@ -1,6 +1,6 @@
 /**
  * The TCP server of one node: accepts clients (enforcing -c), wires each to a protocol handler over
- * the shared cache engine, and shuts down cleanly.
+ * the shared cache engine, closes idle clients (-o idle_timeout), and shuts down cleanly.
  */
 import * as net from 'net';
 import { LocalEngine } from './cache/engine';
@@ -10,6 +10,7 @@ import { Connection, ConnectionStats } from './connection';
 import { newCommandCounters, ServerContext, StatsGroup } from './context';
 import { createAsciiHandler } from './handlers/ascii';
 import { createBinaryHandler } from './handlers/binary';
+import { refuseTextUnderSasl } from './sasl/text-refusal';
 import type { Logger, LogLevel } from './log';
 import { ServerState, Settings, statsGroup } from './stats-report';
 
@@ -27,7 +28,14 @@ export interface ClusterHooks {
 export interface ServerOptions extends Settings {
   /** Bytes a slow reader may leave unread in our write buffer before we stop reading its input. */
   maxPendingWriteBytes?: number;
+  /** Replies a connection may have pending (replicated writes) before we stop reading its input. */
+  maxPendingReplies?: number;
+  /** memcached's `-o idle_timeout`: close a client idle for longer than this; 0 = never. */
+  idleTimeoutSec?: number;
 }
+
+/** How often idle clients are looked for, at most (memcached's timeout thread: about 1 s). */
+const IDLE_SCAN_MAX_MS = 1000;
 
 export class CacheServer {
   readonly counters = newCommandCounters();
@@ -38,6 +46,9 @@ export class CacheServer {
   private readonly connStats: ConnectionStats = { bytesRead: 0, bytesWritten: 0 };
   private totalConnections = 0;
   private rejectedConnections = 0;
+  /** Clients closed by idle_timeout (memcached's `idle_kicks`). */
+  private idleKickCount = 0;
+  private idleTimer?: NodeJS.Timeout;
   private readonly startedAtMs = Date.now();
   private readonly hooks?: ClusterHooks;
 
@@ -53,6 +64,31 @@ export class CacheServer {
     this.server.maxConnections = Number.MAX_SAFE_INTEGER; // -c is enforced with memcached's error, below
   }
 
+  get idleKicks(): number {
+    return this.idleKickCount;
+  }
+
+  /**
+   * memcached closes a client whose last command is more than idle_timeout seconds old, unless it
+   * is still being answered. A slowloris client trickling bytes of a command that never completes
+   * is idle by that measure: bytes alone do not count as a command.
+   */
+  private startIdleReaper(): void {
+    const idleTimeoutSec = this.settings.idleTimeoutSec ?? 0;
+    if (!(idleTimeoutSec > 0) || this.idleTimer) return;
+    const limitMs = idleTimeoutSec * 1000;
+    this.idleTimer = setInterval(() => {
+      const nowMs = Date.now();
+      for (const conn of this.conns) {
+        if (conn.idleForMs(nowMs) <= limitMs) continue;
+        this.idleKickCount++;
+        this.log.debug(`conn ${conn.id}: closing idle connection (idle_timeout ${idleTimeoutSec} s)`);
+        conn.destroy();
+      }
+    }, Math.min(IDLE_SCAN_MAX_MS, Math.max(50, limitMs / 4)));
+    this.idleTimer.unref();
+  }
+
   private makeContext(engine: CacheEngine): ServerContext {
     return {
       engine,
@@ -66,6 +102,7 @@ export class CacheServer {
         this.engine.store.resetStats();
         this.totalConnections = 0;
         this.rejectedConnections = 0;
+        this.idleKickCount = 0;
         this.connStats.bytesRead = 0;
         this.connStats.bytesWritten = 0;
       },
@@ -105,12 +142,14 @@ export class CacheServer {
       return;
     }
     const conn = new Connection(socket, {
-      ascii: createAsciiHandler,
+      // -S: the port serves binary SASL clients only (daemon/sasl/text-refusal.ts).
+      ascii: this.ctx.sasl ? refuseTextUnderSasl : createAsciiHandler,
       binary: createBinaryHandler,
       ctx: this.ctx,
       log: this.log,
       stats: this.connStats,
       maxPendingWriteBytes: this.settings.maxPendingWriteBytes ?? 4 * 1024 * 1024,
+      maxPendingReplies: this.settings.maxPendingReplies,
       onClose: (c) => {
         this.conns.delete(c);
         this.log.debug(`conn ${c.id} closed`);
@@ -127,6 +166,7 @@ export class CacheServer {
         this.server.off('error', reject);
         const address = this.server.address() as net.AddressInfo;
         this.settings.port = address.port;
+        this.startIdleReaper();
         resolve(address);
       });
     });
@@ -134,6 +174,7 @@ export class CacheServer {
 
   /** Stop accepting, close every client, resolve when the listener is closed. */
   close(): Promise<void> {
+    if (this.idleTimer) clearInterval(this.idleTimer);
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       for (const conn of this.conns) conn.destroy();

@@ -10,6 +10,11 @@
  * - On the leader, decisions read committed state plus our effects still in flight (PendingOverlay);
  *   a decision with no effect that rests on in-flight state waits for that state to be applied.
  * - A follower never decides: it forwards the operation to the leader.
+ * - Pushback: the leader has at most `maxInFlightProposals` proposals (and `maxInFlightBytes` of
+ *   payload, one proposal always fits) proposed and not yet applied. Later writes wait, in arrival
+ *   order and undecided, at most `leaderWaitMs`, then fail with a SERVER_ERROR (nothing applied).
+ *   Connections stop reading while their replies are pending, so the waiting list is bounded by
+ *   the clients, and nothing queues without bound inside mu-core.
  */
 import type { CommandCounters } from '../context';
 import { Decider, Limits } from './decide';
@@ -46,6 +51,19 @@ export interface ReplicatedEngineOptions extends Limits {
   leaderWaitMs: number;
   /** Called once per write with its replication latency (propose to applied), in ns. */
   onReplicated?: (latencyNs: number) => void;
+  /** Our proposals not yet applied, at most (default DEFAULT_MAX_IN_FLIGHT_PROPOSALS). */
+  maxInFlightProposals?: number;
+  /** Payload bytes of our proposals not yet applied, at most (default DEFAULT_MAX_IN_FLIGHT_BYTES). */
+  maxInFlightBytes?: number;
+}
+
+export const DEFAULT_MAX_IN_FLIGHT_PROPOSALS = 1024;
+export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+
+export class BacklogFullError extends Error {
+  constructor(waitedMs: number) {
+    super(`replication backlog full for ${waitedMs} ms; write not applied`);
+  }
 }
 
 export class NoLeaderError extends Error {
@@ -59,6 +77,14 @@ interface Waiter {
   resolve: () => void;
 }
 
+/** A write waiting for room among the proposals in flight; not decided yet. */
+interface Admission {
+  op: WriteOp;
+  resolve: (r: ForwardedResult) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
 export class ReplicatedEngine implements CacheEngine {
   /** Reads, limits and stats come from a local engine over the committed store. */
   readonly local: LocalEngine;
@@ -68,6 +94,9 @@ export class ReplicatedEngine implements CacheEngine {
   private waiters: Waiter[] = [];
   /** Our proposals not yet applied, in log order, to recognise them in applyEntry. */
   private readonly inFlight: Buffer[] = [];
+  private inFlightBytes = 0;
+  /** Writes waiting for room in flight, in arrival order. */
+  private readonly admission: Admission[] = [];
   /** Writes that arrived while a flush was in flight: decided once it is applied. */
   private readonly barrierQueue: Array<() => void> = [];
   private log: ReplicationLog | null = null;
@@ -92,7 +121,12 @@ export class ReplicatedEngine implements CacheEngine {
 
   /** Nothing of ours is in flight. */
   get idle(): boolean {
-    return this.inFlight.length === 0 && this.barrierQueue.length === 0;
+    return this.inFlight.length === 0 && this.barrierQueue.length === 0 && this.admission.length === 0;
+  }
+
+  /** Pushback counters: our proposals not yet applied, their bytes, writes waiting for room. */
+  get backlog(): { inFlight: number; inFlightBytes: number; waiting: number } {
+    return { inFlight: this.inFlight.length, inFlightBytes: this.inFlightBytes, waiting: this.admission.length };
   }
 
   get applied(): number {
@@ -139,7 +173,8 @@ export class ReplicatedEngine implements CacheEngine {
     );
   }
 
-  private decideAsLeader(op: WriteOp): Promise<ForwardedResult> {
+  private decideAsLeader(op: WriteOp, admitted = false): Promise<ForwardedResult> {
+    if (!admitted && (this.admission.length > 0 || this.inFlightFull())) return this.waitForRoom(op);
     if (this.overlay.flushInFlight > 0 || this.barrierQueue.length > 0) {
       return new Promise((resolve, reject) => {
         this.barrierQueue.push(() => this.execute(op).then(resolve, reject));
@@ -166,6 +201,7 @@ export class ReplicatedEngine implements CacheEngine {
     }
     this.overlay.propose(effects);
     this.inFlight.push(payload);
+    this.inFlightBytes += payload.length;
     const startedNs = process.hrtime.bigint();
     return log.propose(payload).then(
       (index) => this.whenApplied(index).then(() => {
@@ -175,7 +211,7 @@ export class ReplicatedEngine implements CacheEngine {
       (err: Error) => {
         // What was in flight may or may not commit under the next leader: decide nothing from it.
         this.overlay.clear();
-        this.inFlight.length = 0;
+        this.dropInFlight();
         throw err;
       },
     );
@@ -186,7 +222,7 @@ export class ReplicatedEngine implements CacheEngine {
     const effects = decodeEffects(payload);
     this.local.applyAll(effects);
     if (this.inFlight.length > 0 && this.inFlight[0].equals(payload)) {
-      this.inFlight.shift();
+      this.inFlightBytes -= this.inFlight.shift()!.length;
       this.overlay.settle(effects);
     }
     this.appliedIndex = index;
@@ -195,14 +231,61 @@ export class ReplicatedEngine implements CacheEngine {
       const queued = this.barrierQueue.splice(0);
       for (const run of queued) run();
     }
+    this.admitWaiting();
   }
 
   /** State transfer installed everything up to `index`. */
   installedUpTo(index: number): void {
     if (index > this.appliedIndex) this.appliedIndex = index;
     this.overlay.clear();
-    this.inFlight.length = 0;
+    this.dropInFlight();
     this.release();
+  }
+
+  private inFlightFull(): boolean {
+    const n = this.inFlight.length;
+    if (n === 0) return false;
+    return n >= (this.options.maxInFlightProposals ?? DEFAULT_MAX_IN_FLIGHT_PROPOSALS)
+      || this.inFlightBytes >= (this.options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES);
+  }
+
+  private waitForRoom(op: WriteOp): Promise<ForwardedResult> {
+    const waitMs = this.options.leaderWaitMs;
+    return new Promise((resolve, reject) => {
+      const entry: Admission = {
+        op, resolve, reject,
+        timer: setTimeout(() => {
+          const at = this.admission.indexOf(entry);
+          if (at >= 0) this.admission.splice(at, 1);
+          reject(new BacklogFullError(waitMs));
+        }, waitMs),
+      };
+      this.admission.push(entry);
+    });
+  }
+
+  /** Room in flight (an entry applied, or the in-flight set dropped): decide waiting writes in order. */
+  private admitWaiting(): void {
+    while (this.admission.length > 0 && !this.inFlightFull()) {
+      const next = this.admission.shift()!;
+      clearTimeout(next.timer);
+      // Leadership may have moved while it waited: route it like a new write, minus the queue.
+      let run: Promise<ForwardedResult>;
+      try {
+        run = this.requireLog().role === 'leader' ? this.decideAsLeader(next.op, true) : this.forwardToLeader(next.op, Date.now());
+      } catch (err) {
+        next.reject(err as Error);
+        continue;
+      }
+      run.then(next.resolve, next.reject);
+    }
+  }
+
+  private dropInFlight(): void {
+    this.inFlight.length = 0;
+    this.inFlightBytes = 0;
+    // Whatever waited for room may go now (as a follower it is forwarded).
+    queueMicrotask(() => this.admitWaiting());
   }
 
   whenApplied(index: number): Promise<void> {

@@ -6,25 +6,38 @@
  */
 import type { ServerContext } from '../context';
 import type { MaybePromise } from '../cache/types';
-import { Opcode } from '../../protocol/binary/constants';
+import { Opcode, Status } from '../../protocol/binary/constants';
 import type { BinaryCommand, BinaryRequest } from '../../protocol/binary/commands';
 import { BinaryRequestParser } from '../../protocol/binary/parser';
+import type { FrameLimits } from '../../protocol/binary/validate';
 import type { HandlerFactory, ReplySink } from './types';
 import { CommandSequencer } from './command-sequencer';
 import { handleFlush, handleStat, handleVersion } from './binary-admin';
+import { BinarySasl } from './binary-sasl';
 import { handleGet, handleTouch } from './binary-read';
 import { failure, success } from './binary-reply';
 import { handleAppend, handleArith, handleDelete, handleStore, handleTooLarge } from './binary-write';
 
 export const createBinaryHandler: HandlerFactory = (ctx, sink) => {
-  const parser = new BinaryRequestParser({
+  const limits: FrameLimits = {
     maxKeyBytes: ctx.maxKeyBytes,
     maxValueBytes: (keyBytes, flags) => ctx.engine.maxValueBytes(keyBytes, flags),
-  });
+  };
+  const parser = new BinaryRequestParser(limits);
   const sequencer = new CommandSequencer();
+  const run = (command: BinaryCommand) => execute(ctx, sink, sequencer, command);
+  if (ctx.sasl) {
+    // -S: requests pass the SASL gate first (binary-sasl.ts).
+    const sasl = new BinarySasl(ctx, ctx.sasl, parser, limits);
+    const replyInOrder = (bytes: Buffer) => sink.reply(sequencer.run(() => bytes));
+    return {
+      onData: (chunk: Buffer) => sasl.push(chunk, run, replyInOrder),
+      bufferedBytes: () => sasl.bufferedBytes(),
+    };
+  }
   return {
     onData(chunk: Buffer): void {
-      for (const command of parser.push(chunk)) execute(ctx, sink, sequencer, command);
+      for (const command of parser.push(chunk)) run(command);
     },
     bufferedBytes: () => parser.bufferedBytes(),
   };
@@ -37,7 +50,10 @@ function execute(ctx: ServerContext, sink: ReplySink, sequencer: CommandSequence
       return;
     case 'error':
       sink.reply(failure(command, command.status));
-      if (command.close) sink.closeAfterReplies(`binary protocol error (opcode 0x${command.header.opcode.toString(16)})`);
+      if (command.close) {
+        const what = command.status === Status.AUTH_ERROR ? 'not authenticated (-S)' : 'binary protocol error';
+        sink.closeAfterReplies(`${what} (opcode 0x${command.header.opcode.toString(16)})`);
+      }
       return;
     case 'tooLarge':
       sink.reply(sequencer.run(() => handleTooLarge(ctx, command)));

@@ -1,0 +1,143 @@
+/**
+ * The leader's pushback bound, in process against a scripted replication log: writes beyond
+ * `maxInFlightProposals` / `maxInFlightBytes` wait undecided and in arrival order, are proposed as
+ * earlier entries are applied, fail cleanly after leaderWaitMs, and are re-routed when leadership
+ * moves while they wait.
+ */
+import { decodeEffects } from '../../daemon/cache/effect-codec';
+import { BacklogFullError, ReplicatedEngine, ReplicationLog, WriteForwarder } from '../../daemon/cache/replicated-engine';
+import type { StoreOp, WriteOp } from '../../daemon/cache/types';
+
+/** A log whose proposals commit only when the test says so. */
+class ScriptedLog implements ReplicationLog {
+  role: 'leader' | 'follower' | 'candidate' = 'leader';
+  leaderId: number | null = 1;
+  readonly maxPayloadBytes = 4 * 1024 * 1024;
+  readonly proposed: Buffer[] = [];
+  private readonly open: Array<{ payload: Buffer; resolve: (i: number) => void; reject: (e: Error) => void }> = [];
+  private nextIndex = 1;
+  maxOutstanding = 0;
+
+  constructor(private readonly engine: () => ReplicatedEngine) {}
+
+  propose(payload: Buffer): Promise<number> {
+    this.proposed.push(payload);
+    return new Promise((resolve, reject) => {
+      this.open.push({ payload, resolve, reject });
+      this.maxOutstanding = Math.max(this.maxOutstanding, this.open.length);
+    });
+  }
+
+  get outstanding(): number {
+    return this.open.length;
+  }
+
+  /** Commit the oldest outstanding proposal: the pump applies it, the proposer learns its index. */
+  commitOldest(): void {
+    const p = this.open.shift();
+    if (!p) throw new Error('nothing to commit');
+    const index = this.nextIndex++;
+    this.engine().applyEntry(index, p.payload);
+    p.resolve(index);
+  }
+
+  /** Leadership lost: every outstanding proposal fails. */
+  loseLeadership(newLeader: number): void {
+    this.role = 'follower';
+    this.leaderId = newLeader;
+    for (const p of this.open.splice(0)) p.reject(Object.assign(new Error('lost leadership: test'), { code: 'LostLeadership' }));
+  }
+}
+
+function setup(limits: { maxInFlightProposals?: number; maxInFlightBytes?: number; leaderWaitMs?: number }) {
+  const forwarded: WriteOp[] = [];
+  const engine = new ReplicatedEngine({
+    selfId: 1, memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: 1024 * 1024,
+    leaderWaitMs: limits.leaderWaitMs ?? 10_000, maxInFlightProposals: limits.maxInFlightProposals, maxInFlightBytes: limits.maxInFlightBytes,
+  });
+  const log = new ScriptedLog(() => engine);
+  const forwarder: WriteForwarder = {
+    forward: (_leader, op) => {
+      forwarded.push(op);
+      return Promise.resolve({ result: { status: 'STORED' }, index: 0 });
+    },
+  };
+  engine.attach(log, forwarder);
+  return { engine, log, forwarded };
+}
+
+const set = (key: string, valueBytes = 8): StoreOp => ({
+  op: 'store', mode: 'set', key: Buffer.from(key), value: Buffer.alloc(valueBytes, key.charCodeAt(key.length - 1)), flags: 0, exptime: 0,
+});
+
+const keysOf = (payloads: Buffer[]) => payloads.map((p) => decodeEffects(p).map((e) => ('key' in e ? e.key.toString() : e.kind)).join(','));
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('at most maxInFlightProposals are proposed; the rest wait and are proposed in arrival order', async () => {
+  const { engine, log } = setup({ maxInFlightProposals: 4 });
+  const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+  const results = keys.map((k) => engine.mutate(set(k)));
+  await settle();
+  expect(log.outstanding).toBe(4);
+  expect(engine.backlog).toMatchObject({ inFlight: 4, waiting: 16 });
+  for (let i = 0; i < 20 && log.outstanding > 0; i++) {
+    log.commitOldest();
+    await settle();
+    expect(log.outstanding).toBeLessThanOrEqual(4);
+  }
+  expect(log.maxOutstanding).toBe(4);
+  expect(keysOf(log.proposed)).toEqual(keys);
+  expect((await Promise.all(results)).map((r) => r.status)).toEqual(keys.map(() => 'STORED'));
+  for (const k of keys) expect(engine.get(Buffer.from(k))?.value.length).toBe(8);
+  expect(engine.idle).toBe(true);
+});
+
+test('the byte bound admits one proposal whatever its size, and stops once the bytes reach it', async () => {
+  const { engine, log } = setup({ maxInFlightBytes: 100 * 1024 });
+  const results = ['a', 'b', 'c', 'd', 'e'].map((k) => engine.mutate(set(k, 40 * 1024)));
+  await settle();
+  expect(log.outstanding).toBe(3); // 40k and 80k are under 100k; at 120k the rest waits
+  while (log.outstanding > 0) {
+    log.commitOldest();
+    await settle();
+  }
+  expect(log.maxOutstanding).toBe(3);
+  expect((await Promise.all(results)).every((r) => r.status === 'STORED')).toBe(true);
+
+  const big = setup({ maxInFlightBytes: 1024 });
+  const one = big.engine.mutate(set('huge', 512 * 1024));
+  await settle();
+  expect(big.log.outstanding).toBe(1);
+  big.log.commitOldest();
+  expect((await one).status).toBe('STORED');
+});
+
+test('a write that finds no room within leaderWaitMs fails undecided; nothing of it is proposed', async () => {
+  const { engine, log } = setup({ maxInFlightProposals: 1, leaderWaitMs: 60 });
+  const first = engine.mutate(set('first'));
+  const second = engine.mutate(set('second'));
+  await expect(second).rejects.toBeInstanceOf(BacklogFullError);
+  expect(keysOf(log.proposed)).toEqual(['first']);
+  log.commitOldest();
+  expect((await first).status).toBe('STORED');
+  expect(engine.get(Buffer.from('second'))).toBeUndefined();
+  // Room again: the next write goes straight through.
+  const third = engine.mutate(set('third'));
+  await settle();
+  log.commitOldest();
+  expect((await third).status).toBe('STORED');
+});
+
+test('writes waiting for room when leadership moves are forwarded to the new leader, in order', async () => {
+  const { engine, log, forwarded } = setup({ maxInFlightProposals: 2 });
+  const results = ['p1', 'p2', 'w1', 'w2', 'w3'].map((k) => engine.mutate(set(k)));
+  await settle();
+  expect(engine.backlog.waiting).toBe(3);
+  log.loseLeadership(2);
+  await expect(results[0]).rejects.toThrow(/lost leadership/);
+  await expect(results[1]).rejects.toThrow(/lost leadership/);
+  const rest = await Promise.all(results.slice(2));
+  expect(rest.map((r) => r.status)).toEqual(['STORED', 'STORED', 'STORED']);
+  expect(forwarded.map((op) => ('key' in op ? op.key.toString() : op.op))).toEqual(['w1', 'w2', 'w3']);
+  expect(engine.backlog).toEqual({ inFlight: 0, inFlightBytes: 0, waiting: 0 });
+});
