@@ -14,6 +14,7 @@ import { ReplicatedEngine, WriteForwarder } from '../cache/replicated-engine';
 import type { WriteOp } from '../cache/types';
 import type { ClusterConfig, NodeEntry } from '../cluster-config';
 import type { Logger } from '../log';
+import { SnapshotStaging } from './snapshot-staging';
 import { PeerDialer, PeerLinkError, PeerListener } from './peer-link';
 import * as hdr from 'hdr-histogram-js';
 
@@ -89,7 +90,10 @@ export class Replica {
   private readonly listener: PeerListener;
   private readonly dialers = new Map<number, PeerDialer>();
   private readonly failovers = { seen: 0, lastLeader: null as number | null };
-  private snapshotTransfer = '';
+  /** The snapshot transfer being received, staged until its last part. */
+  private readonly staging = new SnapshotStaging();
+  private readonly sendingSnapshotTo = new Set<number>();
+  private transferCount = 0;
   private readonly latencies = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
   private samples: number[] = [];
 
@@ -239,7 +243,7 @@ export class Replica {
         return { index, effects };
       }
       case 'snapshot-part':
-        this.installPart(String(req.transfer), req.effects as Effect[], Number(req.index), req.done === true);
+        this.installPart(String(req.transfer), Number(req.part), req.effects as Effect[], Number(req.index), req.done === true);
         return {};
       default:
         throw new Error(`unknown peer request ${String(req.t)}`);
@@ -250,17 +254,21 @@ export class Replica {
   private *snapshotBatches(): Generator<Record<string, unknown>> {
     const index = this.engine.applied;
     const all = [...this.engine.local.store.entries()];
-    for (let i = 0; i < all.length || i === 0; i += SNAPSHOT_BATCH_ITEMS) {
+    for (let i = 0, part = 0; i < all.length || i === 0; i += SNAPSHOT_BATCH_ITEMS, part++) {
       const effects: Effect[] = all.slice(i, i + SNAPSHOT_BATCH_ITEMS).map((it) => ({
         kind: 'put', key: it.key, value: it.value, flags: it.flags, exptimeSec: it.exptimeSec, cas: it.cas,
         storedAtSec: it.storedAtSec, stale: it.stale, keyBinary: it.keyBinary,
       }));
-      yield { index, effects, done: i + SNAPSHOT_BATCH_ITEMS >= all.length };
+      yield { index, part, effects, done: i + SNAPSHOT_BATCH_ITEMS >= all.length };
     }
   }
 
   private async sendSnapshot(peer: number): Promise<void> {
-    const transfer = `${this.opts.self.id}-${Date.now()}`;
+    // Mu asks again while a transfer is slow; a second concurrent transfer to the same peer would
+    // only supersede the first one there (see installPart), so it is not started.
+    if (this.sendingSnapshotTo.has(peer)) return;
+    this.sendingSnapshotTo.add(peer);
+    const transfer = `${this.opts.self.id}-${Date.now()}-${++this.transferCount}`;
     let items = 0;
     try {
       for (const batch of this.snapshotBatches()) {
@@ -270,29 +278,35 @@ export class Replica {
       this.opts.log.info(`sent a snapshot of ${items} items to node ${peer}`);
     } catch (err) {
       this.opts.log.info(`snapshot to node ${peer} failed (Mu will ask again): ${(err as Error).message}`);
+    } finally {
+      this.sendingSnapshotTo.delete(peer);
     }
   }
 
   private async fetchSnapshot(peer: number): Promise<void> {
     try {
       const part = await this.dialer(peer).request({ t: 'snapshot-request' });
-      this.installPart(`fetch-${peer}-${Date.now()}`, part.effects as Effect[], Number(part.index), true);
+      this.installPart(`fetch-${peer}-${Date.now()}-${++this.transferCount}`, 0, part.effects as Effect[], Number(part.index), true);
     } catch (err) {
       this.opts.log.info(`snapshot from node ${peer} failed (Mu will ask again): ${(err as Error).message}`);
     }
   }
 
-  private installPart(transfer: string, effects: Effect[], index: number, done: boolean): void {
+  /** One part of a snapshot transfer; the store is replaced once the last part is in (snapshot-staging.ts). */
+  private installPart(transfer: string, part: number, effects: Effect[], index: number, done: boolean): void {
+    const outcome = this.staging.accept({ transfer, part, effects, index, done }, this.engine.applied);
+    if (outcome.kind === 'staged') return;
+    if (outcome.kind === 'stale') {
+      this.opts.log.info(`dropped a snapshot up to log index ${index}: already applied up to ${this.engine.applied}`);
+      return;
+    }
     const store = this.engine.local.store;
-    if (transfer !== this.snapshotTransfer) {
-      this.snapshotTransfer = transfer;
-      store.reset();
-    }
-    this.engine.local.applyAll(effects);
-    if (done) {
-      this.engine.installedUpTo(index);
-      this.mu.installSnapshot(index);
-      this.opts.log.info(`caught up from a snapshot: ${store.stats().currItems} items up to log index ${index}`);
-    }
+    store.reset();
+    this.engine.local.applyAll(outcome.effects);
+    this.engine.installedUpTo(index);
+    this.mu.installSnapshot(index);
+    this.opts.log.info(`caught up from a snapshot: ${store.stats().currItems} items up to log index ${index}`);
   }
+
+
 }
