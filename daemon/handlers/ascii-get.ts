@@ -11,6 +11,10 @@ import { formatResult } from './ascii-reply';
 
 type GetCommand = Extract<AsciiCommand, { kind: 'get' }>;
 
+/** Value bytes one multi-get reply may carry (a 256-key get of 1 MiB items still fits). */
+export const MAX_GET_REPLY_VALUE_BYTES = 256 * 1024 * 1024;
+const OUT_OF_MEMORY = line('SERVER_ERROR out of memory writing get response');
+
 export function executeGet(ctx: ServerContext, c: GetCommand): MaybePromise<Buffer> {
   const touch = c.variant === 'gat' || c.variant === 'gats';
   const withCas = c.variant === 'gets' || c.variant === 'gats';
@@ -32,6 +36,11 @@ export function executeGet(ctx: ServerContext, c: GetCommand): MaybePromise<Buff
   }
   const format = (items: Array<ItemView | undefined>): Buffer => {
     if (c.keyTooLong) return line('CLIENT_ERROR bad command line format');
+    let valueBytes = 0;
+    for (const item of items) if (item) valueBytes += item.value.length;
+    // One line may name the same large item thousands of times (a 6 KB line, gigabytes of reply):
+    // past the bound the reply is refused with the error memcached gives when it cannot build one.
+    if (valueBytes > MAX_GET_REPLY_VALUE_BYTES) return OUT_OF_MEMORY;
     const parts: Buffer[] = [];
     for (const item of items) {
       if (item) parts.push(...valueParts(item.key, item.flags, item.value, withCas ? item.cas : undefined));
