@@ -136,6 +136,7 @@ async function main(): Promise<void> {
       threads: args.t,
       verbosity: args.v ?? 0,
       idleTimeoutSec: extended.idleTimeoutSec,
+      saslEnabled: sasl !== undefined,
     },
     log,
     node && ((counters) => {

@@ -14,6 +14,10 @@ export interface Settings {
   itemSizeMaxBytes: number;
   threads: number;
   verbosity: number;
+  /** `-o idle_timeout`, seconds (0 = off). */
+  idleTimeoutSec?: number;
+  /** `-S`: SASL authentication on the binary protocol. */
+  saslEnabled?: boolean;
 }
 
 export interface ConnInfo {
@@ -129,12 +133,13 @@ function settingsPairs(settings: Settings): Pairs {
     ['stat_key_prefix', ':'],
     ['detail_enabled', 'no'],
     ['cas_enabled', 'yes'],
-    ['binding_protocol', 'auto-negotiate'],
-    ['auth_enabled_sasl', 'no'],
+    ['binding_protocol', settings.saslEnabled ? 'binary' : 'auto-negotiate'],
+    ['auth_enabled_sasl', settings.saslEnabled ? 'yes' : 'no'],
     ['item_size_max', String(settings.itemSizeMaxBytes)],
     ['maxconns_fast', 'yes'],
     ['slab_chunk_max', String(Math.floor(settings.itemSizeMaxBytes / 2))],
     ['lru_segmented', 'no'],
+    ['idle_timeout', String(settings.idleTimeoutSec ?? 0)],
   ];
 }
 
