@@ -29,6 +29,8 @@ export interface ReplicationLog {
   readonly role: 'leader' | 'follower' | 'candidate';
   readonly leaderId: number | null;
   readonly maxPayloadBytes: number;
+  /** Leader only: the log index the current term began at; nothing is decided before it is applied. */
+  readonly termStartIndex?: number;
   propose(payload: Buffer): Promise<number>;
 }
 
@@ -91,6 +93,8 @@ export class ReplicatedEngine implements CacheEngine {
   private readonly overlay: PendingOverlay;
   private readonly decider: Decider;
   private appliedIndex = 0;
+  /** Bumped whenever in-flight state is dropped: verdicts read from it are void. */
+  private inFlightGeneration = 0;
   private waiters: Waiter[] = [];
   /** Our proposals not yet applied, in log order, to recognise them in applyEntry. */
   private readonly inFlight: Buffer[] = [];
@@ -175,6 +179,10 @@ export class ReplicatedEngine implements CacheEngine {
 
   private decideAsLeader(op: WriteOp, admitted = false): Promise<ForwardedResult> {
     if (!admitted && (this.admission.length > 0 || this.inFlightFull())) return this.waitForRoom(op);
+    // A new leader's cache lacks the entries committed or adopted before its term: wait for them
+    // (deciding an incr or cas against the older cache answered from a value already overwritten).
+    const termStart = this.requireLog().termStartIndex ?? 0;
+    if (this.appliedIndex < termStart) return this.whenApplied(termStart).then(() => this.execute(op));
     if (this.overlay.flushInFlight > 0 || this.barrierQueue.length > 0) {
       return new Promise((resolve, reject) => {
         this.barrierQueue.push(() => this.execute(op).then(resolve, reject));
@@ -185,7 +193,10 @@ export class ReplicatedEngine implements CacheEngine {
       // A verdict read from in-flight state is only true once that state is applied.
       const key = 'key' in op ? op.key : undefined;
       const waitFor = key !== undefined && this.overlay.hasPending(key) ? this.lastProposedIndexBound() : 0;
-      return this.whenApplied(waitFor).then(() => ({ result, index: 0 }));
+      // If that state is dropped (leadership lost), another leader's entries fill those indexes:
+      // the verdict is then void, and the write (which changed nothing) is decided again.
+      const generation = this.inFlightGeneration;
+      return this.whenApplied(waitFor).then(() => (this.inFlightGeneration === generation ? { result, index: 0 } : this.execute(op)));
     }
     return this.propose(effects).then((index) => {
       if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
@@ -282,6 +293,7 @@ export class ReplicatedEngine implements CacheEngine {
   }
 
   private dropInFlight(): void {
+    this.inFlightGeneration++;
     this.inFlight.length = 0;
     this.inFlightBytes = 0;
     // Whatever waited for room may go now (as a follower it is forwarded).

@@ -1,122 +1,168 @@
 /**
- * The seeded fault schedule: kinds come in rounds, each round a seeded shuffle of every kind (so a
- * short run still injects each), separated by seeded gaps. One fault at a time, and the next one
- * waits until all three nodes are back and agree on a leader: never more than one node down.
+ * Injects the seeded fault schedule (schedule.ts) into a running cluster, one fault at a time: the
+ * next one waits until every node is back and all agree on one leader, so never more than one node
+ * is down (or cut off) at once, and a majority always lives.
  */
 import { ChaosCluster } from './chaos-cluster';
-import { Op } from './history';
-import { RequestFailed, TextConnection } from './text-client';
+import { cutKey, cutsBetween, Cut } from './netns-plan';
+import { WriteOutcome, probeFailover, probeOldLeader, probeRejoin } from './probes';
+import { FaultKind, faultPhaseOver, nextGapMs, nextKind, quotaMet } from './schedule';
 import { Recorder, nowMs } from './workload';
 import { Rng } from '../rng';
 
-export type FaultKind = 'kill-leader' | 'kill-follower' | 'stop-leader';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'stop-leader'];
+export type { FaultKind } from './schedule';
 
 export interface Fault {
   kind: FaultKind;
+  /** The node signalled or cut off (split-brain: the old leader). */
   node: number;
-  /** When the signal was sent (ms on the history's clock). */
+  /** When the fault began (ms on the history's clock). */
   atMs: number;
-  /** SIGSTOP only: how long the node stayed paused. */
-  pausedMs?: number;
+  /** stop-leader: how long the node stayed paused; partitions: how long the cut lasted. */
+  heldMs?: number;
+  /** Partitions: the cut links. */
+  cuts?: string[];
+  /** partition-leader: writes sent straight to the cut-off old leader, by outcome. */
+  oldLeaderWrites?: Record<WriteOutcome, number>;
   /** When all nodes were back and agreed on a leader. */
   recoveredMs: number;
-  /** From the signal to the first acknowledged write of the probe client (null: none within the bound). */
+  /** From the fault to the first acknowledged probe write (null: none within the bound). */
   failoverMs: number | null;
+  /** kill/restart: from the restart to the node serving the last acknowledged probe value. */
+  rejoinMs?: number | null;
 }
 
 export interface FaultOptions {
+  kinds: FaultKind[];
+  faultsPerKind: number | null;
+  /** The run's length; with a quota the gaps are computed from it. */
+  durationMs: number;
+  /** With a quota not met by durationMs, faults go on until this (then the run reports the shortfall). */
+  hardCapMs: number;
   minGapMs: number;
   maxGapMs: number;
-  /** SIGSTOP length: longer than the failure detector's timeout (~300 ms). */
+  /** SIGSTOP length: longer than the failure detector's timeout (~100 ms of silent scans). */
   minPauseMs: number;
   maxPauseMs: number;
+  /** How long a partition holds. */
+  minHoldMs: number;
+  maxHoldMs: number;
   recoverTimeoutMs: number;
 }
 
-export function nextKind(rng: Rng, round: FaultKind[]): FaultKind {
-  if (round.length === 0) {
-    const kinds = [...FAULT_KINDS];
-    for (let i = kinds.length - 1; i > 0; i--) { const j = rng.below(i + 1); [kinds[i], kinds[j]] = [kinds[j], kinds[i]]; }
-    round.push(...kinds);
-  }
-  return round.shift() as FaultKind;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const seeded = (rng: Rng, min: number, max: number): number => min + rng.below(max - min + 1);
 
-const PROBE_TIMEOUT_MS = 250;
-const PROBE_KEY = 'chaosprobe';
+function pick<T>(rng: Rng, xs: T[]): T { return xs[rng.below(xs.length)]; }
+
+function shuffled<T>(rng: Rng, xs: T[]): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) { const j = rng.below(i + 1); [out[i], out[j]] = [out[j], out[i]]; }
+  return out;
+}
 
 /**
- * The fail-over probe: from the moment of the fault, sets on PROBE_KEY through every node but the
- * faulty one, round-robin, each over a fresh connection with a short timeout, until one is
- * acknowledged. Its operations join the history, so they are checked too.
+ * split-brain: a bridge partition. The nodes but one (the bridge) split into side A holding the
+ * leader and side B; A and B cannot talk, the bridge talks to both, so each side plus the bridge is
+ * a majority and both may try to lead.
  */
-async function probeWrite(cluster: ChaosCluster, faulty: number, rec: Recorder, fromMs: number, boundMs: number): Promise<number | null> {
-  const ports = cluster.nodes.filter((n) => n.id !== faulty).map((n) => n.clientPort);
-  for (let attempt = 0; attempt < 10_000 && nowMs(rec) - fromMs < boundMs; attempt++) {
-    const port = ports[attempt % ports.length];
-    const value = String(1_000_000 * rec.nextValue++);
-    const op: Op = { id: rec.nextId++, client: -2, key: PROBE_KEY, kind: 'set', value, invokeMs: nowMs(rec), returnMs: Infinity, note: `fail-over probe via port ${port}` };
-    let conn: TextConnection | null = null;
-    try {
-      conn = await TextConnection.open(port, PROBE_TIMEOUT_MS);
-      op.invokeMs = nowMs(rec);
-      const reply = await conn.request(`set ${PROBE_KEY} 0 0 ${value.length}\r\n${value}\r\n`, false, PROBE_TIMEOUT_MS);
-      if (reply === 'STORED\r\n') {
-        op.returnMs = nowMs(rec);
-        op.result = 'STORED';
-        rec.ops.push(op);
-        return op.returnMs - fromMs;
-      }
-      rec.ops.push({ ...op, note: `${op.note}; ${reply.trim()}` });
-    } catch (e) {
-      if (e instanceof RequestFailed && e.sent) rec.ops.push({ ...op, note: `${op.note}; ${e.message}` });
-    } finally {
-      conn?.close();
-    }
-    await sleep(1);
-  }
-  return null;
+export function bridgeSides(rng: Rng, leader: number, ids: number[]): { a: number[]; b: number[]; bridge: number } {
+  const others = shuffled(rng, ids.filter((id) => id !== leader));
+  const bridge = others[0];
+  const rest = others.slice(1);
+  const aSize = Math.floor((ids.length - 1) / 2) - 1;
+  return { a: [leader, ...rest.slice(0, aSize)], b: rest.slice(aSize), bridge };
 }
 
-/** Injects faults until `stopped()`; returns them. Throws if the cluster does not recover. */
-export async function injectFaults(cluster: ChaosCluster, rng: Rng, rec: Recorder, o: FaultOptions, stopped: () => boolean, onFault: (f: Fault) => void): Promise<Fault[]> {
+async function holdPartition(cluster: ChaosCluster, cuts: Cut[], holdMs: number, during: (until: () => boolean) => Promise<void>): Promise<number> {
+  const netns = cluster.netns;
+  if (netns === null) throw new Error('partitions need the tcp fabric in network namespaces');
+  const t0 = Date.now();
+  netns.cut(cuts);
+  const until = (): boolean => Date.now() - t0 >= holdMs;
+  try {
+    await Promise.all([during(until), (async () => { while (!until()) await sleep(Math.min(50, holdMs)); })()]);
+  } finally {
+    netns.healAll();
+  }
+  return Date.now() - t0;
+}
+
+async function injectOne(cluster: ChaosCluster, kind: FaultKind, leader: number, rng: Rng, rec: Recorder, o: FaultOptions): Promise<Fault> {
+  const ids = cluster.nodes.map((n) => n.id);
+  const followers = ids.filter((id) => id !== leader);
+  const others = (x: number): number[] => ids.filter((id) => id !== x);
+  const node = kind === 'kill-follower' || kind === 'partition-follower' ? pick(rng, followers)
+    : kind === 'restart' ? pick(rng, ids) : leader;
+  const fault: Fault = { kind, node, atMs: nowMs(rec), recoveredMs: NaN, failoverMs: null };
+  cluster.mark(`fault ${kind} of node ${node} (leader ${leader})`);
+  if (kind === 'stop-leader') {
+    const pauseMs = seeded(rng, o.minPauseMs, o.maxPauseMs);
+    cluster.pause(node);
+    fault.atMs = nowMs(rec);
+    const probe = probeFailover(cluster, others(node), rec, fault.atMs, o.recoverTimeoutMs);
+    await sleep(pauseMs);
+    cluster.resume(node);
+    fault.heldMs = pauseMs;
+    fault.failoverMs = (await probe)?.ms ?? null;
+  } else if (kind === 'kill-leader' || kind === 'kill-follower' || kind === 'restart') {
+    fault.atMs = nowMs(rec);
+    if (kind === 'restart') await cluster.terminate(node); else await cluster.kill(node);
+    // The restart waits for the probe so the fail-over measured is to a surviving node.
+    const probe = await probeFailover(cluster, others(node), rec, fault.atMs, o.recoverTimeoutMs);
+    fault.failoverMs = probe?.ms ?? null;
+    const startedMs = nowMs(rec);
+    await cluster.start(node, o.recoverTimeoutMs);
+    fault.rejoinMs = probe === null ? null : await probeRejoin(cluster, node, probe.value, rec, startedMs, o.recoverTimeoutMs);
+  } else {
+    const holdMs = seeded(rng, o.minHoldMs, o.maxHoldMs);
+    let cuts: Cut[];
+    let via: number[];
+    if (kind === 'split-brain') {
+      const s = bridgeSides(rng, leader, ids);
+      cuts = cutsBetween(s.a, s.b);
+      via = ids;
+    } else {
+      cuts = cutsBetween([node], others(node));
+      via = others(node);
+    }
+    fault.cuts = cuts.map(cutKey);
+    fault.atMs = nowMs(rec);
+    let probe: Promise<{ ms: number } | null> = Promise.resolve(null);
+    fault.heldMs = await holdPartition(cluster, cuts, holdMs, async (until) => {
+      probe = probeFailover(cluster, via, rec, fault.atMs, o.recoverTimeoutMs);
+      if (kind === 'partition-leader') fault.oldLeaderWrites = await probeOldLeader(cluster, node, rec, until);
+    });
+    cluster.mark(`healed ${fault.cuts.join(' ')}`);
+    fault.failoverMs = (await probe)?.ms ?? null;
+  }
+  return fault;
+}
+
+/** Injects faults until the phase is over; returns them. Throws if the cluster does not recover. */
+export async function injectFaults(cluster: ChaosCluster, rng: Rng, rec: Recorder, o: FaultOptions, abort: () => boolean, onFault: (f: Fault) => void): Promise<Fault[]> {
   const faults: Fault[] = [];
   const round: FaultKind[] = [];
-  for (let i = 0; i < 100_000; i++) {
-    const gapMs = o.minGapMs + rng.below(o.maxGapMs - o.minGapMs + 1);
-    for (const until = Date.now() + gapMs; Date.now() < until && !stopped();) await sleep(Math.min(50, until - Date.now()));
-    if (stopped()) break;
-    const kind = nextKind(rng, round);
+  const counts = new Map<FaultKind, number>();
+  const t0 = Date.now();
+  const over = (): boolean => abort() || faultPhaseOver(Date.now() - t0, o.durationMs, o.hardCapMs, quotaMet(counts, o.kinds, o.faultsPerKind));
+  let faultMsTotal = 0;
+  for (let i = 0; i < 100_000 && !over(); i++) {
+    const gapMs = nextGapMs(rng, { kinds: o.kinds.length, faultsPerKind: o.faultsPerKind, minGapMs: o.minGapMs, maxGapMs: o.maxGapMs, durationMs: o.durationMs },
+      { elapsedMs: Date.now() - t0, faultsDone: faults.length, meanFaultMs: faults.length === 0 ? 0 : faultMsTotal / faults.length });
+    for (const until = Date.now() + gapMs; Date.now() < until && !over();) await sleep(Math.min(50, until - Date.now()));
+    if (over()) break;
+    const kind = nextKind(rng, round, o.kinds);
     const leader = await cluster.agreedLeader(o.recoverTimeoutMs);
     if (leader === null) throw new Error(`no agreed leader before fault ${i + 1}\n${cluster.tails()}`);
-    const followers = cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
-    const node = kind === 'kill-follower' ? followers[rng.below(followers.length)] : leader;
-    const fault: Fault = { kind, node, atMs: nowMs(rec), recoveredMs: NaN, failoverMs: null };
-    let probe: Promise<number | null>;
-    if (kind === 'stop-leader') {
-      const pauseMs = o.minPauseMs + rng.below(o.maxPauseMs - o.minPauseMs + 1);
-      cluster.pause(node);
-      fault.atMs = nowMs(rec);
-      probe = probeWrite(cluster, node, rec, fault.atMs, o.recoverTimeoutMs);
-      await sleep(pauseMs);
-      cluster.resume(node);
-      fault.pausedMs = pauseMs;
-    } else {
-      fault.atMs = nowMs(rec);
-      await cluster.kill(node);
-      probe = probeWrite(cluster, node, rec, fault.atMs, o.recoverTimeoutMs);
-      // The probe's first write is the fail-over; the restart waits for it so the measured
-      // fail-over is to a surviving node, not to the restarted one.
-      await probe;
-      await cluster.start(node, o.recoverTimeoutMs);
-    }
-    fault.failoverMs = await probe;
+    const startedAt = Date.now();
+    const fault = await injectOne(cluster, kind, leader, rng, rec, o);
     const after = await cluster.agreedLeader(o.recoverTimeoutMs);
-    if (after === null) throw new Error(`cluster did not recover from ${kind} of node ${node} within ${o.recoverTimeoutMs} ms\n${cluster.tails()}`);
+    if (after === null) throw new Error(`cluster did not recover from ${kind} of node ${fault.node} within ${o.recoverTimeoutMs} ms\n${cluster.tails()}`);
     fault.recoveredMs = nowMs(rec);
+    cluster.mark(`recovered from ${kind}: leader ${after}`);
+    faultMsTotal += Date.now() - startedAt;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
     faults.push(fault);
     onFault(fault);
   }

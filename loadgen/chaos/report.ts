@@ -1,29 +1,66 @@
 /** The chaos run's report: a text summary for people and a JSON document for scripts. */
-import { FAULT_KINDS } from './faults';
+import { Fault } from './faults';
 import { ChaosResult } from './run';
+import { ALL_FAULT_KINDS, FaultKind, quotaMet } from './schedule';
 import { formatViolation } from './violation';
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-export const NOT_RUN = 'network partitions (tcp fabric in network namespaces) and the 5-node cluster were not run';
+function stat(xs: number[]): { count: number; medianMs: number; maxMs: number } | null {
+  return xs.length === 0 ? null : { count: xs.length, medianMs: median(xs), maxMs: Math.max(...xs) };
+}
+
+/** What this run could not exercise, given its fabric. */
+export function notRun(r: ChaosResult): string | null {
+  return r.fabric === 'shm' ? `network partitions (${ALL_FAULT_KINDS.filter((k) => !r.faultOptions.kinds.includes(k)).join(', ')}) need --fabric tcp` : null;
+}
+
+function counts(r: ChaosResult): Map<FaultKind, number> {
+  const m = new Map<FaultKind, number>();
+  for (const f of r.faults) m.set(f.kind, (m.get(f.kind) ?? 0) + 1);
+  return m;
+}
 
 export function passed(r: ChaosResult): boolean {
-  return r.error === null && r.lostAcknowledgedWrites === 0 && r.check.verdict === 'linearizable' && r.finalReads?.converged === true;
+  return r.error === null && r.lostAcknowledgedWrites === 0 && r.check.verdict === 'linearizable' && r.finalReads?.converged === true
+    && quotaMet(counts(r), r.faultOptions.kinds, r.faultOptions.faultsPerKind);
+}
+
+function oldLeaderTotals(faults: Fault[]): { acked: number; refused: number; unknown: number } {
+  const t = { acked: 0, refused: 0, unknown: 0 };
+  for (const f of faults) if (f.oldLeaderWrites) { t.acked += f.oldLeaderWrites.acked; t.refused += f.oldLeaderWrites.refused; t.unknown += f.oldLeaderWrites.unknown; }
+  return t;
 }
 
 export function chaosJson(r: ChaosResult): object {
-  const failover = Object.fromEntries(Object.entries(r.failoverMs).map(([k, xs]) => [k, { count: xs.length, medianMs: median(xs), maxMs: Math.max(...xs) }]));
+  const c = counts(r);
+  const perKind = Object.fromEntries(r.faultOptions.kinds.map((k) => {
+    const of = r.faults.filter((f) => f.kind === k);
+    return [k, {
+      count: of.length,
+      failover: stat(of.flatMap((f) => (f.failoverMs === null ? [] : [f.failoverMs]))),
+      noWriteWithinBound: of.filter((f) => f.failoverMs === null).length,
+      rejoin: stat(of.flatMap((f) => (f.rejoinMs == null ? [] : [f.rejoinMs]))),
+      recovery: stat(of.map((f) => f.recoveredMs - f.atMs)),
+    }];
+  }));
   return {
     passed: passed(r),
     seed: r.seed,
+    fabric: r.fabric,
+    nodes: r.nodes,
     daemonArgs: r.daemonArgs,
     unknownHorizonMs: r.unknownHorizonMs,
     durationMs: r.durationMs,
+    elapsedMs: r.elapsedMs,
+    faultsPerKind: r.faultOptions.faultsPerKind,
+    quotaMet: quotaMet(c, r.faultOptions.kinds, r.faultOptions.faultsPerKind),
     operations: r.ops,
-    faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, r.faults.filter((f) => f.kind === k).length])),
+    faults: perKind,
+    oldLeaderWrites: oldLeaderTotals(r.faults),
     lostAcknowledgedWrites: r.lostAcknowledgedWrites,
     linearizability: {
       verdict: r.check.verdict,
@@ -33,30 +70,64 @@ export function chaosJson(r: ChaosResult): object {
       violations: r.check.violations.map(formatViolation),
     },
     finalReads: r.finalReads,
-    failover,
-    notRun: NOT_RUN,
+    notRun: notRun(r),
     error: r.error,
   };
 }
 
+export function describeFault(f: Fault): string {
+  return `${f.kind} of node ${f.node} at ${f.atMs.toFixed(1)} ms` + (f.cuts ? ` (cut ${f.cuts.join(' ')})` : '') + (f.heldMs !== undefined ? ` held ${f.heldMs} ms` : '')
+    + `, recovered at ${f.recoveredMs.toFixed(1)} ms`;
+}
+
+const ms = (x: number): string => `${x.toFixed(1)} ms`;
+
+function row(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+}
+
 export function chaosText(r: ChaosResult): string {
-  const j = chaosJson(r) as ReturnType<typeof chaosJson> & Record<string, any>;
+  const c = counts(r);
+  const met = quotaMet(c, r.faultOptions.kinds, r.faultOptions.faultsPerKind);
+  const old = oldLeaderTotals(r.faults);
   const lines = [
-    `chaos run: seed ${r.seed}, ${(r.durationMs / 1000).toFixed(0)} s, 3-node shm cluster (${r.daemonArgs.join(' ')}), unknown outcomes assumed settled within ${r.unknownHorizonMs} ms`,
+    `chaos run: seed ${r.seed}, ${r.nodes}-node ${r.fabric} cluster${r.fabric === 'tcp' ? ' (one network namespace per node)' : ''} (${r.daemonArgs.join(' ')}), fault phase ${(r.elapsedMs / 1000).toFixed(0)} s of ${(r.durationMs / 1000).toFixed(0)} s asked`,
+    `unknown outcomes assumed settled within ${r.unknownHorizonMs} ms`,
     `operations done: ${r.ops.total} (${Object.entries(r.ops.byKind).map(([k, n]) => `${k} ${n}`).join(', ')}; ${r.ops.unknown} of unknown outcome)`,
-    `faults injected: ${FAULT_KINDS.map((k) => `${k} ${r.faults.filter((f) => f.kind === k).length}`).join(', ')}`,
+    `faults injected: ${r.faults.length}` + (r.faultOptions.faultsPerKind === null ? '' : `; quota ${r.faultOptions.faultsPerKind} per kind ${met ? 'met' : 'NOT met'}`),
+  ];
+  const widths = [20, 6, 16, 16, 16, 16];
+  lines.push(row(['kind', 'count', 'fail-over med', 'fail-over max', 'rejoin med', 'recovery med'], widths));
+  for (const k of r.faultOptions.kinds) {
+    const of = r.faults.filter((f) => f.kind === k);
+    const fo = of.flatMap((f) => (f.failoverMs === null ? [] : [f.failoverMs]));
+    const rj = of.flatMap((f) => (f.rejoinMs == null ? [] : [f.rejoinMs]));
+    const missing = of.filter((f) => f.failoverMs === null).length;
+    lines.push(row([k, String(of.length), fo.length ? ms(median(fo)) : '-', fo.length ? ms(Math.max(...fo)) : '-', rj.length ? ms(median(rj)) : '-',
+      of.length ? ms(median(of.map((f) => f.recoveredMs - f.atMs))) : '-'], widths) + (missing > 0 ? `  (${missing} with no write within the bound)` : ''));
+  }
+  lines.push('  (fail-over: fault to the first acknowledged write through a node not at fault; rejoin: restart to the node serving that write;');
+  lines.push('   recovery: fault to every node up and agreeing on one leader)');
+  if (r.faultOptions.kinds.includes('partition-leader')) {
+    lines.push(`writes sent to a cut-off old leader: ${old.acked} acknowledged, ${old.refused} refused with an error, ${old.unknown} timed out or closed`);
+  }
+  lines.push(
     r.finalReads === null ? 'acknowledged writes lost: not measured (the run was aborted before the final reads)'
       : `acknowledged writes lost: ${r.lostAcknowledgedWrites}` + (r.finalReads.converged ? '' : ` (replicas did not converge on keys ${r.finalReads.divergentKeys.join(' ')})`),
-    `linearizability: ${r.check.verdict} (${r.check.checkedOps} operations checked; ${r.check.weakReads} local gets recorded but not checked: followers may lag)`,
-  ];
-  for (const kind of FAULT_KINDS) {
-    const xs = r.failoverMs[kind] ?? [];
-    const missing = r.faults.filter((f) => f.kind === kind && f.failoverMs === null).length;
-    lines.push(`fail-over ${kind} (fault to first acknowledged write): ${xs.length === 0 ? 'no samples' : `median ${median(xs).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms (${xs.length} samples)`}${missing > 0 ? `; ${missing} with no write within the bound` : ''}`);
+    `linearizability: ${r.check.verdict} (${r.check.checkedOps} operations checked; ${r.check.weakReads} local gets recorded but not checked: followers may lag`
+      + `${r.check.violations.length > 0 ? `; ${r.check.violations.length} of ${r.check.keys.length} keys with a violation, the first 5 below` : ''})`,
+  );
+  for (const v of r.check.violations.slice(0, 5)) {
+    lines.push(formatViolation(v));
+    const fromMs = Math.min(...v.window.map((op) => op.invokeMs)) - 5000;
+    const toMs = Math.max(...v.window.map((op) => (op.returnMs === Infinity ? op.invokeMs : op.returnMs))) + 1000;
+    const near = r.faults.filter((f) => f.recoveredMs >= fromMs && f.atMs <= toMs);
+    lines.push(`  faults around it: ${near.length === 0 ? 'none' : near.map(describeFault).join('; ')}`);
   }
-  for (const v of r.check.violations.slice(0, 5)) lines.push(formatViolation(v));
   if (r.error !== null) lines.push(`error: ${r.error}`);
-  lines.push(`not run: ${NOT_RUN}`);
-  lines.push(`verdict: ${j.passed ? 'PASS' : 'FAIL'}`);
+  if (r.logFiles.length > 0) lines.push(`node logs (lines stamped with the history's clock, 0 ms = ${r.startedAtIso}): ${r.logFiles.join(' ')}`);
+  const nr = notRun(r);
+  if (nr !== null) lines.push(`not run: ${nr}`);
+  lines.push(`verdict: ${passed(r) ? 'PASS' : 'FAIL'}`);
   return lines.join('\n');
 }

@@ -4,16 +4,20 @@
  * flight and the replicas have converged), check the history and summarise.
  */
 import { performance } from 'perf_hooks';
-import { ChaosCluster } from './chaos-cluster';
+import { ChaosCluster, ChaosFabric } from './chaos-cluster';
 import { Fault, FaultOptions, injectFaults } from './faults';
 import { Op } from './history';
 import { CheckResult, checkHistory } from './linearizability';
+import { PROBE_KEY } from './probes';
 import { RequestFailed, TextConnection, parseValueReply } from './text-client';
 import { Recorder, WorkloadOptions, nowMs, runClient } from './workload';
 import { makeRng } from '../rng';
 
 export interface ChaosOptions {
   cli: string;
+  fabric: ChaosFabric;
+  nodes: number;
+  /** The fault phase's nominal length (faults.durationMs); with a quota it may run on to faults.hardCapMs. */
   durationMs: number;
   seed: number;
   workload: WorkloadOptions;
@@ -23,12 +27,19 @@ export interface ChaosOptions {
   maxCheckStepsPerKey: number;
   daemonArgs: string[];
   freePort: () => Promise<number>;
+  /** When the run fails, every node's output (lines stamped with the history's clock) goes here. */
+  logDir?: string;
   onProgress?: (p: { elapsedMs: number; ops: number; faults: number }) => void;
 }
 
 export interface ChaosResult {
   seed: number;
+  fabric: ChaosFabric;
+  nodes: number;
+  faultOptions: FaultOptions;
+  /** The nominal length asked for, and how long the fault phase really ran. */
   durationMs: number;
+  elapsedMs: number;
   daemonArgs: string[];
   unknownHorizonMs: number;
   ops: { total: number; unknown: number; byKind: Record<string, number> };
@@ -39,14 +50,18 @@ export interface ChaosResult {
   check: CheckResult;
   failoverMs: Record<string, number[]>;
   error: string | null;
+  /** Wall-clock time of the history's 0 ms. */
+  startedAtIso: string;
+  /** Node logs written because the run failed (empty otherwise). */
+  logFiles: string[];
   /** Every recorded operation (for --history). */
   history: Op[];
 }
 
 const CONVERGE_TIMEOUT_MS = 15_000;
 
-async function readAll(port: number, keys: string[], timeoutMs: number): Promise<Map<string, string | null>> {
-  const conn = await TextConnection.open(port, timeoutMs);
+async function readAll(host: string, port: number, keys: string[], timeoutMs: number): Promise<Map<string, string | null>> {
+  const conn = await TextConnection.open(port, timeoutMs, host);
   try {
     const out = new Map<string, string | null>();
     for (const k of keys) out.set(k, parseValueReply(await conn.request(`get ${k}\r\n`, true, timeoutMs))?.value ?? null);
@@ -60,7 +75,7 @@ async function finalReads(cluster: ChaosCluster, keys: string[], rec: Recorder, 
   let divergent: string[] = keys;
   for (let attempt = 0; attempt < 1000; attempt++) {
     const invokeMs = nowMs(rec);
-    const views = await Promise.all(cluster.nodes.map((n) => readAll(n.clientPort, keys, 2000).catch((e: RequestFailed) => e)));
+    const views = await Promise.all(cluster.nodes.map((n) => readAll(n.client.host, n.client.port, keys, 2000).catch((e: RequestFailed) => e)));
     const returnMs = nowMs(rec);
     const ok = views.filter((v): v is Map<string, string | null> => v instanceof Map);
     divergent = ok.length < views.length ? keys : keys.filter((k) => ok.some((v) => v.get(k) !== ok[0].get(k)));
@@ -86,26 +101,32 @@ function failoverTimes(faults: Fault[]): Record<string, number[]> {
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const rng = makeRng(o.seed);
   const rec: Recorder = { ops: [], t0: performance.now(), nextId: 1, nextValue: 1 };
-  const cluster = await ChaosCluster.create(o.cli, 3, o.freePort, o.daemonArgs);
+  const startedAtIso = new Date().toISOString();
+  const cluster = await ChaosCluster.create(o.cli, o.nodes, o.fabric, o.freePort, o.daemonArgs);
+  cluster.clockMs = () => nowMs(rec);
   let faults: Fault[] = [];
   let error: string | null = null;
   let final: ChaosResult['finalReads'] = null;
-  const keys = [...Array.from({ length: o.workload.keys }, (_, i) => `chaos${i}`), 'chaosprobe'];
+  const keys = [...Array.from({ length: o.workload.keys }, (_, i) => `chaos${i}`), PROBE_KEY];
+  let phaseStart = Date.now();
+  let phaseEnd: number | null = null;
   try {
     await Promise.all(cluster.nodes.map((n) => cluster.start(n.id)));
     if ((await cluster.agreedLeader(o.faults.recoverTimeoutMs)) === null) throw new Error(`no leader at start\n${cluster.tails()}`);
-    const endAt = Date.now() + o.durationMs;
+    phaseStart = Date.now();
     let stop = false;
-    const stopped = (): boolean => stop || Date.now() >= endAt;
-    const ports = cluster.nodes.map((n) => n.clientPort);
-    const clients = Array.from({ length: o.workload.clients }, (_, c) => runClient(c, ports, makeRng(rng.below(2 ** 32)), rec, o.workload, stopped));
+    const stopped = (): boolean => stop;
+    const endpoints = cluster.nodes.map((n) => n.client);
+    const clients = Array.from({ length: o.workload.clients }, (_, c) => runClient(c, endpoints, makeRng(rng.below(2 ** 32)), rec, o.workload, stopped));
     const progress = setInterval(() => o.onProgress?.({ elapsedMs: nowMs(rec), ops: rec.ops.length, faults: faults.length }), 250);
     try {
-      faults = await injectFaults(cluster, makeRng(rng.below(2 ** 32)), rec, o.faults, stopped, (f) => { faults = [...faults, f]; });
+      // The clients stop when the fault phase does (with a quota it may outlast durationMs).
+      faults = await injectFaults(cluster, makeRng(rng.below(2 ** 32)), rec, { ...o.faults, durationMs: o.durationMs }, () => false, (f) => { faults = [...faults, f]; });
     } catch (e) {
       error = (e as Error).message;
-      stop = true;
     } finally {
+      stop = true;
+      phaseEnd = Date.now();
       await Promise.all(clients);
       clearInterval(progress);
     }
@@ -118,11 +139,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
   const check = checkHistory(rec.ops, { unknownHorizonMs: o.unknownHorizonMs, maxStepsPerKey: o.maxCheckStepsPerKey });
   const lost = check.violations.filter((v) => v.blockedOp?.note?.startsWith('final read') === true).length;
+  const failed = error !== null || lost > 0 || check.verdict !== 'linearizable' || final?.converged !== true;
+  const logFiles = failed && o.logDir !== undefined ? cluster.writeLogs(o.logDir) : [];
   const byKind: Record<string, number> = {};
   for (const op of rec.ops) byKind[op.kind] = (byKind[op.kind] ?? 0) + 1;
   return {
     seed: o.seed,
+    fabric: o.fabric,
+    nodes: o.nodes,
+    faultOptions: { ...o.faults, durationMs: o.durationMs },
     durationMs: o.durationMs,
+    elapsedMs: (phaseEnd ?? Date.now()) - phaseStart,
     daemonArgs: o.daemonArgs,
     unknownHorizonMs: o.unknownHorizonMs,
     ops: { total: rec.ops.filter((op) => op.client >= 0).length, unknown: rec.ops.filter((op) => op.returnMs === Infinity).length, byKind },
@@ -132,6 +159,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     check,
     failoverMs: failoverTimes(faults),
     error,
+    startedAtIso,
+    logFiles,
     history: rec.ops,
   };
 }

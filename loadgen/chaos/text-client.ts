@@ -33,10 +33,10 @@ export class TextConnection {
     socket.on('error', (e) => fail(e.message));
   }
 
-  static open(port: number, timeoutMs: number): Promise<TextConnection> {
+  static open(port: number, timeoutMs: number, host = '127.0.0.1'): Promise<TextConnection> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1');
-      const timer = setTimeout(() => { socket.destroy(); reject(new RequestFailed(`connect to :${port} timed out`, false)); }, timeoutMs);
+      const socket = net.connect(port, host);
+      const timer = setTimeout(() => { socket.destroy(); reject(new RequestFailed(`connect to ${host}:${port} timed out`, false)); }, timeoutMs);
       socket.once('connect', () => { clearTimeout(timer); socket.removeAllListeners('error'); resolve(new TextConnection(socket)); });
       socket.once('error', (e) => { clearTimeout(timer); reject(new RequestFailed(e.message, false)); });
     });
@@ -67,6 +67,12 @@ export class TextConnection {
     this.closed = true;
     this.socket.destroy();
   }
+}
+
+/** One request over a fresh connection (stats, final reads); the connection is closed after. */
+export async function exchangeOnce(host: string, port: number, text: string, multiLine: boolean, timeoutMs: number): Promise<string> {
+  const conn = await TextConnection.open(port, timeoutMs, host);
+  try { return await conn.request(text, multiLine, timeoutMs); } finally { conn.close(); }
 }
 
 /** A get/gets reply: the value and CAS unique, null for a miss; throws on anything else. */

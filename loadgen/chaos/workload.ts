@@ -7,6 +7,7 @@
  * as weak reads: a follower serves them from its own, possibly lagging, state.
  */
 import { performance } from 'perf_hooks';
+import type { Endpoint } from './chaos-cluster';
 import { Op, OpKind } from './history';
 import { RequestFailed, TextConnection, parseValueReply } from './text-client';
 import { Rng } from '../rng';
@@ -51,15 +52,15 @@ function resultOf(kind: OpKind, reply: string): string | null | undefined {
   return undefined;
 }
 
-export async function runClient(client: number, ports: number[], rng: Rng, rec: Recorder, o: WorkloadOptions, stopped: () => boolean): Promise<void> {
-  let nodeIndex = client % ports.length;
+export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec: Recorder, o: WorkloadOptions, stopped: () => boolean): Promise<void> {
+  let nodeIndex = client % nodes.length;
   let conn: TextConnection | null = null;
   const record = (op: Op): void => { rec.ops.push(op); };
   const connect = async (): Promise<TextConnection | null> => {
     try {
-      return await TextConnection.open(ports[nodeIndex], o.requestTimeoutMs);
+      return await TextConnection.open(nodes[nodeIndex].port, o.requestTimeoutMs, nodes[nodeIndex].host);
     } catch {
-      nodeIndex = (nodeIndex + 1) % ports.length;
+      nodeIndex = (nodeIndex + 1) % nodes.length;
       await new Promise((r) => setTimeout(r, 20));
       return null;
     }
@@ -72,7 +73,7 @@ export async function runClient(client: number, ports: number[], rng: Rng, rec: 
       if (e instanceof RequestFailed && e.sent) record({ ...op, returnMs: Infinity, note: `${op.note}; ${e.message}` });
       conn?.close();
       conn = null;
-      nodeIndex = (nodeIndex + 1) % ports.length;
+      nodeIndex = (nodeIndex + 1) % nodes.length;
       return null;
     }
   };
@@ -80,7 +81,7 @@ export async function runClient(client: number, ports: number[], rng: Rng, rec: 
     if (conn === null || !conn.usable) { conn = await connect(); if (conn === null) continue; }
     const key = `chaos${rng.below(o.keys)}`;
     let kind = pickKind(rng);
-    const note = `node port ${ports[nodeIndex]}`;
+    const note = `node ${nodeIndex + 1}`;
     if (kind === 'cas') {
       const gets: Op = { id: rec.nextId++, client, key, kind: 'get', invokeMs: nowMs(rec), returnMs: Infinity, weak: true, note: `gets for cas; ${note}` };
       const reply = await exchange(gets, `gets ${key}\r\n`, true);

@@ -1,0 +1,51 @@
+/**
+ * The short chaos runs of `npm test` (dist/ must be built): one helper so each test states only
+ * what differs (fabric, size, fault kinds, length) and every run is checked the same way: no error,
+ * no acknowledged write lost, a linearizable history, converged replicas. The seed comes from
+ * CHAOS_SEED or the clock and is in the printed report, so a failure can be replayed.
+ */
+import { runChaos, ChaosResult } from '../../loadgen/chaos/run';
+import { chaosText } from '../../loadgen/chaos/report';
+import { FaultKind } from '../../loadgen/chaos/schedule';
+import { daemonCli, freePort } from '../helpers/procs';
+import * as os from 'os';
+import * as path from 'path';
+
+export interface ShortRun {
+  fabric: 'shm' | 'tcp';
+  nodes: number;
+  kinds: FaultKind[];
+  durationMs: number;
+}
+
+export async function shortRun(s: ShortRun): Promise<ChaosResult> {
+  const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
+  const r = await runChaos({
+    cli: daemonCli,
+    fabric: s.fabric,
+    nodes: s.nodes,
+    durationMs: s.durationMs,
+    seed,
+    workload: { clients: 4, keys: 6, requestTimeoutMs: 1000, maxOpsPerClient: 1_000_000 },
+    // Short gaps so that a short run sees a full round of fault kinds even when recoveries are slow.
+    faults: {
+      kinds: s.kinds, faultsPerKind: null, durationMs: s.durationMs, hardCapMs: s.durationMs, minGapMs: 200, maxGapMs: 600,
+      minPauseMs: 450, maxPauseMs: 700, minHoldMs: 500, maxHoldMs: 900, recoverTimeoutMs: 40_000,
+    },
+    unknownHorizonMs: 3000,
+    maxCheckStepsPerKey: 5_000_000,
+    daemonArgs: ['-I', process.env.CHAOS_ITEM_SIZE ?? '64k'],
+    freePort,
+    logDir: path.join(os.tmpdir(), `mucached-chaos-test-logs-${seed}-${process.pid}`),
+  });
+  const report = chaosText(r);
+  process.stdout.write(`${report}\n`);
+  const summary = { seed, error: r.error, lost: r.lostAcknowledgedWrites, verdict: r.check.verdict, converged: r.finalReads?.converged ?? false };
+  if (r.error !== null || summary.lost !== 0 || summary.verdict !== 'linearizable' || !summary.converged) throw new Error(report);
+  expect(summary).toEqual({ seed, error: null, lost: 0, verdict: 'linearizable', converged: true });
+  expect(r.ops.total).toBeGreaterThan(100);
+  expect(r.faults.length).toBeGreaterThan(0);
+  // Faults come in shuffled rounds of every kind: a run that reached a full round saw each.
+  if (r.faults.length >= s.kinds.length) for (const k of s.kinds) expect(r.faults.some((f) => f.kind === k)).toBe(true);
+  return r;
+}
