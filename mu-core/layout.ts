@@ -118,10 +118,19 @@ export function encodeCommitMarker(m: CommitMarker): Buffer {
   return b;
 }
 
-/** A commit marker (or, at H_SYNC_MARKER, a sync marker: same format) if intact. */
+/** Private copy of a marker being read: see readCommitMarker. */
+const markerScratch = Buffer.alloc(COMMIT_MARKER_BYTES);
+
+/**
+ * A commit marker (or, at H_SYNC_MARKER, a sync marker: same format) if intact. The leader rewrites
+ * markers one-sided while we read them, so the bytes are copied first and only the copy is checked and
+ * decoded (checking the live bytes, then reading them, could pair a valid check with a torn number).
+ */
 export function readCommitMarker(log: Buffer, o = H_COMMIT_MARKER): CommitMarker | null {
-  if (log.readUInt32LE(o + 16) !== fnv1a32(log, o, o + 16)) return null;
-  return { commitIndex: log.readDoubleLE(o), proposal: log.readDoubleLE(o + 8) };
+  log.copy(markerScratch, 0, o, o + COMMIT_MARKER_BYTES);
+  const m = markerScratch;
+  if (m.readUInt32LE(16) !== fnv1a32(m, 0, 16)) return null;
+  return { commitIndex: m.readDoubleLE(0), proposal: m.readDoubleLE(8) };
 }
 
 export interface SlotView {
@@ -155,6 +164,9 @@ export function writeSlot(
 /**
  * The slot at `offset` if it is complete and intact, else null (never written, torn, or corrupt).
  * `trusted`: bytes this thread wrote itself; the checksum is not recomputed.
+ * `buf` must not change during the call: the checksum is checked before the header fields are read,
+ * so on memory that peers write one-sided (a follower's own log) a write landing mid-call yields a
+ * view mixing two slots. Read such memory through copySlot.
  */
 export function readSlot(buf: Buffer, offset: number, slotBytes: number, trusted = false): SlotView | null {
   const len = buf.readUInt32LE(offset + 4);
@@ -170,6 +182,21 @@ export function readSlot(buf: Buffer, offset: number, slotBytes: number, trusted
     payloadOffset: offset + SLOT_HEADER_BYTES,
     length: len,
   };
+}
+
+/**
+ * Copies the slot at `offset` of `live` (memory peers may write into while we read) into `into` at 0
+ * and returns the view of the copy if the copy is complete and intact, else null. Only the copy is
+ * validated and interpreted, so every field and payload byte of the view comes from one write, whatever
+ * lands in `live` meanwhile. `into` holds at least slotBytes.
+ */
+export function copySlot(live: Buffer, offset: number, slotBytes: number, into: Buffer): SlotView | null {
+  const len = live.readUInt32LE(offset + 4);
+  if (len > slotBytes - SLOT_HEADER_BYTES) return null;
+  live.copy(into, 0, offset, offset + SLOT_HEADER_BYTES + len);
+  // The length may have changed between the read above and the copy: the copy must hold all of itself.
+  if (into.readUInt32LE(4) !== len) return null;
+  return readSlot(into, 0, slotBytes);
 }
 
 export interface ControlWords {
@@ -235,9 +262,14 @@ export function encodeMailbox(m: MailboxWords): Buffer {
   return b;
 }
 
+/** Private copy of a mailbox being read: the peer rewrites it one-sided (see readCommitMarker). */
+const mailboxScratch = Buffer.alloc(MBOX_BYTES);
+
 export function readMailbox(box: Buffer): MailboxWords | null {
-  if (box.readUInt32LE(0) !== fnv1a32(box, 4, MBOX_BYTES)) return null;
-  return { requestSeq: box.readDoubleLE(8), grantSeq: box.readDoubleLE(16) };
+  box.copy(mailboxScratch, 0, 0, MBOX_BYTES);
+  const b = mailboxScratch;
+  if (b.readUInt32LE(0) !== fnv1a32(b, 4, MBOX_BYTES)) return null;
+  return { requestSeq: b.readDoubleLE(8), grantSeq: b.readDoubleLE(16) };
 }
 
 /** Proposal numbers are unique per node: round * 256 + nodeId (node ids are 1..255). */

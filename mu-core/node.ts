@@ -62,6 +62,12 @@ export class MuNode {
   readonly selfId: PeerId;
   readonly majority: number;
   private roleNow: Role = 'follower';
+  /**
+   * The last index of the log when this node's current term began (its applied index plus the
+   * entries it adopted). Its cache decides nothing until it has applied up to here: before that it
+   * lacks writes that were committed (or adopted) before the take-over.
+   */
+  private termStart = 0;
   private readonly fabric: Fabric;
   private readonly cfg: MuConfig;
   private readonly scheduler: Scheduler;
@@ -107,6 +113,11 @@ export class MuNode {
 
   get role(): Role {
     return this.roleNow;
+  }
+
+  /** See termStart; 0 when not leading. */
+  get termStartIndex(): number {
+    return this.roleNow === 'leader' ? this.termStart : 0;
   }
 
   /** The leader as this node knows it: itself when leading, else the holder of its log permission. */
@@ -321,6 +332,7 @@ export class MuNode {
 
   private becomeLeader(proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>): void {
     this.highestProposal = Math.max(this.highestProposal, proposal);
+    this.termStart = base + adopted.length;
     this.roleNow = 'leader';
     const term = new LeaderTerm({
       selfId: this.selfId, cfg: this.cfg, log: this.log, ops: this.ops, scheduler: this.scheduler, logger: this.logger,

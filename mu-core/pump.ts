@@ -6,10 +6,19 @@
  * known (highest proposal, then highest index) has the slot's own proposal number and covers i.
  * Markers come from the log header (published by the leader when idle) and from the commit point
  * piggybacked in slots. On the leader the same pump runs, fed with the leader's commit directly.
+ *
+ * A follower's log is written one-sided by the leader while this pump reads it (on shm from another
+ * process, truly at the same time). Right after a leader change the new leader rewrites the very slot
+ * the pump is waiting on (it syncs from our published applied index + 1), so the pump copies each
+ * slot into a private buffer first and checks, interprets and delivers only that copy: the entry
+ * handed over is exactly the bytes whose checksum matched, whatever lands in the log meanwhile.
  */
-import { CommitMarker, readCommitMarker, readSlot, slotOffset, SLOT_KIND_ENTRY } from './layout';
+import { CommitMarker, copySlot, readCommitMarker, readSlot, slotOffset, SlotView, SLOT_KIND_ENTRY } from './layout';
 
-/** Called for each decided application entry. `payload` is a view of the log: copy it to keep it. */
+/**
+ * Called for each decided application entry. `payload` is a view of the log (leader) or of the
+ * pump's private copy (follower), valid only during the call: copy it to keep it.
+ */
 export type EntryHandler = (index: number, payload: Buffer) => void;
 
 export class ReadingPump {
@@ -19,6 +28,8 @@ export class ReadingPump {
   private marker: CommitMarker = { commitIndex: 0, proposal: 0 };
   /** How many slots past a blocked one the pump peeks for a newer piggybacked commit point. */
   private readonly peekSlots: number;
+  /** Private copy of the slot being examined on a follower (see the top of this file). */
+  private readonly slotCopy: Buffer;
 
   constructor(
     private readonly log: Buffer,
@@ -27,6 +38,7 @@ export class ReadingPump {
     private readonly onEntry: EntryHandler,
   ) {
     this.peekSlots = Math.min(16, slotCount - 1);
+    this.slotCopy = Buffer.alloc(slotBytes);
   }
 
   get commitKnown(): number {
@@ -60,26 +72,41 @@ export class ReadingPump {
     let consumed = 0;
     while (consumed < maxEntries) {
       const i = this.appliedIndex + 1;
-      const s = readSlot(this.log, slotOffset(i, this.slotCount, this.slotBytes), this.slotBytes, ownWrites);
+      let s = this.slot(i, ownWrites);
       if (s === null || s.index !== i) break;
       if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) {
-        if (!this.peekForMarker(i)) break;
+        // Peeking reuses the private copy: take slot i again afterwards (it may have changed).
+        if (!this.peekForMarker(i, ownWrites)) break;
+        s = this.slot(i, ownWrites);
+        if (s === null || s.index !== i) break;
         if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) break;
       }
-      // The payload view stays valid while the handler runs: the leader overwrites slot i only
-      // after it read an applied index >= i from our control region, published after this returns.
-      if (s.kind === SLOT_KIND_ENTRY) this.onEntry(i, this.log.subarray(s.payloadOffset, s.payloadOffset + s.length));
+      if (s.kind === SLOT_KIND_ENTRY) {
+        const buf = ownWrites ? this.log : this.slotCopy;
+        this.onEntry(i, buf.subarray(s.payloadOffset, s.payloadOffset + s.length));
+      }
       this.appliedIndex = i;
       consumed++;
     }
     return consumed;
   }
 
+  /**
+   * Slot i as one consistent whole: on the leader (`ownWrites`) its own log, which nobody else writes
+   * while it leads; on a follower a checked private copy (payloadOffset is then relative to slotCopy).
+   */
+  private slot(i: number, ownWrites: boolean, trusted = ownWrites): SlotView | null {
+    const offset = slotOffset(i, this.slotCount, this.slotBytes);
+    if (ownWrites) return readSlot(this.log, offset, this.slotBytes, trusted);
+    return copySlot(this.log, offset, this.slotBytes, this.slotCopy);
+  }
+
   /** Learns markers piggybacked in slots i..i+peek; true if the marker changed. */
-  private peekForMarker(i: number): boolean {
+  private peekForMarker(i: number, ownWrites: boolean): boolean {
     const before = this.marker;
     for (let j = i; j <= i + this.peekSlots; j++) {
-      const s = readSlot(this.log, slotOffset(j, this.slotCount, this.slotBytes), this.slotBytes);
+      // Checked even on the leader: slots past its log end may be leftovers written by others.
+      const s = this.slot(j, ownWrites, false);
       if (s === null || s.index !== j) break;
       this.learn({ commitIndex: s.commitIndex, proposal: s.proposal });
     }
