@@ -15,7 +15,8 @@ export class NotLeaderError extends Error {
 export class LostLeadershipError extends Error {
   readonly code = 'LostLeadership';
   constructor(detail: string) {
-    super(`lost leadership: ${detail}`);
+    // Said in the message too: a client must treat the write as of unknown outcome, not as failed.
+    super(`lost leadership, outcome unknown (the write may still be applied): ${detail}`);
   }
 }
 
