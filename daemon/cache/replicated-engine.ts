@@ -8,7 +8,8 @@
  * - A write is answered only after its entry is applied on this node (read-your-writes on the
  *   node the client talks to, leader or follower).
  * - On the leader, decisions read committed state plus our effects still in flight (PendingOverlay);
- *   a decision with no effect that rests on in-flight state waits for that state to be applied.
+ *   a decision with no effect is answered only after an empty entry proposed behind it commits
+ *   (proof that we still lead and that the in-flight state it read is decided).
  * - A follower never decides: it forwards the operation to the leader.
  * - Pushback: the leader has at most `maxInFlightProposals` proposals (and `maxInFlightBytes` of
  *   payload, one proposal always fits) proposed and not yet applied. Later writes wait, in arrival
@@ -190,13 +191,19 @@ export class ReplicatedEngine implements CacheEngine {
     }
     const { result, effects } = this.decider.decide(op);
     if (effects.length === 0) {
-      // A verdict read from in-flight state is only true once that state is applied.
-      const key = 'key' in op ? op.key : undefined;
-      const waitFor = key !== undefined && this.overlay.hasPending(key) ? this.lastProposedIndexBound() : 0;
-      // If that state is dropped (leadership lost), another leader's entries fill those indexes:
-      // the verdict is then void, and the write (which changed nothing) is decided again.
+      // A verdict that changes nothing (NOT_FOUND, EXISTS, NOT_STORED...) is only true if this node
+      // still leads when it is given: a leader cut off from its followers, not yet aware of it,
+      // would answer from stale state. An empty entry, committed after everything in flight, proves
+      // both our leadership and the in-flight state the verdict read. If it fails, the verdict is
+      // void and the write (which changed nothing) is decided again, here or by the new leader.
       const generation = this.inFlightGeneration;
-      return this.whenApplied(waitFor).then(() => (this.inFlightGeneration === generation ? { result, index: 0 } : this.execute(op)));
+      return this.propose([]).then(
+        (index) => (this.inFlightGeneration === generation ? { result, index } : this.execute(op)),
+        (err: Error & { code?: string }) => {
+          if (err.code === 'LostLeadership' || err.code === 'NotLeader') return this.execute(op);
+          throw err;
+        },
+      );
     }
     return this.propose(effects).then((index) => {
       if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
