@@ -31,11 +31,6 @@ export class PendingOverlay implements DecisionState {
     return this.store.lastCas > this.speculativeCas ? this.store.lastCas : this.speculativeCas;
   }
 
-  /** True if `key` has effects in flight (a decision about it rests on uncommitted state). */
-  hasPending(key: Buffer): boolean {
-    return this.pending.has(key.toString('latin1'));
-  }
-
   get empty(): boolean {
     return this.pending.size === 0 && this.flushInFlight === 0;
   }

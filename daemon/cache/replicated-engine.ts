@@ -324,11 +324,6 @@ export class ReplicatedEngine implements CacheEngine {
     this.waiters = still;
   }
 
-  /** Every proposal made so far will be applied at or before this index (one entry each). */
-  private lastProposedIndexBound(): number {
-    return this.appliedIndex + this.inFlight.length;
-  }
-
   private markWinToken(key: Buffer): void {
     const created = this.local.store.lookup(key);
     if (typeof created !== 'string') created.winTokenSent = true;
