@@ -24,7 +24,10 @@ function keyEnd(data: Buffer, from: number, end: number): number {
   return i;
 }
 
-/** A plain run of 1-9 digits from `from` up to the next space or `end`: its value, or -1. */
+/** Where the last plainNumber() stopped: the space after its digits, or the line end. */
+let numberEnd = 0;
+
+/** A plain run of 1-9 digits from `from` up to the next space or `end`: its value (numberEnd set), or -1. */
 function plainNumber(data: Buffer, from: number, end: number): number {
   let value = 0;
   let i = from;
@@ -34,13 +37,8 @@ function plainNumber(data: Buffer, from: number, end: number): number {
     value = value * 10 + d;
     i++;
   }
+  numberEnd = i;
   return i === from ? -1 : value;
-}
-
-function digitsEnd(data: Buffer, from: number, end: number): number {
-  let i = from;
-  while (i < end && data[i] !== SPACE) i++;
-  return i;
 }
 
 /** `data[start, end)` is one complete line without its line ending. */
@@ -58,18 +56,13 @@ export function parseFastLine(data: Buffer, start: number, end: number, limits: 
     return { next: 'command', command: { kind: 'get', variant: 'get', exptime: 0, keys: [data.subarray(keyStart, keyStop)], keyTooLong: false } };
   }
   if (c0 !== 0x73 || keyStop === end || data[keyStop] !== SPACE) return undefined;
-  let pos = keyStop + 1;
-  const flags = plainNumber(data, pos, end);
-  if (flags < 0) return undefined;
-  pos = digitsEnd(data, pos, end);
-  if (pos === end) return undefined;
-  const exptime = plainNumber(data, ++pos, end);
-  if (exptime < 0) return undefined;
-  pos = digitsEnd(data, pos, end);
-  if (pos === end) return undefined;
-  const valueBytes = plainNumber(data, ++pos, end);
+  const flags = plainNumber(data, keyStop + 1, end);
+  if (flags < 0 || numberEnd === end) return undefined;
+  const exptime = plainNumber(data, numberEnd + 1, end);
+  if (exptime < 0 || numberEnd === end) return undefined;
+  const valueBytes = plainNumber(data, numberEnd + 1, end);
   if (valueBytes < 0) return undefined;
-  pos = digitsEnd(data, pos, end);
+  const pos = numberEnd;
   let noreply = false;
   if (pos !== end) {
     if (end - pos !== NOREPLY.length + 1) return undefined;
