@@ -98,33 +98,20 @@ export class PeerListener {
     const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES);
     let peerId = 0;
     socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c: challenge, nodeId: this.selfId }));
-    socket.on('data', (chunk: Buffer) => {
-      reader.append(chunk);
-      // Bounded: each pass consumes one whole frame of the bytes buffered so far, or returns.
-      for (;;) {
-        if (socket.destroyed) return;
-        let msg: Record<string, unknown> | undefined;
-        try {
-          msg = reader.next();
-        } catch (err) {
-          refuse((err as Error).message);
-          return;
-        }
-        if (msg === undefined) return;
-        if (peerId !== 0) {
-          this.serve(socket, peerId, msg);
-          continue;
-        }
-        const hello = this.checkHello(msg, challenge);
-        if (typeof hello === 'string') {
-          refuse(hello);
-          return;
-        }
-        peerId = hello.clientId;
-        clearTimeout(timer);
-        reader.allowFramesUpTo(MAX_FRAME_BYTES);
-        socket.write(encodeFrame({ t: 'welcome', proof: handshakeProof(this.secret, 'server', hello) }));
+    onFrames(socket, reader, (why) => refuse(why), (msg) => {
+      if (peerId !== 0) {
+        this.serve(socket, peerId, msg);
+        return;
       }
+      const hello = this.checkHello(msg, challenge);
+      if (typeof hello === 'string') {
+        refuse(hello);
+        return;
+      }
+      peerId = hello.clientId;
+      clearTimeout(timer);
+      reader.allowFramesUpTo(MAX_FRAME_BYTES);
+      socket.write(encodeFrame({ t: 'welcome', proof: handshakeProof(this.secret, 'server', hello) }));
     });
   }
 
@@ -207,40 +194,27 @@ export class PeerDialer {
         socket.destroy();
       };
       const timer = setTimeout(() => fail(`no authenticated welcome within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
-      socket.on('data', (chunk: Buffer) => {
-        reader.append(chunk);
-        // Bounded: each pass consumes one whole frame of the bytes buffered so far, or returns.
-        for (;;) {
-          if (socket.destroyed) return;
-          let msg: Record<string, unknown> | undefined;
-          try {
-            msg = reader.next();
-          } catch (err) {
-            fail(`bad frame from the peer: ${(err as Error).message}`);
-            return;
-          }
-          if (msg === undefined) return;
-          if (stage === 'ready') {
-            if (msg.t !== 'reply') return fail(`unexpected ${shown(msg.t)} frame on an authenticated link`);
-            this.settle(msg);
-          } else if (stage === 'challenge') {
-            const answered = this.answerChallenge(msg);
-            if (typeof answered === 'string') return fail(answered);
-            facts = answered;
-            stage = 'welcome';
-            socket.write(encodeFrame({
-              t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: this.selfId, nonce: facts.nonce, answer: handshakeProof(this.secret, 'client', facts),
-            }));
-          } else {
-            const refused = this.checkWelcome(msg, facts!);
-            if (refused !== null) return fail(refused);
-            stage = 'ready';
-            clearTimeout(timer);
-            reader.allowFramesUpTo(MAX_FRAME_BYTES);
-            this.connecting = null;
-            this.socket = socket;
-            resolve(socket);
-          }
+      onFrames(socket, reader, (why) => fail(`bad frame from the peer: ${why}`), (msg) => {
+        if (stage === 'ready') {
+          if (msg.t !== 'reply') return fail(`unexpected ${shown(msg.t)} frame on an authenticated link`);
+          this.settle(msg);
+        } else if (stage === 'challenge') {
+          const answered = this.answerChallenge(msg);
+          if (typeof answered === 'string') return fail(answered);
+          facts = answered;
+          stage = 'welcome';
+          socket.write(encodeFrame({
+            t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: this.selfId, nonce: facts.nonce, answer: handshakeProof(this.secret, 'client', facts),
+          }));
+        } else {
+          const refused = this.checkWelcome(msg, facts!);
+          if (refused !== null) return fail(refused);
+          stage = 'ready';
+          clearTimeout(timer);
+          reader.allowFramesUpTo(MAX_FRAME_BYTES);
+          this.connecting = null;
+          this.socket = socket;
+          resolve(socket);
         }
       });
       socket.on('error', (err) => { ioError ??= err.message; });
@@ -296,4 +270,27 @@ export class PeerDialer {
     this.connecting?.destroy();
     this.socket?.destroy();
   }
+}
+
+/**
+ * Feeds `socket`'s bytes to `reader` and hands each whole frame to `onFrame`, in order, until the
+ * socket is destroyed (handlers destroy it to refuse). A frame the reader rejects goes to
+ * `onBadFrame` and ends the pass. Bounded: each pass consumes one frame of the bytes buffered so far.
+ */
+function onFrames(socket: net.Socket, reader: FrameReader, onBadFrame: (why: string) => void, onFrame: (msg: Record<string, unknown>) => void): void {
+  socket.on('data', (chunk: Buffer) => {
+    reader.append(chunk);
+    for (;;) {
+      if (socket.destroyed) return;
+      let msg: Record<string, unknown> | undefined;
+      try {
+        msg = reader.next();
+      } catch (err) {
+        onBadFrame((err as Error).message);
+        return;
+      }
+      if (msg === undefined) return;
+      onFrame(msg);
+    }
+  });
 }
