@@ -20,11 +20,11 @@
 import { ChildProcess, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
 import { percentile } from './main-st-common';
+import { freePort } from './ports';
 
 /** Phases of one fail-over, in ms after the kill (NaN: not seen). */
 const PHASES = ['lost', 'stand', 'granted', 'read', 'adopt', 'leader', 'synced', 'commit'] as const;
@@ -63,18 +63,6 @@ interface Proc {
   /** Entries this member applied (its `apply` lines, counted, not kept). */
   applied: number;
   exited: Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function start(id: number, args: string[], env: NodeJS.ProcessEnv): Proc {
