@@ -76,6 +76,7 @@ export function parseArgs(argv: string[]) {
     .option('o', { alias: 'extended', type: 'string', describe: 'comma separated memcached extended options: idle_timeout=SECONDS (0 = off); other memcached options are accepted and ignored' })
     .option('id', { type: 'number', describe: 'cluster mode: this node\'s id (or env SID)' })
     .option('config', { type: 'string', describe: 'cluster mode: cluster JSON file (fabric, secret, nodes); env IDS=1,2,3 alone describes a local group' })
+    .option('write-deadline-ms', { type: 'number', default: 5000, describe: 'cluster mode: a write not proposed within this many ms of its arrival (waiting for a leader, for room in the replication backlog) fails with SERVER_ERROR and never takes effect later' })
     .option('fabric', { choices: ['shm', 'tcp', 'verbs'] as const, default: 'shm' as const, describe: 'fabric for an IDS-only group' })
     .epilogue('Cluster mode: mucached --id N --config cluster.json   (see configs/)\nLocal cluster: mucached cluster --nodes 3')
     .help('h')
@@ -90,6 +91,8 @@ export function parseArgs(argv: string[]) {
       const itemMax = parseSize(args.I);
       if (itemMax < 1024 || itemMax > 1024 * 1024 * 1024) throw new Error(`-I ${args.I}: item size must be between 1k and 1024m`);
       if (itemMax > args.m * 1024 * 1024) throw new Error(`-I ${args.I} is larger than -m ${args.m} megabytes`);
+      const deadlineMs = args['write-deadline-ms'];
+      if (!Number.isInteger(deadlineMs) || deadlineMs < 1 || deadlineMs > 600_000) throw new Error(`--write-deadline-ms ${deadlineMs}: must be an integer from 1 to 600000`);
       if (args['sasl-pwdb'] !== undefined && !args.S) throw new Error('--sasl-pwdb is used only with -S (--enable-sasl)');
       parseExtendedOptions(([] as string[]).concat(args.o ?? []));
       return true;
@@ -142,7 +145,7 @@ async function main(): Promise<void> {
     node && ((counters) => {
       replica = new Replica({
         config: node!.config, self: node!.self, memoryLimitBytes: Math.floor(args.m * 1024 * 1024),
-        itemSizeMaxBytes: parseSize(args.I), counters, log,
+        itemSizeMaxBytes: parseSize(args.I), counters, log, leaderWaitMs: args['write-deadline-ms'],
       }, loadOpenFabric());
       return { engine: replica.engine, muStats: () => muStats(replica!) };
     }),

@@ -13,7 +13,11 @@
  * - A follower never decides: it forwards the operation to the leader.
  * - Pushback: the leader has at most `maxInFlightProposals` proposals (and `maxInFlightBytes` of
  *   payload, one proposal always fits) proposed and not yet applied. Later writes wait, in arrival
- *   order and undecided, at most `leaderWaitMs`, then fail with a SERVER_ERROR (nothing applied).
+ *   order and undecided, until their deadline, then fail with a SERVER_ERROR (nothing applied).
+ * - Deadline: a write gets one deadline where a client sent it (`leaderWaitMs` from then) and keeps
+ *   it through every wait, retry and forward (the leader is told it). Past it nothing of the write
+ *   is proposed any more, so a write a client gave up on cannot take effect long after: whatever
+ *   was proposed in time commits, or is dropped, within one take-over.
  *   Connections stop reading while their replies are pending, so the waiting list is bounded by
  *   the clients, and nothing queues without bound inside mu-core.
  */
@@ -43,14 +47,18 @@ export interface ForwardedResult<R = unknown> {
 
 /** Carries an operation from a follower to the leader and its result back. */
 export interface WriteForwarder {
-  forward(leaderId: number, op: WriteOp): Promise<ForwardedResult>;
+  /** `deadlineMs` (Date.now() clock): the leader proposes nothing of `op` after it. */
+  forward(leaderId: number, op: WriteOp, deadlineMs: number): Promise<ForwardedResult>;
 }
 
 export interface ReplicatedEngineOptions extends Limits {
   selfId: number;
   counters?: CommandCounters;
   clockSec?: () => number;
-  /** How long a write waits for a leader to exist before failing with a clear SERVER_ERROR. */
+  /**
+   * A write's deadline, from when a client sent it: how long it may wait for a leader, for room in
+   * the backlog or for the leader's answer before failing with a clear SERVER_ERROR.
+   */
   leaderWaitMs: number;
   /** Called once per write with its replication latency (propose to applied), in ns. */
   onReplicated?: (latencyNs: number) => void;
@@ -75,6 +83,14 @@ export class NoLeaderError extends Error {
   }
 }
 
+/** The deadline passed before the write was decided: nothing of it was (or will be) proposed. */
+export class WriteDeadlineError extends Error {
+  readonly code = 'WriteDeadline';
+  constructor(waitMs: number, why: string) {
+    super(`${why}: write not applied within its ${waitMs} ms deadline`);
+  }
+}
+
 interface Waiter {
   index: number;
   resolve: () => void;
@@ -83,6 +99,7 @@ interface Waiter {
 /** A write waiting for room among the proposals in flight; not decided yet. */
 interface Admission {
   op: WriteOp;
+  deadlineMs: number;
   resolve: (r: ForwardedResult) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -150,43 +167,49 @@ export class ReplicatedEngine implements CacheEngine {
     return this.execute(op).then((r) => r.result as WriteResultFor<O>);
   }
 
-  /** Run `op` and report where its effects sit in the log (the leader's side of forwarding). */
-  execute(op: WriteOp): Promise<ForwardedResult> {
+  /**
+   * Run `op` and report where its effects sit in the log (the leader's side of forwarding).
+   * `deadlineMs` (Date.now() clock) is the write's deadline; a new write gets `leaderWaitMs`.
+   */
+  execute(op: WriteOp, deadlineMs = Date.now() + this.options.leaderWaitMs): Promise<ForwardedResult> {
     const log = this.requireLog();
-    if (log.role === 'leader') return this.decideAsLeader(op);
-    return this.forwardToLeader(op, Date.now());
+    if (log.role === 'leader') return this.decideAsLeader(op, deadlineMs);
+    return this.forwardToLeader(op, deadlineMs);
   }
 
-  private forwardToLeader(op: WriteOp, startedMs: number): Promise<ForwardedResult> {
+  private forwardToLeader(op: WriteOp, deadlineMs: number): Promise<ForwardedResult> {
     const log = this.requireLog();
-    if (log.role === 'leader') return this.decideAsLeader(op);
+    if (log.role === 'leader') return this.decideAsLeader(op, deadlineMs);
     const leader = log.leaderId;
-    const waitedMs = Date.now() - startedMs;
     if (leader === null || leader === this.options.selfId) {
       // Mid-election: wait (bounded) instead of failing at once.
-      if (waitedMs >= this.options.leaderWaitMs) return Promise.reject(new NoLeaderError(waitedMs));
-      return delay(2).then(() => this.forwardToLeader(op, startedMs));
+      if (Date.now() >= deadlineMs) return Promise.reject(new NoLeaderError(this.options.leaderWaitMs));
+      return delay(2).then(() => this.forwardToLeader(op, deadlineMs));
     }
-    return this.forwarder!.forward(leader, op).then(
+    return this.forwarder!.forward(leader, op, deadlineMs).then(
       (answer) => this.whenApplied(answer.index).then(() => answer),
       (err: Error & { retryable?: boolean }) => {
-        if (err.retryable && Date.now() - startedMs < this.options.leaderWaitMs) {
-          return delay(2).then(() => this.forwardToLeader(op, startedMs));
-        }
-        throw err;
+        // Retryable: the leader provably never got it (so nothing of it was applied).
+        if (!err.retryable) throw err;
+        if (Date.now() < deadlineMs) return delay(2).then(() => this.forwardToLeader(op, deadlineMs));
+        throw new WriteDeadlineError(this.options.leaderWaitMs, `leader ${leader} unreachable (${err.message})`);
       },
     );
   }
 
-  private decideAsLeader(op: WriteOp, admitted = false): Promise<ForwardedResult> {
-    if (!admitted && (this.admission.length > 0 || this.inFlightFull())) return this.waitForRoom(op);
+  private decideAsLeader(op: WriteOp, deadlineMs: number, admitted = false): Promise<ForwardedResult> {
+    if (Date.now() >= deadlineMs) return Promise.reject(new WriteDeadlineError(this.options.leaderWaitMs, 'leader busy or changing'));
+    if (!admitted && (this.admission.length > 0 || this.inFlightFull())) return this.waitForRoom(op, deadlineMs);
     // A new leader's cache lacks the entries committed or adopted before its term: wait for them
     // (deciding an incr or cas against the older cache answered from a value already overwritten).
     const termStart = this.requireLog().termStartIndex ?? 0;
-    if (this.appliedIndex < termStart) return this.whenApplied(termStart).then(() => this.execute(op));
+    if (this.appliedIndex < termStart) {
+      return this.untilDeadline(this.whenApplied(termStart), deadlineMs, 'new leader still applying its predecessor\'s entries')
+        .then(() => this.execute(op, deadlineMs));
+    }
     if (this.overlay.flushInFlight > 0 || this.barrierQueue.length > 0) {
       return new Promise((resolve, reject) => {
-        this.barrierQueue.push(() => this.execute(op).then(resolve, reject));
+        this.barrierQueue.push(() => this.execute(op, deadlineMs).then(resolve, reject));
       });
     }
     const { result, effects } = this.decider.decide(op);
@@ -198,9 +221,9 @@ export class ReplicatedEngine implements CacheEngine {
       // void and the write (which changed nothing) is decided again, here or by the new leader.
       const generation = this.inFlightGeneration;
       return this.propose([]).then(
-        (index) => (this.inFlightGeneration === generation ? { result, index } : this.execute(op)),
+        (index) => (this.inFlightGeneration === generation ? { result, index } : this.execute(op, deadlineMs)),
         (err: Error & { code?: string }) => {
-          if (err.code === 'LostLeadership' || err.code === 'NotLeader') return this.execute(op);
+          if (err.code === 'LostLeadership' || err.code === 'NotLeader') return this.execute(op, deadlineMs);
           throw err;
         },
       );
@@ -267,16 +290,16 @@ export class ReplicatedEngine implements CacheEngine {
       || this.inFlightBytes >= (this.options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES);
   }
 
-  private waitForRoom(op: WriteOp): Promise<ForwardedResult> {
-    const waitMs = this.options.leaderWaitMs;
+  private waitForRoom(op: WriteOp, deadlineMs: number): Promise<ForwardedResult> {
+    const startedMs = Date.now();
     return new Promise((resolve, reject) => {
       const entry: Admission = {
-        op, resolve, reject,
+        op, deadlineMs, resolve, reject,
         timer: setTimeout(() => {
           const at = this.admission.indexOf(entry);
           if (at >= 0) this.admission.splice(at, 1);
-          reject(new BacklogFullError(waitMs));
-        }, waitMs),
+          reject(new BacklogFullError(Date.now() - startedMs));
+        }, Math.max(0, deadlineMs - startedMs)),
       };
       this.admission.push(entry);
     });
@@ -290,7 +313,7 @@ export class ReplicatedEngine implements CacheEngine {
       // Leadership may have moved while it waited: route it like a new write, minus the queue.
       let run: Promise<ForwardedResult>;
       try {
-        run = this.requireLog().role === 'leader' ? this.decideAsLeader(next.op, true) : this.forwardToLeader(next.op, Date.now());
+        run = this.requireLog().role === 'leader' ? this.decideAsLeader(next.op, next.deadlineMs, true) : this.forwardToLeader(next.op, next.deadlineMs);
       } catch (err) {
         next.reject(err as Error);
         continue;
@@ -322,6 +345,14 @@ export class ReplicatedEngine implements CacheEngine {
       else still.push(w);
     }
     this.waiters = still;
+  }
+
+  /** `wait`, or a WriteDeadlineError at `deadlineMs` (the wait goes on; its outcome is ignored). */
+  private untilDeadline(wait: Promise<void>, deadlineMs: number, why: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new WriteDeadlineError(this.options.leaderWaitMs, why)), Math.max(0, deadlineMs - Date.now()));
+      wait.then(() => { clearTimeout(timer); resolve(); });
+    });
   }
 
   private markWinToken(key: Buffer): void {

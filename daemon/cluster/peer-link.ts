@@ -167,10 +167,22 @@ export class PeerDialer {
     private readonly connectTimeoutMs = 1000, private readonly options: DialerOptions = {},
   ) {}
 
-  request(message: Record<string, unknown>): Promise<Record<string, unknown>> {
+  /**
+   * Sends `message` and resolves with the peer's answer. With `timeoutMs`, a request still
+   * unanswered then fails (not retryable: it may have reached the peer) and a late answer is dropped.
+   */
+  request(message: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>> {
     return this.connect().then((socket) => new Promise((resolve, reject) => {
       const id = this.nextId++;
-      this.pending.set(id, { resolve, reject });
+      let timer: NodeJS.Timeout | undefined;
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          if (!this.pending.delete(id)) return;
+          reject(new PeerLinkError(`no answer from node at ${this.host}:${this.port} within ${timeoutMs} ms; outcome unknown`, false, true));
+        }, timeoutMs);
+      }
+      const done = (): void => { if (timer !== undefined) clearTimeout(timer); };
+      this.pending.set(id, { resolve: (a) => { done(); resolve(a); }, reject: (e) => { done(); reject(e); } });
       socket.write(encodeFrame({ ...message, id }));
     }), (err: Error) => {
       throw new PeerLinkError(`cannot reach peer ${this.host}:${this.port}: ${err.message}`, true, false);

@@ -31,6 +31,17 @@ export interface ReplicaOptions {
 
 const DEAD_AFTER_SCANS = 20;
 
+/** How much longer than a forwarded write's deadline its sender waits for the answer. */
+const FORWARD_ANSWER_GRACE_MS = 1000;
+
+/** A forwarded write's deadline on our clock: the sender's, never later than its time left from now. */
+function forwardedDeadline(req: Record<string, unknown>): number | undefined {
+  const at = req.deadlineAtMs;
+  const budget = req.budgetMs;
+  if (typeof at !== 'number' || typeof budget !== 'number' || !Number.isFinite(at) || !Number.isFinite(budget) || budget < 0) return undefined;
+  return Math.min(at, Date.now() + budget);
+}
+
 /** Entries carry a whole item: slots must hold the largest one (-I) plus the effect framing. */
 export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: number): MuConfig {
   const base = defaultConfig(kind);
@@ -142,7 +153,14 @@ export class Replica {
     }
     this.listener = new PeerListener(secret, new Set(config.nodes.map((n) => n.id)), (from, req) => this.onPeerRequest(from, req), log, { selfId: self.id, cluster: config.cluster });
     const forwarder: WriteForwarder = {
-      forward: (leaderId, op) => this.dialer(leaderId).request({ t: 'op', op }).then((a) => ({ result: a.result, index: Number(a.index) })),
+      // The leader gets the deadline twice: as our clock reads it, and as the time left, so a
+      // skewed clock cannot stretch it past the time left from when the leader receives it. We
+      // wait a little longer than the deadline for the answer of a write proposed just before it.
+      forward: (leaderId, op, deadlineMs) => {
+        const budgetMs = Math.max(0, deadlineMs - Date.now());
+        return this.dialer(leaderId).request({ t: 'op', op, deadlineAtMs: deadlineMs, budgetMs }, budgetMs + FORWARD_ANSWER_GRACE_MS)
+          .then((a) => ({ result: a.result, index: Number(a.index) }));
+      },
     };
     this.engine.attach(this.mu, forwarder);
   }
@@ -224,7 +242,7 @@ export class Replica {
     switch (req.t) {
       case 'op': {
         try {
-          const { result, index } = await this.engine.execute(req.op as WriteOp);
+          const { result, index } = await this.engine.execute(req.op as WriteOp, forwardedDeadline(req));
           return { result, index };
         } catch (err) {
           const e = err as Error & { code?: string; retryable?: boolean };

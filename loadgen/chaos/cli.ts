@@ -17,6 +17,7 @@ import { stopRegisteredChildren } from '../children';
 import { freePort } from '../ports';
 import { randomSeed } from '../rng';
 import { faultOptionsFor } from './fault-options';
+import { DEFAULT_CHAOS_WRITE_DEADLINE_MS, unknownHorizonFor } from './horizon';
 import { chaosJson, chaosText, passed } from './report';
 import { runChaos } from './run';
 import { runSoak, soakText } from './soak';
@@ -37,7 +38,8 @@ async function main(): Promise<number> {
     .option('clients', { type: 'number', default: 6, describe: 'concurrent clients' })
     .option('keys', { type: 'number', default: 8, describe: 'size of the key space' })
     .option('request-timeout-ms', { type: 'number', default: 1000, describe: 'a request without a reply by then has an unknown outcome' })
-    .option('unknown-horizon-ms', { type: 'number', default: 3000, describe: 'checker assumption: no request takes effect later than this after it was sent (smaller is stricter)' })
+    .option('write-deadline-ms', { type: 'number', default: DEFAULT_CHAOS_WRITE_DEADLINE_MS, describe: "the daemons' --write-deadline-ms: past it a write is never proposed" })
+    .option('unknown-horizon-ms', { type: 'number', describe: 'checker assumption: no request takes effect later than this after it was sent (default: write deadline + longest pause + a take-over margin)' })
     .option('item-size', { type: 'string', default: '64k', describe: "the daemons' -I (max item size; it also sizes the replicated log)" })
     .option('log-dir', { type: 'string', describe: 'where node logs go when the run fails (default: a new directory under the temp dir)' })
     .option('history', { type: 'string', describe: 'also write the recorded history (JSON) to this file' })
@@ -59,7 +61,7 @@ async function main(): Promise<number> {
   const onSignal = (): void => { void stopRegisteredChildren(2000).then(() => process.exit(130)); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const daemonArgs = ['-I', argv['item-size']];
+  const daemonArgs = ['-I', argv['item-size'], '--write-deadline-ms', String(argv['write-deadline-ms'])];
   if (argv.soak) {
     const r = await runSoak({
       cli: argv.cli, fabric: argv.fabric, nodes: argv.nodes, durationMs: (argv.minutes ?? 30) * 60_000, sampleMs: argv['sample-seconds'] * 1000,
@@ -71,6 +73,7 @@ async function main(): Promise<number> {
     return r.passed ? 0 : 1;
   }
   const durationMs = (argv.minutes ?? 1) * 60_000;
+  const faults = faultOptionsFor({ fabric: argv.fabric, durationMs, faultsPerKind: argv['faults-per-kind'], recoverTimeoutMs: 60_000 });
   const result = await runChaos({
     cli: argv.cli,
     fabric: argv.fabric,
@@ -78,8 +81,8 @@ async function main(): Promise<number> {
     durationMs,
     seed,
     workload: { clients: argv.clients, keys: argv.keys, requestTimeoutMs: argv['request-timeout-ms'], maxOpsPerClient: 50_000_000 },
-    faults: faultOptionsFor({ fabric: argv.fabric, durationMs, faultsPerKind: argv['faults-per-kind'], recoverTimeoutMs: 60_000 }),
-    unknownHorizonMs: argv['unknown-horizon-ms'],
+    faults,
+    unknownHorizonMs: argv['unknown-horizon-ms'] ?? unknownHorizonFor(argv['write-deadline-ms'], faults.maxPauseMs),
     maxCheckStepsPerKey: 20_000_000,
     daemonArgs,
     freePort,

@@ -6,6 +6,8 @@
  */
 import { runChaos, ChaosResult } from '../../loadgen/chaos/run';
 import { chaosText } from '../../loadgen/chaos/report';
+import type { FaultOptions } from '../../loadgen/chaos/faults';
+import { DEFAULT_CHAOS_WRITE_DEADLINE_MS, unknownHorizonFor } from '../../loadgen/chaos/horizon';
 import { FaultKind } from '../../loadgen/chaos/schedule';
 import { daemonCli, freePort } from '../helpers/procs';
 import * as os from 'os';
@@ -20,6 +22,11 @@ export interface ShortRun {
 
 export async function shortRun(s: ShortRun): Promise<ChaosResult> {
   const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
+  // Short gaps so that a short run sees a full round of fault kinds even when recoveries are slow.
+  const faults: FaultOptions = {
+    kinds: s.kinds, faultsPerKind: null, durationMs: s.durationMs, hardCapMs: s.durationMs, minGapMs: 200, maxGapMs: 600,
+    minPauseMs: 450, maxPauseMs: 700, minHoldMs: 500, maxHoldMs: 900, recoverTimeoutMs: 40_000,
+  };
   const r = await runChaos({
     cli: daemonCli,
     fabric: s.fabric,
@@ -27,14 +34,10 @@ export async function shortRun(s: ShortRun): Promise<ChaosResult> {
     durationMs: s.durationMs,
     seed,
     workload: { clients: 4, keys: 6, requestTimeoutMs: 1000, maxOpsPerClient: 1_000_000 },
-    // Short gaps so that a short run sees a full round of fault kinds even when recoveries are slow.
-    faults: {
-      kinds: s.kinds, faultsPerKind: null, durationMs: s.durationMs, hardCapMs: s.durationMs, minGapMs: 200, maxGapMs: 600,
-      minPauseMs: 450, maxPauseMs: 700, minHoldMs: 500, maxHoldMs: 900, recoverTimeoutMs: 40_000,
-    },
-    unknownHorizonMs: 3000,
+    faults,
+    unknownHorizonMs: unknownHorizonFor(DEFAULT_CHAOS_WRITE_DEADLINE_MS, faults.maxPauseMs),
     maxCheckStepsPerKey: 5_000_000,
-    daemonArgs: ['-I', process.env.CHAOS_ITEM_SIZE ?? '64k'],
+    daemonArgs: ['-I', process.env.CHAOS_ITEM_SIZE ?? '64k', '--write-deadline-ms', String(DEFAULT_CHAOS_WRITE_DEADLINE_MS)],
     freePort,
     logDir: path.join(os.tmpdir(), `mucached-chaos-test-logs-${seed}-${process.pid}`),
   });

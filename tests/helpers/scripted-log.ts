@@ -1,0 +1,45 @@
+/**
+ * A replication log for in-process tests of the replicated engine (not mu-core): proposals commit,
+ * or fail, only when the test says so.
+ */
+import type { ReplicatedEngine, ReplicationLog } from '../../daemon/cache/replicated-engine';
+
+export class ScriptedLog implements ReplicationLog {
+  role: 'leader' | 'follower' | 'candidate' = 'leader';
+  leaderId: number | null = 1;
+  readonly maxPayloadBytes = 4 * 1024 * 1024;
+  readonly proposed: Buffer[] = [];
+  private readonly open: Array<{ payload: Buffer; resolve: (i: number) => void; reject: (e: Error) => void }> = [];
+  private nextIndex = 1;
+  maxOutstanding = 0;
+
+  constructor(private readonly engine: () => ReplicatedEngine) {}
+
+  propose(payload: Buffer): Promise<number> {
+    this.proposed.push(payload);
+    return new Promise((resolve, reject) => {
+      this.open.push({ payload, resolve, reject });
+      this.maxOutstanding = Math.max(this.maxOutstanding, this.open.length);
+    });
+  }
+
+  get outstanding(): number {
+    return this.open.length;
+  }
+
+  /** Commit the oldest outstanding proposal: the pump applies it, the proposer learns its index. */
+  commitOldest(): void {
+    const p = this.open.shift();
+    if (!p) throw new Error('nothing to commit');
+    const index = this.nextIndex++;
+    this.engine().applyEntry(index, p.payload);
+    p.resolve(index);
+  }
+
+  /** Leadership lost: every outstanding proposal fails. */
+  loseLeadership(newLeader: number): void {
+    this.role = 'follower';
+    this.leaderId = newLeader;
+    for (const p of this.open.splice(0)) p.reject(Object.assign(new Error('lost leadership: test'), { code: 'LostLeadership' }));
+  }
+}
