@@ -40,9 +40,10 @@ export interface MuConfig {
   /** How long the election poll runs after a change, in scan intervals. */
   electionWindowScans: number;
   /**
-   * How many silent scans a control read failing with 'unreachable' counts as. On tcp that is the
-   * peer's host refusing the connection (the process is gone), much stronger evidence than a slow
-   * read; on shm a peer's region outlives its process, so a SIGKILL never shows this way.
+   * How many silent scans a control read failing with 'unreachable' counts as. On shm that is
+   * certain: the region's owner process no longer exists (the backend asks the kernel, as a dead
+   * process's queue pairs fail remote reads on RDMA), so it counts as the whole fuse. On tcp it is
+   * the peer's host refusing the connection or a dropped link: strong evidence, but a third.
    */
   unreachableMissScans: number;
 }
@@ -85,6 +86,7 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
     if (kind === 'verbs') return { ...base, unreachableMissScans };
     return { ...base, scanIntervalMs: 2, permissionRetryMs: 5, commitPublishDelayMs: 0.2, completionBusyPollMs: 0.5, unreachableMissScans };
   }
+  if (kind === 'shm') return { ...base, unreachableMissScans: base.scoreMax - base.scoreDeadAt };
   if (kind === 'sim') {
     return {
       ...base, slotCount: 16, slotBytes: 128, heartbeatIntervalMs: 0.5, scanIntervalMs: 1, scoreMax: 8, scoreAliveAt: 4,

@@ -50,3 +50,15 @@ test('a log end more than a ring ahead of the candidate needs a snapshot', () =>
   const r = recover(0, [image(1, 0, []), image(3, 9, [[10, 514, 'far']])], S, B);
   expect(r).toMatchObject({ kind: 'needs-snapshot', fromPeer: 3 });
 });
+
+test('a torn slot holding the highest index or proposal number is ignored (its checksum fails)', () => {
+  // Peer 2's slot for index 4 was torn mid-write under a high proposal: its payload no longer
+  // matches the checksum, so neither its index nor its proposal number may count.
+  const torn = image(2, 2, [[1, 257, 'a'], [2, 257, 'b'], [3, 514, 'c'], [4, 9999, 'torn']]);
+  torn.log[slotOffset(4, S, B) + 40] ^= 0xff;
+  const r = recover(2, [image(1, 2, [[1, 257, 'a'], [2, 257, 'b']]), torn], S, B);
+  expect(r.kind).toBe('adopt');
+  if (r.kind !== 'adopt') return;
+  expect(r.entries.map((e) => [e.index, e.payload.toString()])).toEqual([[3, 'c']]);
+  expect(r.highestProposalSeen).toBe(514);
+});

@@ -30,17 +30,45 @@ export type RecoveryResult =
   | { kind: 'adopt'; entries: AdoptedEntry[]; highestProposalSeen: number }
   | { kind: 'needs-snapshot'; fromPeer: number; highestProposalSeen: number };
 
+/**
+ * The highest index and proposal number among the intact slots of one image. Checksums are the cost
+ * of a take-over (every slot of every image), so the maxima are first found over unverified headers
+ * and only the slots holding them are verified: an intact maximum over all headers is the maximum
+ * over the intact ones. If either is torn, every slot is verified.
+ */
+function highestIn(log: Buffer, slotCount: number, slotBytes: number): { index: number; proposal: number } {
+  let indexAt = -1;
+  let proposalAt = -1;
+  let index = -Infinity;
+  let proposal = -Infinity;
+  for (let k = 0; k < slotCount; k++) {
+    const off = slotOffset(k + 1, slotCount, slotBytes);
+    const s = readSlot(log, off, slotBytes, true);
+    if (s === null) continue;
+    if (s.index > index) { index = s.index; indexAt = off; }
+    if (s.proposal > proposal) { proposal = s.proposal; proposalAt = off; }
+  }
+  if (indexAt < 0) return { index: 0, proposal: 0 };
+  const a = readSlot(log, indexAt, slotBytes);
+  const b = readSlot(log, proposalAt, slotBytes);
+  if (a !== null && b !== null) return { index: a.index, proposal: b.proposal };
+  const verified = { index: 0, proposal: 0 };
+  for (let k = 0; k < slotCount; k++) {
+    const s = readSlot(log, slotOffset(k + 1, slotCount, slotBytes), slotBytes);
+    if (s === null) continue;
+    verified.index = Math.max(verified.index, s.index);
+    verified.proposal = Math.max(verified.proposal, s.proposal);
+  }
+  return verified;
+}
+
 export function recover(base: number, images: LogImage[], slotCount: number, slotBytes: number): RecoveryResult {
   let highestProposalSeen = 0;
   let hi = base;
   for (const img of images) {
-    highestProposalSeen = Math.max(highestProposalSeen, readMinProposal(img.log));
-    for (let k = 0; k < slotCount; k++) {
-      const s = readSlot(img.log, slotOffset(k + 1, slotCount, slotBytes), slotBytes);
-      if (s === null) continue;
-      highestProposalSeen = Math.max(highestProposalSeen, s.proposal);
-      if (s.index > hi) hi = s.index;
-    }
+    const h = highestIn(img.log, slotCount, slotBytes);
+    highestProposalSeen = Math.max(highestProposalSeen, readMinProposal(img.log), h.proposal);
+    if (h.index > hi) hi = h.index;
   }
   const mostApplied = images.reduce((a, b) => (b.appliedIndex > a.appliedIndex ? b : a));
   if (hi - base > slotCount) {

@@ -81,6 +81,8 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
     scanIntervalMs: Math.max(base.scanIntervalMs, 5),
     scoreMax: DEAD_AFTER_SCANS + 2,
     scoreDeadAt: 2,
+    // On shm, 'unreachable' means the peer's process is gone (mu-core's config): dead at once.
+    unreachableMissScans: DEAD_AFTER_SCANS,
     scoreAliveAt: 6,
     permissionRetryMs: Math.max(base.permissionRetryMs, 20),
     // Sub-millisecond delays poll from setImmediate (a busy core per node): followers look at their
