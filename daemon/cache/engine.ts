@@ -6,6 +6,7 @@
 import type { CommandCounters } from '../context';
 import { Decider, Limits } from './decide';
 import type { Effect } from './effects';
+import { coarseUnixSec } from './coarse-clock';
 import { itemBytes, ItemStore } from './store';
 import type { CacheEngine, ItemView, WriteOp, WriteResultFor } from './types';
 
@@ -15,7 +16,8 @@ export interface EngineOptions extends Limits {
   counters?: CommandCounters;
 }
 
-export const unixNowSec = (): number => Math.floor(Date.now() / 1000);
+/** The default clock of expiry decisions (coarse-clock.ts); tests inject their own. */
+export const unixNowSec = coarseUnixSec;
 
 export class LocalEngine implements CacheEngine {
   readonly store: ItemStore;
