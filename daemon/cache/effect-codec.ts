@@ -26,9 +26,19 @@ function encodedBytes(e: Effect): number {
   }
 }
 
-export function encodeEffects(effects: Effect[]): Buffer {
-  let total = 2;
+/** The most effects one entry holds (its count is a u16). */
+export const MAX_EFFECTS_PER_ENTRY = 0xffff;
+
+/** Bytes `effects` add to an entry, its 2-byte count aside. */
+export function effectsBytes(effects: Effect[]): number {
+  let total = 0;
   for (const e of effects) total += encodedBytes(e);
+  return total;
+}
+
+export function encodeEffects(effects: Effect[]): Buffer {
+  if (effects.length > MAX_EFFECTS_PER_ENTRY) throw new Error(`effect codec: ${effects.length} effects do not fit one entry`);
+  const total = 2 + effectsBytes(effects);
   const out = Buffer.allocUnsafe(total);
   let at = out.writeUInt16LE(effects.length, 0);
   const putKey = (key: Buffer) => {

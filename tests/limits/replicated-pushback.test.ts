@@ -33,11 +33,22 @@ const set = (key: string, valueBytes = 8): StoreOp => ({
 const keysOf = (payloads: Buffer[]) => payloads.map((p) => decodeEffects(p).map((e) => ('key' in e ? e.key.toString() : e.kind)).join(','));
 const settle = () => new Promise((r) => setImmediate(r));
 
+/** Writes issued in separate turns of the event loop, so each is its own entry (no group commit). */
+async function oneByOne<T>(items: string[], write: (item: string) => Promise<T>): Promise<Array<Promise<T>>> {
+  const out: Array<Promise<T>> = [];
+  for (const item of items) {
+    const p = write(item);
+    p.catch(() => undefined); // observed by the test later
+    out.push(p);
+    await settle();
+  }
+  return out;
+}
+
 test('at most maxInFlightProposals are proposed; the rest wait and are proposed in arrival order', async () => {
   const { engine, log } = setup({ maxInFlightProposals: 4 });
   const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
-  const results = keys.map((k) => engine.mutate(set(k)));
-  await settle();
+  const results = await oneByOne(keys, (k) => engine.mutate(set(k)));
   expect(log.outstanding).toBe(4);
   expect(engine.backlog).toMatchObject({ inFlight: 4, waiting: 16 });
   for (let i = 0; i < 20 && log.outstanding > 0; i++) {
@@ -46,7 +57,10 @@ test('at most maxInFlightProposals are proposed; the rest wait and are proposed 
     expect(log.outstanding).toBeLessThanOrEqual(4);
   }
   expect(log.maxOutstanding).toBe(4);
-  expect(keysOf(log.proposed)).toEqual(keys);
+  // Each of the first four came in its own turn; the waiting ones are admitted together as room
+  // appears, so they share entries (group commit), still in arrival order.
+  expect(keysOf(log.proposed).slice(0, 4)).toEqual(keys.slice(0, 4));
+  expect(keysOf(log.proposed).join(',')).toBe(keys.join(','));
   expect((await Promise.all(results)).map((r) => r.status)).toEqual(keys.map(() => 'STORED'));
   for (const k of keys) expect(engine.get(Buffer.from(k))?.value.length).toBe(8);
   expect(engine.idle).toBe(true);
@@ -54,8 +68,7 @@ test('at most maxInFlightProposals are proposed; the rest wait and are proposed 
 
 test('the byte bound admits one proposal whatever its size, and stops once the bytes reach it', async () => {
   const { engine, log } = setup({ maxInFlightBytes: 100 * 1024 });
-  const results = ['a', 'b', 'c', 'd', 'e'].map((k) => engine.mutate(set(k, 40 * 1024)));
-  await settle();
+  const results = await oneByOne(['a', 'b', 'c', 'd', 'e'], (k) => engine.mutate(set(k, 40 * 1024)));
   expect(log.outstanding).toBe(3); // 40k and 80k are under 100k; at 120k the rest waits
   while (log.outstanding > 0) {
     log.commitOldest();
@@ -74,8 +87,7 @@ test('the byte bound admits one proposal whatever its size, and stops once the b
 
 test('a write that finds no room within leaderWaitMs fails undecided; nothing of it is proposed', async () => {
   const { engine, log } = setup({ maxInFlightProposals: 1, leaderWaitMs: 60 });
-  const first = engine.mutate(set('first'));
-  const second = engine.mutate(set('second'));
+  const [first, second] = await oneByOne(['first', 'second'], (k) => engine.mutate(set(k)));
   await expect(second).rejects.toBeInstanceOf(BacklogFullError);
   expect(keysOf(log.proposed)).toEqual(['first']);
   log.commitOldest();
@@ -90,8 +102,7 @@ test('a write that finds no room within leaderWaitMs fails undecided; nothing of
 
 test('writes waiting for room when leadership moves are forwarded to the new leader, in order', async () => {
   const { engine, log, forwarded } = setup({ maxInFlightProposals: 2 });
-  const results = ['p1', 'p2', 'w1', 'w2', 'w3'].map((k) => engine.mutate(set(k)));
-  await settle();
+  const results = await oneByOne(['p1', 'p2', 'w1', 'w2', 'w3'], (k) => engine.mutate(set(k)));
   expect(engine.backlog.waiting).toBe(3);
   log.loseLeadership(2);
   await expect(results[0]).rejects.toThrow(/lost leadership/);
@@ -100,4 +111,35 @@ test('writes waiting for room when leadership moves are forwarded to the new lea
   expect(rest.map((r) => r.status)).toEqual(['STORED', 'STORED', 'STORED']);
   expect(forwarded.map((op) => ('key' in op ? op.key.toString() : op.op))).toEqual(['w1', 'w2', 'w3']);
   expect(engine.backlog).toEqual({ inFlight: 0, inFlightBytes: 0, waiting: 0 });
+});
+
+test('writes decided in one turn of the event loop are proposed as one entry and settle together', async () => {
+  const { engine, log } = setup({});
+  const keys = Array.from({ length: 12 }, (_, i) => `g${i}`);
+  const results = keys.map((k) => engine.mutate(set(k)));
+  await settle();
+  expect(log.outstanding).toBe(1);
+  expect(keysOf(log.proposed)).toEqual([keys.join(',')]);
+  // A later turn opens a new entry, and a decision in it sees the first group's effects.
+  const add = engine.mutate({ ...set('g0'), mode: 'add' });
+  await settle();
+  expect(log.outstanding).toBe(2);
+  log.commitOldest();
+  expect((await Promise.all(results)).map((r) => r.status)).toEqual(keys.map(() => 'STORED'));
+  log.commitOldest();
+  expect((await add).status).toBe('NOT_STORED');
+  for (const k of keys) expect(engine.get(Buffer.from(k))?.value.length).toBe(8);
+  expect(engine.idle).toBe(true);
+});
+
+test('a group stops growing at the slot payload limit; the rest goes into the next entry', async () => {
+  const { engine, log } = setup({});
+  // 4 MiB payload limit (ScriptedLog): five 900 KiB values cannot share one entry.
+  const keys = ['a', 'b', 'c', 'd', 'e'];
+  const results = keys.map((k) => engine.mutate(set(k, 900 * 1024)));
+  await settle();
+  expect(keysOf(log.proposed)).toEqual(['a,b,c,d', 'e']);
+  log.commitOldest();
+  log.commitOldest();
+  expect((await Promise.all(results)).map((r) => r.status)).toEqual(keys.map(() => 'STORED'));
 });

@@ -58,6 +58,7 @@ test('a forwarded write that reaches the leader after its deadline is refused an
 test('a write waiting for room keeps its arrival deadline when leadership moves and it is forwarded', async () => {
   const { engine, log, forwarded } = setup({ maxInFlightProposals: 1 });
   const first = engine.mutate(store('set', 'first'));
+  await settle(); // its own entry: the next write finds the backlog full
   const waiting = bracket(() => engine.mutate(store('set', 'waiting')));
   await settle();
   expect(engine.backlog.waiting).toBe(1);
