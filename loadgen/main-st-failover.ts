@@ -132,6 +132,10 @@ async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): 
   } finally {
     await Promise.all(procs.map(kill));
     fs.rmSync(snapDir, { recursive: true, force: true });
+    // Killed nodes leave their shm regions behind: remove this round's (named after its cluster).
+    if (fabric === 'shm' && fs.existsSync('/dev/shm')) {
+      for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mucached-${cluster}-`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
+    }
   }
 }
 
