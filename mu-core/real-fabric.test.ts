@@ -101,6 +101,10 @@ async function killLeaderMidStream(fabric: 'shm' | 'tcp'): Promise<void> {
   } finally {
     await Promise.all(members.map((m) => stop(m, 'SIGKILL')));
     fs.rmSync(snapDir, { recursive: true, force: true });
+    // The killed leader leaves its shm regions behind: remove this cluster's files.
+    if (fabric === 'shm' && fs.existsSync('/dev/shm')) {
+      for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mucached-${cluster}-`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
+    }
   }
 }
 
