@@ -10,6 +10,7 @@ import type { FaultOptions } from '../../loadgen/chaos/faults';
 import { DEFAULT_CHAOS_WRITE_DEADLINE_MS, unknownHorizonFor } from '../../loadgen/chaos/horizon';
 import { FaultKind } from '../../loadgen/chaos/schedule';
 import { daemonCli, freePort } from '../helpers/procs';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
@@ -27,6 +28,7 @@ export async function shortRun(s: ShortRun): Promise<ChaosResult> {
     kinds: s.kinds, faultsPerKind: null, durationMs: s.durationMs, hardCapMs: s.durationMs, minGapMs: 200, maxGapMs: 600,
     minPauseMs: 450, maxPauseMs: 700, minHoldMs: 500, maxHoldMs: 900, recoverTimeoutMs: 40_000,
   };
+  const logDir = path.join(os.tmpdir(), `mucached-chaos-test-logs-${seed}-${process.pid}`);
   const r = await runChaos({
     cli: daemonCli,
     fabric: s.fabric,
@@ -39,12 +41,18 @@ export async function shortRun(s: ShortRun): Promise<ChaosResult> {
     maxCheckStepsPerKey: 5_000_000,
     daemonArgs: ['-I', process.env.CHAOS_ITEM_SIZE ?? '64k', '--write-deadline-ms', String(DEFAULT_CHAOS_WRITE_DEADLINE_MS)],
     freePort,
-    logDir: path.join(os.tmpdir(), `mucached-chaos-test-logs-${seed}-${process.pid}`),
+    logDir,
   });
   const report = chaosText(r);
   process.stdout.write(`${report}\n`);
   const summary = { seed, error: r.error, lost: r.lostAcknowledgedWrites, verdict: r.check.verdict, converged: r.finalReads?.converged ?? false };
-  if (r.error !== null || summary.lost !== 0 || summary.verdict !== 'linearizable' || !summary.converged) throw new Error(report);
+  if (r.error !== null || summary.lost !== 0 || summary.verdict !== 'linearizable' || !summary.converged) {
+    // Beside the node logs, so a failure seen only in a summary can still be read in full.
+    fs.mkdirSync(logDir, { recursive: true });
+    fs.writeFileSync(path.join(logDir, 'report.txt'), `${report}
+`);
+    throw new Error(report);
+  }
   expect(summary).toEqual({ seed, error: null, lost: 0, verdict: 'linearizable', converged: true });
   expect(r.ops.total).toBeGreaterThan(100);
   expect(r.faults.length).toBeGreaterThan(0);
