@@ -44,6 +44,15 @@ export interface LeaderHost {
 
 type FollowerState = 'ungranted' | 'syncing' | 'streaming' | 'snapshot' | 'detached';
 
+export interface FollowerProgress {
+  peer: PeerId;
+  state: FollowerState;
+  /** Every index up to this is on the follower under this term's proposal (or applied there). */
+  ackedIndex: number;
+  /** The follower's applied index as last read from its control region. */
+  appliedIndex: number;
+}
+
 interface InflightWrite {
   start: number;
   end: number;
@@ -115,6 +124,11 @@ export class LeaderTerm {
 
   get commitIndex(): number {
     return this.commit;
+  }
+
+  /** Each follower's state in this term, what it holds of our log and what it applied (for stats). */
+  followerProgress(): FollowerProgress[] {
+    return [...this.followers.values()].map((f) => ({ peer: f.peer, state: f.state, ackedIndex: f.ackedIndex, appliedIndex: f.appliedKnown }));
   }
 
   get lastIndex(): number {

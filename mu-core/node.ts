@@ -23,7 +23,7 @@ import {
   ControlWords, CTL_BYTES, CTL_REGION, initLogHeader, LOG_REGION, logRegionBytes, mailboxRegion, MBOX_BYTES,
   proposerOf, readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES,
 } from './layout';
-import { LeaderTerm, ProposeCallback } from './leader';
+import { FollowerProgress, LeaderTerm, ProposeCallback } from './leader';
 import type { MuLogger } from './logger';
 import { OpTable } from './ops';
 import { EntryHandler, ReadingPump } from './pump';
@@ -154,6 +154,18 @@ export class MuNode {
 
   get appliedIndex(): number {
     return this.pump.appliedIndex;
+  }
+
+  /**
+   * For stats: the proposal number of the term this node leads or follows (0: none yet), the commit
+   * index it knows (a follower learns it from the leader's markers), and when leading, each
+   * follower's progress.
+   */
+  get progress(): { proposal: number; commitIndex: number; followers: FollowerProgress[] } {
+    if (this.roleNow === 'leader' && this.term !== null) {
+      return { proposal: this.term.proposal, commitIndex: this.term.commitIndex, followers: this.term.followerProgress() };
+    }
+    return { proposal: readMinProposal(this.log), commitIndex: this.pump.commitKnown, followers: [] };
   }
 
   get maxPayloadBytes(): number {

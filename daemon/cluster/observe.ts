@@ -9,10 +9,13 @@ import type { Replica } from './replica';
 export function muStats(replica: Replica): Array<[string, string]> {
   const mu = replica.mu;
   const lat = replica.latencyPercentilesNs();
+  const progress = mu.progress;
   const pairs: Array<[string, string]> = [
     ['mu_node_id', String(mu.selfId)],
     ['mu_role', mu.role],
     ['mu_leader_id', String(replica.noteLeader() ?? 0)],
+    ['mu_proposal', String(progress.proposal)],
+    ['mu_commit_index', String(progress.commitIndex)],
     ['mu_applied_index', String(replica.engine.applied)],
     ['mu_failovers_seen', String(replica.failoversSeen)],
     ['mu_replicated_writes', String(lat.count)],
@@ -20,7 +23,18 @@ export function muStats(replica: Replica): Array<[string, string]> {
     ['mu_replication_p99_ns', String(lat.p99)],
     ['mu_replication_max_ns', String(lat.max)],
   ];
-  for (const [peer, state] of replica.peerStates()) pairs.push([`mu_peer_${peer}_state`, state]);
+  // Per peer: the fabric's link state; on the leader also the follower's replication state, what
+  // it holds and applied, and its lag (entries committed that it has not applied yet).
+  const followers = new Map(progress.followers.map((f) => [f.peer, f]));
+  for (const [peer, state] of replica.peerStates()) {
+    pairs.push([`mu_peer_${peer}_state`, state]);
+    const f = followers.get(peer);
+    if (f === undefined) continue;
+    pairs.push([`mu_peer_${peer}_replication`, f.state]);
+    pairs.push([`mu_peer_${peer}_acked_index`, String(f.ackedIndex)]);
+    pairs.push([`mu_peer_${peer}_applied_index`, String(f.appliedIndex)]);
+    pairs.push([`mu_peer_${peer}_lag`, String(Math.max(0, progress.commitIndex - f.appliedIndex))]);
+  }
   return pairs;
 }
 

@@ -39,6 +39,36 @@ test('a set on the leader is read back on both followers, a set sent to a follow
   await waitForValue(port(followers[1]), 'on-follower', 'bye');
 });
 
+test('stats mu: role, leader, proposal number, commit and applied index, and per-follower progress and lag', async () => {
+  const leader = await waitForLeader(cluster);
+  const followers = [1, 2, 3].filter((id) => id !== leader);
+  for (let i = 0; i < 20; i++) expect(await exchange(port(leader), `set stats-mu-${i} 0 0 1\r\nx\r\n`, storedReply)).toBe('STORED\r\n');
+  const stat = (text: string, name: string): string => new RegExp(`STAT ${name} (\\S+)`).exec(text)?.[1] ?? '';
+  const statsOf = (id: number) => exchange(port(id), 'stats mu\r\n', (r) => r.endsWith('END\r\n'));
+  // Followers apply within a bounded delay: poll until the leader sees both with no lag.
+  let text = '';
+  for (let attempt = 0; attempt < 100; attempt++) {
+    text = await statsOf(leader);
+    if (followers.every((f) => stat(text, `mu_peer_${f}_lag`) === '0')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(stat(text, 'mu_role')).toBe('leader');
+  expect(stat(text, 'mu_leader_id')).toBe(String(leader));
+  const proposal = Number(stat(text, 'mu_proposal'));
+  const commit = Number(stat(text, 'mu_commit_index'));
+  expect(proposal).toBeGreaterThan(0);
+  expect(commit).toBeGreaterThanOrEqual(20);
+  expect(Number(stat(text, 'mu_applied_index'))).toBeGreaterThanOrEqual(commit);
+  for (const f of followers) {
+    expect({ peer: f, state: stat(text, `mu_peer_${f}_replication`), lag: stat(text, `mu_peer_${f}_lag`) }).toEqual({ peer: f, state: 'streaming', lag: '0' });
+    expect(Number(stat(text, `mu_peer_${f}_applied_index`))).toBeGreaterThanOrEqual(commit);
+    const theirs = await statsOf(f);
+    expect({ role: stat(theirs, 'mu_role'), leader: stat(theirs, 'mu_leader_id'), proposal: Number(stat(theirs, 'mu_proposal')) })
+      .toEqual({ role: 'follower', leader: String(leader), proposal });
+    expect(Number(stat(theirs, 'mu_commit_index'))).toBeGreaterThan(0);
+  }
+});
+
 test('memccapable passes against every node of the cluster', async () => {
   await waitForLeader(cluster);
   for (const id of [1, 2, 3]) {
