@@ -9,7 +9,7 @@
  * than that after it was sent (the daemon answers or drops a request well within it), which lets
  * segments close again after a fault.
  */
-import { Op } from './history';
+import { isUnknown, Op } from './history';
 import { RegState, canonical } from './register-model';
 import { SegmentOp, searchSegment } from './wgl-search';
 import { Violation, describeViolation } from './violation';
@@ -72,8 +72,12 @@ export function checkKey(key: string, ops: Op[], o: CheckOptions = {}): KeyVerdi
 export function checkHistory(history: Op[], o: CheckOptions = {}): CheckResult {
   const byKey = new Map<string, Op[]>();
   let weakReads = 0;
+  let unknownReads = 0;
   for (const op of history) {
     if (op.weak === true && op.kind === 'get') { weakReads++; continue; }
+    // A read whose reply never came changes nothing and shows nothing: it fits anywhere, so it is
+    // left out (kept, it would double the search's states for as long as it stays in flight).
+    if (op.kind === 'get' && isUnknown(op)) { unknownReads++; continue; }
     const list = byKey.get(op.key) ?? [];
     list.push(op);
     byKey.set(op.key, list);
@@ -81,5 +85,5 @@ export function checkHistory(history: Op[], o: CheckOptions = {}): CheckResult {
   const keys = [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, ops]) => checkKey(k, ops, o));
   const violations = keys.flatMap((k) => (k.violation ? [k.violation] : []));
   const verdict = violations.length > 0 ? 'violation' : keys.some((k) => k.verdict === 'gave-up') ? 'gave-up' : 'linearizable';
-  return { verdict, keys, checkedOps: history.length - weakReads, weakReads, violations };
+  return { verdict, keys, checkedOps: history.length - weakReads - unknownReads, weakReads, violations };
 }
