@@ -24,6 +24,7 @@ import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
 import { percentile } from './main-st-common';
+import { removeShmClusterFiles } from '../binding/shm-files';
 import { freePort } from './ports';
 
 /** Phases of one fail-over, in ms after the kill (NaN: not seen). */
@@ -132,10 +133,8 @@ async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): 
   } finally {
     await Promise.all(procs.map(kill));
     fs.rmSync(snapDir, { recursive: true, force: true });
-    // Killed nodes leave their shm regions behind: remove this round's (named after its cluster).
-    if (fabric === 'shm' && fs.existsSync('/dev/shm')) {
-      for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mucached-${cluster}-`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
-    }
+    // The killed leader leaves its shm regions behind.
+    if (fabric === 'shm') removeShmClusterFiles(cluster);
   }
 }
 

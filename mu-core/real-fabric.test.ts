@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { freePort, repoRoot } from '../tests/helpers/procs';
+import { removeShmClusterFiles } from '../binding/shm-files';
 
 const streamCli = path.join(repoRoot, 'dist', 'loadgen', 'main-st-stream.js');
 
@@ -101,10 +102,8 @@ async function killLeaderMidStream(fabric: 'shm' | 'tcp'): Promise<void> {
   } finally {
     await Promise.all(members.map((m) => stop(m, 'SIGKILL')));
     fs.rmSync(snapDir, { recursive: true, force: true });
-    // The killed leader leaves its shm regions behind: remove this cluster's files.
-    if (fabric === 'shm' && fs.existsSync('/dev/shm')) {
-      for (const f of fs.readdirSync('/dev/shm')) if (f.startsWith(`mucached-${cluster}-`)) fs.rmSync(path.join('/dev/shm', f), { force: true });
-    }
+    // The killed leader leaves its shm regions behind.
+    if (fabric === 'shm') removeShmClusterFiles(cluster);
   }
 }
 

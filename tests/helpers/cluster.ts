@@ -9,6 +9,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { daemonCli, freePort, waitForPort } from './procs';
+import { removeShmClusterFiles } from '../../binding/shm-files';
 
 export interface ClusterNodeProc {
   id: number;
@@ -84,9 +85,7 @@ export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs
       fs.rmSync(dir, { recursive: true, force: true });
       // Nodes killed with SIGKILL during a test leave their shm region files behind: remove this
       // cluster's (and only this cluster's) files.
-      const shmDir = '/dev/shm';
-      const mine = fs.existsSync(shmDir) ? fs.readdirSync(shmDir).filter((f) => f.startsWith(`mucached-${clusterName}-`)) : [];
-      for (const f of mine) fs.rmSync(path.join(shmDir, f), { force: true });
+      removeShmClusterFiles(clusterName);
     },
   };
   return cluster;
