@@ -30,6 +30,27 @@ export type RecoveryResult =
   | { kind: 'adopt'; entries: AdoptedEntry[]; highestProposalSeen: number }
   | { kind: 'needs-snapshot'; fromPeer: number; highestProposalSeen: number };
 
+interface Maxima {
+  index: number;
+  proposal: number;
+  /** Offsets of the slots holding them; -1 when no slot qualified. */
+  indexAt: number;
+  proposalAt: number;
+}
+
+/** The highest index and proposal number over the slots of one image (`trusted`: checksums unchecked). */
+function maxima(log: Buffer, slotCount: number, slotBytes: number, trusted: boolean): Maxima {
+  const m: Maxima = { index: 0, proposal: 0, indexAt: -1, proposalAt: -1 };
+  for (let k = 0; k < slotCount; k++) {
+    const off = slotOffset(k + 1, slotCount, slotBytes);
+    const s = readSlot(log, off, slotBytes, trusted);
+    if (s === null) continue;
+    if (m.indexAt < 0 || s.index > m.index) { m.index = s.index; m.indexAt = off; }
+    if (m.proposalAt < 0 || s.proposal > m.proposal) { m.proposal = s.proposal; m.proposalAt = off; }
+  }
+  return m;
+}
+
 /**
  * The highest index and proposal number among the intact slots of one image. Checksums are the cost
  * of a take-over (every slot of every image), so the maxima are first found over unverified headers
@@ -37,29 +58,10 @@ export type RecoveryResult =
  * over the intact ones. If either is torn, every slot is verified.
  */
 function highestIn(log: Buffer, slotCount: number, slotBytes: number): { index: number; proposal: number } {
-  let indexAt = -1;
-  let proposalAt = -1;
-  let index = -Infinity;
-  let proposal = -Infinity;
-  for (let k = 0; k < slotCount; k++) {
-    const off = slotOffset(k + 1, slotCount, slotBytes);
-    const s = readSlot(log, off, slotBytes, true);
-    if (s === null) continue;
-    if (s.index > index) { index = s.index; indexAt = off; }
-    if (s.proposal > proposal) { proposal = s.proposal; proposalAt = off; }
-  }
-  if (indexAt < 0) return { index: 0, proposal: 0 };
-  const a = readSlot(log, indexAt, slotBytes);
-  const b = readSlot(log, proposalAt, slotBytes);
-  if (a !== null && b !== null) return { index: a.index, proposal: b.proposal };
-  const verified = { index: 0, proposal: 0 };
-  for (let k = 0; k < slotCount; k++) {
-    const s = readSlot(log, slotOffset(k + 1, slotCount, slotBytes), slotBytes);
-    if (s === null) continue;
-    verified.index = Math.max(verified.index, s.index);
-    verified.proposal = Math.max(verified.proposal, s.proposal);
-  }
-  return verified;
+  const unverified = maxima(log, slotCount, slotBytes, true);
+  if (unverified.indexAt < 0) return { index: 0, proposal: 0 };
+  if (readSlot(log, unverified.indexAt, slotBytes) !== null && readSlot(log, unverified.proposalAt, slotBytes) !== null) return unverified;
+  return maxima(log, slotCount, slotBytes, false);
 }
 
 export function recover(base: number, images: LogImage[], slotCount: number, slotBytes: number): RecoveryResult {

@@ -263,15 +263,18 @@ export class ReplicatedEngine implements CacheEngine {
     const open = this.group;
     if (open !== null && (2 + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + effects.length > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
     this.overlay.propose(effects);
-    let group = this.group;
-    if (group === null) {
-      group = this.group = { effects: [], bytes: 0, writes: [], generation: this.inFlightGeneration };
-      setImmediate(() => this.sealGroup());
-    }
+    const group = this.group ?? this.openGroup();
     for (const e of effects) group.effects.push(e);
     group.bytes += bytes;
-    const g = group;
-    return new Promise((resolve, reject) => g.writes.push({ resolve, reject }));
+    return new Promise((resolve, reject) => group.writes.push({ resolve, reject }));
+  }
+
+  /** A new group, sealed when this turn of the event loop ends (or sooner, when full). */
+  private openGroup(): ProposalGroup {
+    const group: ProposalGroup = { effects: [], bytes: 0, writes: [], generation: this.inFlightGeneration };
+    this.group = group;
+    setImmediate(() => this.sealGroup());
+    return group;
   }
 
   /** Proposes the open group as one entry; its writes settle together. */
