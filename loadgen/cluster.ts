@@ -13,7 +13,7 @@ import * as path from 'path';
 import { registerChild, registerTempDir, removeTempDir } from './children';
 import { ClusterFabric, MuView, agreedLeader, clusterConfigJson, muView, parseStats } from './cluster-config';
 import { dumpFileName, parseDump } from './replication-dump';
-import { waitForListening } from './ports';
+import { distinctFreePorts, waitForListening } from './ports';
 
 export interface ClusterNode {
   id: number;
@@ -110,8 +110,12 @@ export async function startCluster(o: ClusterStartOptions, freePort: () => Promi
   const size = o.size ?? 3;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mucached-bench-${o.fabric}-`));
   registerTempDir(dir);
+  const free = await distinctFreePorts(3 * size, freePort);
   const ports = [];
-  for (let id = 1; id <= size; id++) ports.push({ id, clientPort: await freePort(), fabricPort: await freePort(), peerPort: await freePort() });
+  for (let id = 1; id <= size; id++) {
+    const [clientPort, fabricPort, peerPort] = free.slice(3 * (id - 1), 3 * id);
+    ports.push({ id, clientPort, fabricPort, peerPort });
+  }
   const configFile = path.join(dir, 'cluster.json');
   const name = `bench-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   fs.writeFileSync(configFile, clusterConfigJson(name, o.fabric, crypto.randomBytes(16).toString('hex'), ports));

@@ -18,6 +18,18 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Node ports for one cluster: `count` ports from `nextFree`, all different. A free port is free
+ * again once probed, so two probes in a row may return the same one, and a config that gives two
+ * roles one port is refused (a chaos run failed to start a node that way).
+ */
+export async function distinctFreePorts(count: number, nextFree: () => Promise<number> = freePort): Promise<number[]> {
+  const ports = new Set<number>();
+  for (let attempt = 0; ports.size < count && attempt < count * 100; attempt++) ports.add(await nextFree());
+  if (ports.size < count) throw new Error(`only ${ports.size} distinct free ports of ${count} after ${count * 100} attempts`);
+  return [...ports];
+}
+
 function running(proc: ChildProcess): boolean {
   return proc.exitCode === null && proc.signalCode === null;
 }

@@ -13,6 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { registerChild, registerTempDir, removeTempDir } from '../children';
 import { agreedLeader, muView, parseStats } from '../cluster-config';
+import { distinctFreePorts } from '../ports';
 import { NetnsTopology } from './netns';
 import { exchangeOnce } from './text-client';
 
@@ -70,9 +71,11 @@ export class ChaosCluster {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mucached-chaos-'));
       registerTempDir(dir);
       const entries = [];
+      const loopbackPorts = netns === null ? await distinctFreePorts(3 * size, freePort) : [];
       for (const id of ids) {
+        const [clientPort, fabricPort, peerPort] = loopbackPorts.slice(3 * (id - 1), 3 * id);
         entries.push(netns === null
-          ? { id, host: '127.0.0.1', clientPort: await freePort(), fabricPort: await freePort(), peerPort: await freePort() }
+          ? { id, host: '127.0.0.1', clientPort, fabricPort, peerPort }
           : { id, host: netns.plan.nodeAddress(id), clientPort: NS_CLIENT_PORT, fabricPort: NS_FABRIC_PORT, peerPort: NS_PEER_PORT });
       }
       const configFile = path.join(dir, 'cluster.json');

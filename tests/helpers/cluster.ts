@@ -9,6 +9,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { daemonCli, freePort, waitForPort } from './procs';
+import { distinctFreePorts } from '../../loadgen/ports';
 import { removeShmClusterFiles } from '../../binding/shm-files';
 
 export interface ClusterNodeProc {
@@ -28,23 +29,12 @@ export interface TestCluster {
 }
 
 export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs: string[] = []): Promise<TestCluster> {
-  // freePort() may hand out the same port twice in a row (it is free again once probed): every port
-  // of one cluster must differ, or the config is refused.
-  const taken = new Set<number>();
-  const distinctPort = async (): Promise<number> => {
-    for (let attempt = 0; attempt < 100; attempt++) {
-      const port = await freePort();
-      if (!taken.has(port)) {
-        taken.add(port);
-        return port;
-      }
-    }
-    throw new Error('no distinct free port after 100 attempts');
-  };
+  const ports = await distinctFreePorts(3 * size, freePort);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mucached-test-cluster-'));
   const nodes = [];
   for (let id = 1; id <= size; id++) {
-    nodes.push({ id, host: '127.0.0.1', clientPort: await distinctPort(), fabricPort: await distinctPort(), peerPort: await distinctPort() });
+    const [clientPort, fabricPort, peerPort] = ports.slice(3 * (id - 1), 3 * id);
+    nodes.push({ id, host: '127.0.0.1', clientPort, fabricPort, peerPort });
   }
   const configFile = path.join(dir, 'cluster.json');
   const clusterName = `t${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
