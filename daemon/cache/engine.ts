@@ -6,7 +6,6 @@
 import type { CommandCounters } from '../context';
 import { Decider, Limits } from './decide';
 import type { Effect } from './effects';
-import { coarseUnixSec } from './coarse-clock';
 import { itemBytes, ItemStore } from './store';
 import type { CacheEngine, ItemView, WriteOp, WriteResultFor } from './types';
 
@@ -16,8 +15,7 @@ export interface EngineOptions extends Limits {
   counters?: CommandCounters;
 }
 
-/** The default clock of expiry decisions (coarse-clock.ts); tests inject their own. */
-export const unixNowSec = coarseUnixSec;
+export const unixNowSec = (): number => Math.floor(Date.now() / 1000);
 
 export class LocalEngine implements CacheEngine {
   readonly store: ItemStore;
