@@ -83,26 +83,17 @@ export class Decider {
 
   private decideStore(op: StoreOp): Decision<StoreResult> {
     const nowSec = this.clockSec();
-    const old = this.live(op.key);
-    if (!this.fits(op.key.length, op.flags, op.value.length)) {
+    const fits = this.fits(op.key.length, op.flags, op.value.length);
+    // A set that fits replaces whatever is stored without reading it, so it skips the lookup (the
+    // store counts an expired item it replaces, as a lookup would have).
+    const old = op.mode === 'set' && fits ? undefined : this.live(op.key);
+    if (!fits) {
       // memcached drops the old value of a set that failed to allocate, so no stale data survives.
-      const effects: Effect[] = op.mode === 'set' && old ? [{ kind: 'delete', key: op.key }] : [];
+      const effects: Effect[] = op.mode === 'set' && old ? [{ kind: 'delete', key: copy(op.key) }] : [];
       return { result: { status: 'TOO_LARGE' }, effects };
     }
-    // Only a whole new item from `ms ... b` carries the binary-key mark; append/prepend build a new
-    // item without it, as memcached does.
-    const keyBinary = op.keyBinary === true && op.mode !== 'append' && op.mode !== 'prepend';
-    const put = (value: Buffer, flags: number, exptimeSec: number, stale: boolean): Decision<StoreResult> => {
-      if (itemBytes(op.key.length, flags, value.length) > this.limits.memoryLimitBytes) {
-        return { result: { status: 'NO_MEMORY' }, effects: [] };
-      }
-      const cas = op.explicitCas ?? this.nextCas();
-      const [key, ownValue] = copyPair(op.key, value);
-      return {
-        result: { status: 'STORED', cas },
-        effects: [{ kind: 'put', key, value: ownValue, flags, exptimeSec, cas, storedAtSec: nowSec, stale, keyBinary }],
-      };
-    };
+    const put = (value: Buffer, flags: number, exptimeSec: number, stale: boolean): Decision<StoreResult> =>
+      this.put(op, value, flags, exptimeSec, stale, nowSec);
     const compare = op.compareCas ?? 0n;
     switch (op.mode) {
       case 'add':
@@ -133,6 +124,21 @@ export class Decider {
         return put(value, old.flags, old.exptimeSec, false);
       }
     }
+  }
+
+  /** The put effect of a store that succeeds; key and value are copied out of the client's input. */
+  private put(op: StoreOp, value: Buffer, flags: number, exptimeSec: number, stale: boolean, nowSec: number): Decision<StoreResult> {
+    if (itemBytes(op.key.length, flags, value.length) > this.limits.memoryLimitBytes) {
+      return { result: { status: 'NO_MEMORY' }, effects: [] };
+    }
+    // Only a whole new item from `ms ... b` carries the binary-key mark; append/prepend build a new
+    // item without it, as memcached does.
+    const keyBinary = op.keyBinary === true && op.mode !== 'append' && op.mode !== 'prepend';
+    const cas = op.explicitCas ?? this.nextCas();
+    return {
+      result: { status: 'STORED', cas },
+      effects: [{ kind: 'put', key: copy(op.key), value: copy(value), flags, exptimeSec, cas, storedAtSec: nowSec, stale, keyBinary }],
+    };
   }
 
   private decideArith(op: ArithOp): Decision<ArithResult> {
@@ -258,17 +264,13 @@ function viewOfPut(effect: Effect & { kind: 'put' }, nowSec: number) {
   };
 }
 
-/** Stored bytes must not alias a socket chunk (it would pin the whole chunk in memory). */
+/**
+ * Stored bytes must not alias a socket chunk (it would pin the whole chunk in memory). Each copy
+ * is its own allocation, never a view into a shared one: V8 keeps typed arrays of up to 64 bytes
+ * inside its heap, and taking a view (subarray) would force their bytes out into a malloc'd store.
+ */
 function copy(bytes: Buffer): Buffer {
   const out = Buffer.allocUnsafeSlow(bytes.length);
   bytes.copy(out);
   return out;
-}
-
-/** Key and value copied into one allocation of their own (one backing store per item). */
-function copyPair(key: Buffer, value: Buffer): [Buffer, Buffer] {
-  const both = Buffer.allocUnsafeSlow(key.length + value.length);
-  key.copy(both, 0);
-  value.copy(both, key.length);
-  return [both.subarray(0, key.length), both.subarray(key.length)];
 }

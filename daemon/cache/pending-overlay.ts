@@ -12,7 +12,7 @@
  */
 import type { DecisionState } from './decide';
 import type { Effect } from './effects';
-import { itemFromPut, ItemStore, LookupMiss, StoredItem } from './store';
+import { changedItem, itemFromPut, ItemStore, LookupMiss, StoredItem } from './store';
 import type { ItemView } from './types';
 
 interface PendingKey {
@@ -99,11 +99,11 @@ export class PendingOverlay implements DecisionState {
       case 'delete':
         return null;
       case 'touch':
-        return item === null ? null : { ...item, exptimeSec: effect.exptimeSec };
+        return item === null ? null : changedItem(item, { exptimeSec: effect.exptimeSec });
       case 'invalidate':
         return item === null
           ? null
-          : { ...item, stale: true, winTokenSent: false, cas: effect.cas, exptimeSec: effect.exptimeSec ?? item.exptimeSec };
+          : changedItem(item, { stale: true, winTokenSent: false, cas: effect.cas, exptimeSec: effect.exptimeSec ?? item.exptimeSec });
     }
   }
 

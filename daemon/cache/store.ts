@@ -5,7 +5,10 @@
  * Invariants:
  * - `usedBytes` is the sum of `itemBytes` over the items in `items`, and after every apply it is
  *   at most `memoryLimitBytes` (the least recently used items are evicted to make room).
- * - Map iteration order is LRU order: the first entry is the least recently used.
+ * - An item is in `items` exactly when it is linked (`linked`) into the LRU list, which runs from
+ *   `lruOldest` (evicted first) to `lruNewest`. The list, not the Map, holds the order, so a set
+ *   or a hit moves pointers instead of deleting and re-inserting a Map entry: V8's hash maps keep
+ *   deleted entries in their chains until a rehash, and that churn made every lookup slower.
  * - `lastCas` is the highest CAS unique ever applied or consumed; CAS uniques come from effects.
  */
 import type { Effect, PutEffect } from './effects';
@@ -38,6 +41,10 @@ export interface StoredItem {
   fetched: boolean;
   winTokenSent: boolean;
   bytes: number;
+  /** LRU neighbours, meaningful only while `linked` (node-local, never copied into another item). */
+  older: StoredItem | null;
+  newer: StoredItem | null;
+  linked: boolean;
 }
 
 export type LookupMiss = 'missing' | 'expired' | 'flushed';
@@ -58,7 +65,15 @@ export function itemFromPut(effect: PutEffect, id: string, nowSec: number, previ
     fetched: false,
     winTokenSent: previous !== undefined && effect.stale && previous.winTokenSent,
     bytes: itemBytes(effect.key.length, effect.flags, effect.value.length),
+    older: null,
+    newer: null,
+    linked: false,
   };
+}
+
+/** A changed copy of `item` that stands outside any LRU list (speculative state, pending-overlay.ts). */
+export function changedItem(item: StoredItem, changes: Partial<StoredItem>): StoredItem {
+  return { ...item, ...changes, older: null, newer: null, linked: false };
 }
 
 export interface StoreStats {
@@ -73,6 +88,8 @@ export interface StoreStats {
 
 export class ItemStore {
   private readonly items = new Map<string, StoredItem>();
+  private lruOldest: StoredItem | null = null;
+  private lruNewest: StoredItem | null = null;
   private usedBytes = 0;
   lastCas = 0n;
   /** Delayed flush_all: items stored at or before this second vanish once the clock reaches it. */
@@ -115,10 +132,12 @@ export class ItemStore {
     return undefined;
   }
 
-  /** Record an access: LRU bump and access metadata (local only). */
+  /** Record an access: LRU bump and access metadata (local only). An item no longer stored stays out. */
   bump(item: StoredItem): void {
-    this.items.delete(item.id);
-    this.items.set(item.id, item);
+    if (item.linked && item !== this.lruNewest) {
+      this.unlink(item);
+      this.link(item);
+    }
     item.lastAccessSec = this.clockSec();
   }
 
@@ -169,8 +188,7 @@ export class ItemStore {
         if (effect.immediate) {
           // memcached leaves flushed items for its background crawler to reclaim; dropping them at
           // once frees the memory now and reads the same to clients (get_flushed counts less).
-          this.items.clear();
-          this.usedBytes = 0;
+          this.clearItems();
           this.oldestLiveSec = 0;
         } else {
           this.oldestLiveSec = effect.oldestLiveSec;
@@ -183,10 +201,22 @@ export class ItemStore {
   private put(effect: PutEffect): void {
     const id = effect.key.toString('latin1');
     const old = this.items.get(id);
-    if (old) this.remove(id, old);
     const item = itemFromPut(effect, id, this.clockSec(), old);
+    if (old) {
+      // A plain set decides without looking the key up, so an expired item it replaces is counted
+      // here, as a lookup would have counted it.
+      if (this.deadReason(old) === 'expired') {
+        if (!old.fetched) this.expiredUnfetched++;
+        this.reclaimed++;
+      }
+      // The Map entry stays and is overwritten below (no delete/insert churn); makeRoom only
+      // walks linked items, so it cannot meet `old`.
+      this.unlink(old);
+      this.usedBytes -= old.bytes;
+    }
     this.makeRoom(item.bytes);
     this.items.set(id, item);
+    this.link(item);
     this.usedBytes += item.bytes;
     this.totalItems++;
     this.noteCas(effect.cas);
@@ -194,10 +224,9 @@ export class ItemStore {
 
   /** Evict least recently used items until `bytes` more fit under the limit. */
   private makeRoom(bytes: number): void {
-    if (this.usedBytes + bytes <= this.memoryLimitBytes) return;
-    for (const [id, item] of this.items) {
-      if (this.usedBytes + bytes <= this.memoryLimitBytes) break;
-      this.remove(id, item);
+    while (this.usedBytes + bytes > this.memoryLimitBytes && this.lruOldest !== null) {
+      const item = this.lruOldest;
+      this.remove(item.id, item);
       this.evictions++;
       if (!item.fetched) this.evictedUnfetched++;
       this.onEvict?.(item);
@@ -206,7 +235,37 @@ export class ItemStore {
 
   private remove(id: string, item: StoredItem): void {
     this.items.delete(id);
+    this.unlink(item);
     this.usedBytes -= item.bytes;
+  }
+
+  /** Append `item` as the most recently used. */
+  private link(item: StoredItem): void {
+    if (item.linked) throw new Error(`store invariant: item ${JSON.stringify(item.id)} linked twice`);
+    item.older = this.lruNewest;
+    item.newer = null;
+    if (this.lruNewest !== null) this.lruNewest.newer = item;
+    else this.lruOldest = item;
+    this.lruNewest = item;
+    item.linked = true;
+  }
+
+  private unlink(item: StoredItem): void {
+    if (!item.linked) throw new Error(`store invariant: item ${JSON.stringify(item.id)} is not linked`);
+    if (item.older !== null) item.older.newer = item.newer;
+    else this.lruOldest = item.newer;
+    if (item.newer !== null) item.newer.older = item.older;
+    else this.lruNewest = item.older;
+    item.older = null;
+    item.newer = null;
+    item.linked = false;
+  }
+
+  private clearItems(): void {
+    this.items.clear();
+    this.lruOldest = null;
+    this.lruNewest = null;
+    this.usedBytes = 0;
   }
 
   private noteCas(cas: bigint): void {
@@ -235,13 +294,15 @@ export class ItemStore {
 
   /** Drop everything before a snapshot is installed (state transfer). CAS numbering is kept. */
   reset(): void {
-    this.items.clear();
-    this.usedBytes = 0;
+    this.clearItems();
     this.oldestLiveSec = 0;
   }
 
-  /** Every live item, for state transfer and `stats items`. */
+  /**
+   * Every stored item, least recently used first, for state transfer and `stats items`. The
+   * caller must not change the store while it iterates (both callers run synchronously).
+   */
   *entries(): IterableIterator<StoredItem> {
-    yield* this.items.values();
+    for (let item = this.lruOldest; item !== null; item = item.newer) yield item;
   }
 }
