@@ -247,6 +247,7 @@ void TcpBackend::close() {
   }
   for (auto& [key, conn] : inbound_) ::close(conn.fd);
   inbound_.clear();
+  unauthenticatedInbound_ = 0;
   ::close(listenFd_);
   ::close(wakeFd_);
   ::close(epollFd_);
@@ -317,7 +318,7 @@ uint64_t TcpBackend::runTimers(uint64_t nowNs) {
     if (conn.deadlineNs <= nowNs) expired.push_back(key);
     else next = std::min(next, conn.deadlineNs);
   }
-  for (uint64_t key : expired) dropInbound(key, "did not authenticate in time");
+  for (uint64_t key : expired) dropUnauthenticated(key, "did not authenticate in time");
   return next;
 }
 

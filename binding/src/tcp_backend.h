@@ -202,7 +202,19 @@ class TcpBackend : public Backend {
   std::atomic<int64_t> inFlight_{0};
 
   void watchInbound(InConn& conn);
+  // Makes room for one more unauthenticated connection: drops the oldest when at the cap.
+  void capUnauthenticated();
+  // Drops an unauthenticated connection, logging such drops at most once per interval.
+  void dropUnauthenticated(uint64_t key, const char* why);
   std::unordered_map<uint64_t, InConn> inbound_;  // NIC thread only
+  // Unauthenticated connections in inbound_ (NIC thread only). A peer authenticates within one
+  // round trip, so a flood of connections that never do is cut at kMaxUnauthenticatedInbound,
+  // oldest first: the process's descriptors stay free for clients and the real peers.
+  size_t unauthenticatedInbound_ = 0;
+  static constexpr size_t kMaxUnauthenticatedInbound = 64;
+  uint64_t unauthenticatedDropped_ = 0;  // since the last log line about them
+  uint64_t unauthenticatedLoggedNs_ = 0;
+  static constexpr uint64_t kUnauthenticatedLogIntervalNs = 1000000000ull;
   std::unordered_map<PeerId, uint64_t> authFailureLoggedNs_;  // NIC thread only
   static constexpr uint64_t kAuthLogIntervalNs = 10000000000ull;
   uint64_t nextInboundId_ = 1;

@@ -33,8 +33,10 @@ void TcpBackend::acceptAll() {
       return;
     }
     setNonBlockingNoDelay(fd);
+    capUnauthenticated();
     uint64_t key = kKeyInbound | nextInboundId_++;
     InConn& conn = inbound_[key];
+    unauthenticatedInbound_++;
     conn.fd = fd;
     conn.key = key;
     conn.remote = describeAddress(remote);
@@ -48,10 +50,41 @@ void TcpBackend::acceptAll() {
   }
 }
 
+void TcpBackend::capUnauthenticated() {
+  if (unauthenticatedInbound_ < kMaxUnauthenticatedInbound) return;
+  uint64_t oldest = 0;
+  uint64_t oldestDeadlineNs = UINT64_MAX;
+  for (auto& [key, conn] : inbound_) {
+    if (!conn.authenticated && conn.deadlineNs < oldestDeadlineNs) {
+      oldest = key;
+      oldestDeadlineNs = conn.deadlineNs;
+    }
+  }
+  FABRIC_ASSERT(oldest != 0);  // the count says there are unauthenticated connections
+  dropUnauthenticated(oldest, "too many connections that have not authenticated");
+}
+
+void TcpBackend::dropUnauthenticated(uint64_t key, const char* why) {
+  dropInbound(key, "");
+  // A flood of connections that never authenticate gets one line per second, not one per connection.
+  unauthenticatedDropped_++;
+  uint64_t now = monotonicNs();
+  if (unauthenticatedLoggedNs_ == 0 || now - unauthenticatedLoggedNs_ >= kUnauthenticatedLogIntervalNs) {
+    logLine("node %d: dropped %llu unauthenticated connection(s) since the last such line (latest: %s)",
+            self_, static_cast<unsigned long long>(unauthenticatedDropped_), why);
+    unauthenticatedLoggedNs_ = now;
+    unauthenticatedDropped_ = 0;
+  }
+}
+
 void TcpBackend::dropInbound(uint64_t key, const std::string& why) {
   auto it = inbound_.find(key);
   if (it == inbound_.end()) return;
   InConn& conn = it->second;
+  if (!conn.authenticated) {
+    FABRIC_ASSERT(unauthenticatedInbound_ > 0);
+    unauthenticatedInbound_--;
+  }
   if (!why.empty()) {
     std::string who = conn.authenticated ? "node " + std::to_string(conn.peer) + " (" + conn.remote + ")" : conn.remote;
     logLine("node %d: dropped connection from %s: %s", self_, who.c_str(), why.c_str());
@@ -131,6 +164,8 @@ bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
       }
     }
     conn.authenticated = true;
+    FABRIC_ASSERT(unauthenticatedInbound_ > 0);
+    unauthenticatedInbound_--;
     conn.peer = frame.nodeId;
     Digest reply = authMac(secret_, "server", cluster_, self_, frame.nodeId, conn.serverNonce, frame.nonce);
     encodeAuthOk(conn.out.bytes, reply);

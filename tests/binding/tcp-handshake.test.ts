@@ -217,4 +217,26 @@ describe('tcp fabric handshake: replay and forgery', () => {
     expect(replayRequests).toBe(0); // the client never sent a request over the replayed session
     expect(region[301]).toBe(0);
   });
+
+  test('a flood of connections that never authenticate is cut to 64, oldest first; a real peer still gets in', async () => {
+    const FLOOD = 200;
+    const CAP = 64; // kMaxUnauthenticatedInbound in tcp_backend.h
+    const startedMs = Date.now();
+    const flood: RawConn[] = [];
+    for (let i = 0; i < FLOOD; i++) {
+      const c = await raw();
+      // Waiting for each HELLO makes the server's accept order ours.
+      expect((await c.nextFrame())![0]).toBe(FRAME.hello);
+      flood.push(c);
+    }
+    // The oldest are closed now, long before the 2 s handshake timeout would close them.
+    expect(await until(() => flood.slice(0, FLOOD - CAP).every((c) => c.closed), 1500)).toBe(true);
+    const floodMs = Date.now() - startedMs;
+    if (floodMs < 1500) expect(flood.slice(FLOOD - CAP).filter((c) => c.closed).length).toBe(0);
+    // A real peer connecting into the full table gets in (it pushes out the oldest flooder).
+    const peer = await raw();
+    await legitimate(peer);
+    await writeAcked(peer, 1, 300, 0x5a);
+    expect(await until(() => flood[FLOOD - CAP].closed, 1000)).toBe(true);
+  });
 });
