@@ -13,6 +13,7 @@ import {
   checkProof, encodeFrame, FrameReader, handshakeProof, HandshakeFacts, isNonce, MAX_FRAME_BYTES, newNonce,
   PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES,
 } from './peer-wire';
+import { RefusalLog } from './refusal-log';
 
 export type RequestHandler = (fromNodeId: number, request: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
@@ -32,6 +33,13 @@ export interface LinkLog {
  * silent socket would hold a descriptor and a frame buffer forever.
  */
 export const HANDSHAKE_TIMEOUT_MS = 5000;
+
+/**
+ * Sockets that have not authenticated, held at once, at most. A real peer authenticates within one
+ * round trip, so a flood of connections that never do is cut here, oldest first: without it each
+ * held a descriptor for the whole handshake timeout, as many as an attacker could open.
+ */
+export const MAX_UNAUTHENTICATED_PEER_SOCKETS = 64;
 
 export interface ListenerOptions {
   /** This node's id: announced in the challenge and bound into both proofs. 0: not announced. */
@@ -59,6 +67,9 @@ function shown(value: unknown): string {
 export class PeerListener {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  /** Not yet authenticated, oldest first (a Set iterates in insertion order). */
+  private readonly unauthenticated = new Set<net.Socket>();
+  private readonly refusals: RefusalLog;
   private readonly selfId: number;
   private readonly cluster: string;
   private readonly handshakeTimeoutMs: number;
@@ -70,6 +81,7 @@ export class PeerListener {
     this.selfId = options.selfId ?? 0;
     this.cluster = options.cluster ?? '';
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
+    this.refusals = new RefusalLog(log);
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -81,18 +93,27 @@ export class PeerListener {
   }
 
   private accept(socket: net.Socket): void {
+    if (this.unauthenticated.size >= MAX_UNAUTHENTICATED_PEER_SOCKETS) {
+      const oldest = this.unauthenticated.values().next().value as net.Socket;
+      this.unauthenticated.delete(oldest);
+      this.refusals.refused(`peer link: refused a connection from ${oldest.remoteAddress}:${oldest.remotePort}: ` +
+        `${MAX_UNAUTHENTICATED_PEER_SOCKETS} connections have not authenticated; the oldest is dropped`);
+      oldest.destroy();
+    }
     this.sockets.add(socket);
+    this.unauthenticated.add(socket);
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
     const refuse = (why: string): void => {
-      this.log.info(`peer link: refused a connection from ${from}: ${why}`);
+      this.refusals.refused(`peer link: refused a connection from ${from}: ${why}`);
       socket.destroy();
     };
     const timer = setTimeout(() => refuse(`not authenticated within ${this.handshakeTimeoutMs} ms`), this.handshakeTimeoutMs);
     socket.on('close', () => {
       clearTimeout(timer);
       this.sockets.delete(socket);
+      this.unauthenticated.delete(socket);
     });
     const challenge = newNonce();
     const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES);
@@ -109,6 +130,7 @@ export class PeerListener {
         return;
       }
       peerId = hello.clientId;
+      this.unauthenticated.delete(socket);
       clearTimeout(timer);
       reader.allowFramesUpTo(MAX_FRAME_BYTES);
       socket.write(encodeFrame({ t: 'welcome', proof: handshakeProof(this.secret, 'server', hello) }));
@@ -144,6 +166,7 @@ export class PeerListener {
   close(): void {
     this.server.close();
     for (const s of this.sockets) s.destroy();
+    this.refusals.flush();
   }
 }
 

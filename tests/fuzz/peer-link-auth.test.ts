@@ -9,7 +9,7 @@
  */
 import * as net from 'net';
 import { encodeFrame, FrameReader, handshakeProof, newNonce, PRE_AUTH_MAX_FRAME_BYTES } from '../../daemon/cluster/peer-wire';
-import { PeerDialer, PeerLinkError, PeerListener } from '../../daemon/cluster/peer-link';
+import { MAX_UNAUTHENTICATED_PEER_SOCKETS, PeerDialer, PeerLinkError, PeerListener } from '../../daemon/cluster/peer-link';
 
 const SECRET = 'peer-link-auth-secret';
 const CLUSTER = 'auth-test';
@@ -92,6 +92,13 @@ async function fakeListener(script: (w: Wire) => Promise<void>): Promise<{ port:
     wires,
     close: () => { server.close(); wires.forEach((w) => w.socket.destroy()); },
   };
+}
+
+/** Polls `cond` (conditions spanning many wires), bounded by `timeoutMs`. */
+async function eventually(cond: () => boolean, timeoutMs = WAIT_MS): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000 && !cond() && Date.now() < deadline; i++) await new Promise((r) => setTimeout(r, 5));
+  return cond();
 }
 
 const challengeFrame = (c: string, nodeId = LISTENER_ID): Frame => ({ t: 'challenge', v: 2, c, nodeId });
@@ -291,5 +298,32 @@ describe('peer listener: limits before authentication', () => {
     padded.send({ t: 'hello', v: 2, nodeId: 2, pad: 'p'.repeat(PRE_AUTH_MAX_FRAME_BYTES) });
     expect(await padded.until(() => padded.closed)).toBe(true);
     expect(log[log.length - 1]).toMatch(/over the 4096 limit/);
+  });
+
+  test('a flood of sockets that never authenticate is cut to 64, oldest first, logged in bounded lines; a real peer still gets in', async () => {
+    // A handshake timeout far beyond every wait here: only the cap can close them.
+    const { port, log } = await realListener(120_000);
+    const FLOOD = 200;
+    const flood: Wire[] = [];
+    for (let i = 0; i < FLOOD; i++) {
+      const w = await Wire.connect(port);
+      cleanups.push(() => w.socket.destroy());
+      // Waiting for each challenge makes the listener's accept order ours.
+      expect((await w.take('challenge')).t).toBe('challenge');
+      flood.push(w);
+    }
+    const oldest = flood.slice(0, FLOOD - MAX_UNAUTHENTICATED_PEER_SOCKETS);
+    const newest = flood.slice(FLOOD - MAX_UNAUTHENTICATED_PEER_SOCKETS);
+    expect(await eventually(() => oldest.every((w) => w.closed))).toBe(true);
+    expect(newest.filter((w) => w.closed)).toHaveLength(0);
+    // A real dialer's request is served (its socket pushes out the oldest flooder).
+    const d = dialer(port);
+    expect(await d.request({ t: 'op', n: 1 })).toMatchObject({ ok: true });
+    expect(await eventually(() => newest[0].closed)).toBe(true);
+    // 137 refusals: the first ten logged one by one, the rest counted into a line of their own.
+    const refusals = log.filter((l) => /peer link: refused/.test(l));
+    expect(await eventually(() => log.some((l) => /refused \d+ more connection/.test(l)))).toBe(true);
+    expect(log.filter((l) => /have not authenticated; the oldest is dropped/.test(l)).length).toBeLessThanOrEqual(10);
+    expect(refusals.length).toBeLessThan(20);
   });
 });
