@@ -240,7 +240,7 @@ export class Replica {
     return d;
   }
 
-  private async onPeerRequest(_from: number, req: Record<string, unknown>): Promise<Record<string, unknown>> {
+  private async onPeerRequest(from: number, req: Record<string, unknown>): Promise<Record<string, unknown>> {
     switch (req.t) {
       case 'op': {
         try {
@@ -253,15 +253,12 @@ export class Replica {
           throw e;
         }
       }
-      case 'snapshot-request': {
-        const effects: Effect[] = [];
-        let index = 0;
-        for (const batch of this.snapshotBatches()) {
-          effects.push(...(batch.effects as Effect[]));
-          index = Number(batch.index);
-        }
-        return { index, effects };
-      }
+      case 'snapshot-request':
+        // Shipped to the asker in parts over our own link, as to a lagging follower. A single reply
+        // holding the whole store would need it all as JSON in memory at once, and a store larger
+        // than the peer frame limit could never be fetched at all.
+        void this.sendSnapshot(from);
+        return { parts: true };
       case 'snapshot-part':
         this.installPart(String(req.transfer), Number(req.part), req.effects as Effect[], Number(req.index), req.done === true);
         return {};
@@ -303,10 +300,10 @@ export class Replica {
     }
   }
 
+  /** Asks `peer` for its snapshot; it arrives as snapshot-part requests, installed when whole. */
   private async fetchSnapshot(peer: number): Promise<void> {
     try {
-      const part = await this.dialer(peer).request({ t: 'snapshot-request' });
-      this.installPart(`fetch-${peer}-${Date.now()}-${++this.transferCount}`, 0, part.effects as Effect[], Number(part.index), true);
+      await this.dialer(peer).request({ t: 'snapshot-request' });
     } catch (err) {
       this.opts.log.info(`snapshot from node ${peer} failed (Mu will ask again): ${(err as Error).message}`);
     }
