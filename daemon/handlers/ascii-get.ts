@@ -6,7 +6,7 @@
 import type { ItemView, MaybePromise, TouchResult } from '../cache/types';
 import type { ServerContext } from '../context';
 import type { AsciiCommand } from '../../protocol/ascii/commands';
-import { END, line, valueParts } from '../../protocol/ascii/encode';
+import { END, line, ValueBlock, valuesReply } from '../../protocol/ascii/encode';
 import { formatResult } from './ascii-reply';
 
 type GetCommand = Extract<AsciiCommand, { kind: 'get' }>;
@@ -41,12 +41,11 @@ export function executeGet(ctx: ServerContext, c: GetCommand): MaybePromise<Buff
     // One line may name the same large item thousands of times (a 6 KB line, gigabytes of reply):
     // past the bound the reply is refused with the error memcached gives when it cannot build one.
     if (valueBytes > MAX_GET_REPLY_VALUE_BYTES) return OUT_OF_MEMORY;
-    const parts: Buffer[] = [];
+    const blocks: ValueBlock[] = [];
     for (const item of items) {
-      if (item) parts.push(...valueParts(item.key, item.flags, item.value, withCas ? item.cas : undefined));
+      if (item) blocks.push({ key: item.key, flags: item.flags, value: item.value, cas: withCas ? item.cas : undefined });
     }
-    parts.push(END);
-    return parts.length === 1 ? END : Buffer.concat(parts);
+    return blocks.length === 0 ? END : valuesReply(blocks);
   };
   if (!pending) return format(found as Array<ItemView | undefined>);
   return formatResult(Promise.all(found), format);

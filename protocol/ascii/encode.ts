@@ -12,11 +12,40 @@ export function line(text: string): Buffer {
   return Buffer.from(text + '\r\n', 'latin1');
 }
 
-/** `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` as separate buffers (no copy of the data). */
-export function valueParts(key: Buffer, flags: number, value: Buffer, cas?: bigint): Buffer[] {
-  const keyText = key.toString('latin1');
-  const head = cas === undefined ? `VALUE ${keyText} ${flags} ${value.length}\r\n` : `VALUE ${keyText} ${flags} ${value.length} ${cas}\r\n`;
-  return [Buffer.from(head, 'latin1'), value, CRLF];
+/** One item of a get reply. */
+export interface ValueBlock {
+  key: Buffer;
+  flags: number;
+  value: Buffer;
+  /** Shown for gets/gats. */
+  cas?: bigint;
+}
+
+/**
+ * `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` per block, then END, in one buffer: each
+ * head is latin1 text (one byte per character) written in place, so a reply costs one allocation
+ * and one copy of each value, not a buffer per head and a concatenation.
+ */
+export function valuesReply(blocks: ValueBlock[]): Buffer {
+  const heads = new Array<string>(blocks.length);
+  let total = END.length;
+  for (let i = 0; i < blocks.length; i++) {
+    const b = blocks[i];
+    const keyText = b.key.toString('latin1');
+    heads[i] = b.cas === undefined ? `VALUE ${keyText} ${b.flags} ${b.value.length}\r\n` : `VALUE ${keyText} ${b.flags} ${b.value.length} ${b.cas}\r\n`;
+    total += heads[i].length + b.value.length + CRLF.length;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < blocks.length; i++) {
+    at += out.write(heads[i], at, 'latin1');
+    out.set(blocks[i].value, at);
+    at += blocks[i].value.length;
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+  }
+  out.set(END, at);
+  return out;
 }
 
 /** `STAT name value` lines then END. */
