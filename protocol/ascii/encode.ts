@@ -22,30 +22,41 @@ export interface ValueBlock {
 }
 
 /**
- * `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` per block, then END, in one buffer: each
- * head is latin1 text (one byte per character) written in place, so a reply costs one allocation
- * and one copy of each value, not a buffer per head and a concatenation.
+ * `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` per block, then END, in one buffer, written
+ * from JS: the ASCII parts byte by byte, key and value copied as bytes. Native helpers
+ * (toString, write) cost more per call than these few bytes do, and a reply is one allocation.
  */
 export function valuesReply(blocks: ValueBlock[]): Buffer {
-  const heads = new Array<string>(blocks.length);
+  const tails = new Array<string>(blocks.length);
   let total = END.length;
   for (let i = 0; i < blocks.length; i++) {
     const b = blocks[i];
-    const keyText = b.key.toString('latin1');
-    heads[i] = b.cas === undefined ? `VALUE ${keyText} ${b.flags} ${b.value.length}\r\n` : `VALUE ${keyText} ${b.flags} ${b.value.length} ${b.cas}\r\n`;
-    total += heads[i].length + b.value.length + CRLF.length;
+    tails[i] = b.cas === undefined ? ` ${b.flags} ${b.value.length}\r\n` : ` ${b.flags} ${b.value.length} ${b.cas}\r\n`;
+    total += VALUE_PREFIX.length + b.key.length + tails[i].length + b.value.length + CRLF.length;
   }
   const out = Buffer.allocUnsafe(total);
   let at = 0;
   for (let i = 0; i < blocks.length; i++) {
-    at += out.write(heads[i], at, 'latin1');
-    out.set(blocks[i].value, at);
-    at += blocks[i].value.length;
+    const b = blocks[i];
+    at = putAscii(out, at, VALUE_PREFIX);
+    out.set(b.key, at);
+    at += b.key.length;
+    at = putAscii(out, at, tails[i]);
+    out.set(b.value, at);
+    at += b.value.length;
     out[at++] = 0x0d;
     out[at++] = 0x0a;
   }
   out.set(END, at);
   return out;
+}
+
+const VALUE_PREFIX = 'VALUE ';
+
+/** Writes ASCII `text` at `at`; returns the offset after it. */
+function putAscii(out: Buffer, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+  return at + text.length;
 }
 
 /** `STAT name value` lines then END. */
