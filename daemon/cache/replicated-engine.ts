@@ -125,8 +125,11 @@ export class ReplicatedEngine implements CacheEngine {
   /** Bumped whenever in-flight state is dropped: verdicts read from it are void. */
   private inFlightGeneration = 0;
   private waiters: Waiter[] = [];
-  /** Our proposals not yet applied, in log order, to recognise them in applyEntry. */
-  private readonly inFlight: Buffer[] = [];
+  /**
+   * Our proposals not yet applied, in log order, to recognise them in applyEntry, with the effects
+   * they encode: our own entry is applied from those, not decoded again from the slot.
+   */
+  private readonly inFlight: Array<{ payload: Buffer; effects: Effect[] }> = [];
   private inFlightBytes = 0;
   /** Writes waiting for room in flight, in arrival order. */
   private readonly admission: Admission[] = [];
@@ -289,7 +292,7 @@ export class ReplicatedEngine implements CacheEngine {
       return;
     }
     const payload = encodeEffects(g.effects);
-    this.inFlight.push(payload);
+    this.inFlight.push({ payload, effects: g.effects });
     this.inFlightBytes += payload.length;
     const startedNs = process.hrtime.bigint();
     this.requireLog().propose(payload).then(
@@ -311,10 +314,12 @@ export class ReplicatedEngine implements CacheEngine {
 
   /** The reading pump's handler: entry `index` is committed; apply it. Called in index order. */
   applyEntry(index: number, payload: Buffer): void {
-    const effects = decodeEffects(payload);
+    // Ours when it is byte for byte the oldest proposal in flight (entries apply in log order).
+    const ours = this.inFlight.length > 0 && this.inFlight[0].payload.equals(payload) ? this.inFlight.shift()! : null;
+    const effects = ours !== null ? ours.effects : decodeEffects(payload);
     this.local.applyAll(effects);
-    if (this.inFlight.length > 0 && this.inFlight[0].equals(payload)) {
-      this.inFlightBytes -= this.inFlight.shift()!.length;
+    if (ours !== null) {
+      this.inFlightBytes -= ours.payload.length;
       this.overlay.settle(effects);
     }
     this.appliedIndex = index;
