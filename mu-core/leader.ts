@@ -73,6 +73,12 @@ interface Follower {
   ctlReadInFlight: boolean;
   ctlBuf: Buffer;
   snapshotAskedAtMs: number;
+  /**
+   * Our applied index when we asked for its snapshot: the snapshot reflects at least that much, and
+   * the follower cannot reach it from its log (it fell out below our ring, which we only reuse
+   * behind our applied index), so reaching it means the snapshot arrived.
+   */
+  snapshotAskedAtIndex: number;
 }
 
 export class LeaderTerm {
@@ -104,6 +110,7 @@ export class LeaderTerm {
       this.followers.set(peer, {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
+        snapshotAskedAtIndex: Infinity,
       });
     }
     this.scheduleProbe();
@@ -181,7 +188,9 @@ export class LeaderTerm {
   peerControl(peer: PeerId, ctl: ControlWords): void {
     const f = this.followers.get(peer);
     if (f === undefined || this.stopped) return;
-    const snapshotArrived = ctl.appliedIndex > f.appliedKnown;
+    // Not just any progress: a follower that fell out still applies what its log held, and taking
+    // that for the snapshot sent it a second whole snapshot while the first was on its way.
+    const snapshotArrived = ctl.appliedIndex >= f.snapshotAskedAtIndex;
     this.learnApplied(f, ctl.appliedIndex);
     if (f.state === 'snapshot') {
       if (ctl.appliedIndex + 1 > this.myEnd - this.S) this.sync(f);
@@ -321,6 +330,7 @@ export class LeaderTerm {
     f.state = 'snapshot';
     f.epoch++;
     f.snapshotAskedAtMs = this.host.scheduler.nowMs();
+    f.snapshotAskedAtIndex = this.host.pump.appliedIndex;
     this.host.logger.info(`follower ${f.peer} fell out of the ring at index ${f.nextIndex}: state transfer`);
     this.host.sendSnapshot(f.peer);
   }
