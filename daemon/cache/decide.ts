@@ -92,8 +92,6 @@ export class Decider {
       const effects: Effect[] = op.mode === 'set' && old ? [{ kind: 'delete', key: copy(op.key) }] : [];
       return { result: { status: 'TOO_LARGE' }, effects };
     }
-    const put = (value: Buffer, flags: number, exptimeSec: number, stale: boolean): Decision<StoreResult> =>
-      this.put(op, value, flags, exptimeSec, stale, nowSec);
     const compare = op.compareCas ?? 0n;
     switch (op.mode) {
       case 'add':
@@ -101,18 +99,18 @@ export class Decider {
           this.store.bump(old);
           return { result: { status: 'NOT_STORED' }, effects: [] };
         }
-        return put(op.value, op.flags, absoluteExptime(op.exptime, nowSec), false);
+        return this.put(op, op.value, op.flags, absoluteExptime(op.exptime, nowSec), false, nowSec);
       case 'replace':
       case 'set':
         if (op.mode === 'replace' && !old) return { result: { status: 'NOT_STORED' }, effects: [] };
-        return put(op.value, op.flags, absoluteExptime(op.exptime, nowSec), false);
+        return this.put(op, op.value, op.flags, absoluteExptime(op.exptime, nowSec), false, nowSec);
       case 'cas':
         if (!old) return { result: { status: 'NOT_FOUND' }, effects: [] };
-        if (old.cas === compare) return put(op.value, op.flags, absoluteExptime(op.exptime, nowSec), false);
+        if (old.cas === compare) return this.put(op, op.value, op.flags, absoluteExptime(op.exptime, nowSec), false, nowSec);
         // (A CAS of 0 is memcached's "no CAS", which never counts as an older one.)
         if (op.invalidate && compare !== 0n && compare < old.cas) {
           // Meta I: a stale write-back is accepted but marked stale, keeping the item's TTL.
-          return put(op.value, op.flags, old.exptimeSec, true);
+          return this.put(op, op.value, op.flags, old.exptimeSec, true, nowSec);
         }
         return { result: { status: 'EXISTS' }, effects: [] };
       case 'append':
@@ -121,7 +119,7 @@ export class Decider {
         if (compare !== 0n && compare !== old.cas) return { result: { status: 'EXISTS' }, effects: [] };
         const value = op.mode === 'append' ? Buffer.concat([old.value, op.value]) : Buffer.concat([op.value, old.value]);
         if (!this.fits(op.key.length, old.flags, value.length)) return { result: { status: 'NOT_STORED' }, effects: [] };
-        return put(value, old.flags, old.exptimeSec, false);
+        return this.put(op, value, old.flags, old.exptimeSec, false, nowSec);
       }
     }
   }

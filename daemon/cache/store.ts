@@ -116,10 +116,7 @@ export class ItemStore {
     if (item === undefined) return 'missing';
     const gone = this.deadReason(item);
     if (gone === undefined) return item;
-    if (gone === 'expired') {
-      if (!item.fetched) this.expiredUnfetched++;
-      this.reclaimed++;
-    }
+    if (gone === 'expired') this.countReclaimed(item);
     this.remove(id, item);
     return gone;
   }
@@ -205,10 +202,7 @@ export class ItemStore {
     if (old) {
       // A plain set decides without looking the key up, so an expired item it replaces is counted
       // here, as a lookup would have counted it.
-      if (this.deadReason(old) === 'expired') {
-        if (!old.fetched) this.expiredUnfetched++;
-        this.reclaimed++;
-      }
+      if (this.deadReason(old) === 'expired') this.countReclaimed(old);
       // The Map entry stays and is overwritten below (no delete/insert churn); makeRoom only
       // walks linked items, so it cannot meet `old`.
       this.unlink(old);
@@ -220,6 +214,12 @@ export class ItemStore {
     this.usedBytes += item.bytes;
     this.totalItems++;
     this.noteCas(effect.cas);
+  }
+
+  /** An expired item is taken out (by a lookup, or replaced by a set). */
+  private countReclaimed(item: StoredItem): void {
+    if (!item.fetched) this.expiredUnfetched++;
+    this.reclaimed++;
   }
 
   /** Evict least recently used items until `bytes` more fit under the limit. */

@@ -6,7 +6,7 @@
 import type { ItemView, MaybePromise, TouchResult } from '../cache/types';
 import type { ServerContext } from '../context';
 import type { AsciiCommand } from '../../protocol/ascii/commands';
-import { END, line, ValueBlock, valuesReply } from '../../protocol/ascii/encode';
+import { END, line, valuesReply } from '../../protocol/ascii/encode';
 import { formatResult } from './ascii-reply';
 
 type GetCommand = Extract<AsciiCommand, { kind: 'get' }>;
@@ -41,11 +41,9 @@ export function executeGet(ctx: ServerContext, c: GetCommand): MaybePromise<Buff
     // One line may name the same large item thousands of times (a 6 KB line, gigabytes of reply):
     // past the bound the reply is refused with the error memcached gives when it cannot build one.
     if (valueBytes > MAX_GET_REPLY_VALUE_BYTES) return OUT_OF_MEMORY;
-    const blocks: ValueBlock[] = [];
-    for (const item of items) {
-      if (item) blocks.push({ key: item.key, flags: item.flags, value: item.value, cas: withCas ? item.cas : undefined });
-    }
-    return blocks.length === 0 ? END : valuesReply(blocks);
+    const hits: ItemView[] = [];
+    for (const item of items) if (item) hits.push(item);
+    return hits.length === 0 ? END : valuesReply(hits, withCas);
   };
   if (!pending) return format(found as Array<ItemView | undefined>);
   return formatResult(Promise.all(found), format);

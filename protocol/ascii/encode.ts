@@ -12,26 +12,26 @@ export function line(text: string): Buffer {
   return Buffer.from(text + '\r\n', 'latin1');
 }
 
-/** One item of a get reply. */
+/** One item of a get reply (an ItemView fits). */
 export interface ValueBlock {
   key: Buffer;
   flags: number;
   value: Buffer;
-  /** Shown for gets/gats. */
-  cas?: bigint;
+  cas: bigint;
 }
 
 /**
- * `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` per block, then END, in one buffer, written
- * from JS: the ASCII parts byte by byte, key and value copied as bytes. Native helpers
- * (toString, write) cost more per call than these few bytes do, and a reply is one allocation.
+ * `VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n` per block (the CAS for gets/gats), then END,
+ * in one buffer, written from JS: the ASCII parts byte by byte, key and value copied as bytes.
+ * Native helpers (toString, write) cost more per call than these few bytes do, and a reply is one
+ * allocation.
  */
-export function valuesReply(blocks: ValueBlock[]): Buffer {
+export function valuesReply(blocks: ValueBlock[], withCas: boolean): Buffer {
   const tails = new Array<string>(blocks.length);
   let total = END.length;
   for (let i = 0; i < blocks.length; i++) {
     const b = blocks[i];
-    tails[i] = b.cas === undefined ? ` ${b.flags} ${b.value.length}\r\n` : ` ${b.flags} ${b.value.length} ${b.cas}\r\n`;
+    tails[i] = withCas ? ` ${b.flags} ${b.value.length} ${b.cas}\r\n` : ` ${b.flags} ${b.value.length}\r\n`;
     total += VALUE_PREFIX.length + b.key.length + tails[i].length + b.value.length + CRLF.length;
   }
   const out = Buffer.allocUnsafe(total);
