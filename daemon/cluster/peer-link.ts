@@ -79,8 +79,8 @@ function shown(value: unknown): string {
 export class PeerListener {
   private readonly server: net.Server;
   private readonly sockets = new Set<net.Socket>();
-  /** Not yet authenticated, oldest first (a Set iterates in insertion order). */
-  private readonly unauthenticated = new Set<net.Socket>();
+  /** Not yet authenticated, oldest first (a Map iterates in insertion order), each with its refusal. */
+  private readonly unauthenticated = new Map<net.Socket, (why: string) => void>();
   private readonly refusals: RefusalLog;
   private readonly selfId: number;
   private readonly cluster: string;
@@ -106,14 +106,10 @@ export class PeerListener {
 
   private accept(socket: net.Socket): void {
     if (this.unauthenticated.size >= MAX_UNAUTHENTICATED_PEER_SOCKETS) {
-      const oldest = this.unauthenticated.values().next().value as net.Socket;
-      this.unauthenticated.delete(oldest);
-      this.refusals.refused(`peer link: refused a connection from ${oldest.remoteAddress}:${oldest.remotePort}: ` +
-        `${MAX_UNAUTHENTICATED_PEER_SOCKETS} connections have not authenticated; the oldest is dropped`);
-      oldest.destroy();
+      const [oldest, refuseOldest] = this.unauthenticated.entries().next().value as [net.Socket, (why: string) => void];
+      this.unauthenticated.delete(oldest); // now, not on its 'close': the bound holds within this turn
+      refuseOldest(`${MAX_UNAUTHENTICATED_PEER_SOCKETS} connections have not authenticated; the oldest is dropped`);
     }
-    this.sockets.add(socket);
-    this.unauthenticated.add(socket);
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
     const from = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -121,6 +117,8 @@ export class PeerListener {
       this.refusals.refused(`peer link: refused a connection from ${from}: ${why}`);
       socket.destroy();
     };
+    this.sockets.add(socket);
+    this.unauthenticated.set(socket, refuse);
     const timer = setTimeout(() => refuse(`not authenticated within ${this.handshakeTimeoutMs} ms`), this.handshakeTimeoutMs);
     socket.on('close', () => {
       clearTimeout(timer);

@@ -258,7 +258,7 @@ export class Replica {
         // holding the whole store would need it all as JSON in memory at once, and a store larger
         // than the peer frame limit could never be fetched at all.
         void this.sendSnapshot(from);
-        return { parts: true };
+        return {};
       case 'snapshot-part':
         this.installPart(String(req.transfer), Number(req.part), req.effects as Effect[], Number(req.index), req.done === true);
         return {};
