@@ -198,3 +198,26 @@ test('fail-over acts on the view at once: the next node stands when it loses the
   // ...and node 2's election poll sees the grant well within one scan interval.
   expect(at('[2] prepare: granted by')).toBeLessThan(at('[3] following leader 2') + c.cfg.scanIntervalMs);
 });
+
+test('a commit point told through the application applies a follower at once, and only its own proposal', () => {
+  const c = cluster(21);
+  runUntil(c, () => c.leader() !== undefined && c.members.get(2)!.node.leaderId === 1, 100);
+  const leader = c.members.get(1)!.node;
+  const follower = c.members.get(2)!.node;
+  const r = proposeAt(c, 1, 'a');
+  // Committed and on both followers, but the idle publish (commitPublishDelayMs) has not run yet.
+  runUntil(c, () => r.index > 0 && leader.progress.followers.every((f) => f.ackedIndex >= r.index), 50);
+  expect(follower.appliedIndex).toBe(r.index - 1);
+  const told = leader.leaderCommit!;
+  expect(told.commitIndex).toBe(r.index);
+  follower.learnCommit(told.commitIndex, told.proposal);
+  expect(follower.appliedIndex).toBe(r.index);
+  expect([...c.members.get(2)!.entries.values()].pop()).toBe('a');
+  // A marker covers only slots of its own proposal: one of a later proposal applies nothing of ours.
+  const r2 = proposeAt(c, 1, 'b');
+  runUntil(c, () => r2.index > 0 && leader.progress.followers.every((f) => f.ackedIndex >= r2.index), 50);
+  expect(follower.appliedIndex).toBe(r.index);
+  follower.learnCommit(r2.index, told.proposal + 1);
+  expect(follower.appliedIndex).toBe(r.index);
+  expect(follower.leaderCommit).toBeNull();
+});

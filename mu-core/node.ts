@@ -172,6 +172,24 @@ export class MuNode {
     return this.cfg.slotBytes - SLOT_HEADER_BYTES;
   }
 
+  /** While leading: this term's commit point (what `learnCommit` takes on a follower); else null. */
+  get leaderCommit(): { commitIndex: number; proposal: number } | null {
+    if (this.roleNow !== 'leader' || this.term === null) return null;
+    return { commitIndex: this.term.commitIndex, proposal: this.term.proposal };
+  }
+
+  /**
+   * The leader's commit point, told through an authenticated channel of the application (the reply
+   * to a forwarded write): as good as the marker it would write into our log, since a leader writes
+   * one value per index in its term. Applied at once instead of at the next pump tick after the
+   * leader's idle publish, which kept a forwarded write waiting up to two timer periods.
+   */
+  learnCommit(commitIndex: number, proposal: number): void {
+    if (!this.started || this.stopped || this.roleNow === 'leader') return;
+    this.pump.learn({ commitIndex, proposal });
+    this.runPump();
+  }
+
   start(): void {
     invariant(!this.started, 'start once');
     this.started = true;

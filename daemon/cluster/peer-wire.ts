@@ -1,11 +1,12 @@
 /**
  * The daemons' own channel (not the fabric): followers forward writes to the leader and the leader
- * ships snapshots to a node that restarted empty. Frames are a u32 big-endian length and a JSON body;
- * Buffers and bigints travel tagged ({"$b": base64}, {"$n": "123"}) so every op round-trips exactly.
+ * ships snapshots to a node that restarted empty. Frames are a u32 big-endian length and a body: the
+ * hot messages of a forwarded set in binary (peer-binary.ts), everything else JSON, where Buffers and
+ * bigints travel tagged ({"$b": base64}, {"$n": "123"}) so every op round-trips exactly.
  *
  * Authentication is mutual and mirrors the tcp fabric's (binding/src/tcp_frames.h authMac):
- *   listener -> {t:'challenge', v:2, c: challenge, nodeId: serverId}
- *   dialer   -> {t:'hello', v:2, nodeId: clientId, nonce, answer: proof('client')}
+ *   listener -> {t:'challenge', v:3, c: challenge, nodeId: serverId}
+ *   dialer   -> {t:'hello', v:3, nodeId: clientId, nonce, answer: proof('client')}
  *   listener -> {t:'welcome', proof: proof('server')}
  * Each proof is an HMAC-SHA256 keyed by the cluster secret over both nonces, the cluster name,
  * both node ids and the role. Fresh nonces on both sides make a recorded proof useless on another
@@ -14,6 +15,7 @@
  * The secret itself never crosses the wire.
  */
 import * as crypto from 'crypto';
+import { decodeBinaryBody, encodeBinaryFrame, isJsonBody } from './peer-binary';
 
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 /**
@@ -21,10 +23,19 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
  * messages (well under 1 KiB); this bound keeps an anonymous socket from making us buffer 64 MiB.
  */
 export const PRE_AUTH_MAX_FRAME_BYTES = 4 * 1024;
-/** The handshake version in challenge and hello; the older handshake carried no `v` and no nonce. */
-export const PEER_HANDSHAKE_VERSION = 2;
+/**
+ * The link version in challenge and hello; the first handshake carried no `v` and no nonce, and
+ * version 2 spoke JSON only (it would drop a link on a binary frame, so it is refused up front).
+ */
+export const PEER_HANDSHAKE_VERSION = 3;
 
 export function encodeFrame(message: unknown): Buffer {
+  const binary = encodeBinaryFrame(message);
+  if (binary !== null) {
+    if (binary.length - 4 > MAX_FRAME_BYTES) throw new Error(`peer frame of ${binary.length - 4} bytes exceeds ${MAX_FRAME_BYTES}`);
+    binary.writeUInt32BE(binary.length - 4, 0);
+    return binary;
+  }
   const body = Buffer.from(JSON.stringify(toWire(message)), 'utf8');
   if (body.length > MAX_FRAME_BYTES) throw new Error(`peer frame of ${body.length} bytes exceeds ${MAX_FRAME_BYTES}`);
   const head = Buffer.allocUnsafe(4);
@@ -79,12 +90,13 @@ export class FrameReader {
     }
     if (this.bufferedBytes < this.frameBytes) return undefined;
     const all = this.pieces.length === 1 ? this.pieces[0] : Buffer.concat(this.pieces, this.bufferedBytes);
-    const body = all.subarray(4, this.frameBytes).toString('utf8');
+    const bytes = all.subarray(4, this.frameBytes);
     const rest = all.subarray(this.frameBytes);
     this.pieces = rest.length > 0 ? [rest] : [];
     this.bufferedBytes = rest.length;
     this.frameBytes = 0;
-    const message: unknown = fromWire(JSON.parse(body));
+    if (bytes.length > 0 && !isJsonBody(bytes[0])) return decodeBinaryBody(bytes);
+    const message: unknown = fromWire(JSON.parse(bytes.toString('utf8')));
     if (message === null || typeof message !== 'object' || Array.isArray(message)) throw new Error('peer frame is not a JSON object');
     return message as Record<string, unknown>;
   }

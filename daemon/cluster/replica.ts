@@ -161,7 +161,10 @@ export class Replica {
       forward: (leaderId, op, deadlineMs) => {
         const budgetMs = Math.max(0, deadlineMs - Date.now());
         return this.dialer(leaderId).request({ t: 'op', op, deadlineAtMs: deadlineMs, budgetMs }, budgetMs + FORWARD_ANSWER_GRACE_MS)
-          .then((a) => ({ result: a.result, index: Number(a.index) }));
+          .then((a) => {
+            if (typeof a.commitIndex === 'number' && typeof a.proposal === 'number') this.mu.learnCommit(a.commitIndex, a.proposal);
+            return { result: a.result, index: Number(a.index) };
+          });
       },
     };
     this.engine.attach(this.mu, forwarder);
@@ -245,7 +248,10 @@ export class Replica {
       case 'op': {
         try {
           const { result, index } = await this.engine.execute(req.op as WriteOp, forwardedDeadline(req));
-          return { result, index };
+          // Our commit point rides along: the sender applies the write without waiting for our
+          // idle publish and its own pump tick. Only a leader's progress is a commit point.
+          const p = this.mu.leaderCommit;
+          return p === null ? { result, index } : { result, index, commitIndex: p.commitIndex, proposal: p.proposal };
         } catch (err) {
           const e = err as Error & { code?: string; retryable?: boolean };
           // Nothing was written when this node simply is not (or no longer) the leader.

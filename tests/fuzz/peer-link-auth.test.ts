@@ -8,7 +8,7 @@
  * neither limit touches an authenticated link.
  */
 import * as net from 'net';
-import { encodeFrame, FrameReader, handshakeProof, newNonce, PRE_AUTH_MAX_FRAME_BYTES } from '../../daemon/cluster/peer-wire';
+import { encodeFrame, FrameReader, handshakeProof, newNonce, PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES } from '../../daemon/cluster/peer-wire';
 import { MAX_UNAUTHENTICATED_PEER_SOCKETS, PeerDialer, PeerLinkError, PeerListener } from '../../daemon/cluster/peer-link';
 
 const SECRET = 'peer-link-auth-secret';
@@ -101,7 +101,7 @@ async function eventually(cond: () => boolean, timeoutMs = WAIT_MS): Promise<boo
   return cond();
 }
 
-const challengeFrame = (c: string, nodeId = LISTENER_ID): Frame => ({ t: 'challenge', v: 2, c, nodeId });
+const challengeFrame = (c: string, nodeId = LISTENER_ID): Frame => ({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c, nodeId });
 
 const cleanups: Array<() => void> = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -199,7 +199,7 @@ describe('peer dialer: the listener must prove it knows the secret', () => {
     const challenge = await genuine.take('challenge');
     const nonce = newNonce();
     const facts = { cluster: CLUSTER, serverId: LISTENER_ID, clientId: DIALER_ID, challenge: String(challenge.c), nonce };
-    genuine.send({ t: 'hello', v: 2, nodeId: DIALER_ID, nonce, answer: handshakeProof(SECRET, 'client', facts) });
+    genuine.send({ t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: DIALER_ID, nonce, answer: handshakeProof(SECRET, 'client', facts) });
     const welcome = await genuine.take('welcome');
     expect(welcome.t).toBe('welcome');
 
@@ -257,7 +257,7 @@ describe('peer listener: limits before authentication', () => {
     const partial = await Wire.connect(port);
     cleanups.push(() => { silent.socket.destroy(); partial.socket.destroy(); });
     expect((await partial.take('challenge')).t).toBe('challenge');
-    partial.send(encodeFrame({ t: 'hello', v: 2, nodeId: 2 }).subarray(0, 10)); // half a hello, then silence
+    partial.send(encodeFrame({ t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: 2 }).subarray(0, 10)); // half a hello, then silence
     expect(await silent.until(() => silent.closed, 10 * WAIT_MS)).toBe(true);
     expect(await partial.until(() => partial.closed, 10 * WAIT_MS)).toBe(true);
     expect(log.filter((l) => /not authenticated within 200 ms/.test(l))).toHaveLength(2);
@@ -270,7 +270,7 @@ describe('peer listener: limits before authentication', () => {
     const challenge = await w.take('challenge');
     const nonce = newNonce();
     const facts = { cluster: CLUSTER, serverId: LISTENER_ID, clientId: DIALER_ID, challenge: String(challenge.c), nonce };
-    w.send({ t: 'hello', v: 2, nodeId: DIALER_ID, nonce, answer: handshakeProof(SECRET, 'client', facts) });
+    w.send({ t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: DIALER_ID, nonce, answer: handshakeProof(SECRET, 'client', facts) });
     expect((await w.take('welcome')).t).toBe('welcome');
     await new Promise((r) => setTimeout(r, 3 * SHORT_TIMEOUT_MS));
     w.send({ t: 'op', id: 7 });
@@ -295,7 +295,7 @@ describe('peer listener: limits before authentication', () => {
     const padded = await Wire.connect(port);
     cleanups.push(() => padded.socket.destroy());
     await padded.take('challenge');
-    padded.send({ t: 'hello', v: 2, nodeId: 2, pad: 'p'.repeat(PRE_AUTH_MAX_FRAME_BYTES) });
+    padded.send({ t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: 2, pad: 'p'.repeat(PRE_AUTH_MAX_FRAME_BYTES) });
     expect(await padded.until(() => padded.closed)).toBe(true);
     expect(log[log.length - 1]).toMatch(/over the 4096 limit/);
   });

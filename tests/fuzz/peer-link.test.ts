@@ -13,7 +13,7 @@
 import * as crypto from 'crypto';
 import * as fc from 'fast-check';
 import * as net from 'net';
-import { encodeFrame, FrameReader, handshakeProof, newNonce, ProofRole } from '../../daemon/cluster/peer-wire';
+import { encodeFrame, FrameReader, handshakeProof, newNonce, PEER_HANDSHAKE_VERSION, ProofRole } from '../../daemon/cluster/peer-wire';
 import { PeerDialer, PeerLinkError, PeerListener } from '../../daemon/cluster/peer-link';
 import { check, FUZZ_SEED } from './fuzz-config';
 import { cutsArb, split } from './mutate';
@@ -29,7 +29,7 @@ function hello(challenge: string, clientId: number, o: { secret?: string; role?:
   const answer = handshakeProof(o.secret ?? SECRET, o.role ?? 'client', {
     cluster: o.cluster ?? CLUSTER, serverId: o.serverId ?? LISTENER_ID, clientId, challenge, nonce: o.proofNonce ?? nonce,
   });
-  return { t: 'hello', v: 2, nodeId: clientId, nonce, answer };
+  return { t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: clientId, nonce, answer };
 }
 
 /** A raw client of the peer port: decoded frames in arrival order, bounded waits. */
@@ -178,7 +178,9 @@ describe('peer links: authentication against replay and forgery', () => {
     await forge((c) => hello(c, 2, { cluster: 'another-cluster' }));
     await forge((c) => hello(c, 2, { serverId: 3 })); // a proof meant for node 3's listener
     await forge((c) => hello(c, LISTENER_ID)); // claims to be the listener itself
-    await forge((c) => ({ ...hello(c, 2), v: 3 }));
+    await forge((c) => ({ ...hello(c, 2), v: PEER_HANDSHAKE_VERSION + 1 }));
+    // The JSON-only version before binary frames: its proof is bound to its own version too.
+    await forge((c) => ({ ...hello(c, 2), v: PEER_HANDSHAKE_VERSION - 1 }));
     await forge((c) => ({ ...hello(c, 2), nonce: 'short' }));
     expect(handled).toHaveLength(0);
     await legitimateDialerWorks('after-forgeries');
