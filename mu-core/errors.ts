@@ -24,7 +24,7 @@ export class LostLeadershipError extends Error {
 export class EntryTooLargeError extends Error {
   readonly code = 'EntryTooLarge';
   constructor(payloadBytes: number, maxPayloadBytes: number) {
-    super(`entry of ${payloadBytes} bytes exceeds the slot payload limit of ${maxPayloadBytes} bytes`);
+    super(`entry of ${payloadBytes} bytes exceeds the log entry limit of ${maxPayloadBytes} bytes`);
   }
 }
 

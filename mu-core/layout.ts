@@ -25,8 +25,22 @@
  *     8  f64  proposal number under which the leader wrote it
  *     16 f64  entry index (1-based, absolute; tells a fresh slot from one of an older lap of the ring)
  *     24 f64  commit index piggybacked (the leader's commit point when it wrote the slot)
- *     32 u32  kind: 1 = application entry, 2 = no-op (fills a gap found by a new leader)
+ *     32 u32  kind: 1 = application entry, 2 = no-op (fills a gap found by a new leader),
+ *                   3 = part of an entry larger than one slot (below)
  *     40      payload
+ *   An entry larger than one slot's payload takes k consecutive indices i..i+k-1 (k <= slotCount/2),
+ *   one part per slot, each a kind-3 slot whose payload starts with a 24-byte part header:
+ *     0  f64  entry start: index i of part 0     } the entry's identity: a leader writes one entry
+ *     8  f64  proposal of the leader that made it } per index per term, and a new leader that adopts
+ *                                                   a part keeps this header (it restamps only the slot)
+ *     16 u32  part number (0..k-1)
+ *     20 u32  part count k
+ *   Each slot is decided on its own, as any slot. The application gets the entry, at index i+k-1, once
+ *   every part is decided and all carry its identity in order. If a decided slot in i..i+k-1 holds
+ *   anything else (a new leader filled a gap there, or adopted only some parts), the entry is
+ *   abandoned: index i is consumed as a no-op and the remaining parts, orphans, likewise. Every node
+ *   sees the same decided slots, so every node makes the same choice; a committed entry has all its
+ *   parts decided, so it is never abandoned.
  *   A follower applies slot i only if it validates, carries index i, and a commit marker with the
  *   SAME proposal number says i is decided: a leader writes markers to a follower only for entries
  *   it wrote there itself, so an undecided leftover of an older leader is never applied.
@@ -76,6 +90,8 @@ export const H_SYNC_MARKER = 64;
 export const SLOT_HEADER_BYTES = 40;
 export const SLOT_KIND_ENTRY = 1;
 export const SLOT_KIND_NOOP = 2;
+export const SLOT_KIND_PART = 3;
+export const PART_HEADER_BYTES = 24;
 
 export const CTL_BYTES = 48;
 export const MBOX_BYTES = 24;
@@ -161,6 +177,66 @@ export function writeSlot(
   return SLOT_HEADER_BYTES + len;
 }
 
+/** Identity and place of one part of a multi-slot entry (see the layout above). */
+export interface PartHeader {
+  entryStart: number;
+  entryProposal: number;
+  partNo: number;
+  partCount: number;
+}
+
+/** Payload bytes one part carries. */
+export function partChunkBytes(slotBytes: number): number {
+  return slotBytes - SLOT_HEADER_BYTES - PART_HEADER_BYTES;
+}
+
+/** Slots an entry of `payloadBytes` takes: 1 if it fits one slot whole, else its part count. */
+export function slotsForEntry(payloadBytes: number, slotBytes: number): number {
+  if (payloadBytes <= slotBytes - SLOT_HEADER_BYTES) return 1;
+  return Math.ceil(payloadBytes / partChunkBytes(slotBytes));
+}
+
+/** Largest entry a ring takes: half the ring in parts, so entries never need the whole ring free. */
+export function maxEntryBytes(slotCount: number, slotBytes: number): number {
+  const single = slotBytes - SLOT_HEADER_BYTES;
+  const maxParts = Math.floor(slotCount / 2);
+  if (maxParts < 2 || partChunkBytes(slotBytes) < 1) return single;
+  return Math.max(single, maxParts * partChunkBytes(slotBytes));
+}
+
+/** Writes part `part.partNo` of an entry (its `chunk` of the payload) as a complete slot. */
+export function writePartSlot(
+  buf: Buffer,
+  offset: number,
+  slot: { proposal: number; index: number; commitIndex: number; part: PartHeader; chunk: Buffer },
+): number {
+  const len = PART_HEADER_BYTES + slot.chunk.length;
+  buf.writeUInt32LE(len, offset + 4);
+  buf.writeDoubleLE(slot.proposal, offset + 8);
+  buf.writeDoubleLE(slot.index, offset + 16);
+  buf.writeDoubleLE(slot.commitIndex, offset + 24);
+  buf.writeUInt32LE(SLOT_KIND_PART, offset + 32);
+  buf.writeUInt32LE(0, offset + 36);
+  const p = offset + SLOT_HEADER_BYTES;
+  buf.writeDoubleLE(slot.part.entryStart, p);
+  buf.writeDoubleLE(slot.part.entryProposal, p + 8);
+  buf.writeUInt32LE(slot.part.partNo, p + 16);
+  buf.writeUInt32LE(slot.part.partCount, p + 20);
+  slot.chunk.copy(buf, p + PART_HEADER_BYTES);
+  buf.writeUInt32LE(fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len), offset);
+  return SLOT_HEADER_BYTES + len;
+}
+
+/** The part header of a kind-3 slot whose payload starts at `payloadOffset` of `buf`. */
+export function readPartHeader(buf: Buffer, payloadOffset: number): PartHeader {
+  return {
+    entryStart: buf.readDoubleLE(payloadOffset),
+    entryProposal: buf.readDoubleLE(payloadOffset + 8),
+    partNo: buf.readUInt32LE(payloadOffset + 16),
+    partCount: buf.readUInt32LE(payloadOffset + 20),
+  };
+}
+
 /**
  * The slot at `offset` if it is complete and intact, else null (never written, torn, or corrupt).
  * `trusted`: bytes this thread wrote itself; the checksum is not recomputed.
@@ -172,7 +248,7 @@ export function readSlot(buf: Buffer, offset: number, slotBytes: number, trusted
   const len = buf.readUInt32LE(offset + 4);
   if (len > slotBytes - SLOT_HEADER_BYTES) return null;
   const kind = buf.readUInt32LE(offset + 32);
-  if (kind !== SLOT_KIND_ENTRY && kind !== SLOT_KIND_NOOP) return null;
+  if (kind !== SLOT_KIND_ENTRY && kind !== SLOT_KIND_NOOP && (kind !== SLOT_KIND_PART || len < PART_HEADER_BYTES)) return null;
   if (!trusted && buf.readUInt32LE(offset) !== fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len)) return null;
   return {
     proposal: buf.readDoubleLE(offset + 8),

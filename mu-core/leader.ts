@@ -15,8 +15,9 @@ import type { Completion, PeerId } from '../binding/fabric';
 import type { MuConfig } from './config';
 import { invariant, LostLeadershipError } from './errors';
 import {
-  encodeCommitMarker, encodeMinProposal, H_COMMIT_MARKER, H_MIN_PROPOSAL, H_SYNC_MARKER, LOG_REGION, readControl, readSlot,
-  slotOffset, SLOT_HEADER_BYTES, SLOT_KIND_ENTRY, CTL_BYTES, CTL_REGION, writeSlot, ControlWords,
+  encodeCommitMarker, encodeMinProposal, H_COMMIT_MARKER, H_MIN_PROPOSAL, H_SYNC_MARKER, LOG_REGION, maxEntryBytes, partChunkBytes,
+  readControl, readPartHeader, readSlot, slotOffset, slotsForEntry, SLOT_HEADER_BYTES, SLOT_KIND_ENTRY, SLOT_KIND_NOOP, SLOT_KIND_PART,
+  CTL_BYTES, CTL_REGION, writePartSlot, writeSlot, ControlWords,
 } from './layout';
 import type { MuLogger } from './logger';
 import type { OpTable } from './ops';
@@ -87,8 +88,8 @@ export class LeaderTerm {
   private commit: number;
   private readonly base: number;
   private readonly followers = new Map<PeerId, Follower>();
-  private readonly queue: Array<{ payload: Buffer; cb: ProposeCallback }> = [];
-  /** Proposals written, in index order, waiting for the commit point to pass them. */
+  private readonly queue: Array<{ payload: Buffer; cb: ProposeCallback; kind: number }> = [];
+  /** Proposals written, in index order (the last index of each), waiting for the commit point to pass them. */
   private readonly waiting: Array<{ index: number; cb: ProposeCallback }> = [];
   private flushScheduled = false;
   private publishTimer: TimerHandle | null = null;
@@ -106,6 +107,16 @@ export class LeaderTerm {
       invariant(e.index === this.myEnd + 1, `adopted entries contiguous (${e.index} after ${this.myEnd})`);
       this.writeOwn(e.index, e.kind, e.payload);
     }
+    const last = adopted.length > 0 ? adopted[adopted.length - 1] : null;
+    if (last !== null && last.kind === SLOT_KIND_PART) {
+      const p = readPartHeader(last.payload, 0);
+      if (p.partNo + 1 < p.partCount) {
+        // The log ends inside a multi-slot entry whose later parts nobody in our majority holds, so
+        // it was never committed. A no-op right after it settles it as abandoned (layout.ts); without
+        // it, the entry would stall every node's pump until later entries happened to cover its span.
+        this.queue.push({ payload: Buffer.alloc(0), cb: () => undefined, kind: SLOT_KIND_NOOP });
+      }
+    }
     for (const peer of peers) {
       this.followers.set(peer, {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
@@ -114,6 +125,7 @@ export class LeaderTerm {
       });
     }
     this.scheduleProbe();
+    if (this.queue.length > 0) this.kick();
   }
 
   /**
@@ -143,7 +155,7 @@ export class LeaderTerm {
   }
 
   get maxPayloadBytes(): number {
-    return this.host.cfg.slotBytes - SLOT_HEADER_BYTES;
+    return maxEntryBytes(this.host.cfg.slotCount, this.host.cfg.slotBytes);
   }
 
   /** Entries taken (queued or written) and not yet committed. */
@@ -156,7 +168,8 @@ export class LeaderTerm {
       cb(new LostLeadershipError('term over'), 0, this.proposal);
       return;
     }
-    this.queue.push({ payload, cb });
+    invariant(payload.length <= this.maxPayloadBytes, `entry of ${payload.length} bytes over ${this.maxPayloadBytes}`);
+    this.queue.push({ payload, cb, kind: SLOT_KIND_ENTRY });
     this.kick();
   }
 
@@ -218,11 +231,14 @@ export class LeaderTerm {
 
   flush(): void {
     if (this.stopped) return;
-    while (this.queue.length > 0 && this.canOverwrite(this.myEnd + 1)) {
-      const q = this.queue.shift()!;
-      const i = this.myEnd + 1;
-      this.writeOwn(i, SLOT_KIND_ENTRY, q.payload);
-      this.waiting.push({ index: i, cb: q.cb });
+    while (this.queue.length > 0) {
+      const q = this.queue[0];
+      const slots = q.kind === SLOT_KIND_ENTRY ? slotsForEntry(q.payload.length, this.host.cfg.slotBytes) : 1;
+      if (!this.canOverwriteRange(this.myEnd + 1, this.myEnd + slots)) break;
+      this.queue.shift();
+      if (slots === 1) this.writeOwn(this.myEnd + 1, q.kind, q.payload);
+      else this.writeOwnParts(q.payload, slots);
+      this.waiting.push({ index: this.myEnd, cb: q.cb });
     }
     for (const f of this.followers.values()) this.stream(f);
     this.advanceCommit();
@@ -235,13 +251,28 @@ export class LeaderTerm {
     this.myEnd = index;
   }
 
-  /** Our own ring slot for `index` may take a new entry. */
-  private canOverwrite(index: number): boolean {
-    const old = index - this.S;
-    if (old < 1) return true;
-    if (old > this.host.pump.appliedIndex) return false;
+  /** An entry larger than a slot: one part per slot, each carrying the entry's identity (layout.ts). */
+  private writeOwnParts(payload: Buffer, partCount: number): void {
+    const { slotCount, slotBytes } = this.host.cfg;
+    const chunkBytes = partChunkBytes(slotBytes);
+    const entryStart = this.myEnd + 1;
+    for (let partNo = 0; partNo < partCount; partNo++) {
+      const index = entryStart + partNo;
+      const chunk = payload.subarray(partNo * chunkBytes, Math.min(payload.length, (partNo + 1) * chunkBytes));
+      writePartSlot(this.host.log, slotOffset(index, slotCount, slotBytes), {
+        proposal: this.proposal, index, commitIndex: this.commit, part: { entryStart, entryProposal: this.proposal, partNo, partCount }, chunk,
+      });
+      this.myEnd = index;
+    }
+  }
+
+  /** Our own ring slots for indices first..last may take new entries. */
+  private canOverwriteRange(first: number, last: number): boolean {
+    const newestOld = last - this.S;
+    if (newestOld < 1) return true;
+    if (newestOld > this.host.pump.appliedIndex) return false;
     for (const f of this.followers.values()) {
-      for (const w of f.inflight) if (w.ok === null && w.start <= old && old <= w.end) return false;
+      for (const w of f.inflight) if (w.ok === null && w.start <= newestOld && first - this.S <= w.end) return false;
     }
     return true;
   }
@@ -447,7 +478,8 @@ export class LeaderTerm {
     const pump = this.host.pump;
     pump.learn({ commitIndex: this.commit, proposal: this.proposal });
     pump.run(Number.MAX_SAFE_INTEGER, true);
-    invariant(pump.appliedIndex >= this.commit, `leader applied ${pump.appliedIndex} < commit ${this.commit}`);
+    // Everything decided is applied, except a multi-slot entry the commit point is still inside.
+    invariant(pump.appliedIndex >= this.commit || pump.awaitedEntryEnd > this.commit, `leader applied ${pump.appliedIndex} < commit ${this.commit}`);
     this.host.appliedChanged();
     let resolved = 0;
     while (resolved < this.waiting.length && this.waiting[resolved].index <= this.commit) resolved++;

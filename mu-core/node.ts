@@ -21,7 +21,7 @@ import type { MuConfig } from './config';
 import { EntryTooLargeError, invariant, NotLeaderError } from './errors';
 import {
   ControlWords, CTL_BYTES, CTL_REGION, initLogHeader, LOG_REGION, logRegionBytes, mailboxRegion, MBOX_BYTES,
-  proposerOf, readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES,
+  proposerOf, readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES, maxEntryBytes,
 } from './layout';
 import { FollowerProgress, LeaderTerm, ProposeCallback } from './leader';
 import type { MuLogger } from './logger';
@@ -168,8 +168,9 @@ export class MuNode {
     return { proposal: readMinProposal(this.log), commitIndex: this.pump.commitKnown, followers: [] };
   }
 
+  /** Largest entry: up to half the ring, in parts, when it is larger than one slot (layout.ts). */
   get maxPayloadBytes(): number {
-    return this.cfg.slotBytes - SLOT_HEADER_BYTES;
+    return maxEntryBytes(this.cfg.slotCount, this.cfg.slotBytes);
   }
 
   /** While leading: this term's commit point (what `learnCommit` takes on a follower); else null. */

@@ -1,4 +1,6 @@
-import { encodeCommitMarker, H_COMMIT_MARKER, logRegionBytes, slotOffset, SLOT_KIND_ENTRY, SLOT_KIND_NOOP, writeSlot } from './layout';
+import {
+  encodeCommitMarker, H_COMMIT_MARKER, logRegionBytes, partChunkBytes, slotOffset, SLOT_KIND_ENTRY, SLOT_KIND_NOOP, writePartSlot, writeSlot,
+} from './layout';
 import { ReadingPump } from './pump';
 
 const S = 8;
@@ -69,4 +71,58 @@ test('after a snapshot the pump resumes after it', () => {
   pump.run(100);
   expect(seen).toEqual([[11, 'k']]);
   expect(pump.snapshotIndex).toBe(10);
+});
+
+/** Writes part `partNo` of the entry (`entryStart`, `entryProposal`) holding `text`, into slot `index`. */
+function putPart(log: Buffer, index: number, proposal: number, commitIndex: number, entry: { start: number; proposal: number; text: string }, partNo: number) {
+  const chunkBytes = partChunkBytes(B);
+  const partCount = Math.ceil(entry.text.length / chunkBytes);
+  const chunk = Buffer.from(entry.text.slice(partNo * chunkBytes, (partNo + 1) * chunkBytes));
+  writePartSlot(log, slotOffset(index, S, B), { proposal, index, commitIndex, part: { entryStart: entry.start, entryProposal: entry.proposal, partNo, partCount }, chunk });
+}
+
+const mark = (log: Buffer, commitIndex: number, proposal: number) => encodeCommitMarker({ commitIndex, proposal }).copy(log, H_COMMIT_MARKER);
+
+test('an entry larger than a slot is delivered whole, once, at its last index, when every part is decided', () => {
+  const { log, seen, pump, put } = setup();
+  const text = 'x'.repeat(partChunkBytes(B) * 2) + 'tail';
+  const big = { start: 2, proposal: 257, text };
+  put(1, 257, 0, 'a');
+  for (let p = 0; p < 3; p++) putPart(log, 2 + p, 257, 1, big, p);
+  put(5, 257, 0, 'b');
+  mark(log, 3, 257); // the commit point is inside the entry
+  pump.run(100);
+  expect(seen).toEqual([[1, 'a']]);
+  expect(pump.awaitedEntryEnd).toBe(4);
+  mark(log, 5, 257);
+  pump.run(100);
+  pump.run(100);
+  expect(seen).toEqual([[1, 'a'], [4, text], [5, 'b']]);
+  expect(pump.awaitedEntryEnd).toBe(0);
+});
+
+test('parts of two entries that share a start are never spliced: the entry is abandoned, its orphans skipped', () => {
+  const { log, seen, pump, put } = setup();
+  const text = 'y'.repeat(partChunkBytes(B) * 2);
+  // Index 1: part 0 of an entry by proposal 257; index 2: part 1 of another entry by 514 at the same
+  // start (each slot decided on its own, as a new leader can leave them); index 3: a no-op filler.
+  putPart(log, 1, 514, 0, { start: 1, proposal: 257, text }, 0);
+  putPart(log, 2, 514, 0, { start: 1, proposal: 514, text: text.toUpperCase() }, 1);
+  put(3, 514, 0, '', SLOT_KIND_NOOP);
+  put(4, 514, 0, 'next');
+  mark(log, 4, 514);
+  pump.run(100);
+  expect(seen).toEqual([[4, 'next']]);
+  expect(pump.appliedIndex).toBe(4);
+});
+
+test('a decided no-op inside an entry\'s span abandons it before the rest of the span is decided', () => {
+  const { log, seen, pump, put } = setup();
+  const text = 'z'.repeat(partChunkBytes(B) * 3);
+  putPart(log, 1, 514, 0, { start: 1, proposal: 257, text }, 0);
+  put(2, 514, 0, '', SLOT_KIND_NOOP);
+  mark(log, 2, 514); // index 3 (the entry's last part) is not decided, and never will be
+  pump.run(100);
+  expect(seen).toEqual([]);
+  expect(pump.appliedIndex).toBe(2);
 });

@@ -13,7 +13,11 @@
  * slot into a private buffer first and checks, interprets and delivers only that copy: the entry
  * handed over is exactly the bytes whose checksum matched, whatever lands in the log meanwhile.
  */
-import { CommitMarker, copySlot, readCommitMarker, readSlot, slotOffset, SlotView, SLOT_KIND_ENTRY } from './layout';
+import { invariant } from './errors';
+import {
+  CommitMarker, copySlot, PART_HEADER_BYTES, partChunkBytes, readCommitMarker, readPartHeader, readSlot, slotOffset, SlotView,
+  SLOT_KIND_ENTRY, SLOT_KIND_PART,
+} from './layout';
 
 /**
  * Called for each decided application entry. `payload` is a view of the log (leader) or of the
@@ -30,6 +34,12 @@ export class ReadingPump {
   private readonly peekSlots: number;
   /** Private copy of the slot being examined on a follower (see the top of this file). */
   private readonly slotCopy: Buffer;
+  /**
+   * After a run: the last index of the multi-slot entry the pump stopped at because not all of its
+   * parts are decided yet (0 if it stopped for another reason). The leader's commit point may stop
+   * inside such an entry; the entry is applied when the commit point passes its end.
+   */
+  awaitedEntryEnd = 0;
 
   constructor(
     private readonly log: Buffer,
@@ -69,26 +79,73 @@ export class ReadingPump {
   run(maxEntries: number, ownWrites = false): number {
     const header = readCommitMarker(this.log);
     if (header !== null) this.learn(header);
+    this.awaitedEntryEnd = 0;
     let consumed = 0;
     while (consumed < maxEntries) {
       const i = this.appliedIndex + 1;
-      let s = this.slot(i, ownWrites);
-      if (s === null || s.index !== i) break;
-      if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) {
-        // Peeking reuses the private copy: take slot i again afterwards (it may have changed).
-        if (!this.peekForMarker(i, ownWrites)) break;
-        s = this.slot(i, ownWrites);
-        if (s === null || s.index !== i) break;
-        if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) break;
-      }
+      const s = this.decidedSlot(i, ownWrites);
+      if (s === null) break;
       if (s.kind === SLOT_KIND_ENTRY) {
         const buf = ownWrites ? this.log : this.slotCopy;
         this.onEntry(i, buf.subarray(s.payloadOffset, s.payloadOffset + s.length));
+        this.appliedIndex = i;
+      } else if (s.kind === SLOT_KIND_PART) {
+        const outcome = this.multiSlotEntry(i, s, ownWrites);
+        if (outcome === 'wait') break;
+        // Abandoned (or an orphan part): index i carries nothing, the rest is looked at on its own.
+        if (outcome === 'abandoned') this.appliedIndex = i;
+        else {
+          this.onEntry(outcome.lastIndex, outcome.payload);
+          this.appliedIndex = outcome.lastIndex;
+        }
+      } else {
+        this.appliedIndex = i;
       }
-      this.appliedIndex = i;
       consumed++;
     }
     return consumed;
+  }
+
+  /** Slot i if it is decided (peeking ahead for a newer commit point if needed), else null. */
+  private decidedSlot(i: number, ownWrites: boolean): SlotView | null {
+    let s = this.slot(i, ownWrites);
+    if (s === null || s.index !== i) return null;
+    if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) {
+      // Peeking reuses the private copy: take slot i again afterwards (it may have changed).
+      if (!this.peekForMarker(i, ownWrites)) return null;
+      s = this.slot(i, ownWrites);
+      if (s === null || s.index !== i) return null;
+      if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) return null;
+    }
+    return s;
+  }
+
+  /**
+   * The entry whose part 0 is the decided slot i (`head`), assembled from private copies of its
+   * decided parts; 'wait' until each part is decided or one is found that does not belong
+   * (layout.ts: the entry is then abandoned, as it is when slot i is itself an orphan part).
+   */
+  private multiSlotEntry(i: number, head: SlotView, ownWrites: boolean): { lastIndex: number; payload: Buffer } | 'wait' | 'abandoned' {
+    const buf = () => (ownWrites ? this.log : this.slotCopy);
+    const id = readPartHeader(buf(), head.payloadOffset);
+    if (id.partNo !== 0 || id.entryStart !== i) return 'abandoned';
+    const k = id.partCount;
+    invariant(k >= 2 && k <= this.slotCount, `entry at ${i} claims ${k} parts in a ring of ${this.slotCount}`);
+    const out = Buffer.allocUnsafe(k * partChunkBytes(this.slotBytes));
+    let filled = 0;
+    for (let part = 0; part < k; part++) {
+      const j = i + part;
+      const s = part === 0 ? head : this.decidedSlot(j, ownWrites);
+      if (s === null) {
+        this.awaitedEntryEnd = i + k - 1;
+        return 'wait';
+      }
+      if (s.kind !== SLOT_KIND_PART) return 'abandoned';
+      const h = readPartHeader(buf(), s.payloadOffset);
+      if (h.entryStart !== i || h.entryProposal !== id.entryProposal || h.partNo !== part || h.partCount !== k) return 'abandoned';
+      filled += buf().copy(out, filled, s.payloadOffset + PART_HEADER_BYTES, s.payloadOffset + s.length);
+    }
+    return { lastIndex: i + k - 1, payload: out.subarray(0, filled) };
   }
 
   /**

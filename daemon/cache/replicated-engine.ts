@@ -261,7 +261,7 @@ export class ReplicatedEngine implements CacheEngine {
     const log = this.requireLog();
     const bytes = effectsBytes(effects);
     if (2 + bytes > log.maxPayloadBytes) {
-      return Promise.reject(new Error(`entry of ${2 + bytes} bytes does not fit a log slot (${log.maxPayloadBytes}); raise the slot size`));
+      return Promise.reject(new Error(`entry of ${2 + bytes} bytes exceeds the log entry limit (${log.maxPayloadBytes}); raise the log size`));
     }
     const open = this.group;
     if (open !== null && (2 + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + effects.length > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();

@@ -7,7 +7,7 @@ import type { Fabric, FabricOptions, PeerAddress } from '../../binding/fabric';
 import { defaultConfig, MuConfig } from '../../mu-core/config';
 import { MuNode } from '../../mu-core/node';
 import { RealScheduler } from '../../mu-core/scheduler';
-import { SLOT_HEADER_BYTES } from '../../mu-core/layout';
+import { partChunkBytes } from '../../mu-core/layout';
 import type { CommandCounters } from '../context';
 import type { Effect } from '../cache/effects';
 import { ReplicatedEngine, WriteForwarder } from '../cache/replicated-engine';
@@ -42,31 +42,43 @@ function forwardedDeadline(req: Record<string, unknown>): number | undefined {
   return Math.min(at, Date.now() + budget);
 }
 
-/** Entries carry a whole item: slots must hold the largest one (-I) plus the effect framing. */
+/** Slot size of the daemons' logs: a small entry (a few writes) fits one; a larger one goes in parts. */
+export const DAEMON_SLOT_BYTES = 4096;
+
+/**
+ * The ring for a log of about `logBytes` whose largest entry is one item (-I) plus the effect
+ * framing: a multi-slot entry may take half the ring (mu-core/layout.ts), so the ring grows past
+ * `logBytes` only for an -I that large. Small slots make many of them: at -I 1m an 8 MiB log has 2048
+ * slots, where one item per slot gave 16, which followers fell out of under a few thousand writes
+ * per second (each fall-out costs a whole-store snapshot).
+ */
+export function daemonRing(logBytes: number, itemSizeMaxBytes: number): { slotBytes: number; slotCount: number } {
+  const slotBytes = DAEMON_SLOT_BYTES;
+  const largestEntryBytes = itemSizeMaxBytes + 1024;
+  const partsForLargest = Math.ceil(largestEntryBytes / partChunkBytes(slotBytes));
+  const slotCount = Math.max(Math.floor(logBytes / slotBytes), 2 * partsForLargest);
+  return { slotBytes, slotCount };
+}
+
 export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: number): MuConfig {
   const base = defaultConfig(kind);
-  const slotBytes = Math.max(base.slotBytes, itemSizeMaxBytes + 1024 + SLOT_HEADER_BYTES);
   // A take-over reads the granting peers' whole logs on the event loop (mu-core/takeover.ts), so the
-  // ring is kept small: 8 MiB, at least 16 slots (as few as mu-core's simulation uses).
-  const logBytes = 8 * 1024 * 1024;
-  const slotCount = Math.max(16, Math.min(base.slotCount, Math.floor(logBytes / slotBytes)));
-  // A batch is one contiguous write: with big slots, write entries one by one instead.
-  const slots = { slotBytes, slotCount, maxBatchSlots: slotBytes > 64 * 1024 ? 1 : base.maxBatchSlots };
+  // ring is kept small: 8 MiB.
+  const slots = { ...daemonRing(8 * 1024 * 1024, itemSizeMaxBytes), maxBatchSlots: base.maxBatchSlots };
   if (kind === 'tcp') {
     // The same relaxed timings as shm (below), keeping tcp's short busy-poll after each burst of
     // work (answers arrive on the NIC thread, microseconds after a post). A take-over reads the
     // granting peers' whole logs, which over tcp is copied through the kernel and both NIC threads:
     // with 64 MiB logs that kept two cores busy for longer than the ~100 ms a node may stay silent,
     // views changed mid-take-over and the candidate's prepare was refused, again and again. So tcp
-    // keeps its logs near 4 MiB (16 slots at least, as few as mu-core's simulation uses).
-    const tcpLogBytes = 4 * 1024 * 1024;
-    const tcpSlotCount = Math.max(16, Math.min(base.slotCount, Math.floor(tcpLogBytes / slotBytes)));
+    // keeps its logs near 4 MiB (1024 slots at -I 1m).
+    const tcpRing = daemonRing(4 * 1024 * 1024, itemSizeMaxBytes);
     // A control read refused as unreachable (the peer's NIC is gone: connection refused) is stronger
     // evidence than a silent scan: it counts for a third of the fuse, so a killed peer is declared
     // dead in a few scans while a slow one still gets the whole fuse.
     return {
       ...muConfigFor('shm', itemSizeMaxBytes),
-      slotCount: tcpSlotCount,
+      ...tcpRing,
       completionBusyPollMs: base.completionBusyPollMs,
       unreachableMissScans: Math.ceil(DEAD_AFTER_SCANS / 3),
     };

@@ -6,6 +6,7 @@
  * and every live node must hold every committed entry.
  */
 import { SimCluster } from './cluster';
+import { SLOT_HEADER_BYTES } from '../layout';
 import { Rng } from './rng';
 
 export interface ScenarioResult {
@@ -46,10 +47,15 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
 
     let nextPayload = 0;
     let outstanding = 0;
+    // Its own stream, so that sizes do not shift the fault draws of a seed: about a third of the
+    // entries are larger than one slot and go in parts (layout.ts), up to the largest entry.
+    const sizes = new Rng(seed * 7919 + 17);
     const propose = (tag: string) => {
       const target = cluster.leader() ?? cluster.members.get(rng.pick(cluster.live()));
       if (target === undefined) return;
-      const payload = `${tag}${nextPayload++}`;
+      const name = `${tag}${nextPayload++}`;
+      const oneSlot = cfg.slotBytes - SLOT_HEADER_BYTES;
+      const payload = sizes.chance(0.35) ? name.padEnd(sizes.int(oneSlot + 1, target.node.maxPayloadBytes), '.') : name;
       const node = target.id;
       outstanding++;
       // The client runs on the proposing node: schedule it there so a paused node cannot propose.

@@ -6,6 +6,7 @@
 import { execFile } from 'child_process';
 import { memjs } from '../helpers/memjs';
 import { exchange, makeCluster, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
+import { Rng, seedFromEnv } from '../helpers/rng';
 
 jest.setTimeout(120_000);
 // Whole clusters of real processes on a shared 2-core machine: a run starved of CPU long enough to
@@ -37,6 +38,22 @@ test('a set on the leader is read back on both followers, a set sent to a follow
   await waitForValue(port(followers[0]), 'on-follower', 'bye', 100);
   await waitForValue(port(leader), 'on-follower', 'bye');
   await waitForValue(port(followers[1]), 'on-follower', 'bye');
+});
+
+test('values larger than a log slot (entries in parts) replicate byte for byte, sent to the leader or to a follower', async () => {
+  const leader = await waitForLeader(cluster);
+  const followers = [1, 2, 3].filter((id) => id !== leader);
+  const rng = new Rng(seedFromEnv('REPLICATION_SEED', 7));
+  const letters = (n: number) => rng.text(n, 'abcdefghijklmnopqrstuvwxyz');
+  // Slots are 4 KiB: these take 2 to 16 parts (-I 64k here), and the last is as large as -I allows.
+  const values = [5000, 20_000, 64 * 1024 - 300].map((n) => letters(n));
+  for (const [k, value] of values.entries()) {
+    const via = k % 2 === 0 ? leader : followers[0];
+    expect(await exchange(port(via), `set big-${k} 0 0 ${value.length}\r\n${value}\r\n`, storedReply)).toBe('STORED\r\n');
+  }
+  for (const id of [leader, ...followers]) {
+    for (const [k, value] of values.entries()) await waitForValue(port(id), `big-${k}`, value);
+  }
 });
 
 test('stats mu: role, leader, proposal number, commit and applied index, and per-follower progress and lag', async () => {
