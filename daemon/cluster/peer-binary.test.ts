@@ -40,7 +40,7 @@ const decodeAll = (frames: Buffer[]) => new FrameReader().push(Buffer.concat(fra
 
 test('a forwarded store op and a status reply travel binary (no base64) and round-trip exactly', () => {
   fc.assert(fc.property(fc.oneof(storeOpMessage, statusReply), (message) => {
-    const frame = encodeFrame(message);
+    const frame = encodeFrame(message, true);
     expect(frame[4]).not.toBe(0x7b); // not a JSON body
     if (message.t === 'op') {
       // The value's bytes are in the frame as they are.
@@ -49,6 +49,14 @@ test('a forwarded store op and a status reply travel binary (no base64) and roun
     }
     expect(decodeAll([frame])).toEqual([withoutUndefined(message)]);
   }), { seed: 11, numRuns: 500 });
+});
+
+test('without the peer saying it reads them, no binary frame is sent', () => {
+  fc.assert(fc.property(fc.oneof(storeOpMessage, statusReply), (message) => {
+    const frame = encodeFrame(message);
+    expect(frame[4]).toBe(0x7b);
+    expect(decodeAll([frame])).toEqual([withoutUndefined(message)]);
+  }), { seed: 12, numRuns: 100 });
 });
 
 test('any other shape stays JSON and still round-trips exactly', () => {
@@ -64,7 +72,7 @@ test('any other shape stays JSON and still round-trips exactly', () => {
     { t: 'snapshot-part', transfer: 'x', part: 0, effects: [], index: 3, done: true },
   ];
   for (const m of others) {
-    const frame = encodeFrame(m);
+    const frame = encodeFrame(m, true);
     expect(frame[4]).toBe(0x7b);
     expect(decodeAll([frame])).toEqual([m]);
   }
@@ -74,7 +82,7 @@ test('a malformed binary body is refused (the link drops the connection), never 
   const good = encodeFrame({
     t: 'op', id: 1, deadlineAtMs: 5, budgetMs: 4,
     op: { op: 'store', mode: 'cas', key: Buffer.from('key'), value: Buffer.from('value'), flags: 1, exptime: 0, compareCas: 5n },
-  });
+  }, true);
   const body = good.subarray(4);
   const framed = (b: Buffer) => {
     const head = Buffer.alloc(4);

@@ -10,8 +10,8 @@
  */
 import * as net from 'net';
 import {
-  checkProof, encodeFrame, FrameReader, handshakeProof, HandshakeFacts, isNonce, MAX_FRAME_BYTES, newNonce,
-  PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES,
+  BINARY_FRAMES_FIELD, checkProof, encodeFrame, FrameReader, handshakeProof, HandshakeFacts, isNonce, MAX_FRAME_BYTES, newNonce,
+  PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES, saysBinaryFrames,
 } from './peer-wire';
 import { RefusalLog } from './refusal-log';
 
@@ -128,10 +128,11 @@ export class PeerListener {
     const challenge = newNonce();
     const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES);
     let peerId = 0;
-    socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c: challenge, nodeId: this.selfId }));
+    let binaryOk = false;
+    socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c: challenge, nodeId: this.selfId, [BINARY_FRAMES_FIELD]: 1 }));
     onFrames(socket, reader, (why) => refuse(why), (msg) => {
       if (peerId !== 0) {
-        this.serve(socket, peerId, msg);
+        this.serve(socket, peerId, msg, binaryOk);
         return;
       }
       const hello = this.checkHello(msg, challenge);
@@ -140,6 +141,7 @@ export class PeerListener {
         return;
       }
       peerId = hello.clientId;
+      binaryOk = saysBinaryFrames(msg);
       this.unauthenticated.delete(socket);
       clearTimeout(timer);
       reader.allowFramesUpTo(MAX_FRAME_BYTES);
@@ -163,10 +165,10 @@ export class PeerListener {
     return facts;
   }
 
-  private serve(socket: net.Socket, peerId: number, msg: Record<string, unknown>): void {
+  private serve(socket: net.Socket, peerId: number, msg: Record<string, unknown>, binaryOk: boolean): void {
     const id = msg.id;
     this.handler(peerId, msg).then(
-      (answer) => { if (!socket.destroyed) writeCorked(socket, encodeFrame({ ...answer, t: 'reply', id, ok: true })); },
+      (answer) => { if (!socket.destroyed) writeCorked(socket, encodeFrame({ ...answer, t: 'reply', id, ok: true }, binaryOk)); },
       (err: Error & { retryable?: boolean }) => {
         if (!socket.destroyed) writeCorked(socket, encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true }));
       },
@@ -192,6 +194,8 @@ export class PeerDialer {
   /** The socket being connected or authenticated, so close() can abort it too. */
   private connecting: net.Socket | null = null;
   private ready: Promise<net.Socket> | null = null;
+  /** The authenticated listener reads binary frames (its challenge said so). */
+  private binaryOk = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
@@ -216,7 +220,7 @@ export class PeerDialer {
       }
       const done = (): void => { if (timer !== undefined) clearTimeout(timer); };
       this.pending.set(id, { resolve: (a) => { done(); resolve(a); }, reject: (e) => { done(); reject(e); } });
-      writeCorked(socket, encodeFrame({ ...message, id }));
+      writeCorked(socket, encodeFrame({ ...message, id }, this.binaryOk));
     }), (err: Error) => {
       throw new PeerLinkError(`cannot reach peer ${this.host}:${this.port}: ${err.message}`, true, false);
     });
@@ -231,6 +235,7 @@ export class PeerDialer {
       const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES);
       let stage: 'challenge' | 'welcome' | 'ready' = 'challenge';
       let facts: HandshakeFacts | null = null;
+      let listenerBinary = false;
       /** Why the handshake or link was given up on by us (logged), as opposed to a plain I/O error. */
       let failure: string | null = null;
       let ioError: string | null = null;
@@ -248,8 +253,10 @@ export class PeerDialer {
           if (typeof answered === 'string') return fail(answered);
           facts = answered;
           stage = 'welcome';
+          listenerBinary = saysBinaryFrames(msg);
           socket.write(encodeFrame({
             t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: this.selfId, nonce: facts.nonce, answer: handshakeProof(this.secret, 'client', facts),
+            [BINARY_FRAMES_FIELD]: 1,
           }));
         } else {
           const refused = this.checkWelcome(msg, facts!);
@@ -259,6 +266,7 @@ export class PeerDialer {
           reader.allowFramesUpTo(MAX_FRAME_BYTES);
           this.connecting = null;
           this.socket = socket;
+          this.binaryOk = listenerBinary;
           resolve(socket);
         }
       });

@@ -5,8 +5,8 @@
  * bigints travel tagged ({"$b": base64}, {"$n": "123"}) so every op round-trips exactly.
  *
  * Authentication is mutual and mirrors the tcp fabric's (binding/src/tcp_frames.h authMac):
- *   listener -> {t:'challenge', v:3, c: challenge, nodeId: serverId}
- *   dialer   -> {t:'hello', v:3, nodeId: clientId, nonce, answer: proof('client')}
+ *   listener -> {t:'challenge', v:2, c: challenge, nodeId: serverId, bin: 1}
+ *   dialer   -> {t:'hello', v:2, nodeId: clientId, nonce, answer: proof('client'), bin: 1}
  *   listener -> {t:'welcome', proof: proof('server')}
  * Each proof is an HMAC-SHA256 keyed by the cluster secret over both nonces, the cluster name,
  * both node ids and the role. Fresh nonces on both sides make a recorded proof useless on another
@@ -23,14 +23,24 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
  * messages (well under 1 KiB); this bound keeps an anonymous socket from making us buffer 64 MiB.
  */
 export const PRE_AUTH_MAX_FRAME_BYTES = 4 * 1024;
-/**
- * The link version in challenge and hello; the first handshake carried no `v` and no nonce, and
- * version 2 spoke JSON only (it would drop a link on a binary frame, so it is refused up front).
- */
-export const PEER_HANDSHAKE_VERSION = 3;
+/** The handshake version in challenge and hello; the older handshake carried no `v` and no nonce. */
+export const PEER_HANDSHAKE_VERSION = 2;
 
-export function encodeFrame(message: unknown): Buffer {
-  const binary = encodeBinaryFrame(message);
+/**
+ * Challenge and hello carry `bin: 1` from builds that read binary frames (peer-binary.ts). Each end
+ * sends binary frames only to a peer that said so: a build without them ignores the field and gets
+ * JSON, so a cluster can be upgraded one node at a time. (The field is outside the proofs: removing
+ * it only costs speed.)
+ */
+export const BINARY_FRAMES_FIELD = 'bin';
+
+export function saysBinaryFrames(message: Record<string, unknown>): boolean {
+  return message[BINARY_FRAMES_FIELD] === 1;
+}
+
+/** A frame for `message`; `binaryOk`: the peer reads binary frames (see BINARY_FRAMES_FIELD). */
+export function encodeFrame(message: unknown, binaryOk = false): Buffer {
+  const binary = binaryOk ? encodeBinaryFrame(message) : null;
   if (binary !== null) {
     if (binary.length - 4 > MAX_FRAME_BYTES) throw new Error(`peer frame of ${binary.length - 4} bytes exceeds ${MAX_FRAME_BYTES}`);
     binary.writeUInt32BE(binary.length - 4, 0);
