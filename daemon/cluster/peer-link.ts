@@ -168,7 +168,15 @@ export class PeerListener {
   private serve(socket: net.Socket, peerId: number, msg: Record<string, unknown>, binaryOk: boolean): void {
     const id = msg.id;
     this.handler(peerId, msg).then(
-      (answer) => { if (!socket.destroyed) writeCorked(socket, encodeFrame({ ...answer, t: 'reply', id, ok: true }, binaryOk)); },
+      (answer) => {
+        if (socket.destroyed) return;
+        // The handler's answer is ours to complete: an object spread here cost 2.5 us per reply
+        // (and made the copy slow to encode), more than encoding the frame itself.
+        answer.t = 'reply';
+        answer.id = id;
+        answer.ok = true;
+        writeCorked(socket, encodeFrame(answer, binaryOk));
+      },
       (err: Error & { retryable?: boolean }) => {
         if (!socket.destroyed) writeCorked(socket, encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true }));
       },
@@ -207,6 +215,8 @@ export class PeerDialer {
   /**
    * Sends `message` and resolves with the peer's answer. With `timeoutMs`, a request still
    * unanswered then fails (not retryable: it may have reached the peer) and a late answer is dropped.
+   * The message is the link's from then on (it gets its request id: a copy by object spread cost
+   * more than encoding the frame).
    */
   request(message: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown>> {
     return this.connect().then((socket) => new Promise((resolve, reject) => {
@@ -220,7 +230,8 @@ export class PeerDialer {
       }
       const done = (): void => { if (timer !== undefined) clearTimeout(timer); };
       this.pending.set(id, { resolve: (a) => { done(); resolve(a); }, reject: (e) => { done(); reject(e); } });
-      writeCorked(socket, encodeFrame({ ...message, id }, this.binaryOk));
+      message.id = id;
+      writeCorked(socket, encodeFrame(message, this.binaryOk));
     }), (err: Error) => {
       throw new PeerLinkError(`cannot reach peer ${this.host}:${this.port}: ${err.message}`, true, false);
     });
