@@ -134,7 +134,10 @@ export class Background {
 
   /** Rewrite our control region (heartbeat always current). */
   publish(change: Partial<ControlWords>): void {
-    this.words = { ...this.words, ...change, heartbeat: this.heartbeat };
+    // In place: nobody else holds `words`, and a copy per publish (each pump run that applied
+    // something) cost six times the assignment.
+    Object.assign(this.words, change);
+    this.words.heartbeat = this.heartbeat;
     writeControl(this.ctl, this.words);
   }
 

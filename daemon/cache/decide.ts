@@ -195,7 +195,8 @@ export class Decider {
     const old = this.live(op.key);
     if (!old) return { result: { status: 'NOT_FOUND' }, effects: [] };
     const exptimeSec = absoluteExptime(op.exptime, nowSec);
-    const item = { ...this.store.view(old), exptimeSec };
+    const item = this.store.view(old); // a fresh view: ours to change
+    item.exptimeSec = exptimeSec;
     this.markFetched(old);
     return { result: { status: 'TOUCHED', item }, effects: [{ kind: 'touch', key: copy(op.key), exptimeSec }] };
   }
