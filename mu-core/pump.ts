@@ -6,6 +6,9 @@
  * known (highest proposal, then highest index) has the slot's own proposal number and covers i.
  * Markers come from the log header (published by the leader when idle) and from the commit point
  * piggybacked in slots. On the leader the same pump runs, fed with the leader's commit directly.
+ * An entry in parts (layout.ts) is delivered once, at its last index, when every part is decided and
+ * carries the entry's identity; a decided slot in its span that does not abandons it. Each part is
+ * copied out of its own checked private copy, so the entry is whole even if the log changes meanwhile.
  *
  * A follower's log is written one-sided by the leader while this pump reads it (on shm from another
  * process, truly at the same time). Right after a leader change the new leader rewrites the very slot
@@ -73,7 +76,8 @@ export class ReadingPump {
   }
 
   /**
-   * Deliver what is decided now, at most `maxEntries`; returns the number of slots consumed.
+   * Deliver what is decided now, at most `maxEntries` (an entry in parts, a no-op or a skipped slot
+   * counts one); returns how many.
    * `ownWrites`: the leader's own log, written by this thread, needs no checksum check.
    */
   run(maxEntries: number, ownWrites = false): number {
