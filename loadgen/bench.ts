@@ -20,7 +20,7 @@ import { memcslapBinary, runMemcslap } from './memcslap';
 import { randomSeed } from './rng';
 import { runLoadParallel } from './parallel';
 import type { RunOptions } from './runner';
-import { ALL_SYSTEMS, SYSTEMS, StartedServer, SystemName, clusterSystem, startServer } from './servers';
+import { ALL_SYSTEMS, SYSTEMS, StartedServer, SystemName, clusterSystem, isViaFollower, startServer } from './servers';
 import { CLIENT_MODES, ClientMode } from './workload';
 import { WIRE_PROTOCOLS, WireProtocol } from './wire/requests';
 
@@ -81,6 +81,7 @@ export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'):
     .option('memcslap', { type: 'boolean', default: d.memcslap, describe: 'also compare the load generator with memcslap (--no-memcslap: skip)' })
     .option('memcslap-per-thread', { type: 'number', default: 10000, describe: 'memcslap --execute-number' })
     .option('cluster', { type: 'string', describe: 'shm, tcp or shm,tcp: add a 3-node mucached cluster on that fabric (benchmarked through its leader)' })
+    .option('via-follower', { type: 'boolean', default: false, describe: 'with --cluster: also a cluster benchmarked through a follower (every write forwarded to the leader)' })
     .option('leader-timeout', { type: 'number', default: 45, describe: 'seconds a 3-node cluster may take to agree on a stable leader' })
     .option('report-dir', { type: 'string', default: d.reportDir, describe: `also write ${command}.md, ${command}-<workload>.svg and ${command}.json here` })
     .option('threads', { type: 'number', default: 1, describe: 'load-generator worker threads' })
@@ -100,7 +101,11 @@ export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'):
   };
   const systems = list(a.systems, ALL_SYSTEMS, 'system');
   if (a.cluster !== undefined) {
-    for (const f of list<ClusterFabric>(a.cluster, CLUSTER_FABRICS, 'cluster fabric')) if (!systems.includes(clusterSystem(f))) systems.push(clusterSystem(f));
+    for (const f of list<ClusterFabric>(a.cluster, CLUSTER_FABRICS, 'cluster fabric')) {
+      for (const s of a['via-follower'] ? [clusterSystem(f), clusterSystem(f, true)] : [clusterSystem(f)]) if (!systems.includes(s)) systems.push(s);
+    }
+  } else if (a['via-follower']) {
+    throw new Error('--via-follower needs --cluster');
   }
   const positive = (name: string, v: number): number => {
     if (!(v > 0)) throw new Error(`--${name} must be > 0, got ${v}`);
@@ -204,12 +209,13 @@ export async function benchMain(argv: string[], command: BenchCommand = 'bench')
     const notes = [
       ...notStarted.map((n) => `${n.system} did not start: ${n.reason}`),
       ...campaign.notes,
-      ...(o.systems.some((s) => s.startsWith('mucached-3-')) ? ['3-node clusters are benchmarked through the leader\'s client port (replicated sets; reads served by the leader).'] : []),
+      ...(o.systems.some((s) => s.startsWith('mucached-3-') && !isViaFollower(s)) ? ['3-node clusters are benchmarked through the leader\'s client port (replicated sets; reads served by the leader).'] : []),
+      ...(o.systems.some((s) => isViaFollower(s)) ? ['-follower rows: a 3-node cluster benchmarked through a follower\'s client port (every write forwarded to the leader; reads served by the follower).'] : []),
     ];
     const title = `${o.protocol} protocol, key ${o.keySizeBytes} B, value ${o.valueSizeBytes} B, ${o.connections} connections x ${o.pipeline} in flight, ` +
       `${o.durationSec} s per run, median of ${o.reps}, seed ${o.seed}${o.threads > 1 ? `, ${o.threads} client threads` : ''}`;
     const errors = rows.reduce((a, r) => a + r.errors, 0);
-    const started = [...servers.values()].map((s) => ({ system: s.system, port: s.port, pids: s.pids, leaderId: s.replication?.leaderId }));
+    const started = [...servers.values()].map((s) => ({ system: s.system, port: s.port, pids: s.pids, leaderId: s.replication?.leaderId, nodeId: s.nodeId }));
     const json = { command, options: o, started, targets: { singleNode: BENCH_TARGETS, replicatedSet: REPLICATED_SET_TARGETS }, rows, samples: campaign.samples, runs: campaign.runs, replication, memcslap: slapRows, notes };
     const files = o.reportDir === null ? [] : writeBenchReport(o.reportDir, {
       name: command, title, rows, memcslap: slapRows, histograms: campaign.histograms, replicationHistograms: campaign.replication, replication, notes, json,

@@ -15,15 +15,21 @@ import { lastSamples } from './replication-dump';
 import { freePort, waitForListening } from './ports';
 export { freePort } from './ports';
 
-export type SystemName = 'memcached' | 'mucached' | 'mucached-3-shm' | 'mucached-3-tcp';
+/**
+ * A 3-node cluster is benchmarked through its leader's client port, or with `-follower` through a
+ * follower's, which forwards every write to the leader (what a client spreading keys over all
+ * nodes does for two writes in three).
+ */
+export type SystemName = 'memcached' | 'mucached' | 'mucached-3-shm' | 'mucached-3-tcp' | 'mucached-3-shm-follower' | 'mucached-3-tcp-follower';
 /** What `npm run bench` compares by default. */
 export const SYSTEMS: readonly SystemName[] = ['memcached', 'mucached'];
-export const ALL_SYSTEMS: readonly SystemName[] = ['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-tcp'];
+export const ALL_SYSTEMS: readonly SystemName[] = ['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-tcp', 'mucached-3-shm-follower', 'mucached-3-tcp-follower'];
 
-export const clusterSystem = (fabric: ClusterFabric): SystemName => `mucached-3-${fabric}`;
+export const clusterSystem = (fabric: ClusterFabric, viaFollower = false): SystemName => `mucached-3-${fabric}${viaFollower ? '-follower' : ''}`;
 export function clusterFabricOf(system: SystemName): ClusterFabric | null {
-  return CLUSTER_FABRICS.find((f) => clusterSystem(f) === system) ?? null;
+  return CLUSTER_FABRICS.find((f) => clusterSystem(f) === system || clusterSystem(f, true) === system) ?? null;
 }
+export const isViaFollower = (system: string): boolean => system.startsWith('mucached-3-') && system.endsWith('-follower');
 
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const mucachedCli = path.join(repoRoot, 'dist', 'daemon', 'cli.js');
@@ -41,15 +47,17 @@ export interface ReplicationProbe {
 
 export interface StartedServer {
   system: SystemName;
-  /** The client port benchmarked: a cluster's leader. */
+  /** The client port benchmarked: a cluster's leader (or a follower, see SystemName). */
   port: number;
-  /** The process benchmarked (a cluster's leader); every process is stopped by stop(). */
+  /** The process benchmarked (that node of a cluster); every process is stopped by stop(). */
   pid: number;
   /** Every process started for this system (a cluster: one per node). */
   pids: number[];
   output(): string;
   stop(): Promise<void>;
   replication?: ReplicationProbe;
+  /** A cluster: the id of the node benchmarked. */
+  nodeId?: number;
 }
 
 
@@ -77,11 +85,12 @@ function commandFor(system: 'memcached' | 'mucached', port: number, memcachedThr
 async function startClusterServer(system: SystemName, fabric: ClusterFabric, o: StartOptions): Promise<StartedServer> {
   if (!fs.existsSync(mucachedCli)) throw new Error(`${mucachedCli} not found: run \`npm run build\` first`);
   const c = await startCluster({ cli: mucachedCli, fabric, startTimeoutMs: o.startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs }, freePort);
-  const leader = c.leader();
+  const target = isViaFollower(system) ? c.nodes.find((n) => n.id !== c.leaderId)! : c.leader();
   return {
     system,
-    port: leader.clientPort,
-    pid: leader.proc.pid ?? -1,
+    port: target.clientPort,
+    pid: target.proc.pid ?? -1,
+    nodeId: target.id,
     pids: c.nodes.map((n) => n.proc.pid ?? -1),
     output: () => c.nodes.map((n) => `--- node ${n.id}\n${n.output()}`).join('\n'),
     stop: () => c.stop(),

@@ -31,6 +31,7 @@ export class ScenarioFailure extends Error {
 const FAULT_PHASE_MS = 60;
 const CALM_PHASE_MS = 30;
 const FINAL_DEADLINE_MS = 80;
+const SETTLE_MS = 45;
 const MAX_STEPS = 400_000;
 
 export function runScenario(seed: number, keepLog = false): ScenarioResult {
@@ -178,8 +179,10 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
     runUntil(cluster, () => finalCommitted || world.now >= deadline);
     if (!finalCommitted) throw new Error(`no progress: nothing committed within ${FINAL_DEADLINE_MS} ms after the faults ended (committed so far: ${committedBefore})`);
 
-    // Let the commit point and state transfers reach everyone, then compare.
-    const settle = world.now + 20;
+    // Let the commit point and state transfers reach everyone, then compare. A state transfer takes
+    // five network delays (sim/cluster.ts), each up to spikeMaxMs (4 ms) in a latency spike, and a
+    // follower may need a second one when the first arrives behind the ring.
+    const settle = world.now + SETTLE_MS;
     runUntil(cluster, () => world.now >= settle);
     cluster.checker.checkComplete(cluster.live(), (id) => cluster.members.get(id)!.node.appliedIndex);
     return { seed, nodes: n, committed: cluster.checker.committed.size, steps: world.steps, simulatedMs: world.now };

@@ -109,6 +109,36 @@ test('compare: memcached, single-node mucached and a 3-node shm cluster; report 
   expect(taggedProcesses()).toEqual([]);
 }, 60_000);
 
+test('compare through a follower: every set is forwarded to the leader, replicated and stored; all stopped', async () => {
+  const r = await start(['compare', '--systems', 'memcached,mucached-3-shm-follower', '--reps', '1', '--duration', '0.3', '--warmup', '0',
+    '--connections', '2', '--keys', '100', '--seed', String(TEST_SEED), '--leader-timeout', '20', '--json', '--no-memcslap']).done;
+  const j = JSON.parse(r.stdout);
+  expect(j.notes).toContain("-follower rows: a 3-node cluster benchmarked through a follower's client port (every write forwarded to the leader; reads served by the follower).");
+  const [cluster] = j.started.filter((s: { system: string }) => s.system === 'mucached-3-shm-follower');
+  expect(cluster.nodeId).not.toBe(cluster.leaderId);
+  const runs = j.runs.filter((x: { system: string }) => x.system === 'mucached-3-shm-follower');
+  const trouble: string[] = j.notes.filter((n: string) => !n.startsWith('-follower'));
+  if (trouble.length === 0 && runs.every((x: { errors: number }) => x.errors === 0)) {
+    expect(r.code).toBe(0);
+    expect(runs).toHaveLength(1);
+    expect(runs[0].requests).toBeGreaterThan(0);
+    expect(runs[0].stored).toBe(runs[0].requests);
+    // The leader replicated exactly the writes sent to the follower.
+    expect(runs[0].replicatedWrites).toBe(runs[0].stored);
+  } else {
+    console.warn(`the 3-node cluster misbehaved during this run: ${JSON.stringify({ trouble, runs })}`);
+    expect(r.code).toBe(2);
+  }
+  for (const pid of j.started.flatMap((s: { pids: number[] }) => s.pids)) expect(alive(pid)).toBe(false);
+  expect(taggedProcesses()).toEqual([]);
+}, 60_000);
+
+test('--via-follower without --cluster is refused', async () => {
+  const r = await start(['bench', '--via-follower', '--systems', 'memcached']).done;
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/--via-follower needs --cluster/);
+});
+
 test('bench --cluster shm interrupted while the cluster starts: exit 130, every process it started is gone', async () => {
   const dirsBefore = clusterDirs();
   const run = start(['bench', '--systems', 'memcached', '--cluster', 'shm', '--no-memcslap', '--reps', '1', '--duration', '5']);
