@@ -55,8 +55,30 @@ export interface RunRecord {
 
 type Log = (line: string) => void;
 
+/** After SIGCONT, before the run: overdue timers fire and a cluster's scans see each other again. */
+const RESUME_SETTLE_MS = 200;
+
+/**
+ * Runs every system, workload and repetition. Systems not being measured are paused (SIGSTOP):
+ * an idle cluster still runs its heartbeats, scans and pump timers, and with several clusters on a
+ * small machine those took CPU from the system measured. Each system is resumed (SIGCONT) for its
+ * run and the probes after it; every system is resumed before afterRep and at the end.
+ */
 export async function runCampaign(plan: CampaignPlan, servers: Map<SystemName, StartedServer>, log: Log, afterRep?: (rep: number) => Promise<void>): Promise<Campaign> {
   const systems = plan.systems.filter((s) => servers.has(s));
+  const pausing = systems.length > 1;
+  const each = (f: (s: StartedServer) => void) => { for (const s of systems) f(servers.get(s) as StartedServer); };
+  if (pausing) each((s) => s.pause());
+  try {
+    return await measure(plan, systems, servers, log, pausing, afterRep);
+  } finally {
+    each((s) => s.resume());
+  }
+}
+
+async function measure(
+  plan: CampaignPlan, systems: SystemName[], servers: Map<SystemName, StartedServer>, log: Log, pausing: boolean, afterRep?: (rep: number) => Promise<void>,
+): Promise<Campaign> {
   const samples = new Map<string, SampleSet>();
   const histograms = new Map<string, Map<string, hdr.Histogram>>();
   const replication = new Map<string, Map<string, hdr.Histogram>>();
@@ -73,6 +95,10 @@ export async function runCampaign(plan: CampaignPlan, servers: Map<SystemName, S
       const order = rep % 2 === 0 ? systems : [...systems].reverse();
       for (const system of order) {
         const server = servers.get(system) as StartedServer;
+        if (pausing) {
+          server.resume();
+          await new Promise((r) => setTimeout(r, RESUME_SETTLE_MS));
+        }
         const probe = server.replication;
         const writesBefore = probe === undefined ? 0 : await probe.writesSoFar();
         const r = await runLoadParallel(plan.runOptions(workload, server.port, plan.seed + rep), plan.threads);
@@ -90,9 +116,14 @@ export async function runCampaign(plan: CampaignPlan, servers: Map<SystemName, S
           replicationText = await collectReplication(probe, writesBefore, replication.get(workload)?.get(system), record, notes);
         }
         log(`rep ${rep + 1}/${plan.reps} ${workload.padEnd(9)} ${system.padEnd(14)} ${Math.round(r.throughputPerSec)} req/s  p50 ${(l.p50 / 1000).toFixed(1)} us  p99 ${(l.p99 / 1000).toFixed(1)} us  errors ${formatErrors(record.errorKinds)}${replicationText}`);
+        if (pausing) server.pause();
       }
     }
-    await afterRep?.(rep);
+    if (afterRep !== undefined) {
+      for (const s of systems) (servers.get(s) as StartedServer).resume();
+      await afterRep(rep);
+      if (pausing) for (const s of systems) (servers.get(s) as StartedServer).pause();
+    }
   }
   return { samples: [...samples.values()], histograms, replication, notes, runs };
 }

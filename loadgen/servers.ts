@@ -54,13 +54,29 @@ export interface StartedServer {
   /** Every process started for this system (a cluster: one per node). */
   pids: number[];
   output(): string;
+  /** Stops every process (resuming a paused one first, or it would not act on SIGTERM). */
   stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT to every process: a system not being measured takes no CPU (bench-run.ts). */
+  pause(): void;
+  resume(): void;
   replication?: ReplicationProbe;
   /** A cluster: the id of the node benchmarked. */
   nodeId?: number;
 }
 
 
+
+/** Sends `signal` to each pid still there (a process that exited meanwhile is no error). */
+function signalEach(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    if (pid <= 0) continue;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // gone already
+    }
+  }
+}
 
 export function memcachedBinary(): string {
   const r = spawnSync('sh', ['-c', 'command -v memcached || ls /usr/bin/memcached'], { encoding: 'utf8' });
@@ -86,14 +102,20 @@ async function startClusterServer(system: SystemName, fabric: ClusterFabric, o: 
   if (!fs.existsSync(mucachedCli)) throw new Error(`${mucachedCli} not found: run \`npm run build\` first`);
   const c = await startCluster({ cli: mucachedCli, fabric, startTimeoutMs: o.startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs }, freePort);
   const target = isViaFollower(system) ? c.nodes.find((n) => n.id !== c.leaderId)! : c.leader();
+  const pids = c.nodes.map((n) => n.proc.pid ?? -1);
   return {
     system,
     port: target.clientPort,
     pid: target.proc.pid ?? -1,
     nodeId: target.id,
-    pids: c.nodes.map((n) => n.proc.pid ?? -1),
+    pids,
     output: () => c.nodes.map((n) => `--- node ${n.id}\n${n.output()}`).join('\n'),
-    stop: () => c.stop(),
+    stop: () => {
+      signalEach(pids, 'SIGCONT');
+      return c.stop();
+    },
+    pause: () => signalEach(pids, 'SIGSTOP'),
+    resume: () => signalEach(pids, 'SIGCONT'),
     replication: {
       leaderId: c.leaderId,
       writesSoFar: async () => (await c.muView(c.leaderId)).replicatedWrites,
@@ -132,8 +154,11 @@ export async function startServer(system: SystemName, o: StartOptions = {}): Pro
     pid: proc.pid ?? -1,
     pids: [proc.pid ?? -1],
     output: () => out,
+    pause: () => signalEach([proc.pid ?? -1], 'SIGSTOP'),
+    resume: () => signalEach([proc.pid ?? -1], 'SIGCONT'),
     async stop() {
       if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
+      process.kill(proc.pid, 'SIGCONT');
       process.kill(proc.pid, 'SIGTERM');
       const killTimer = setTimeout(() => { if (proc.exitCode === null && proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL'); }, 5000);
       await exited;

@@ -156,6 +156,27 @@ test('bench --cluster shm interrupted while the cluster starts: exit 130, every 
   expect([...clusterDirs()].filter((d) => !dirsBefore.has(d))).toEqual([]);
 }, 60_000);
 
+test('bench pauses the systems it is not measuring; interrupted while one is paused, every process still goes', async () => {
+  const run = start(['bench', '--systems', 'memcached,mucached', '--no-memcslap', '--reps', '3', '--duration', '1', '--warmup', '0', '--connections', '2']);
+  for (let i = 0; i < 400 && startedPids(run.stderr()).length < 2; i++) await new Promise((r) => setTimeout(r, 25));
+  const pids = startedPids(run.stderr());
+  expect(pids).toHaveLength(2);
+  // While one system runs, the other is stopped (state T in /proc/PID/stat).
+  const state = (pid: number) => { try { return fs.readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '')[0]; } catch { return 'gone'; } };
+  let seen: string[] = [];
+  for (let i = 0; i < 400 && !(seen.includes('T') && seen.some((x) => x === 'R' || x === 'S')); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    seen = pids.map(state);
+  }
+  expect(seen).toContain('T');
+  expect(seen.filter((x) => x === 'T')).toHaveLength(1);
+  process.kill(run.proc.pid as number, 'SIGINT');
+  const r = await run.done;
+  expect(r.code).toBe(130);
+  for (const pid of pids) expect(alive(pid)).toBe(false);
+  expect(taggedProcesses()).toEqual([]);
+}, 60_000);
+
 /** Live processes whose environment carries TAG: the command and its descendants (Linux /proc). */
 function taggedProcesses(): number[] {
   const out: number[] = [];
