@@ -56,7 +56,8 @@ const DEFAULTS: Record<BenchCommand, { workloads: string; systems: string; memcs
     usage: 'npm run bench -- [options]\n\nmucached (single node; --cluster: a 3-node cluster) vs stock memcached -t 1, same client, same run: medians and ratios',
   },
   compare: {
-    workloads: 'puts-only', systems: ALL_SYSTEMS.join(','), memcslap: false, reportDir: 'compare-out',
+    // The four systems, each cluster through its leader; --systems or --via-follower add the others.
+    workloads: 'puts-only', systems: ALL_SYSTEMS.filter((s) => !isViaFollower(s)).join(','), memcslap: false, reportDir: 'compare-out',
     usage: 'loadgen compare [options]\n\nmemcached -t 1, single-node mucached and 3-node mucached clusters (shm, tcp), same workload, repeated: a markdown report with medians, ratios, a latency plot and the leaders\' replication latency',
   },
 };
@@ -105,7 +106,10 @@ export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'):
       for (const s of a['via-follower'] ? [clusterSystem(f), clusterSystem(f, true)] : [clusterSystem(f)]) if (!systems.includes(s)) systems.push(s);
     }
   } else if (a['via-follower']) {
-    throw new Error('--via-follower needs --cluster');
+    // Without --cluster: a follower-routed cluster beside each leader-routed one already chosen.
+    const clusters = systems.filter((s) => s.startsWith('mucached-3-') && !isViaFollower(s));
+    if (clusters.length === 0) throw new Error('--via-follower needs --cluster (or a mucached-3-* system)');
+    for (const s of clusters) if (!systems.includes(`${s}-follower` as SystemName)) systems.push(`${s}-follower` as SystemName);
   }
   const positive = (name: string, v: number): number => {
     if (!(v > 0)) throw new Error(`--${name} must be > 0, got ${v}`);

@@ -167,5 +167,8 @@ describe('bench and compare arguments', () => {
     const o = parseBenchArgs([], 'compare');
     expect(o).toMatchObject({ command: 'compare', systems: ['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-tcp'], workloads: ['puts-only'], memcslap: false, reportDir: 'compare-out', reps: 3 });
     expect(parseBenchArgs(['--report-dir', 'x', '--reps', '5'], 'compare')).toMatchObject({ reportDir: 'x', reps: 5 });
+    // Through a follower too: beside every cluster chosen, or the ones --cluster adds.
+    expect(parseBenchArgs(['--via-follower'], 'compare').systems).toEqual(['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-tcp', 'mucached-3-shm-follower', 'mucached-3-tcp-follower']);
+    expect(parseBenchArgs(['--cluster', 'shm', '--via-follower']).systems).toEqual(['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-shm-follower']);
   });
 });
