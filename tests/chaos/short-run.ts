@@ -52,6 +52,9 @@ export async function shortRun(s: ShortRun): Promise<ChaosResult> {
     fs.mkdirSync(logDir, { recursive: true });
     fs.writeFileSync(path.join(logDir, 'report.txt'), `${report}
 `);
+    // The history too (as `chaos --history` writes it): a check that gave up or found a violation
+    // can then be rerun and studied offline; a live run cannot be replayed exactly.
+    fs.writeFileSync(path.join(logDir, 'history.json'), JSON.stringify(r.history.map((op) => ({ ...op, returnMs: op.returnMs === Infinity ? null : op.returnMs }))));
     throw new Error(report);
   }
   expect(summary).toEqual({ seed, error: null, lost: 0, verdict: 'linearizable', converged: true });
