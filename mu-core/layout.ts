@@ -165,16 +165,32 @@ export function writeSlot(
   offset: number,
   slot: { proposal: number; index: number; commitIndex: number; kind: number; payload: Buffer },
 ): number {
-  const len = slot.payload.length;
-  buf.writeUInt32LE(len, offset + 4);
-  buf.writeDoubleLE(slot.proposal, offset + 8);
-  buf.writeDoubleLE(slot.index, offset + 16);
-  buf.writeDoubleLE(slot.commitIndex, offset + 24);
-  buf.writeUInt32LE(slot.kind, offset + 32);
-  buf.writeUInt32LE(0, offset + 36);
   slot.payload.copy(buf, offset + SLOT_HEADER_BYTES);
-  buf.writeUInt32LE(fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len), offset);
-  return SLOT_HEADER_BYTES + len;
+  return sealSlot(buf, offset, slot.proposal, slot.index, slot.commitIndex, slot.kind, slot.payload.length);
+}
+
+/**
+ * Writes the header of the slot at `offset` whose `length` payload bytes are already in place, then
+ * its checksum last: every way of writing a slot ends here.
+ */
+function sealSlot(buf: Buffer, offset: number, proposal: number, index: number, commitIndex: number, kind: number, length: number): number {
+  buf.writeUInt32LE(length, offset + 4);
+  buf.writeDoubleLE(proposal, offset + 8);
+  buf.writeDoubleLE(index, offset + 16);
+  buf.writeDoubleLE(commitIndex, offset + 24);
+  buf.writeUInt32LE(kind, offset + 32);
+  buf.writeUInt32LE(0, offset + 36);
+  buf.writeUInt32LE(fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + length), offset);
+  return SLOT_HEADER_BYTES + length;
+}
+
+/**
+ * A slot header's length and kind are possible (what readSlot asks before the checksum): the
+ * length fits the slot, the kind is known, and a part carries at least its part header.
+ */
+export function slotHeaderFits(length: number, kind: number, slotBytes: number): boolean {
+  if (length > slotBytes - SLOT_HEADER_BYTES) return false;
+  return kind === SLOT_KIND_ENTRY || kind === SLOT_KIND_NOOP || (kind === SLOT_KIND_PART && length >= PART_HEADER_BYTES);
 }
 
 /** Identity and place of one part of a multi-slot entry (see the layout above). */
@@ -204,27 +220,24 @@ export function maxEntryBytes(slotCount: number, slotBytes: number): number {
   return Math.max(single, maxParts * partChunkBytes(slotBytes));
 }
 
+/** The fewest slots of `slotBytes` whose ring takes an entry of `entryBytes` (the inverse of maxEntryBytes). */
+export function slotCountFor(entryBytes: number, slotBytes: number): number {
+  return Math.max(2, 2 * slotsForEntry(entryBytes, slotBytes));
+}
+
 /** Writes part `part.partNo` of an entry (its `chunk` of the payload) as a complete slot. */
 export function writePartSlot(
   buf: Buffer,
   offset: number,
   slot: { proposal: number; index: number; commitIndex: number; part: PartHeader; chunk: Buffer },
 ): number {
-  const len = PART_HEADER_BYTES + slot.chunk.length;
-  buf.writeUInt32LE(len, offset + 4);
-  buf.writeDoubleLE(slot.proposal, offset + 8);
-  buf.writeDoubleLE(slot.index, offset + 16);
-  buf.writeDoubleLE(slot.commitIndex, offset + 24);
-  buf.writeUInt32LE(SLOT_KIND_PART, offset + 32);
-  buf.writeUInt32LE(0, offset + 36);
   const p = offset + SLOT_HEADER_BYTES;
   buf.writeDoubleLE(slot.part.entryStart, p);
   buf.writeDoubleLE(slot.part.entryProposal, p + 8);
   buf.writeUInt32LE(slot.part.partNo, p + 16);
   buf.writeUInt32LE(slot.part.partCount, p + 20);
   slot.chunk.copy(buf, p + PART_HEADER_BYTES);
-  buf.writeUInt32LE(fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len), offset);
-  return SLOT_HEADER_BYTES + len;
+  return sealSlot(buf, offset, slot.proposal, slot.index, slot.commitIndex, SLOT_KIND_PART, PART_HEADER_BYTES + slot.chunk.length);
 }
 
 /** The part header of a kind-3 slot whose payload starts at `payloadOffset` of `buf`. */
@@ -246,9 +259,8 @@ export function readPartHeader(buf: Buffer, payloadOffset: number): PartHeader {
  */
 export function readSlot(buf: Buffer, offset: number, slotBytes: number, trusted = false): SlotView | null {
   const len = buf.readUInt32LE(offset + 4);
-  if (len > slotBytes - SLOT_HEADER_BYTES) return null;
   const kind = buf.readUInt32LE(offset + 32);
-  if (kind !== SLOT_KIND_ENTRY && kind !== SLOT_KIND_NOOP && (kind !== SLOT_KIND_PART || len < PART_HEADER_BYTES)) return null;
+  if (!slotHeaderFits(len, kind, slotBytes)) return null;
   if (!trusted && buf.readUInt32LE(offset) !== fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len)) return null;
   return {
     proposal: buf.readDoubleLE(offset + 8),

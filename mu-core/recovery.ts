@@ -8,9 +8,7 @@
  * later lap of the ring was applied by those nodes and is decided, but the candidate can no longer
  * read it: the candidate needs a state transfer first.
  */
-import {
-  LOG_HEADER_BYTES, PART_HEADER_BYTES, readMinProposal, readSlot, slotOffset, SLOT_HEADER_BYTES, SLOT_KIND_ENTRY, SLOT_KIND_NOOP, SLOT_KIND_PART,
-} from './layout';
+import { LOG_HEADER_BYTES, readMinProposal, readSlot, slotHeaderFits, slotOffset, SLOT_KIND_NOOP } from './layout';
 
 export interface LogImage {
   peerId: number;
@@ -40,35 +38,20 @@ interface Maxima {
   proposalAt: number;
 }
 
-/** The highest index and proposal number over the intact slots of one image (checksums checked). */
-function maxima(log: Buffer, slotCount: number, slotBytes: number): Maxima {
-  const m: Maxima = { index: 0, proposal: 0, indexAt: -1, proposalAt: -1 };
-  for (let k = 0; k < slotCount; k++) {
-    const off = slotOffset(k + 1, slotCount, slotBytes);
-    const s = readSlot(log, off, slotBytes);
-    if (s === null) continue;
-    if (m.indexAt < 0 || s.index > m.index) { m.index = s.index; m.indexAt = off; }
-    if (m.proposalAt < 0 || s.proposal > m.proposal) { m.proposal = s.proposal; m.proposalAt = off; }
-  }
-  return m;
-}
-
 /**
- * The same over unverified headers, reading the fields in place: a take-over runs this over every
- * slot of every image, rarely enough that the code is cold, and a slot view object per slot made it
- * cost milliseconds of the fail-over (643 us per 8192-slot image even when hot, 34 us this way).
- * A header passes as readSlot(trusted) would pass it: a length that fits and a known kind.
+ * The highest index and proposal number over the slots of one image whose header fits (as readSlot
+ * asks), and with `verify` whose checksum holds too. The fields are read in place: a take-over runs
+ * this over every slot of every image, rarely enough that the code is cold, and a slot view object
+ * per slot made it cost milliseconds of the fail-over (643 us per 8192-slot image even when hot, 34
+ * us this way).
  */
-function unverifiedMaxima(log: Buffer, slotCount: number, slotBytes: number): Maxima {
+function maxima(log: Buffer, slotCount: number, slotBytes: number, verify: boolean): Maxima {
   const m: Maxima = { index: 0, proposal: 0, indexAt: -1, proposalAt: -1 };
   const view = new DataView(log.buffer, log.byteOffset, log.length);
-  const maxLen = slotBytes - SLOT_HEADER_BYTES;
   for (let k = 0; k < slotCount; k++) {
     const off = LOG_HEADER_BYTES + k * slotBytes;
-    const len = view.getUint32(off + 4, true);
-    if (len > maxLen) continue;
-    const kind = view.getUint32(off + 32, true);
-    if (kind !== SLOT_KIND_ENTRY && kind !== SLOT_KIND_NOOP && (kind !== SLOT_KIND_PART || len < PART_HEADER_BYTES)) continue;
+    if (!slotHeaderFits(view.getUint32(off + 4, true), view.getUint32(off + 32, true), slotBytes)) continue;
+    if (verify && readSlot(log, off, slotBytes) === null) continue;
     const index = view.getFloat64(off + 16, true);
     const proposal = view.getFloat64(off + 8, true);
     if (m.indexAt < 0 || index > m.index) { m.index = index; m.indexAt = off; }
@@ -84,10 +67,10 @@ function unverifiedMaxima(log: Buffer, slotCount: number, slotBytes: number): Ma
  * over the intact ones. If either is torn, every slot is verified.
  */
 function highestIn(log: Buffer, slotCount: number, slotBytes: number): { index: number; proposal: number } {
-  const unverified = unverifiedMaxima(log, slotCount, slotBytes);
+  const unverified = maxima(log, slotCount, slotBytes, false);
   if (unverified.indexAt < 0) return { index: 0, proposal: 0 };
   if (readSlot(log, unverified.indexAt, slotBytes) !== null && readSlot(log, unverified.proposalAt, slotBytes) !== null) return unverified;
-  return maxima(log, slotCount, slotBytes);
+  return maxima(log, slotCount, slotBytes, true);
 }
 
 export function recover(base: number, images: LogImage[], slotCount: number, slotBytes: number): RecoveryResult {

@@ -7,7 +7,7 @@ import type { Fabric, FabricOptions, PeerAddress } from '../../binding/fabric';
 import { defaultConfig, MuConfig } from '../../mu-core/config';
 import { MuNode } from '../../mu-core/node';
 import { RealScheduler } from '../../mu-core/scheduler';
-import { partChunkBytes } from '../../mu-core/layout';
+import { slotCountFor } from '../../mu-core/layout';
 import type { CommandCounters } from '../context';
 import type { Effect } from '../cache/effects';
 import { ReplicatedEngine, WriteForwarder } from '../cache/replicated-engine';
@@ -54,9 +54,7 @@ export const DAEMON_SLOT_BYTES = 4096;
  */
 export function daemonRing(logBytes: number, itemSizeMaxBytes: number): { slotBytes: number; slotCount: number } {
   const slotBytes = DAEMON_SLOT_BYTES;
-  const largestEntryBytes = itemSizeMaxBytes + 1024;
-  const partsForLargest = Math.ceil(largestEntryBytes / partChunkBytes(slotBytes));
-  const slotCount = Math.max(Math.floor(logBytes / slotBytes), 2 * partsForLargest);
+  const slotCount = Math.max(Math.floor(logBytes / slotBytes), slotCountFor(itemSizeMaxBytes + 1024, slotBytes));
   return { slotBytes, slotCount };
 }
 
