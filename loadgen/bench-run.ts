@@ -67,13 +67,16 @@ const RESUME_SETTLE_MS = 200;
 export async function runCampaign(plan: CampaignPlan, servers: Map<SystemName, StartedServer>, log: Log, afterRep?: (rep: number) => Promise<void>): Promise<Campaign> {
   const systems = plan.systems.filter((s) => servers.has(s));
   const pausing = systems.length > 1;
-  const each = (f: (s: StartedServer) => void) => { for (const s of systems) f(servers.get(s) as StartedServer); };
-  if (pausing) each((s) => s.pause());
+  if (pausing) signalAll(systems, servers, 'pause');
   try {
     return await measure(plan, systems, servers, log, pausing, afterRep);
   } finally {
-    each((s) => s.resume());
+    signalAll(systems, servers, 'resume');
   }
+}
+
+function signalAll(systems: SystemName[], servers: Map<SystemName, StartedServer>, what: 'pause' | 'resume'): void {
+  for (const s of systems) (servers.get(s) as StartedServer)[what]();
 }
 
 async function measure(
@@ -120,9 +123,9 @@ async function measure(
       }
     }
     if (afterRep !== undefined) {
-      for (const s of systems) (servers.get(s) as StartedServer).resume();
+      signalAll(systems, servers, 'resume');
       await afterRep(rep);
-      if (pausing) for (const s of systems) (servers.get(s) as StartedServer).pause();
+      if (pausing) signalAll(systems, servers, 'pause');
     }
   }
   return { samples: [...samples.values()], histograms, replication, notes, runs };

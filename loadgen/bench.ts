@@ -20,7 +20,7 @@ import { memcslapBinary, runMemcslap } from './memcslap';
 import { randomSeed } from './rng';
 import { runLoadParallel } from './parallel';
 import type { RunOptions } from './runner';
-import { ALL_SYSTEMS, SYSTEMS, StartedServer, SystemName, clusterSystem, isViaFollower, startServer } from './servers';
+import { ALL_SYSTEMS, SYSTEMS, StartedServer, SystemName, clusterFabricOf, clusterSystem, isViaFollower, startServer } from './servers';
 import { CLIENT_MODES, ClientMode } from './workload';
 import { WIRE_PROTOCOLS, WireProtocol } from './wire/requests';
 
@@ -107,9 +107,12 @@ export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'):
     }
   } else if (a['via-follower']) {
     // Without --cluster: a follower-routed cluster beside each leader-routed one already chosen.
-    const clusters = systems.filter((s) => s.startsWith('mucached-3-') && !isViaFollower(s));
-    if (clusters.length === 0) throw new Error('--via-follower needs --cluster (or a mucached-3-* system)');
-    for (const s of clusters) if (!systems.includes(`${s}-follower` as SystemName)) systems.push(`${s}-follower` as SystemName);
+    const twins = systems.flatMap((s) => {
+      const f = clusterFabricOf(s);
+      return f !== null && !isViaFollower(s) ? [clusterSystem(f, true)] : [];
+    });
+    if (twins.length === 0) throw new Error('--via-follower needs --cluster (or a mucached-3-* system)');
+    for (const s of twins) if (!systems.includes(s)) systems.push(s);
   }
   const positive = (name: string, v: number): number => {
     if (!(v > 0)) throw new Error(`--${name} must be > 0, got ${v}`);

@@ -41,16 +41,16 @@ export function saysBinaryFrames(message: Record<string, unknown>): boolean {
 /** A frame for `message`; `binaryOk`: the peer reads binary frames (see BINARY_FRAMES_FIELD). */
 export function encodeFrame(message: unknown, binaryOk = false): Buffer {
   const binary = binaryOk ? encodeBinaryFrame(message) : null;
-  if (binary !== null) {
-    if (binary.length - 4 > MAX_FRAME_BYTES) throw new Error(`peer frame of ${binary.length - 4} bytes exceeds ${MAX_FRAME_BYTES}`);
-    binary.writeUInt32BE(binary.length - 4, 0);
-    return binary;
-  }
+  if (binary !== null) return withLength(binary, binary.length - 4);
   const body = Buffer.from(JSON.stringify(toWire(message)), 'utf8');
-  if (body.length > MAX_FRAME_BYTES) throw new Error(`peer frame of ${body.length} bytes exceeds ${MAX_FRAME_BYTES}`);
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt32BE(body.length, 0);
-  return Buffer.concat([head, body]);
+  return Buffer.concat([withLength(Buffer.allocUnsafe(4), body.length), body]);
+}
+
+/** Writes the length prefix of a body of `bodyBytes` at the start of `frame`, within the limit. */
+function withLength(frame: Buffer, bodyBytes: number): Buffer {
+  if (bodyBytes > MAX_FRAME_BYTES) throw new Error(`peer frame of ${bodyBytes} bytes exceeds ${MAX_FRAME_BYTES}`);
+  frame.writeUInt32BE(bodyBytes, 0);
+  return frame;
 }
 
 /**
