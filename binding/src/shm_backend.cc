@@ -156,6 +156,7 @@ class ShmBackend : public Backend {
       mapping->header()->retired.store(1, std::memory_order_release);
       mapping->header()->holder = kNoPeer;
       mapping->unlock();
+      mapping->releaseLiveness();
       unlink(regionPath(dir_, selfId_, name).c_str());
     }
     own_.clear();  // Buffers handed to JS keep their mappings until collected

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -57,7 +58,10 @@ std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId o
   FABRIC_ASSERT(pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0);
   FABRIC_ASSERT(pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0);
   FABRIC_ASSERT(pthread_mutex_init(&header->lock, &attr) == 0);
+  FABRIC_ASSERT(pthread_mutex_init(&header->liveness, &attr) == 0);
   pthread_mutexattr_destroy(&attr);
+  // Held before the file is published: a peer that can open it never sees an unheld lock of a live owner.
+  FABRIC_ASSERT(pthread_mutex_lock(&header->liveness) == 0);
   header->magic.store(kShmMagic, std::memory_order_release);
   // Publish atomically: a peer either finds no file or a fully initialised one.
   if (rename(tmpPath.c_str(), path.c_str()) != 0) {
@@ -66,7 +70,9 @@ std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId o
     unlink(tmpPath.c_str());
     throw std::runtime_error("shm: cannot publish " + path + ": " + strerror(err));
   }
-  return std::shared_ptr<ShmMapping>(new ShmMapping(static_cast<uint8_t*>(base), mappedBytes, dataBytes));
+  auto mapping = std::shared_ptr<ShmMapping>(new ShmMapping(static_cast<uint8_t*>(base), mappedBytes, dataBytes));
+  mapping->holdsLiveness_ = true;
+  return mapping;
 }
 
 std::shared_ptr<ShmMapping> ShmMapping::open(const std::string& path) {
@@ -91,7 +97,18 @@ std::shared_ptr<ShmMapping> ShmMapping::open(const std::string& path) {
   return std::shared_ptr<ShmMapping>(new ShmMapping(static_cast<uint8_t*>(base), mappedBytes, header->dataBytes));
 }
 
-ShmMapping::~ShmMapping() { munmap(base_, mappedBytes_); }
+ShmMapping::~ShmMapping() {
+  releaseLiveness();
+  munmap(base_, mappedBytes_);
+}
+
+void ShmMapping::releaseLiveness() {
+  if (!holdsLiveness_) return;
+  holdsLiveness_ = false;
+  // EPERM here would be another thread: the lock would stay on the creator's robust list pointing
+  // into memory about to be unmapped, and the kernel's walk at that thread's exit would stop there.
+  FABRIC_ASSERT(pthread_mutex_unlock(&header()->liveness) == 0);
+}
 
 void ShmMapping::lock() const {
   int rc = pthread_mutex_lock(&header()->lock);
@@ -106,13 +123,11 @@ void ShmMapping::lock() const {
 
 void ShmMapping::unlock() const { FABRIC_ASSERT(pthread_mutex_unlock(&header()->lock) == 0); }
 
-bool ShmMapping::ownerAlive() {
-  uint64_t now = monotonicNs();
-  if (now - lastLivenessCheckNs_ >= kLivenessRecheckNs) {
-    lastLivenessCheckNs_ = now;
-    ownerAliveCached_ = pidAlive(header()->ownerPid);
-  }
-  return ownerAliveCached_;
+bool ShmMapping::ownerAlive() const {
+  // For a robust mutex the futex word holds the holder's thread id (kernel ABI): 0 once unlocked,
+  // FUTEX_OWNER_DIED with no id once the kernel cleaned up after the holder's death.
+  int word = __atomic_load_n(&header()->liveness.__data.__lock, __ATOMIC_ACQUIRE);
+  return (word & FUTEX_TID_MASK) != 0 && (word & FUTEX_OWNER_DIED) == 0;
 }
 
 }  // namespace fabric

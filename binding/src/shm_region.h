@@ -10,7 +10,7 @@
 
 namespace fabric {
 
-constexpr uint64_t kShmMagic = 0x314d48534642554dull;  // "MUFBSHM1"
+constexpr uint64_t kShmMagic = 0x324d48534642554dull;  // "MUFBSHM2" (2: the liveness lock)
 constexpr size_t kShmHeaderBytes = 4096;               // keeps the data page-aligned
 
 struct ShmHeader {
@@ -26,6 +26,12 @@ struct ShmHeader {
   PeerId holder;
   // Robust: if a writer dies holding it, the next locker gets EOWNERDEAD and recovers it.
   pthread_mutex_t lock;
+  // Held by the owner's thread from before the file is published until close: the owner's death
+  // signal. Robust, so when that thread dies (SIGKILL included) the kernel marks its futex word
+  // OWNER_DIED about 0.1 ms later, while tearing the process down takes 3-8 ms for a Node
+  // process, all of which kill(pid, 0) still reports alive (and a zombie after that). Peers only
+  // ever read the word; nobody else locks it.
+  pthread_mutex_t liveness;
 };
 static_assert(sizeof(ShmHeader) <= kShmHeaderBytes, "shm header must fit its page");
 
@@ -45,18 +51,21 @@ class ShmMapping : public RegionMemory {
   void lock() const;
   void unlock() const;
 
-  // Owner liveness, re-checked at most once per kLivenessRecheckNs: a write that lands in that
-  // window is indistinguishable from one that landed just before the owner crashed.
-  bool ownerAlive();
-  static constexpr uint64_t kLivenessRecheckNs = 1000000;
+  // Whether the owner's thread still holds the liveness lock: one load, cheap enough for every
+  // post. A write that lands between the owner's death and the kernel's marking of the word is
+  // indistinguishable from one that landed just before the owner crashed.
+  bool ownerAlive() const;
+  // Owner side: unlock the liveness lock (close, or the mapping going away). Idempotent; must run
+  // on the thread that created the region, before the memory is unmapped, since the lock sits on
+  // that thread's robust list, which the kernel walks when the thread exits.
+  void releaseLiveness();
 
  private:
   ShmMapping(uint8_t* base, size_t mappedBytes, size_t dataBytes) : base_(base), mappedBytes_(mappedBytes), dataBytes_(dataBytes) {}
   uint8_t* base_;
   size_t mappedBytes_;
   size_t dataBytes_;
-  uint64_t lastLivenessCheckNs_ = 0;
-  bool ownerAliveCached_ = true;
+  bool holdsLiveness_ = false;
 };
 
 bool pidAlive(pid_t pid);

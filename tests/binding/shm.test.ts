@@ -42,6 +42,51 @@ describe('shm: a crashed writer holding the lock', () => {
   });
 });
 
+describe('shm: a killed owner', () => {
+  // Tearing a Node process down after SIGKILL takes milliseconds, and until its parent reaps it
+  // the pid still answers kill(pid, 0). The fabric must report the owner gone from its liveness
+  // lock instead. This test keeps its own event loop busy, so the killed child stays unreaped.
+  test('is unreachable at once, while its process is not yet reaped', async () => {
+    const cluster = shmCluster();
+    const me = openFabric(cluster.options(2));
+    const owner = new FabricChild();
+    try {
+      await owner.must({ op: 'open', options: cluster.options(1) });
+      await owner.must({ op: 'register', name: 'log', bytes: 4096 });
+      me.connectPeer({ peerId: 1 });
+      const into = Buffer.alloc(8);
+      const readOnce = () => {
+        const wrId = me.postRead(1, 'log', 0, 8, into);
+        const c = me.pollCompletions(16).find((x) => x.wrId === wrId);
+        if (c === undefined) throw new Error('shm completes a read before postRead returns');
+        return c;
+      };
+      expect(readOnce().ok).toBe(true);
+      process.kill(owner.pid, 'SIGKILL');
+      // Synchronous from here: Node reaps children only from its event loop.
+      const start = Date.now();
+      let last = readOnce();
+      for (let i = 0; i < 10_000_000 && last.ok && Date.now() - start < 2000; i++) last = readOnce();
+      const reapedMeanwhile = (() => {
+        try {
+          process.kill(owner.pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      })();
+      expect(reapedMeanwhile).toBe(false);
+      expect(last.ok).toBe(false);
+      expect(last.error).toBe('unreachable');
+      expect(last.detail).toMatch(/is dead/);
+    } finally {
+      me.close();
+      await owner.stop();
+      cluster.cleanup();
+    }
+  });
+});
+
 describe('shm: node identity', () => {
   test('a second live process cannot open the same node id', async () => {
     const cluster = shmCluster();
