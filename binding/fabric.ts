@@ -19,7 +19,11 @@ export type FabricErrorKind =
   | 'permission' // the owner refused: the writer does not hold write permission
   | 'unreachable' // peer down or connection lost; the operation did not complete
   | 'bounds' // offset/length outside the peer's region
-  | 'no-region'; // the peer has no region of that name
+  | 'no-region' // the peer has no region of that name
+  // The peer's side answered that nothing serves it any more: its process died or closed its
+  // fabric (shm: the region owner's thread is dead; tcp: connection refused, reset or closed by
+  // the peer). Certain, where 'unreachable' may be a slow or cut link. The operation did not complete.
+  | 'gone';
 
 export interface Completion {
   /** The id returned by postWrite/postRead. */

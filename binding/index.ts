@@ -66,7 +66,7 @@ export interface NativeFabric extends Fabric {
 }
 
 /** ErrorKind codes of binding/src/fabric_types.h, by value. */
-const ERROR_KINDS: Array<Completion['error']> = [undefined, 'permission', 'unreachable', 'bounds', 'no-region'];
+const ERROR_KINDS: Array<Completion['error']> = [undefined, 'permission', 'unreachable', 'bounds', 'no-region', 'gone'];
 const MAX_POLL = 1024;
 
 interface Waiter {

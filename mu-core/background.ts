@@ -235,9 +235,10 @@ export class Background {
         ch.ctlReadInFlight = false;
         if (this.stopped) return;
         if (!c.ok) {
-          // 'unreachable' on a connected fabric (tcp, verbs) is the peer's host answering that
-          // nobody listens any more: a stronger sign than one silent scan, weighted accordingly.
-          const weight = c.error === 'unreachable' ? this.cfg.unreachableMissScans : 1;
+          // 'gone' is the peer's side answering that nothing serves it (its process died or closed
+          // its fabric): certain, so the whole fuse. 'unreachable' is a link that may only be
+          // slow or cut, weighted per fabric; anything else counts as one silent scan.
+          const weight = c.error === 'gone' ? this.cfg.scoreMax : c.error === 'unreachable' ? this.cfg.unreachableMissScans : 1;
           this.observePeer(peer, ch, null, ch.liveness.lastIncarnation, weight);
           return;
         }

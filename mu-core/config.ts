@@ -40,10 +40,11 @@ export interface MuConfig {
   /** How long the election poll runs after a change, in scan intervals. */
   electionWindowScans: number;
   /**
-   * How many silent scans a control read failing with 'unreachable' counts as. On shm that is
-   * certain: the region's owner process no longer exists (the backend asks the kernel, as a dead
-   * process's queue pairs fail remote reads on RDMA), so it counts as the whole fuse. On tcp it is
-   * the peer's host refusing the connection or a dropped link: strong evidence, but a third.
+   * How many silent scans a control read failing with 'unreachable' counts as. (A read failing
+   * with 'gone', the peer's side saying nothing serves it any more, always counts as the whole
+   * fuse.) On shm 'unreachable' is a peer this node is not connected to: the whole fuse too. On
+   * tcp it is a connection still being made or lost without an answer from the peer's host (a
+   * timeout, a dropped link): strong evidence, but a third.
    */
   unreachableMissScans: number;
 }
@@ -80,8 +81,8 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
     unreachableMissScans: 1,
   };
   if (kind === 'tcp' || kind === 'verbs') {
-    // A refused read drops the score by a third of the fuse: 3 such reads (one per scan, or a stall
-    // of the peer's host that also refuses) and the peer is dead; a slow or lost read still counts 1.
+    // An unanswered connection drops the score by a third of the fuse: 3 such reads and the peer
+    // is dead; a slow read still counts 1, a refused or reset connection ('gone') the whole fuse.
     const unreachableMissScans = Math.ceil((base.scoreMax - base.scoreDeadAt) / 3);
     if (kind === 'verbs') return { ...base, unreachableMissScans };
     return { ...base, scanIntervalMs: 2, permissionRetryMs: 5, commitPublishDelayMs: 0.2, completionBusyPollMs: 0.5, unreachableMissScans };

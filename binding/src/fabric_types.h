@@ -13,7 +13,9 @@ using PeerId = int32_t;
 // Node ids are 1..N (DESIGN.md, "Ports and names"); 0 therefore means "no peer" in permission words.
 constexpr PeerId kNoPeer = 0;
 
-enum class ErrorKind : uint8_t { None = 0, Permission = 1, Unreachable = 2, Bounds = 3, NoRegion = 4 };
+// Gone: the peer's side answered that nothing serves the endpoint any more (its process died or
+// closed its fabric): certain, where Unreachable may be a slow link. Never sent on the tcp wire.
+enum class ErrorKind : uint8_t { None = 0, Permission = 1, Unreachable = 2, Bounds = 3, NoRegion = 4, Gone = 5 };
 const char* errorKindName(ErrorKind kind);
 
 enum class PeerState : uint8_t { Connecting = 0, Connected = 1, Unreachable = 2 };

@@ -12,6 +12,7 @@ const char* errorKindName(ErrorKind kind) {
     case ErrorKind::Unreachable: return "unreachable";
     case ErrorKind::Bounds: return "bounds";
     case ErrorKind::NoRegion: return "no-region";
+    case ErrorKind::Gone: return "gone";
   }
   return "unreachable";
 }

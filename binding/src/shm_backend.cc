@@ -81,7 +81,7 @@ class ShmBackend : public Backend {
       if (header->retired.load(std::memory_order_acquire)) {
         mapping->unlock();
         dropPeerRegion(peer, region);
-        error = ErrorKind::Unreachable;
+        error = ErrorKind::Gone;
         detail = "region '" + region + "' of node " + std::to_string(peer) + " was closed";
         continue;
       }
@@ -232,7 +232,7 @@ class ShmBackend : public Backend {
       if (!mapping) {
         pid_t pid = readPresence(entry.dir, peer);
         bool alive = pid != 0 && pidAlive(pid);
-        error = alive ? ErrorKind::NoRegion : ErrorKind::Unreachable;
+        error = alive ? ErrorKind::NoRegion : ErrorKind::Gone;
         detail = alive ? "node " + std::to_string(peer) + " has no region '" + region + "'" : "node " + std::to_string(peer) + " is not running";
         return nullptr;
       }
@@ -240,7 +240,7 @@ class ShmBackend : public Backend {
     }
     if (!mapping->ownerAlive()) {
       entry.regions.erase(region);
-      error = ErrorKind::Unreachable;
+      error = ErrorKind::Gone;
       detail = "node " + std::to_string(peer) + " (pid " + std::to_string(mapping->header()->ownerPid) + ") is dead";
       return nullptr;
     }

@@ -24,6 +24,10 @@ HeapRegion::HeapRegion(size_t bytes) : bytes_(bytes) {
 
 HeapRegion::~HeapRegion() { munmap(data_, bytes_); }
 
+// Work posted while the peer is not connected: Gone if its last connection ended with the peer's
+// host answering that nothing serves the port (until a handshake succeeds again).
+static ErrorKind notReadyKind(const OutPeer& peer) { return peer.endpointGone ? ErrorKind::Gone : ErrorKind::Unreachable; }
+
 static sockaddr_in resolveIpv4(const std::string& host, int port) {
   if (port <= 0 || port > 65535) throw std::runtime_error("tcp: port " + std::to_string(port) + " out of range");
   addrinfo hints{};
@@ -140,7 +144,7 @@ void TcpBackend::postWrite(uint64_t wrId, PeerId peer, const std::string& region
   }
   std::lock_guard<std::mutex> lock(entry->mu);
   if (entry->phase != OutPhase::Ready) {
-    complete(wrId, peer, false, ErrorKind::Unreachable, "node " + std::to_string(peer) + " is " + peerStateName(entry->state.load()));
+    complete(wrId, peer, false, notReadyKind(*entry), "node " + std::to_string(peer) + " is " + peerStateName(entry->state.load()));
     return;
   }
   entry->scratch.clear();
@@ -162,7 +166,7 @@ void TcpBackend::postRead(uint64_t wrId, PeerId peer, const std::string& region,
   }
   std::lock_guard<std::mutex> lock(entry->mu);
   if (entry->phase != OutPhase::Ready) {
-    complete(wrId, peer, true, ErrorKind::Unreachable, "node " + std::to_string(peer) + " is " + peerStateName(entry->state.load()));
+    complete(wrId, peer, true, notReadyKind(*entry), "node " + std::to_string(peer) + " is " + peerStateName(entry->state.load()));
     return;
   }
   entry->scratch.clear();

@@ -3,6 +3,7 @@
 // and it drives this node's outbound connections: connect, authenticate, reconnect with backoff,
 // and turn acks into completions (tcp_outbound.cc). The JS thread only sends request frames.
 #pragma once
+#include <errno.h>
 #include <netinet/in.h>
 
 #include <atomic>
@@ -103,6 +104,9 @@ struct OutPeer {
   uint64_t deadlineNs = 0;
   bool everConnected = false;
   bool loggedFailure = false;
+  // The last connection ended because the peer's host answered that nobody serves the fabric port
+  // (refused, reset, closed by the peer): work posted until the next handshake fails as Gone.
+  bool endpointGone = false;
   std::vector<uint8_t> scratch;
 };
 
@@ -176,7 +180,8 @@ class TcpBackend : public Backend {
   // Called after queueing a request: hands the answer to the NIC thread if JS will not read it
   // (a bulk read, or a waiter already parked that this request's answer must wake).
   void afterPostLocked(OutPeer& peer, bool bulk);
-  void failPeerLocked(OutPeer& peer, const std::string& why, bool retry);
+  // `gone`: the cause was the peer's host answering that nothing serves the port (see ErrorKind::Gone).
+  void failPeerLocked(OutPeer& peer, const std::string& why, bool retry, bool gone = false);
   bool sendLocked(OutPeer& peer, const uint8_t* head, size_t headBytes, const uint8_t* body, size_t bodyBytes);
   std::shared_ptr<OutPeer> findPeer(PeerId peer);
   void postRequest(uint64_t wrId, PeerId peer, bool isRead, const uint8_t* body, size_t bodyBytes);
@@ -231,10 +236,13 @@ inline PeerId outboundKeyPeer(uint64_t key) { return PeerId((key >> 24) & 0xffff
 
 // Socket helpers (tcp_socket.cc).
 void setNonBlockingNoDelay(int fd);
-// Reads everything available into `into`; false on EOF or error (with `why`).
-bool readAvailable(int fd, InBuffer& into, std::string& why);
-// Sends queued bytes; false on error. Leaves unsent bytes in `out`.
-bool flushOut(int fd, OutBuffer& out, std::string& why);
+// Reads everything available into `into`; false on EOF or error (with `why`, and `peerClosed` set
+// when the peer's side closed or reset the connection).
+bool readAvailable(int fd, InBuffer& into, std::string& why, bool* peerClosed = nullptr);
+// Sends queued bytes; false on error (`peerClosed` as above). Leaves unsent bytes in `out`.
+bool flushOut(int fd, OutBuffer& out, std::string& why, bool* peerClosed = nullptr);
+// Whether a socket error means the peer's host answered that nothing serves the connection.
+inline bool peerClosedErrno(int err) { return err == ECONNREFUSED || err == ECONNRESET || err == EPIPE; }
 void randomNonce(Nonce& nonce);
 std::string describeAddress(const sockaddr_in& address);
 

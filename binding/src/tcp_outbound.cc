@@ -30,11 +30,13 @@ void TcpBackend::startConnect(OutPeer& peer, uint64_t nowNs) {
   ev.data.u64 = peer.key;
   FABRIC_ASSERT(epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) == 0);
   if (connect(fd, reinterpret_cast<sockaddr*>(&peer.address), sizeof peer.address) != 0 && errno != EINPROGRESS)
-    failPeerLocked(peer, std::string("connect: ") + strerror(errno), true);
+    failPeerLocked(peer, std::string("connect: ") + strerror(errno), true, peerClosedErrno(errno));
 }
 
-void TcpBackend::failPeerLocked(OutPeer& peer, const std::string& why, bool retry) {
+void TcpBackend::failPeerLocked(OutPeer& peer, const std::string& why, bool retry, bool gone) {
   bool wasReady = peer.phase == OutPhase::Ready;
+  peer.endpointGone = gone;
+  ErrorKind kind = gone ? ErrorKind::Gone : ErrorKind::Unreachable;
   if (peer.fd >= 0) {
     epoll_ctl(epollFd_, EPOLL_CTL_DEL, peer.fd, nullptr);
     ::close(peer.fd);
@@ -48,7 +50,7 @@ void TcpBackend::failPeerLocked(OutPeer& peer, const std::string& why, bool retr
   for (auto& [wrId, op] : peer.pending) {
     bool isRead = op.isRead;
     // A sent write whose ack never came may or may not have landed: say so.
-    complete(wrId, peer.id, isRead, ErrorKind::Unreachable,
+    complete(wrId, peer.id, isRead, kind,
              "connection to node " + std::to_string(peer.id) + " lost (" + why + ")" + (isRead ? "" : "; the write may have landed"));
   }
   peer.pending.clear();
@@ -81,7 +83,7 @@ bool TcpBackend::sendLocked(OutPeer& peer, const uint8_t* head, size_t headBytes
     do n = sendmsg(peer.fd, &msg, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      failPeerLocked(peer, std::string("send: ") + strerror(errno), true);
+      failPeerLocked(peer, std::string("send: ") + strerror(errno), true, peerClosedErrno(errno));
       return false;
     }
     sent = n > 0 ? size_t(n) : 0;
@@ -128,12 +130,13 @@ void TcpBackend::onOutbound(uint64_t key, uint32_t events) {
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(peer.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return failPeerLocked(peer, std::string("connect: ") + strerror(err), true);
+    if (err != 0) return failPeerLocked(peer, std::string("connect: ") + strerror(err), true, peerClosedErrno(err));
     peer.phase = OutPhase::AwaitHello;
   }
   std::string why;
   if (events & EPOLLOUT) {
-    if (!flushOut(peer.fd, peer.out, why)) return failPeerLocked(peer, why, true);
+    bool closed = false;
+    if (!flushOut(peer.fd, peer.out, why, &closed)) return failPeerLocked(peer, why, true, closed);
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) readOutboundLocked(peer);
   if (peer.fd < 0) return;
@@ -144,7 +147,8 @@ void TcpBackend::onOutbound(uint64_t key, uint32_t events) {
 
 void TcpBackend::readOutboundLocked(OutPeer& peer) {
   std::string why;
-  bool open = readAvailable(peer.fd, peer.in, why);
+  bool closed = false;
+  bool open = readAvailable(peer.fd, peer.in, why, &closed);
   size_t used = 0;
   while (peer.fd >= 0) {
     Frame frame;
@@ -158,7 +162,8 @@ void TcpBackend::readOutboundLocked(OutPeer& peer) {
   }
   if (peer.fd < 0) return;
   peer.in.consume(used);
-  if (!open) failPeerLocked(peer, peer.phase == OutPhase::AwaitAuthOk ? why + " during authentication (wrong cluster secret?)" : why, true);
+  // A close during authentication is the peer rejecting our secret, not a peer that is gone.
+  if (!open) failPeerLocked(peer, peer.phase == OutPhase::AwaitAuthOk ? why + " during authentication (wrong cluster secret?)" : why, true, closed && peer.phase != OutPhase::AwaitAuthOk);
 }
 
 bool TcpBackend::handleOutboundFrame(OutPeer& peer, const Frame& frame) {
@@ -187,6 +192,7 @@ bool TcpBackend::handleOutboundFrame(OutPeer& peer, const Frame& frame) {
         return false;
       }
       peer.phase = OutPhase::Ready;
+      peer.endpointGone = false;
       peer.backoffNs = kFirstBackoffNs;
       peer.state.store(PeerState::Connected);
       if (peer.loggedFailure || peer.everConnected) logLine("node %d: connected to node %d", self_, peer.id);

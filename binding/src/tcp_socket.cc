@@ -20,7 +20,7 @@ void setNonBlockingNoDelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-bool readAvailable(int fd, InBuffer& into, std::string& why) {
+bool readAvailable(int fd, InBuffer& into, std::string& why, bool* peerClosed) {
   constexpr size_t kChunk = 64 * 1024;
   // Bounded: a peer that never stops sending cannot keep the NIC thread here forever; the rest
   // stays in the kernel and epoll reports it again.
@@ -33,17 +33,19 @@ bool readAvailable(int fd, InBuffer& into, std::string& why) {
     }
     if (n == 0) {
       why = "connection closed by peer";
+      if (peerClosed) *peerClosed = true;
       return false;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
     if (errno == EINTR) continue;
     why = std::string("recv: ") + strerror(errno);
+    if (peerClosed) *peerClosed = peerClosedErrno(errno);
     return false;
   }
   return true;
 }
 
-bool flushOut(int fd, OutBuffer& out, std::string& why) {
+bool flushOut(int fd, OutBuffer& out, std::string& why, bool* peerClosed) {
   while (!out.empty()) {
     ssize_t n = send(fd, out.bytes.data() + out.sent, out.bytes.size() - out.sent, MSG_NOSIGNAL);
     if (n > 0) {
@@ -53,6 +55,7 @@ bool flushOut(int fd, OutBuffer& out, std::string& why) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
     why = std::string("send: ") + strerror(errno);
+    if (peerClosed) *peerClosed = peerClosedErrno(errno);
     return false;
   }
   out.bytes.clear();

@@ -175,7 +175,7 @@ export function backendSuite(kind: 'shm' | 'tcp', makeCluster: () => Cluster): v
     expect(r.hex).toBe('beef');
   });
 
-  test(`${kind}: a writer to a closed owner gets 'unreachable' and reaches the restarted owner`, async () => {
+  test(`${kind}: a writer to a closed owner gets 'gone' and reaches the restarted owner`, async () => {
     // tcp: the restarted owner must come back on the same port for the writer to find it.
     const listenPort = kind === 'tcp' ? await freePort() : 0;
     owner.close();
@@ -186,7 +186,7 @@ export function backendSuite(kind: 'shm' | 'tcp', makeCluster: () => Cluster): v
     expect((await a.must({ op: 'write', peerId: 1, region: REGION, offset: 0, hex: '01' })).completion.ok).toBe(true);
     owner.close();
     const afterClose = await a.must({ op: 'write', peerId: 1, region: REGION, offset: 0, hex: '02' });
-    expect(afterClose.completion).toMatchObject({ ok: false, error: 'unreachable' });
+    expect(afterClose.completion).toMatchObject({ ok: false, error: 'gone' });
     owner = openFabric({ ...cluster.options(1), listenPort });
     region = owner.registerRegion(REGION, REGION_BYTES);
     owner.grantWrite(REGION, 2);

@@ -46,7 +46,7 @@ describe('shm: a killed owner', () => {
   // Tearing a Node process down after SIGKILL takes milliseconds, and until its parent reaps it
   // the pid still answers kill(pid, 0). The fabric must report the owner gone from its liveness
   // lock instead. This test keeps its own event loop busy, so the killed child stays unreaped.
-  test('is unreachable at once, while its process is not yet reaped', async () => {
+  test('is gone at once, while its process is not yet reaped', async () => {
     const cluster = shmCluster();
     const me = openFabric(cluster.options(2));
     const owner = new FabricChild();
@@ -77,7 +77,7 @@ describe('shm: a killed owner', () => {
       })();
       expect(reapedMeanwhile).toBe(false);
       expect(last.ok).toBe(false);
-      expect(last.error).toBe('unreachable');
+      expect(last.error).toBe('gone');
       expect(last.detail).toMatch(/is dead/);
     } finally {
       me.close();

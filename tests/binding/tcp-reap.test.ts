@@ -119,7 +119,7 @@ describe('tcp: a dead owner is noticed while the writer is not reading', () => {
     await Promise.all(children.splice(0).map((c) => c.kill()));
   });
 
-  test('SIGKILL of a stopped owner: pending writes fail as unreachable, found by polling alone', async () => {
+  test('SIGKILL of a stopped owner: pending writes fail as gone (connection reset), found by polling alone', async () => {
     const cluster = uniqueCluster('reapdead');
     const child = new FabricChild();
     children.push(child);
@@ -144,7 +144,7 @@ describe('tcp: a dead owner is noticed while the writer is not reading', () => {
       // Only peerState, no poll or wait: the NIC thread sees the connection close (EPOLLRDHUP).
       expect(await waitState(writer, 1, 'unreachable', 5000)).toBe('unreachable');
       const failed = writer.pollCompletions();
-      expect(failed).toEqual([expect.objectContaining({ wrId: stuck, peerId: 1, ok: false, error: 'unreachable' })]);
+      expect(failed).toEqual([expect.objectContaining({ wrId: stuck, peerId: 1, ok: false, error: 'gone' })]);
     } finally {
       writer.close();
     }

@@ -158,3 +158,51 @@ describe('tcp: authentication and framing at the NIC', () => {
     expect(out.completion).toMatchObject({ ok: false, error: 'bounds' });
   });
 });
+
+describe('tcp: a peer that is gone and a peer that is only silent', () => {
+  // mu-core counts 'gone' (the peer's host answered that nothing serves the port) as a dead peer at
+  // once, and 'unreachable' (no answer, handshake pending) as a third of the fuse: the fabric must
+  // not call a silent peer gone.
+  test('a killed peer reads as gone, then (refused) still gone; a listener that never answers reads as unreachable', async () => {
+    const cluster = uniqueCluster('tcpgone');
+    const reader = new FabricChild();
+    const owner = new FabricChild();
+    const silentConns: import('net').Socket[] = [];
+    const silent = (await import('net')).createServer((s) => { silentConns.push(s); });
+    try {
+      const ownerPort = (await owner.must({ op: 'open', options: { kind: 'tcp', selfId: 1, cluster, secret: SECRET, listenHost: '127.0.0.1', listenPort: 0 } })).listenPort as number;
+      await owner.must({ op: 'register', name: 'log', bytes: 4096 });
+      await reader.must({ op: 'open', options: { kind: 'tcp', selfId: 2, cluster, secret: SECRET, listenHost: '127.0.0.1', listenPort: 0 } });
+      await reader.must({ op: 'connect', peerId: 1, host: '127.0.0.1', port: ownerPort });
+      expect((await reader.must({ op: 'waitConnected', peerId: 1, timeoutMs: 5000 })).state).toBe('connected');
+      expect((await reader.must({ op: 'read', peerId: 1, region: 'log', offset: 0, length: 8 })).completion.ok).toBe(true);
+
+      await owner.kill('SIGKILL');
+      const errors: string[] = [];
+      for (let i = 0; i < 200 && errors.filter((e) => e === 'gone').length < 3; i++) {
+        const r = await reader.must({ op: 'read', peerId: 1, region: 'log', offset: 0, length: 8 });
+        if (!r.completion.ok) errors.push(r.completion.error);
+        await new Promise((res) => setTimeout(res, 5));
+      }
+      // After the close, reconnects are refused: every failure from then on is 'gone'.
+      expect(errors.filter((e) => e === 'gone').length).toBe(3);
+      expect(errors.slice(errors.indexOf('gone'))).toEqual(errors.slice(errors.indexOf('gone')).map(() => 'gone'));
+
+      await new Promise<void>((res) => silent.listen(0, '127.0.0.1', () => res()));
+      const silentPort = (silent.address() as import('net').AddressInfo).port;
+      await reader.must({ op: 'connect', peerId: 3, host: '127.0.0.1', port: silentPort });
+      const seen = new Set<string>();
+      for (let i = 0; i < 10; i++) {
+        const r = await reader.must({ op: 'read', peerId: 3, region: 'log', offset: 0, length: 8 });
+        seen.add(r.completion.ok ? 'ok' : r.completion.error);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      expect([...seen]).toEqual(['unreachable']);
+    } finally {
+      silentConns.forEach((s) => s.destroy());
+      silent.close();
+      await reader.stop();
+      await owner.stop();
+    }
+  });
+});
