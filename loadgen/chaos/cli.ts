@@ -83,7 +83,7 @@ async function main(): Promise<number> {
     workload: { clients: argv.clients, keys: argv.keys, requestTimeoutMs: argv['request-timeout-ms'], maxOpsPerClient: 50_000_000 },
     faults,
     unknownHorizonMs: argv['unknown-horizon-ms'] ?? unknownHorizonFor(argv['write-deadline-ms'], faults.maxPauseMs),
-    maxCheckStepsPerKey: 20_000_000,
+    maxCheckStepsPerKey: 100_000_000,
     daemonArgs,
     freePort,
     logDir: argv['log-dir'] ?? path.join(os.tmpdir(), `mucached-chaos-logs-${seed}-${process.pid}`),

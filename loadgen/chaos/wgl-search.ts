@@ -6,10 +6,12 @@
  *
  * The linearized set is keyed by a 64-bit Zobrist hash (two 32-bit halves) rather than the full
  * bit set, so a step costs O(1); two different sets colliding under one state is a 2^-64 event per
- * pair and could at worst hide a violation, never invent one.
+ * pair and could at worst hide a violation, never invent one. The explored pairs live in a typed
+ * hash table (visited-set.ts), no string or JS Set per step.
  */
 import { Op, isUnknown } from './history';
 import { RegState, step } from './register-model';
+import { VisitedSet } from './visited-set';
 
 export interface SegmentOp {
   op: Op;
@@ -79,7 +81,7 @@ export function searchSegment(ops: SegmentOp[], startStates: RegState[], maxStep
     if (id === undefined) { id = stateIds.size; stateIds.set(s, id); }
     return id;
   };
-  const seen = new Set<string>();
+  const seen = new VisitedSet();
   const ends = new Set<RegState>();
   let steps = 0;
   let gaveUp = false;
@@ -131,9 +133,7 @@ export function searchSegment(ops: SegmentOp[], startStates: RegState[], maxStep
     const tryLift = (call: number, opIndex: number, to: RegState, dropped: boolean): boolean => {
       const h1 = hashHi ^ zobrist[opIndex * 2];
       const h2 = hashLo ^ zobrist[opIndex * 2 + 1];
-      const key = `${h1}:${h2}:${stateId(to)}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
+      if (!seen.add(h1, h2, stateId(to))) return false;
       lift(call, opIndex, to, dropped, h1, h2);
       return true;
     };

@@ -40,8 +40,9 @@ export async function shortRun(s: ShortRun): Promise<ChaosResult> {
     unknownHorizonMs: unknownHorizonFor(DEFAULT_CHAOS_WRITE_DEADLINE_MS, faults.maxPauseMs),
     // With 4 s horizons after unknown outcomes, a busy key needs more than 5M steps; one CI run gave
     // up at 20M (99,706 operations), and a CLI run of the same shape needed 12.6M for one key. About
-    // 1M steps a second: 40M keeps the worst key under a minute, inside the test's time limit.
-    maxCheckStepsPerKey: 40_000_000,
+    // 3M steps a second (visited-set.ts): 100M keeps the worst key under a minute, inside the test's
+    // time limit, and its memo under 1 GiB.
+    maxCheckStepsPerKey: 100_000_000,
     daemonArgs: ['-I', process.env.CHAOS_ITEM_SIZE ?? '64k', '--write-deadline-ms', String(DEFAULT_CHAOS_WRITE_DEADLINE_MS)],
     freePort,
     logDir,
