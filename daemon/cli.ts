@@ -168,7 +168,15 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info(`${signal} received, shutting down`);
-    const forced = setTimeout(() => process.exit(0), 2000);
+    const forced = setTimeout(() => {
+      // Close the fabric even so: on shm that unlinks this node's region files, and peers see it gone.
+      log.info('shutdown took over 2 s; closing the fabric and exiting');
+      try {
+        replica?.stop();
+      } finally {
+        process.exit(0);
+      }
+    }, 2000);
     forced.unref();
     void server.close().then(() => replica?.handOff(log)).then(() => {
       log.info('stopped');

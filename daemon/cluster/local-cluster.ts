@@ -9,6 +9,7 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
+import { removeShmClusterFiles } from '../../binding/shm-files';
 
 interface NodeStatus {
   id: number;
@@ -58,8 +59,9 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
   const nodes = Array.from({ length: args.nodes }, (_, i) => ({
     id: i + 1, host: '127.0.0.1', clientPort: args.port + i, fabricPort: args['fabric-port'] + i, peerPort: args['fabric-port'] + 100 + i,
   }));
+  const clusterName = `local-${process.pid}`;
   fs.writeFileSync(configFile, JSON.stringify({
-    cluster: `local-${process.pid}`, fabric: { kind: args.fabric }, secret: crypto.randomBytes(24).toString('hex'), nodes,
+    cluster: clusterName, fabric: { kind: args.fabric }, secret: crypto.randomBytes(24).toString('hex'), nodes,
   }, null, 2));
 
   const cli = path.join(__dirname, '..', 'cli.js');
@@ -87,6 +89,8 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
     }));
     await Promise.all(exits);
     fs.rmSync(dir, { recursive: true, force: true });
+    // A node that had to be killed (no exit within 5 s) leaves its shm region files behind.
+    if (args.fabric === 'shm') removeShmClusterFiles(clusterName);
     process.exit(0);
   };
   process.on('SIGINT', () => void stopAll('Ctrl-C'));

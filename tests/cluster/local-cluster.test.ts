@@ -1,0 +1,77 @@
+/**
+ * `mucached cluster` (what `npm start` runs): the nodes come up and replicate, and stopping the
+ * command leaves nothing behind, not even when a node has to be killed because it would not exit.
+ * Real processes on loopback; every process is stopped by its PID, every wait is bounded.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import { daemonCli, freePort } from '../helpers/procs';
+import { exchange, waitForValue } from '../helpers/cluster';
+
+jest.setTimeout(60_000);
+
+const SHM = '/dev/shm';
+
+function filesOf(clusterName: string): string[] {
+  return fs.readdirSync(SHM).filter((f) => f.startsWith(`mucached-${clusterName}-`));
+}
+
+/** The pid in node `id`'s presence file (the shm backend's `<cluster>-n<id>.pid`), or 0. */
+function nodePid(clusterName: string, id: number): number {
+  try {
+    return Number(fs.readFileSync(`${SHM}/mucached-${clusterName}-n${id}.pid`, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+test('mucached cluster replicates, and on SIGTERM stops every node and removes its shm files, a stuck node included', async () => {
+  const port = await freePort();
+  const fabricPort = await freePort();
+  const cmd: ChildProcess = spawn(process.execPath, [daemonCli, 'cluster', '--nodes', '3', '--port', String(port), '--fabric-port', String(fabricPort), '-m', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  cmd.stdout!.on('data', (d) => { output += d.toString(); });
+  cmd.stderr!.on('data', (d) => { output += d.toString(); });
+  const exited = new Promise<void>((r) => cmd.once('exit', () => r()));
+  const clusterName = `local-${cmd.pid}`;
+  const pids: number[] = [];
+  try {
+    await until(() => /nodes up on shm; node \d leads/.test(output), 30_000, `the cluster to come up; output:\n${output}`);
+    const stored = await exchange(port, 'set lc-key 0 0 5\r\nhello\r\n', (r) => r.endsWith('\r\n'));
+    expect(stored).toBe('STORED\r\n');
+    await waitForValue(port + 2, 'lc-key', 'hello');
+
+    for (let id = 1; id <= 3; id++) pids.push(nodePid(clusterName, id));
+    expect(pids.every((p) => p > 0 && alive(p))).toBe(true);
+    expect(filesOf(clusterName).length).toBeGreaterThan(0);
+    // A node that cannot act on SIGTERM: the command kills it after its 5 s grace.
+    process.kill(pids[1], 'SIGSTOP');
+    process.kill(cmd.pid!, 'SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+    expect(cmd.exitCode).toBe(0);
+    await until(() => pids.every((p) => !alive(p)), 5000, 'every node process to be gone');
+    expect(filesOf(clusterName)).toEqual([]);
+  } finally {
+    for (const p of pids) if (p > 0 && alive(p)) process.kill(p, 'SIGKILL');
+    if (cmd.exitCode === null && cmd.signalCode === null) cmd.kill('SIGKILL');
+    for (const f of filesOf(clusterName)) fs.rmSync(`${SHM}/${f}`, { force: true });
+  }
+});
