@@ -8,5 +8,5 @@ export type { Scheduler, TimerHandle } from './scheduler';
 export { NotLeaderError, LostLeadershipError, EntryTooLargeError } from './errors';
 export { silentLogger, prefixedConsoleLogger } from './logger';
 export type { MuLogger } from './logger';
-export type { EntryHandler } from './pump';
+export type { EntryHandler, SkipHandler } from './pump';
 export type { ProposeCallback } from './leader';

@@ -26,7 +26,7 @@ import {
 import { FollowerProgress, LeaderTerm, ProposeCallback } from './leader';
 import type { MuLogger } from './logger';
 import { OpTable } from './ops';
-import { EntryHandler, ReadingPump } from './pump';
+import { EntryHandler, ReadingPump, SkipHandler } from './pump';
 import type { Scheduler, TimerHandle } from './scheduler';
 import { Takeover } from './takeover';
 
@@ -53,6 +53,8 @@ export interface MuNodeOptions {
   logger: MuLogger;
   config: MuConfig;
   onEntry: EntryHandler;
+  /** An index passed without an entry (pump.ts, SkipHandler); optional for applications that only count entries. */
+  onSkip?: SkipHandler;
   stateTransfer?: StateTransferHooks;
   /** Random per process start (tells peers this node restarted empty). */
   incarnation: number;
@@ -207,7 +209,7 @@ export class MuNode {
     }
     for (const m of this.opts.members) if (m.peerId !== this.selfId) this.fabric.connectPeer(m);
     this.ops = new OpTable(this.fabric, this.scheduler, this.cfg.completionWaitMs, this.cfg.completionBusyPollMs);
-    this.pump = new ReadingPump(this.log, slotCount, slotBytes, this.opts.onEntry);
+    this.pump = new ReadingPump(this.log, slotCount, slotBytes, this.opts.onEntry, this.opts.onSkip);
     this.background = new Background(this.fabric, this.ops, this.scheduler, this.logger, this.cfg, this.selfId, this.peers, ctl, mailboxes, {
       onPeerControl: (peer, words) => this.onPeerControl(peer, words),
       onPermissionRequest: (peer, seq) => this.onPermissionRequest(peer, seq),

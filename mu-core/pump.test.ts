@@ -126,3 +126,22 @@ test('a decided no-op inside an entry\'s span abandons it before the rest of the
   expect(seen).toEqual([]);
   expect(pump.appliedIndex).toBe(2);
 });
+
+test('every step of the applied index reaches the application: entries, and the indices passed without one', () => {
+  const log = Buffer.alloc(logRegionBytes(S, B));
+  const told: Array<[number, string]> = [];
+  const pump = new ReadingPump(log, S, B, (i) => told.push([i, 'entry']), (i) => told.push([i, 'skip']));
+  const put = (index: number, payload: string, kind = SLOT_KIND_ENTRY) =>
+    writeSlot(log, slotOffset(index, S, B), { proposal: 514, index, commitIndex: 0, kind, payload: Buffer.from(payload) });
+  const text = 'w'.repeat(partChunkBytes(B) * 2);
+  put(1, 'a');
+  putPart(log, 2, 514, 0, { start: 2, proposal: 257, text }, 0); // an entry abandoned after its first part
+  put(3, '', SLOT_KIND_NOOP); // the new leader's filler
+  for (let p = 0; p < 2; p++) putPart(log, 4 + p, 514, 0, { start: 4, proposal: 514, text }, p);
+  mark(log, 5, 514);
+  pump.run(100);
+  expect(told).toEqual([[1, 'entry'], [2, 'skip'], [3, 'skip'], [5, 'entry']]);
+  // The last index told is always the pump's applied index: an application waiting for index 3
+  // (a new leader's term start after an adopted tail like this one) is not left waiting.
+  expect(pump.appliedIndex).toBe(5);
+});

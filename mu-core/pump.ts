@@ -28,6 +28,15 @@ import {
  */
 export type EntryHandler = (index: number, payload: Buffer) => void;
 
+/**
+ * Called for an index the pump passes without an application entry: a no-op, or the first slot of
+ * an abandoned entry in parts. With the entry handler it tells the application every step of the
+ * applied index (an entry in parts is told once, at its last index): an application that waits for
+ * an index (a new leader waiting to have applied its predecessor's entries) must learn that the
+ * pump passed it even when nothing there was for it.
+ */
+export type SkipHandler = (index: number) => void;
+
 export class ReadingPump {
   appliedIndex = 0;
   /** Highest index installed by a snapshot: our own log slots up to it may hold undecided leftovers. */
@@ -49,6 +58,7 @@ export class ReadingPump {
     private readonly slotCount: number,
     private readonly slotBytes: number,
     private readonly onEntry: EntryHandler,
+    private readonly onSkip: SkipHandler = () => undefined,
   ) {
     this.peekSlots = Math.min(16, slotCount - 1);
     this.slotCopy = Buffer.alloc(slotBytes);
@@ -97,13 +107,16 @@ export class ReadingPump {
         const outcome = this.multiSlotEntry(i, s, ownWrites);
         if (outcome === 'wait') break;
         // Abandoned (or an orphan part): index i carries nothing, the rest is looked at on its own.
-        if (outcome === 'abandoned') this.appliedIndex = i;
-        else {
+        if (outcome === 'abandoned') {
+          this.appliedIndex = i;
+          this.onSkip(i);
+        } else {
           this.onEntry(outcome.lastIndex, outcome.payload);
           this.appliedIndex = outcome.lastIndex;
         }
       } else {
         this.appliedIndex = i;
+        this.onSkip(i);
       }
       consumed++;
     }

@@ -331,6 +331,19 @@ export class ReplicatedEngine implements CacheEngine {
     this.admitWaiting();
   }
 
+  /**
+   * The pump passed `index` without an entry for us (a no-op, an abandoned entry in parts). Nothing
+   * to apply, but the position counts: a new leader waits to have applied up to its term start, and
+   * an adopted tail that ends in such a slot would otherwise keep every write waiting for an entry
+   * that only a write could bring.
+   */
+  passedIndex(index: number): void {
+    if (index <= this.appliedIndex) return;
+    this.appliedIndex = index;
+    this.release();
+    this.admitWaiting();
+  }
+
   /** State transfer installed everything up to `index`. */
   installedUpTo(index: number): void {
     if (index > this.appliedIndex) this.appliedIndex = index;

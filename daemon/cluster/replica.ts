@@ -155,6 +155,7 @@ export class Replica {
       config: muConfigFor(config.fabric.kind, opts.itemSizeMaxBytes),
       incarnation: (Math.random() * 0xffffffff) >>> 0,
       onEntry: (index, payload) => this.engine.applyEntry(index, payload),
+      onSkip: (index) => this.engine.passedIndex(index),
       stateTransfer: {
         sendSnapshot: (peer) => void this.sendSnapshot(peer),
         fetchSnapshot: (peer) => void this.fetchSnapshot(peer),

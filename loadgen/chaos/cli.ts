@@ -37,6 +37,8 @@ async function main(): Promise<number> {
     .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
     .option('clients', { type: 'number', default: 6, describe: 'concurrent clients' })
     .option('keys', { type: 'number', default: 8, describe: 'size of the key space' })
+    .option('big-value-bytes', { type: 'number', default: 0, describe: 'also write values of this size (larger than a log slot, 4 KiB: they replicate as multi-slot entries); 0 = small values only' })
+    .option('big-value-percent', { type: 'number', default: 25, describe: 'share of sets and cas that write a big value' })
     .option('request-timeout-ms', { type: 'number', default: 1000, describe: 'a request without a reply by then has an unknown outcome' })
     .option('write-deadline-ms', { type: 'number', default: DEFAULT_CHAOS_WRITE_DEADLINE_MS, describe: "the daemons' --write-deadline-ms: past it a write is never proposed" })
     .option('unknown-horizon-ms', { type: 'number', describe: 'checker assumption: no request takes effect later than this after it was sent (default: write deadline + longest pause + a take-over margin)' })
@@ -80,7 +82,10 @@ async function main(): Promise<number> {
     nodes: argv.nodes,
     durationMs,
     seed,
-    workload: { clients: argv.clients, keys: argv.keys, requestTimeoutMs: argv['request-timeout-ms'], maxOpsPerClient: 50_000_000 },
+    workload: {
+      clients: argv.clients, keys: argv.keys, requestTimeoutMs: argv['request-timeout-ms'], maxOpsPerClient: 50_000_000,
+      bigValueBytes: argv['big-value-bytes'], bigValuePercent: argv['big-value-percent'],
+    },
     faults,
     unknownHorizonMs: argv['unknown-horizon-ms'] ?? unknownHorizonFor(argv['write-deadline-ms'], faults.maxPauseMs),
     maxCheckStepsPerKey: 100_000_000,

@@ -10,6 +10,7 @@ import { performance } from 'perf_hooks';
 import type { Endpoint } from './chaos-cluster';
 import { Op, OpKind } from './history';
 import { RequestFailed, TextConnection, parseValueReply } from './text-client';
+import { bigValueText, recordedValue } from './big-values';
 import { Rng } from '../rng';
 
 export interface WorkloadOptions {
@@ -18,6 +19,9 @@ export interface WorkloadOptions {
   requestTimeoutMs: number;
   /** Bound on operations per client, in case the run's stop never comes. */
   maxOpsPerClient: number;
+  /** Size of the big values (0 or absent: none), written by this share (percent) of sets and cas. */
+  bigValueBytes?: number;
+  bigValuePercent?: number;
 }
 
 export interface Recorder {
@@ -56,6 +60,17 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
   let nodeIndex = client % nodes.length;
   let conn: TextConnection | null = null;
   const record = (op: Op): void => { rec.ops.push(op); };
+  /** A new unique value: the text to send, and the form the history keeps. */
+  const newValue = (): { text: string; recorded: string } => {
+    const unique = String(1_000_000 * rec.nextValue++);
+    const big = (o.bigValueBytes ?? 0) > 0 && rng.below(100) < (o.bigValuePercent ?? 25);
+    const text = big ? bigValueText(unique, o.bigValueBytes!) : unique;
+    return { text, recorded: recordedValue(text) };
+  };
+  const readValue = (reply: string): { value: string; cas: string | null } | null => {
+    const v = parseValueReply(reply);
+    return v === null ? null : { value: recordedValue(v.value), cas: v.cas };
+  };
   const connect = async (): Promise<TextConnection | null> => {
     try {
       return await TextConnection.open(nodes[nodeIndex].port, o.requestTimeoutMs, nodes[nodeIndex].host);
@@ -87,12 +102,12 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
       const reply = await exchange(gets, `gets ${key}\r\n`, true);
       if (reply === null) continue;
       let seen: { value: string; cas: string | null } | null;
-      try { seen = parseValueReply(reply); } catch { record({ ...gets, returnMs: Infinity, note: `${gets.note}; ${reply.trim()}` }); continue; }
+      try { seen = readValue(reply); } catch { record({ ...gets, returnMs: Infinity, note: `${gets.note}; ${reply.trim()}` }); continue; }
       record({ ...gets, returnMs: nowMs(rec), result: seen?.value ?? null });
       if (seen === null || seen.cas === null) continue;
-      const value = String(1_000_000 * rec.nextValue++);
-      const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: nowMs(rec), returnMs: Infinity, value, expected: seen.value, note };
-      const r = await exchange(op, `cas ${key} 0 0 ${value.length} ${seen.cas}\r\n${value}\r\n`, false);
+      const value = newValue();
+      const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: nowMs(rec), returnMs: Infinity, value: value.recorded, expected: seen.value, note };
+      const r = await exchange(op, `cas ${key} 0 0 ${value.text.length} ${seen.cas}\r\n${value.text}\r\n`, false);
       if (r !== null) { const res = resultOf(kind, r); record({ ...op, returnMs: res === undefined ? Infinity : nowMs(rec), result: res }); }
       continue;
     }
@@ -100,12 +115,12 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
       const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: nowMs(rec), returnMs: Infinity, weak: true, note };
       const r = await exchange(op, `get ${key}\r\n`, true);
       if (r === null) continue;
-      try { record({ ...op, returnMs: nowMs(rec), result: parseValueReply(r)?.value ?? null }); } catch { record({ ...op, note: `${note}; ${r.trim()}` }); }
+      try { record({ ...op, returnMs: nowMs(rec), result: readValue(r)?.value ?? null }); } catch { record({ ...op, note: `${note}; ${r.trim()}` }); }
       continue;
     }
     const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: 0, returnMs: Infinity, note };
     let text: string;
-    if (kind === 'set') { op.value = String(1_000_000 * rec.nextValue++); text = `set ${key} 0 0 ${op.value.length}\r\n${op.value}\r\n`; }
+    if (kind === 'set') { const v = newValue(); op.value = v.recorded; text = `set ${key} 0 0 ${v.text.length}\r\n${v.text}\r\n`; }
     else if (kind === 'incr') { op.value = String(1 + rng.below(9)); text = `incr ${key} ${op.value}\r\n`; }
     else { kind = 'delete'; text = `delete ${key}\r\n`; }
     op.invokeMs = nowMs(rec);

@@ -12,6 +12,8 @@ export class ScriptedLog implements ReplicationLog {
   private readonly open: Array<{ payload: Buffer; resolve: (i: number) => void; reject: (e: Error) => void }> = [];
   private nextIndex = 1;
   maxOutstanding = 0;
+  /** Leader: where its term began (ReplicationLog.termStartIndex). */
+  termStartIndex = 0;
 
   constructor(private readonly engine: () => ReplicatedEngine) {}
 
@@ -34,6 +36,11 @@ export class ScriptedLog implements ReplicationLog {
     const index = this.nextIndex++;
     this.engine().applyEntry(index, p.payload);
     p.resolve(index);
+  }
+
+  /** The pump passes the next index without an entry (a no-op, an abandoned entry in parts). */
+  passIndex(): void {
+    this.engine().passedIndex(this.nextIndex++);
   }
 
   /** Leadership lost: every outstanding proposal fails. */
