@@ -71,9 +71,10 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
     // views changed mid-take-over and the candidate's prepare was refused, again and again. So tcp
     // keeps its logs near 4 MiB (1024 slots at -I 1m).
     const tcpRing = daemonRing(4 * 1024 * 1024, itemSizeMaxBytes);
-    // A control read refused as unreachable (the peer's NIC is gone: connection refused) is stronger
-    // evidence than a silent scan: it counts for a third of the fuse, so a killed peer is declared
-    // dead in a few scans while a slow one still gets the whole fuse.
+    // A control read failing as unreachable (a connection being made, or lost without an answer) is
+    // stronger evidence than a silent scan: it counts for a third of the fuse, while a slow read
+    // counts one scan. A refused or reset connection (the peer's NIC is gone) fails as 'gone', the
+    // whole fuse at once (mu-core background.ts).
     return {
       ...muConfigFor('shm', itemSizeMaxBytes),
       ...tcpRing,
@@ -91,7 +92,7 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
     scanIntervalMs: Math.max(base.scanIntervalMs, 5),
     scoreMax: DEAD_AFTER_SCANS + 2,
     scoreDeadAt: 2,
-    // On shm, 'unreachable' means the peer's process is gone (mu-core's config): dead at once.
+    // On shm, 'unreachable' means the peer is not connected (a dead owner fails as 'gone'): dead at once.
     unreachableMissScans: DEAD_AFTER_SCANS,
     scoreAliveAt: 6,
     permissionRetryMs: Math.max(base.permissionRetryMs, 20),

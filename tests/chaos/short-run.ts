@@ -35,7 +35,9 @@ export async function shortRun(s: ShortRun): Promise<ChaosResult> {
     nodes: s.nodes,
     durationMs: s.durationMs,
     seed,
-    workload: { clients: 4, keys: 6, requestTimeoutMs: 1000, maxOpsPerClient: 1_000_000 },
+    // A fifth of the writes carry 10 KB values: entries in three log slots, so faults also land
+    // between the parts of an entry (a stall after such a fail-over was found only this way).
+    workload: { clients: 4, keys: 6, requestTimeoutMs: 1000, maxOpsPerClient: 1_000_000, bigValueBytes: 10_000, bigValuePercent: 20 },
     faults,
     unknownHorizonMs: unknownHorizonFor(DEFAULT_CHAOS_WRITE_DEADLINE_MS, faults.maxPauseMs),
     // With 4 s horizons after unknown outcomes, a busy key needs more than 5M steps; one CI run gave
