@@ -66,6 +66,8 @@ std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId o
   // Publish atomically: a peer either finds no file or a fully initialised one.
   if (rename(tmpPath.c_str(), path.c_str()) != 0) {
     int err = errno;
+    // Off this thread's robust list before the memory goes (see releaseLiveness).
+    FABRIC_ASSERT(pthread_mutex_unlock(&header->liveness) == 0);
     munmap(base, mappedBytes);
     unlink(tmpPath.c_str());
     throw std::runtime_error("shm: cannot publish " + path + ": " + strerror(err));
