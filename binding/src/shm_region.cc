@@ -62,6 +62,7 @@ std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId o
   pthread_mutexattr_destroy(&attr);
   // Held before the file is published: a peer that can open it never sees an unheld lock of a live owner.
   FABRIC_ASSERT(pthread_mutex_lock(&header->liveness) == 0);
+  header->livenessHeld.store(1, std::memory_order_relaxed);
   header->magic.store(kShmMagic, std::memory_order_release);
   // Publish atomically: a peer either finds no file or a fully initialised one.
   if (rename(tmpPath.c_str(), path.c_str()) != 0) {
@@ -125,7 +126,15 @@ void ShmMapping::lock() const {
 
 void ShmMapping::unlock() const { FABRIC_ASSERT(pthread_mutex_unlock(&header()->lock) == 0); }
 
-bool ShmMapping::ownerAlive() const {
+bool ShmMapping::ownerAlive() {
+  if (header()->livenessHeld.load(std::memory_order_acquire) != 1) {
+    uint64_t now = monotonicNs();
+    if (now - lastPidCheckNs_ >= kPidRecheckNs) {
+      lastPidCheckNs_ = now;
+      pidAliveCached_ = pidAlive(header()->ownerPid);
+    }
+    return pidAliveCached_;
+  }
   // For a robust mutex the futex word holds the holder's thread id (kernel ABI): 0 once unlocked,
   // FUTEX_OWNER_DIED with no id once the kernel cleaned up after the holder's death.
   int word = __atomic_load_n(&header()->liveness.__data.__lock, __ATOMIC_ACQUIRE);

@@ -4,13 +4,14 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <atomic>
 
 #include "fabric_types.h"
 
 namespace fabric {
 
-constexpr uint64_t kShmMagic = 0x324d48534642554dull;  // "MUFBSHM2" (2: the liveness lock)
+constexpr uint64_t kShmMagic = 0x314d48534642554dull;  // "MUFBSHM1"
 constexpr size_t kShmHeaderBytes = 4096;               // keeps the data page-aligned
 
 struct ShmHeader {
@@ -26,6 +27,10 @@ struct ShmHeader {
   PeerId holder;
   // Robust: if a writer dies holding it, the next locker gets EOWNERDEAD and recovers it.
   pthread_mutex_t lock;
+  // Fields below were added after the first release, in the zero-filled rest of the header page:
+  // an older build ignores them, and a file an older build made has them all zero.
+  // 1: the owner holds `liveness` (below); 0: a file of an older build, whose owner is checked by pid.
+  std::atomic<uint32_t> livenessHeld;
   // Held by the owner's thread from before the file is published until close: the owner's death
   // signal. Robust, so when that thread dies (SIGKILL included) the kernel marks its futex word
   // OWNER_DIED about 0.1 ms later, while tearing the process down takes 3-8 ms for a Node
@@ -34,6 +39,12 @@ struct ShmHeader {
   pthread_mutex_t liveness;
 };
 static_assert(sizeof(ShmHeader) <= kShmHeaderBytes, "shm header must fit its page");
+// The layout is shared by every build that may map the same files (a rolling upgrade on one host),
+// and tests/binding/shm-compat.test.ts writes an older build's header at these offsets.
+static_assert(offsetof(ShmHeader, dataBytes) == 8 && offsetof(ShmHeader, ownerPid) == 16 && offsetof(ShmHeader, ownerId) == 20 &&
+                  offsetof(ShmHeader, retired) == 24 && offsetof(ShmHeader, holder) == 28 && offsetof(ShmHeader, lock) == 32 &&
+                  offsetof(ShmHeader, livenessHeld) == 72 && offsetof(ShmHeader, liveness) == 80,
+              "shm header layout");
 
 class ShmMapping : public RegionMemory {
  public:
@@ -53,8 +64,10 @@ class ShmMapping : public RegionMemory {
 
   // Whether the owner's thread still holds the liveness lock: one load, cheap enough for every
   // post. A write that lands between the owner's death and the kernel's marking of the word is
-  // indistinguishable from one that landed just before the owner crashed.
-  bool ownerAlive() const;
+  // indistinguishable from one that landed just before the owner crashed. A file of an older build
+  // (no liveness lock) is checked by its owner's pid instead, at most once per kPidRecheckNs.
+  bool ownerAlive();
+  static constexpr uint64_t kPidRecheckNs = 1000000;
   // Owner side: unlock the liveness lock (close, or the mapping going away). Idempotent; must run
   // on the thread that created the region, before the memory is unmapped, since the lock sits on
   // that thread's robust list, which the kernel walks when the thread exits.
@@ -66,6 +79,8 @@ class ShmMapping : public RegionMemory {
   size_t mappedBytes_;
   size_t dataBytes_;
   bool holdsLiveness_ = false;
+  uint64_t lastPidCheckNs_ = 0;
+  bool pidAliveCached_ = true;
 };
 
 bool pidAlive(pid_t pid);
