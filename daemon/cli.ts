@@ -106,6 +106,10 @@ async function main(): Promise<void> {
     return;
   }
   const args = parseArgs(process.argv.slice(2));
+  // A log reader that went away (a closed pipe: the process that started us died) must not take
+  // the daemon down: an unhandled EPIPE on stderr crashed it on its next log line, which is the
+  // shutdown line, so it left without closing its fabric (shm region files stayed behind).
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
   const log = new Logger(Math.min(2, args.v ?? 0) as LogLevel);
   let sasl: SaslSettings | undefined;
   try {
@@ -164,10 +168,10 @@ async function main(): Promise<void> {
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (why: string) => {
     if (stopping) return;
     stopping = true;
-    log.info(`${signal} received, shutting down`);
+    log.info(`${why}, shutting down`);
     const forced = setTimeout(() => {
       // Close the fabric even so: on shm that unlinks this node's region files, and peers see it gone.
       log.info('shutdown took over 2 s; closing the fabric and exiting');
@@ -183,8 +187,25 @@ async function main(): Promise<void> {
       process.exit(0);
     });
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM received'));
+  process.on('SIGINT', () => stop('SIGINT received'));
+  watchParent(process.env, stop);
+}
+
+/**
+ * MUCACHED_EXIT_WITH_PARENT=1 (set by the tools that start local clusters: `mucached cluster`, the
+ * chaos runner): stop as on SIGTERM once the process that started us is gone (we were reparented),
+ * so a tool that crashes does not leave a cluster running.
+ */
+function watchParent(env: NodeJS.ProcessEnv, stop: (why: string) => void): void {
+  if (env.MUCACHED_EXIT_WITH_PARENT !== '1') return;
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop(`parent process ${parent} exited`);
+  }, 500);
+  timer.unref();
 }
 
 if (require.main === module) void main();

@@ -67,7 +67,9 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
   const cli = path.join(__dirname, '..', 'cli.js');
   const children = new Map<number, ChildProcess>();
   for (const n of nodes) {
-    const child = spawn(process.execPath, [cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I], { stdio: ['ignore', 'inherit', 'inherit'] });
+    // The nodes stop by themselves if this command dies without stopping them (daemon/cli.ts, watchParent).
+    const env = { ...process.env, MUCACHED_EXIT_WITH_PARENT: '1' };
+    const child = spawn(process.execPath, [cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(n.id, child);
     child.on('exit', (code, signal) => {
       if (stopping) return;

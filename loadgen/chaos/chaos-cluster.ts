@@ -108,7 +108,9 @@ export class ChaosCluster {
     const argv = [process.execPath, this.cli, '--id', String(id), '--config', this.configFile, ...this.extraArgs];
     const full = this.netns === null ? argv : [...this.netns.execPrefix(id), ...argv];
     // `ip netns exec` execs its command: the PID is the daemon's own.
-    const proc = spawn(full[0], full.slice(1), { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The nodes stop by themselves if this runner dies (daemon/cli.ts, watchParent).
+    const env = { ...process.env, MUCACHED_EXIT_WITH_PARENT: '1' };
+    const proc = spawn(full[0], full.slice(1), { cwd: this.dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     registerChild(proc);
     trackForExit(proc);
     n.proc = proc;

@@ -75,3 +75,40 @@ test('mucached cluster replicates, and on SIGTERM stops every node and removes i
     for (const f of filesOf(clusterName)) fs.rmSync(`${SHM}/${f}`, { force: true });
   }
 });
+
+test('nodes started by a tool that dies stop by themselves and remove their files, though their log pipe is closed', async () => {
+  // The starter (a stand-in for a crashed chaos runner) spawns three nodes with their output piped
+  // to itself, prints their pids, and exits without stopping them: the nodes are reparented, and
+  // every log line they write from then on fails with EPIPE.
+  const clusterName = `orphans-${process.pid}`;
+  const ports: number[] = [];
+  for (let i = 0; i < 9; i++) ports.push(await freePort());
+  const config = {
+    cluster: clusterName, fabric: { kind: 'shm' }, secret: 'orphan-test-secret-0123456789abcdef',
+    nodes: [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', clientPort: ports[id - 1], fabricPort: ports[id + 2], peerPort: ports[id + 5] })),
+  };
+  const dir = fs.mkdtempSync('/tmp/mucached-orphans-');
+  const configFile = `${dir}/cluster.json`;
+  fs.writeFileSync(configFile, JSON.stringify(config));
+  const starterCode = `
+    const { spawn } = require('child_process');
+    const env = { ...process.env, MUCACHED_EXIT_WITH_PARENT: '1' };
+    const kids = [1, 2, 3].map((id) => spawn(process.execPath, [${JSON.stringify(daemonCli)}, '--id', String(id), '--config', ${JSON.stringify(configFile)}, '-m', '16'], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    console.log(kids.map((k) => k.pid).join(' '));
+    setTimeout(() => process.exit(0), 4000);`;
+  const starter = spawn(process.execPath, ['-e', starterCode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  starter.stdout!.on('data', (d) => { out += d.toString(); });
+  await new Promise<void>((r) => starter.once('exit', () => r()));
+  const pids = out.trim().split(' ').map(Number);
+  try {
+    expect(pids).toHaveLength(3);
+    expect(filesOf(clusterName).length).toBeGreaterThan(0); // the nodes were up when the starter left
+    await until(() => pids.every((p) => !alive(p)), 15_000, 'the orphaned nodes to stop');
+    expect(filesOf(clusterName)).toEqual([]);
+  } finally {
+    for (const p of pids) if (p > 0 && alive(p)) process.kill(p, 'SIGKILL');
+    for (const f of filesOf(clusterName)) fs.rmSync(`${SHM}/${f}`, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
