@@ -26,6 +26,7 @@ import yargs from 'yargs';
 import { percentile } from './main-st-common';
 import { removeShmClusterFiles } from '../binding/shm-files';
 import { freePort } from './ports';
+import { waitUntil } from './wait';
 
 /** Phases of one fail-over, in ms after the kill (NaN: not seen). */
 const PHASES = ['lost', 'stand', 'granted', 'read', 'adopt', 'leader', 'synced', 'commit'] as const;
@@ -87,15 +88,6 @@ async function kill(p: Proc): Promise<void> {
   await p.exited;
 }
 
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 1_000_000 && Date.now() < deadline; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 const now = () => performance.timeOrigin + performance.now();
 
 async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): Promise<{ ms: number; phases: Breakdown }> {
@@ -111,7 +103,7 @@ async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): 
     // Every member must be a voter too: one that started late (a loaded machine) joined a group with
     // history and votes only once the leader synced it; with node 1 gone no majority could prepare.
     const voter = (p: Proc) => p.lines.some((l) => l.startsWith('log ') && (l.endsWith(' starting a new group') || l.endsWith(': a voter again')));
-    await until(() => commitsOf(procs[0]).length >= 200 && procs.every((p) => p.applied >= 100 && voter(p)), 30_000, 'node 1 to commit 200 entries, every member a voter');
+    await waitUntil(() => commitsOf(procs[0]).length >= 200 && procs.every((p) => p.applied >= 100 && voter(p)), 30_000, 'node 1 to commit 200 entries, every member a voter', 2);
     const killedAt = now();
     await kill(procs[0]);
     const firstNew = () => {
@@ -124,7 +116,7 @@ async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): 
       }
       return best;
     };
-    await until(() => firstNew().t < Infinity, 30_000, 'a new leader to commit').catch((e: Error) => {
+    await waitUntil(() => firstNew().t < Infinity, 30_000, 'a new leader to commit', 2).catch((e: Error) => {
       const tails = procs.slice(1).map((p) => `--- node ${p.id} ---\n${p.lines.filter((l) => l.startsWith('log ') && !/peer \d (lost|is alive)/.test(l)).slice(-25).join('\n')}`);
       throw new Error(`${e.message}\n${tails.join('\n')}`);
     });

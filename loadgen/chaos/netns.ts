@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Cut, NetnsPlan, cutCommands, cutKey, netnsPlan, ownerPid, setupCommands, teardownCommands } from './netns-plan';
+import { processAlive } from '../wait';
 
 const LOCK_DIR = path.join(os.tmpdir(), 'mucached-chaos-netns');
 const IP_TIMEOUT_MS = 10_000;
@@ -24,9 +25,6 @@ function mustIp(args: string[]): void {
   if (!r.ok) throw new Error(`ip ${args.join(' ')}: ${r.out}`);
 }
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-}
 
 /** Why namespaces cannot be used here, or null when they can. */
 export function netnsUnavailable(): string | null {
@@ -44,11 +42,11 @@ function sweepStale(): void {
   for (const line of r.out.split('\n')) {
     const name = line.split(' ')[0];
     const pid = ownerPid(name);
-    if (pid === null || pid === process.pid || alive(pid)) continue;
+    if (pid === null || pid === process.pid || processAlive(pid)) continue;
     ip(['netns', 'del', name]);
   }
   const links = ip(['-o', 'link', 'show']);
-  for (const m of links.out.matchAll(/^\d+: (mux(\d+)x\d+)[@:]/gm)) if (!alive(Number(m[2]))) ip(['link', 'del', m[1]]);
+  for (const m of links.out.matchAll(/^\d+: (mux(\d+)x\d+)[@:]/gm)) if (!processAlive(Number(m[2]))) ip(['link', 'del', m[1]]);
 }
 
 /** Claims a free 10.77.x.0/24 with an exclusive lock file; a dead owner's file is taken over. */
@@ -64,7 +62,7 @@ function claimSubnet(): { subnet: number; lockFile: string } {
       return { subnet, lockFile };
     } catch {
       const owner = Number(fs.readFileSync(lockFile, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) {
         fs.rmSync(lockFile, { force: true });
         i--; // retry the same subnet once its stale claim is gone
         continue;

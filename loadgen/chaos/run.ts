@@ -9,8 +9,8 @@ import { Fault, FaultOptions, injectFaults } from './faults';
 import { Op } from './history';
 import { CheckResult, checkHistory } from './linearizability';
 import { PROBE_KEY } from './probes';
-import { RequestFailed, TextConnection, parseValueReply } from './text-client';
-import { recordedValue } from './big-values';
+import { RequestFailed, TextConnection } from './text-client';
+import { parseRecordedValue } from './big-values';
 import { Recorder, WorkloadOptions, nowMs, runClient } from './workload';
 import { makeRng } from '../rng';
 
@@ -65,11 +65,8 @@ async function readAll(host: string, port: number, keys: string[], timeoutMs: nu
   const conn = await TextConnection.open(port, timeoutMs, host);
   try {
     const out = new Map<string, string | null>();
-    for (const k of keys) {
-      const v = parseValueReply(await conn.request(`get ${k}\r\n`, true, timeoutMs));
-      // The history keeps big values in their compact form (big-values.ts): so must the final reads.
-      out.set(k, v === null ? null : recordedValue(v.value));
-    }
+    // The history keeps big values in their compact form (big-values.ts): so must the final reads.
+    for (const k of keys) out.set(k, parseRecordedValue(await conn.request(`get ${k}\r\n`, true, timeoutMs))?.value ?? null);
     return out;
   } finally { conn.close(); }
 }

@@ -9,8 +9,8 @@
 import { performance } from 'perf_hooks';
 import type { Endpoint } from './chaos-cluster';
 import { Op, OpKind } from './history';
-import { RequestFailed, TextConnection, parseValueReply } from './text-client';
-import { bigValueText, recordedValue } from './big-values';
+import { RequestFailed, TextConnection } from './text-client';
+import { bigValue, parseRecordedValue } from './big-values';
 import { Rng } from '../rng';
 
 export interface WorkloadOptions {
@@ -85,12 +85,7 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
   const newValue = (): { text: string; recorded: string } => {
     const unique = String(1_000_000 * rec.nextValue++);
     const big = (o.bigValueBytes ?? 0) > 0 && rng.below(100) < (o.bigValuePercent ?? 25);
-    const text = big ? bigValueText(unique, o.bigValueBytes!) : unique;
-    return { text, recorded: recordedValue(text) };
-  };
-  const readValue = (reply: string): { value: string; cas: string | null } | null => {
-    const v = parseValueReply(reply);
-    return v === null ? null : { value: recordedValue(v.value), cas: v.cas };
+    return big ? bigValue(unique, o.bigValueBytes!) : { text: unique, recorded: unique };
   };
   const connect = async (): Promise<TextConnection | null> => {
     try {
@@ -123,7 +118,7 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
       const reply = await exchange(gets, `gets ${key}\r\n`, true);
       if (reply === null) continue;
       let seen: { value: string; cas: string | null } | null;
-      try { seen = readValue(reply); } catch { record(gets, Infinity, gets.result, `${gets.note}; ${reply.trim()}`); continue; }
+      try { seen = parseRecordedValue(reply); } catch { record(gets, Infinity, gets.result, `${gets.note}; ${reply.trim()}`); continue; }
       record(gets, nowMs(rec), seen?.value ?? null, gets.note);
       if (seen === null || seen.cas === null) continue;
       const value = newValue();
@@ -137,7 +132,7 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
       const r = await exchange(op, `get ${key}\r\n`, true);
       if (r === null) continue;
       let value: string | null;
-      try { value = readValue(r)?.value ?? null; } catch { record(op, op.returnMs, op.result, `${note}; ${r.trim()}`); continue; }
+      try { value = parseRecordedValue(r)?.value ?? null; } catch { record(op, op.returnMs, op.result, `${note}; ${r.trim()}`); continue; }
       record(op, nowMs(rec), value, op.note);
       continue;
     }

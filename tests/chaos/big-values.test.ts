@@ -1,4 +1,4 @@
-import { bigValueText, recordedValue } from '../../loadgen/chaos/big-values';
+import { bigValue, bigValueText, recordedValue } from '../../loadgen/chaos/big-values';
 
 // The chaos history keeps big values compact; what a read returns must map to the same compact
 // form only when it is byte for byte the value written, so a torn or spliced value is a violation.
@@ -7,6 +7,8 @@ test('a big value is recorded compactly only when intact', () => {
   const b = bigValueText('95000000000', 10_000);
   expect(a).toHaveLength(10_000);
   expect(recordedValue(a)).toBe('94517000000.big10000');
+  // What a client records when it writes the value is what the check makes of it when read back.
+  expect(bigValue('94517000000', 10_000)).toEqual({ text: a, recorded: recordedValue(a) });
   // Parts of two values spliced at a slot boundary: neither value.
   const spliced = a.slice(0, 4072) + b.slice(4072);
   expect(recordedValue(spliced)).toBe(spliced);

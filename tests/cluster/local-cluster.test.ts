@@ -6,6 +6,8 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import { daemonCli, freePort } from '../helpers/procs';
+import { distinctFreePorts } from '../../loadgen/ports';
+import { processAlive, waitUntil } from '../../loadgen/wait';
 import { exchange, waitForValue } from '../helpers/cluster';
 
 jest.setTimeout(60_000);
@@ -25,23 +27,6 @@ function nodePid(clusterName: string, id: number): number {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 test('mucached cluster replicates, and on SIGTERM stops every node and removes its shm files, a stuck node included', async () => {
   const port = await freePort();
@@ -54,23 +39,23 @@ test('mucached cluster replicates, and on SIGTERM stops every node and removes i
   const clusterName = `local-${cmd.pid}`;
   const pids: number[] = [];
   try {
-    await until(() => /nodes up on shm; node \d leads/.test(output), 30_000, `the cluster to come up; output:\n${output}`);
+    await waitUntil(() => /nodes up on shm; node \d leads/.test(output), 30_000, `the cluster to come up; output:\n${output}`);
     const stored = await exchange(port, 'set lc-key 0 0 5\r\nhello\r\n', (r) => r.endsWith('\r\n'));
     expect(stored).toBe('STORED\r\n');
     await waitForValue(port + 2, 'lc-key', 'hello');
 
     for (let id = 1; id <= 3; id++) pids.push(nodePid(clusterName, id));
-    expect(pids.every((p) => p > 0 && alive(p))).toBe(true);
+    expect(pids.every((p) => p > 0 && processAlive(p))).toBe(true);
     expect(filesOf(clusterName).length).toBeGreaterThan(0);
     // A node that cannot act on SIGTERM: the command kills it after its 5 s grace.
     process.kill(pids[1], 'SIGSTOP');
     process.kill(cmd.pid!, 'SIGTERM');
     await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
     expect(cmd.exitCode).toBe(0);
-    await until(() => pids.every((p) => !alive(p)), 5000, 'every node process to be gone');
+    await waitUntil(() => pids.every((p) => !processAlive(p)), 5000, 'every node process to be gone');
     expect(filesOf(clusterName)).toEqual([]);
   } finally {
-    for (const p of pids) if (p > 0 && alive(p)) process.kill(p, 'SIGKILL');
+    for (const p of pids) if (p > 0 && processAlive(p)) process.kill(p, 'SIGKILL');
     if (cmd.exitCode === null && cmd.signalCode === null) cmd.kill('SIGKILL');
     for (const f of filesOf(clusterName)) fs.rmSync(`${SHM}/${f}`, { force: true });
   }
@@ -81,8 +66,7 @@ test('nodes started by a tool that dies stop by themselves and remove their file
   // to itself, prints their pids, and exits without stopping them: the nodes are reparented, and
   // every log line they write from then on fails with EPIPE.
   const clusterName = `orphans-${process.pid}`;
-  const ports: number[] = [];
-  for (let i = 0; i < 9; i++) ports.push(await freePort());
+  const ports = await distinctFreePorts(9);
   const config = {
     cluster: clusterName, fabric: { kind: 'shm' }, secret: 'orphan-test-secret-0123456789abcdef',
     nodes: [1, 2, 3].map((id) => ({ id, host: '127.0.0.1', clientPort: ports[id - 1], fabricPort: ports[id + 2], peerPort: ports[id + 5] })),
@@ -104,10 +88,10 @@ test('nodes started by a tool that dies stop by themselves and remove their file
   try {
     expect(pids).toHaveLength(3);
     expect(filesOf(clusterName).length).toBeGreaterThan(0); // the nodes were up when the starter left
-    await until(() => pids.every((p) => !alive(p)), 15_000, 'the orphaned nodes to stop');
+    await waitUntil(() => pids.every((p) => !processAlive(p)), 15_000, 'the orphaned nodes to stop');
     expect(filesOf(clusterName)).toEqual([]);
   } finally {
-    for (const p of pids) if (p > 0 && alive(p)) process.kill(p, 'SIGKILL');
+    for (const p of pids) if (p > 0 && processAlive(p)) process.kill(p, 'SIGKILL');
     for (const f of filesOf(clusterName)) fs.rmSync(`${SHM}/${f}`, { force: true });
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { repoRoot } from '../helpers/procs';
+import { processAlive } from '../../loadgen/wait';
 import { TEST_SEED } from './support';
 
 const loadgenJs = path.join(repoRoot, 'dist', 'loadgen', 'loadgen.js');
@@ -31,14 +32,6 @@ function start(args: string[]): { proc: ChildProcess; done: Promise<Ran>; stderr
   return { proc, done, stderr: () => stderr };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The pids every "started <system> pid a,b,c" line names. */
 function startedPids(stderr: string): number[] {
@@ -105,7 +98,7 @@ test('compare: memcached, single-node mucached and a 3-node shm cluster; report 
 
   const pids: number[] = j.started.flatMap((s: { pids: number[] }) => s.pids);
   expect(pids.length).toBe(j.started.some((s: { system: string }) => s.system === 'mucached-3-shm') ? 5 : 2);
-  for (const pid of pids) expect(alive(pid)).toBe(false);
+  for (const pid of pids) expect(processAlive(pid)).toBe(false);
   expect(taggedProcesses()).toEqual([]);
 }, 60_000);
 
@@ -129,7 +122,7 @@ test('compare through a follower: every set is forwarded to the leader, replicat
     console.warn(`the 3-node cluster misbehaved during this run: ${JSON.stringify({ trouble, runs })}`);
     expect(r.code).toBe(2);
   }
-  for (const pid of j.started.flatMap((s: { pids: number[] }) => s.pids)) expect(alive(pid)).toBe(false);
+  for (const pid of j.started.flatMap((s: { pids: number[] }) => s.pids)) expect(processAlive(pid)).toBe(false);
   expect(taggedProcesses()).toEqual([]);
 }, 60_000);
 
@@ -151,7 +144,7 @@ test('bench --cluster shm interrupted while the cluster starts: exit 130, every 
   // The cluster's nodes are not announced while it is still starting: they are found by TAG.
   const announced = startedPids(r.stderr);
   expect(announced.length).toBeGreaterThanOrEqual(1);
-  for (const pid of announced) expect(alive(pid)).toBe(false);
+  for (const pid of announced) expect(processAlive(pid)).toBe(false);
   expect(taggedProcesses()).toEqual([]);
   expect([...clusterDirs()].filter((d) => !dirsBefore.has(d))).toEqual([]);
 }, 60_000);
@@ -173,7 +166,7 @@ test('bench pauses the systems it is not measuring; interrupted while one is pau
   process.kill(run.proc.pid as number, 'SIGINT');
   const r = await run.done;
   expect(r.code).toBe(130);
-  for (const pid of pids) expect(alive(pid)).toBe(false);
+  for (const pid of pids) expect(processAlive(pid)).toBe(false);
   expect(taggedProcesses()).toEqual([]);
 }, 60_000);
 
