@@ -30,6 +30,31 @@ export async function distinctFreePorts(count: number, nextFree: () => Promise<n
   return [...ports];
 }
 
+/** Whether 127.0.0.1:port can be bound right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (port > 65535) return resolve(false);
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A base port such that every `base + offset` is free a moment ago: for tools that number their
+ * ports from one base (`mucached cluster --port P --fabric-port F` uses P+i, F+i and F+100+i).
+ */
+export async function freePortBase(offsets: number[], nextFree: () => Promise<number> = freePort): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = await nextFree();
+    let all = true;
+    for (const o of offsets) if (!(await portFree(base + o))) { all = false; break; }
+    if (all) return base;
+  }
+  throw new Error(`no base port with ${offsets.length} free offsets after 100 attempts`);
+}
+
 function running(proc: ChildProcess): boolean {
   return proc.exitCode === null && proc.signalCode === null;
 }

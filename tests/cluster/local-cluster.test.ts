@@ -5,8 +5,8 @@
  */
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import { daemonCli, freePort } from '../helpers/procs';
-import { distinctFreePorts } from '../../loadgen/ports';
+import { daemonCli } from '../helpers/procs';
+import { distinctFreePorts, freePortBase } from '../../loadgen/ports';
 import { processAlive, waitUntil } from '../../loadgen/wait';
 import { exchange, waitForValue } from '../helpers/cluster';
 
@@ -29,8 +29,11 @@ function nodePid(clusterName: string, id: number): number {
 
 
 test('mucached cluster replicates, and on SIGTERM stops every node and removes its shm files, a stuck node included', async () => {
-  const port = await freePort();
-  const fabricPort = await freePort();
+  // Node i listens on port+i-1 (clients), fabricPort+i-1 and fabricPort+100+i-1 (its daemons' link):
+  // each base is chosen with all of its offsets free (a taken port+1 kept one node from starting).
+  const port = await freePortBase([0, 1, 2]);
+  let fabricPort = await freePortBase([0, 1, 2, 100, 101, 102]);
+  for (let i = 0; i < 100 && fabricPort <= port + 2 && fabricPort + 102 >= port; i++) fabricPort = await freePortBase([0, 1, 2, 100, 101, 102]);
   const cmd: ChildProcess = spawn(process.execPath, [daemonCli, 'cluster', '--nodes', '3', '--port', String(port), '--fabric-port', String(fabricPort), '-m', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   cmd.stdout!.on('data', (d) => { output += d.toString(); });
@@ -39,7 +42,9 @@ test('mucached cluster replicates, and on SIGTERM stops every node and removes i
   const clusterName = `local-${cmd.pid}`;
   const pids: number[] = [];
   try {
-    await waitUntil(() => /nodes up on shm; node \d leads/.test(output), 30_000, `the cluster to come up; output:\n${output}`);
+    await waitUntil(() => /nodes up on shm; node \d leads/.test(output), 30_000, 'the cluster to come up').catch((e: Error) => {
+      throw new Error(`${e.message}; its output:\n${output}`); // the output as it is then, not as it was at the start
+    });
     const stored = await exchange(port, 'set lc-key 0 0 5\r\nhello\r\n', (r) => r.endsWith('\r\n'));
     expect(stored).toBe('STORED\r\n');
     await waitForValue(port + 2, 'lc-key', 'hello');
