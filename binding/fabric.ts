@@ -66,6 +66,15 @@ export interface Fabric {
   grantWrite(region: string, peerId: PeerId | null): void;
   /** Who holds write permission on a local region now. */
   writeHolder(region: string): PeerId | null;
+  /**
+   * From now on, soon after a peer's write lands in this local region, call the `onRemoteWrite`
+   * handler (what RDMA write-with-immediate gives a receiver: the owner learns of a write without
+   * polling for it). One call may stand for several writes. Returns false if this backend cannot
+   * (verbs, for now): the owner then finds such writes by polling.
+   */
+  watchRemoteWrites(region: string): boolean;
+  /** The handler for watched regions (null: none); runs on the JS thread. */
+  onRemoteWrite(handler: (() => void) | null): void;
   close(): void;
 }
 

@@ -26,11 +26,13 @@ interface NativeFabricObject {
   writeHolder(region: string): number | null;
   listenPort(): number;
   holdPeerLockForTest(peerId: number, region: string, ms: number): void;
+  /** false: this backend cannot tell (verbs for now). */
+  watchRemoteWrites(region: string): boolean;
   close(): void;
 }
 
 interface NativeAddon {
-  NativeFabric: new (kind: string, options: FabricOptions, onWake: () => void) => NativeFabricObject;
+  NativeFabric: new (kind: string, options: FabricOptions, onWake: () => void, onRemoteWrite: () => void) => NativeFabricObject;
   hmacSha256(key: Buffer, message: Buffer): Buffer;
   hasVerbs: boolean;
 }
@@ -82,11 +84,14 @@ class AddonFabric implements NativeFabric {
   private readonly waiters = new Set<Waiter>();
   private closed = false;
   private readonly polled = new Float64Array(3 * MAX_POLL);
+  private remoteWriteHandler: (() => void) | null = null;
 
   constructor(options: FabricOptions) {
     this.kind = options.kind;
     this.selfId = options.selfId;
-    this.native = new (loadAddon().NativeFabric)(options.kind, options, () => this.wakeAll());
+    this.native = new (loadAddon().NativeFabric)(options.kind, options, () => this.wakeAll(), () => {
+      if (!this.closed) this.remoteWriteHandler?.();
+    });
     this.listenPort = this.native.listenPort();
   }
 
@@ -142,6 +147,12 @@ class AddonFabric implements NativeFabric {
   }
   writeHolder(region: string): PeerId | null {
     return this.native.writeHolder(region);
+  }
+  watchRemoteWrites(region: string): boolean {
+    return this.native.watchRemoteWrites(region);
+  }
+  onRemoteWrite(handler: (() => void) | null): void {
+    this.remoteWriteHandler = handler;
   }
   holdPeerLockForTest(peerId: PeerId, region: string, ms: number): void {
     this.native.holdPeerLockForTest(peerId, region, ms);

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <unordered_map>
 
@@ -20,6 +21,32 @@ struct Wake {
   void call() {
     std::lock_guard<std::mutex> lock(mu);
     if (!released) fn.NonBlockingCall();
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!released) {
+      released = true;
+      fn.Release();
+    }
+  }
+};
+
+// Peers' writes into watched regions, told to JS (Backend::watchRemoteWrites): at most one call is
+// queued at a time, however many writes land before the JS thread runs it.
+struct RemoteWriteSignal {
+  std::mutex mu;
+  Napi::ThreadSafeFunction fn;
+  bool released = false;
+  std::atomic<bool> queued{false};
+  void call(const std::shared_ptr<RemoteWriteSignal>& self) {
+    if (queued.exchange(true, std::memory_order_acq_rel)) return;
+    std::lock_guard<std::mutex> lock(mu);
+    if (released) return;
+    fn.NonBlockingCall([self](Napi::Env, Napi::Function js) {
+      // Cleared before the handler runs: a write landing during it queues the next call.
+      self->queued.store(false, std::memory_order_release);
+      js.Call({});
+    });
   }
   void release() {
     std::lock_guard<std::mutex> lock(mu);
@@ -81,14 +108,16 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
                         InstanceMethod("writeHolder", &NativeFabric::writeHolder),
                         InstanceMethod("listenPort", &NativeFabric::listenPort),
                         InstanceMethod("holdPeerLockForTest", &NativeFabric::holdPeerLockForTest),
+                        InstanceMethod("watchRemoteWrites", &NativeFabric::watchRemoteWrites),
                         InstanceMethod("close", &NativeFabric::close)});
   }
 
-  // new NativeFabric(kind, options, onWake)
-  NativeFabric(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeFabric>(info), wake_(std::make_shared<Wake>()) {
+  // new NativeFabric(kind, options, onWake, onRemoteWrite)
+  NativeFabric(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<NativeFabric>(info), wake_(std::make_shared<Wake>()), remoteWrite_(std::make_shared<RemoteWriteSignal>()) {
     Napi::Env env = info.Env();
-    if (info.Length() < 3 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsFunction())
-      throw Napi::TypeError::New(env, "new NativeFabric(kind, options, onWake)");
+    if (info.Length() < 4 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsFunction() || !info[3].IsFunction())
+      throw Napi::TypeError::New(env, "new NativeFabric(kind, options, onWake, onRemoteWrite)");
     std::string kind = info[0].As<Napi::String>().Utf8Value();
     Napi::Object o = info[1].As<Napi::Object>();
     BackendOptions options;
@@ -111,11 +140,16 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     wake_->fn.Unref(env);  // an idle fabric must not keep the process alive; waiters hold a timer
     std::shared_ptr<Wake> wake = wake_;
     backend_->completions().setWaker([wake] { wake->call(); });
+    remoteWrite_->fn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "fabric-remote-write", 0, 1);
+    remoteWrite_->fn.Unref(env);
+    std::shared_ptr<RemoteWriteSignal> signal = remoteWrite_;
+    backend_->setRemoteWriteNotifier([signal] { signal->call(signal); });
   }
 
   ~NativeFabric() override {
     if (backend_) backend_->close();
     wake_->release();
+    remoteWrite_->release();
   }
 
  private:
@@ -253,6 +287,10 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     return info.Env().Undefined();
   }
 
+  Napi::Value watchRemoteWrites(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), live().watchRemoteWrites(nameArg(info[0])));
+  }
+
   Napi::Value close(const Napi::CallbackInfo& info) {
     if (backend_) {
       backend_->close();
@@ -260,6 +298,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
       closedCompletions_ = true;
     }
     wake_->release();
+    remoteWrite_->release();
     return info.Env().Undefined();
   }
 
@@ -270,6 +309,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
 
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<Wake> wake_;
+  std::shared_ptr<RemoteWriteSignal> remoteWrite_;
   uint64_t nextWrId_ = 1;
   bool closedCompletions_ = false;
   std::unordered_map<uint64_t, PendingRead> pendingReads_;

@@ -1,5 +1,6 @@
 // What every native backend implements; the Node-API layer (addon.cc) only talks to this.
 #pragma once
+#include <functional>
 #include <stdexcept>
 
 #include "completion_queue.h"
@@ -50,6 +51,12 @@ class Backend {
   virtual void holdPeerLockForTest(PeerId peer, const std::string& region, uint32_t ms) {
     throw std::runtime_error("holdPeerLockForTest is only implemented by the shm backend");
   }
+  // From now on a peer's write that lands in this local region calls the remote-write notifier soon
+  // after (what RDMA write-with-immediate gives a receiver), so the JS side need not poll for it.
+  // False if this backend cannot; its users then find such writes by polling.
+  virtual bool watchRemoteWrites(const std::string& region) { return false; }
+  // Set once, before any region is watched; may be called from any thread.
+  void setRemoteWriteNotifier(std::function<void()> fn) { remoteWriteNotifier_ = std::move(fn); }
   virtual void close() = 0;
 
   CompletionQueue& completions() { return completions_; }
@@ -65,7 +72,12 @@ class Backend {
     completions_.push(std::move(c));
   }
 
+  void remoteWriteLanded() {
+    if (remoteWriteNotifier_) remoteWriteNotifier_();
+  }
+
   CompletionQueue completions_;
+  std::function<void()> remoteWriteNotifier_;
 };
 
 std::unique_ptr<Backend> makeShmBackend(const BackendOptions& options);

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <map>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "backend.h"
 #include "shm_region.h"
@@ -96,6 +98,7 @@ class ShmBackend : public Backend {
       // The unlock below is a release; readers that do not take the lock pair with their acquire.
       std::atomic_thread_fence(std::memory_order_release);
       mapping->unlock();
+      mapping->ringIfWatched();
       error = ErrorKind::None;
       detail.clear();
       break;
@@ -148,9 +151,33 @@ class ShmBackend : public Backend {
     mapping->unlock();
   }
 
+  bool watchRemoteWrites(const std::string& region) override {
+    checkOpen();
+    ownRegion(region);
+    if (watched_.count(region) > 0) return true;
+    std::shared_ptr<ShmMapping> mapping = own_[region];
+    mapping->header()->notifyOnWrite.store(1, std::memory_order_release);
+    watched_[region] = std::thread([this, mapping] {
+      uint32_t seen = mapping->header()->writeBell.load(std::memory_order_acquire);
+      while (!stopWatching_.load(std::memory_order_acquire)) {
+        uint32_t now = mapping->waitBell(seen);
+        if (now != seen && !stopWatching_.load(std::memory_order_acquire)) remoteWriteLanded();
+        seen = now;
+      }
+    });
+    return true;
+  }
+
   void close() override {
     if (closed_) return;
     closed_ = true;
+    stopWatching_.store(true, std::memory_order_release);
+    for (auto& [name, thread] : watched_) {
+      own_[name]->header()->notifyOnWrite.store(0, std::memory_order_release);
+      own_[name]->wakeBellWaiters();
+      thread.join();
+    }
+    watched_.clear();
     for (auto& [name, mapping] : own_) {
       mapping->lock();
       mapping->header()->retired.store(1, std::memory_order_release);
@@ -252,6 +279,9 @@ class ShmBackend : public Backend {
   std::string dir_;
   bool closed_ = false;
   std::map<std::string, std::shared_ptr<ShmMapping>> own_;
+  // One thread per watched region, asleep on its bell's futex (see watchRemoteWrites).
+  std::map<std::string, std::thread> watched_;
+  std::atomic<bool> stopWatching_{false};
   std::unordered_map<PeerId, ShmPeer> peers_;
 };
 

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,6 +140,37 @@ bool ShmMapping::ownerAlive() {
   // FUTEX_OWNER_DIED with no id once the kernel cleaned up after the holder's death.
   int word = __atomic_load_n(&header()->liveness.__data.__lock, __ATOMIC_ACQUIRE);
   return (word & FUTEX_TID_MASK) != 0 && (word & FUTEX_OWNER_DIED) == 0;
+}
+
+namespace {
+// Process-shared futex calls (no FUTEX_PRIVATE_FLAG): the word lives in a file mapped by several
+// processes, and the kernel keys it by file and offset.
+long futexWait(std::atomic<uint32_t>* word, uint32_t expected) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, nullptr, nullptr, 0);
+}
+void futexWakeAll(std::atomic<uint32_t>* word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
+}  // namespace
+
+void ShmMapping::ringIfWatched() {
+  ShmHeader* h = header();
+  if (h->notifyOnWrite.load(std::memory_order_acquire) == 0) return;
+  h->writeBell.fetch_add(1, std::memory_order_release);
+  futexWakeAll(&h->writeBell);
+}
+
+uint32_t ShmMapping::waitBell(uint32_t seen) {
+  std::atomic<uint32_t>* bell = &header()->writeBell;
+  // A ring between the caller's last load and this call changed the word: the kernel then returns
+  // EAGAIN at once instead of sleeping, so no ring is missed.
+  if (bell->load(std::memory_order_acquire) == seen) futexWait(bell, seen);
+  return bell->load(std::memory_order_acquire);
+}
+
+void ShmMapping::wakeBellWaiters() {
+  header()->writeBell.fetch_add(1, std::memory_order_release);
+  futexWakeAll(&header()->writeBell);
 }
 
 }  // namespace fabric

@@ -37,13 +37,20 @@ struct ShmHeader {
   // process, all of which kill(pid, 0) still reports alive (and a zombie after that). Peers only
   // ever read the word; nobody else locks it.
   pthread_mutex_t liveness;
+  // 1: the owner watches `writeBell` (Backend::watchRemoteWrites). A writer then bumps the bell and
+  // wakes its futex (process-shared: the word sits in the shared file) after each write it lands.
+  // Builds without these fields never ring: their writes are found by polling, as before.
+  std::atomic<uint32_t> notifyOnWrite;
+  std::atomic<uint32_t> writeBell;
 };
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex word is a plain u32");
 static_assert(sizeof(ShmHeader) <= kShmHeaderBytes, "shm header must fit its page");
 // The layout is shared by every build that may map the same files (a rolling upgrade on one host),
 // and tests/binding/shm-compat.test.ts writes an older build's header at these offsets.
 static_assert(offsetof(ShmHeader, dataBytes) == 8 && offsetof(ShmHeader, ownerPid) == 16 && offsetof(ShmHeader, ownerId) == 20 &&
                   offsetof(ShmHeader, retired) == 24 && offsetof(ShmHeader, holder) == 28 && offsetof(ShmHeader, lock) == 32 &&
-                  offsetof(ShmHeader, livenessHeld) == 72 && offsetof(ShmHeader, liveness) == 80,
+                  offsetof(ShmHeader, livenessHeld) == 72 && offsetof(ShmHeader, liveness) == 80 &&
+                  offsetof(ShmHeader, notifyOnWrite) == 120 && offsetof(ShmHeader, writeBell) == 124,
               "shm header layout");
 
 class ShmMapping : public RegionMemory {
@@ -72,6 +79,14 @@ class ShmMapping : public RegionMemory {
   // on the thread that created the region, before the memory is unmapped, since the lock sits on
   // that thread's robust list, which the kernel walks when the thread exits.
   void releaseLiveness();
+
+  // Writer side, after a write landed: if the owner watches this region, bump its bell and wake it.
+  void ringIfWatched();
+  // Owner side: sleep until the bell differs from `seen` (returns at once if it already does, and
+  // may return spuriously); returns the bell's value.
+  uint32_t waitBell(uint32_t seen);
+  // Owner side: wake every waitBell sleeper (closing).
+  void wakeBellWaiters();
 
  private:
   ShmMapping(uint8_t* base, size_t mappedBytes, size_t dataBytes) : base_(base), mappedBytes_(mappedBytes), dataBytes_(dataBytes) {}

@@ -196,6 +196,14 @@ void TcpBackend::grantWrite(const std::string& region, PeerId peer) {
   it->second.holder = peer;
 }
 
+bool TcpBackend::watchRemoteWrites(const std::string& region) {
+  std::lock_guard<std::mutex> lock(tableMu_);
+  auto it = regions_.find(region);
+  if (it == regions_.end()) throw std::runtime_error("no local region named '" + region + "'");
+  it->second.watched = true;
+  return true;
+}
+
 PeerId TcpBackend::writeHolder(const std::string& region) {
   std::lock_guard<std::mutex> lock(tableMu_);
   auto it = regions_.find(region);

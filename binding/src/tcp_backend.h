@@ -127,6 +127,7 @@ struct InConn {
 struct TcpRegion {
   std::shared_ptr<HeapRegion> memory;
   PeerId holder = kNoPeer;
+  bool watched = false;  // a landed write calls the remote-write notifier (watchRemoteWrites)
 };
 
 class TcpBackend : public Backend {
@@ -141,6 +142,7 @@ class TcpBackend : public Backend {
   void postWrite(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, const uint8_t* data, size_t length) override;
   void postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, size_t length, uint8_t* into) override;
   void grantWrite(const std::string& region, PeerId peer) override;
+  bool watchRemoteWrites(const std::string& region) override;
   PeerId writeHolder(const std::string& region) override;
   int listenPort() const override { return listenPort_; }
   void reapCompletions() override;

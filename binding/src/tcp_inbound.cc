@@ -182,6 +182,7 @@ bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
 
 void TcpBackend::applyWrite(InConn& conn, const Frame& frame) {
   ErrorKind status = ErrorKind::None;
+  bool watched = false;
   {
     std::lock_guard<std::mutex> lock(tableMu_);
     auto it = regions_.find(frame.region);
@@ -192,9 +193,11 @@ void TcpBackend::applyWrite(InConn& conn, const Frame& frame) {
       if (frame.offset > memory.bytes() || frame.length > memory.bytes() - frame.offset) status = ErrorKind::Bounds;
       else if (it->second.holder != conn.peer) status = ErrorKind::Permission;
       else memcpy(memory.data() + frame.offset, frame.data, frame.length);
+      watched = status == ErrorKind::None && it->second.watched;
     }
   }
   encodeWriteAck(conn.out.bytes, frame.wrId, status);
+  if (watched) remoteWriteLanded();
 }
 
 void TcpBackend::serveRead(InConn& conn, const Frame& frame) {

@@ -55,6 +55,7 @@ export class SimFabric implements Fabric {
       }
       const finish = () => {
         this.world.onLanded?.(writer, peerId, region, offset, bytes);
+        if (r.watched && target !== undefined) this.notifyOwner(target, peerId);
         this.complete(wrId, peerId, true);
       };
       if (bytes.length > 64 && this.world.rng.chance(this.world.latency.tornChance)) {
@@ -114,6 +115,27 @@ export class SimFabric implements Fabric {
 
   writeHolder(region: string): PeerId | null {
     return this.self.regions.get(region)?.holder ?? null;
+  }
+
+  watchRemoteWrites(region: string): boolean {
+    const r = this.self.regions.get(region);
+    if (r === undefined) throw new Error(`sim: watchRemoteWrites on unknown region ${region}`);
+    r.watched = true;
+    return true;
+  }
+
+  onRemoteWrite(handler: (() => void) | null): void {
+    this.self.remoteWriteHandler = handler;
+  }
+
+  /** The owner's handler runs as its own event (held while the owner is paused), once per burst. */
+  private notifyOwner(target: SimHost, targetId: PeerId): void {
+    if (target.remoteWriteScheduled) return;
+    target.remoteWriteScheduled = true;
+    this.world.schedule(0, targetId, () => {
+      target.remoteWriteScheduled = false;
+      if (target.alive && this.world.host(targetId) === target) target.remoteWriteHandler?.();
+    });
   }
 
   close(): void {

@@ -21,6 +21,8 @@ export interface SimRegion {
   holder: number | null;
   /** Second halves of writes that landed in two pieces (a torn window for readers). */
   partials: Set<() => void>;
+  /** Watched (Fabric.watchRemoteWrites): a landed write calls the host's remote-write handler. */
+  watched?: boolean;
 }
 
 export class SimHost {
@@ -31,6 +33,8 @@ export class SimHost {
   readonly cq: import('../../binding/fabric').Completion[] = [];
   readonly waiters: Array<() => void> = [];
   wakeScheduled = false;
+  remoteWriteHandler: (() => void) | null = null;
+  remoteWriteScheduled = false;
   constructor(readonly id: number) {}
 }
 

@@ -128,6 +128,39 @@ export function backendSuite(kind: 'shm' | 'tcp', makeCluster: () => Cluster): v
     expect(r.hex).toBe('0204');
   });
 
+  test(`${kind}: a peer's write into a watched region wakes the owner; other writes do not`, async () => {
+    const a = await connectedWriter(2);
+    const box = owner.registerRegion('mbox-2', 64);
+    owner.grantWrite('mbox-2', 2);
+    owner.grantWrite(REGION, 2);
+    expect(owner.watchRemoteWrites('mbox-2')).toBe(true);
+    const seen: string[] = [];
+    // What the handler sees when it runs: the write has landed by then.
+    owner.onRemoteWrite(() => seen.push(box.subarray(0, 2).toString('hex')));
+    const settle = () => new Promise((r) => setTimeout(r, 200));
+    try {
+      // Unwatched region, and a watched one the writer may not write: no call.
+      expect((await a.must({ op: 'write', peerId: 1, region: REGION, offset: 0, hex: '01' })).completion.ok).toBe(true);
+      owner.grantWrite('mbox-2', null);
+      expect((await a.must({ op: 'write', peerId: 1, region: 'mbox-2', offset: 0, hex: 'ee' })).completion).toMatchObject({ ok: false, error: 'permission' });
+      await settle();
+      expect(seen).toEqual([]);
+      owner.grantWrite('mbox-2', 2);
+      for (const hex of ['a1b1', 'a2b2']) {
+        expect((await a.must({ op: 'write', peerId: 1, region: 'mbox-2', offset: 0, hex })).completion.ok).toBe(true);
+        const deadline = Date.now() + 5000;
+        while (!seen.includes(hex) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(seen).toEqual(['a1b1', 'a2b2']);
+      owner.onRemoteWrite(null);
+      expect((await a.must({ op: 'write', peerId: 1, region: 'mbox-2', offset: 0, hex: 'a3b3' })).completion.ok).toBe(true);
+      await settle();
+      expect(seen).toEqual(['a1b1', 'a2b2']);
+    } finally {
+      owner.onRemoteWrite(null);
+    }
+  });
+
   test(`${kind}: revoking while a writer hammers: nothing lands after revoke returns`, async () => {
     const a = await connectedWriter(2);
     owner.grantWrite(REGION, 2);
