@@ -33,8 +33,14 @@ interface PeerChannel {
   liveness: PeerLiveness;
   ctlBuf: Buffer;
   ctlReadInFlight: boolean;
-  /** Our latest request to this peer (0 = none) and the latest of its requests we granted. */
-  requestSeq: number;
+  /**
+   * Our standing request to this peer (0 = none: see `requestPermission`), when we last sent it, and
+   * the peer's incarnation when we made it (a restarted peer forgot our box).
+   */
+  standingSeq: number;
+  requestedAtMs: number;
+  requestIncarnation: number | null;
+  /** The latest of its requests we granted; negated once we revoked that grant. */
   grantSeqSent: number;
   /** Mailbox writes to one peer are serialized so that an older box never lands over a newer one. */
   boxWriteInFlight: boolean;
@@ -80,8 +86,8 @@ export class Background {
     this.words = { incarnation, heartbeat: 0, appliedIndex: 0, firstUndecided: 1, permissionHolder: 0, amnesic: true, leaving: false };
     for (const p of peers) {
       this.channels.set(p, {
-        liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, requestSeq: 0,
-        grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0, lastWords: null,
+        liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, 
+        standingSeq: 0, requestedAtMs: -Infinity, requestIncarnation: null, grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0, lastWords: null,
         leavingIncarnation: null,
       });
     }
@@ -103,10 +109,22 @@ export class Background {
       this.timers[1] = this.scheduler.setTimer(this.cfg.scanIntervalMs, scan);
     };
     this.timers = [this.scheduler.setTimer(this.cfg.heartbeatIntervalMs, beat), this.scheduler.setTimer(this.cfg.scanIntervalMs, scan)];
+    // A request or a grant acts when it lands, not at the next scan: during a fail-over each side of
+    // the exchange would otherwise wait up to a scan interval. Where the fabric cannot tell (verbs),
+    // the scans still find them.
+    for (const p of this.peers) this.fabric.watchRemoteWrites(mailboxRegion(p));
+    this.fabric.onRemoteWrite(() => this.mailboxLanded());
+  }
+
+  private mailboxLanded(): void {
+    if (this.stopped) return;
+    this.checkMailboxes();
+    this.host.onScan();
   }
 
   stop(): void {
     this.stopped = true;
+    this.fabric.onRemoteWrite(null);
     for (const t of this.timers) t?.cancel();
     this.alertTimer?.cancel();
   }
@@ -177,22 +195,60 @@ export class Background {
     return false;
   }
 
+  /**
+   * Ask `peer` for write permission on its log. A request stands until the peer grants it and then
+   * revokes the grant (or restarts): the peer grants a pending request whenever we become the lowest
+   * id alive in its view, even before we notice the old leader died ourselves, so a fail-over does
+   * not wait for a request/grant round trip. Asking again while one stands resends the same number
+   * (the box may have been lost): a number is granted at most once, so a revoked grant never comes
+   * back to a term that kept writing under it; only a new request (`dropRequest` first) brings a
+   * new grant.
+   * Only send one while none of our log writes is in flight (the caller checks): the peer may grant
+   * it at any later time, and a write of an older term must not land after that grant.
+   */
   requestPermission(peer: PeerId): void {
     const ch = this.channel(peer);
-    ch.requestSeq = ++this.seqCounter;
+    if (ch.standingSeq === 0) {
+      ch.standingSeq = ++this.seqCounter;
+      ch.requestIncarnation = ch.lastWords?.incarnation ?? null;
+    }
+    ch.requestedAtMs = this.scheduler.nowMs();
     this.sendBox(peer);
   }
 
-  isGrantedBy(peer: PeerId): boolean {
+  /**
+   * What `peer` answered our standing request: none stands; pending; granted (its permission is ours
+   * until it revokes it: a later write of ours fails if it did); or revoked (it gave its log to
+   * someone else since).
+   */
+  grantState(peer: PeerId): 'none' | 'pending' | 'granted' | 'revoked' {
     const ch = this.channel(peer);
-    if (ch.requestSeq === 0) return false;
-    const box = readMailbox(this.mailboxes.get(peer)!);
-    return box !== null && box.grantSeq === ch.requestSeq;
+    if (ch.standingSeq === 0) return 'none';
+    const g = readMailbox(this.mailboxes.get(peer)!)?.grantSeq ?? 0;
+    return g === ch.standingSeq ? 'granted' : g === -ch.standingSeq ? 'revoked' : 'pending';
   }
 
-  /** Forget our outstanding requests (a new candidacy starts from scratch). */
-  clearRequests(): void {
-    for (const ch of this.channels.values()) ch.requestSeq = 0;
+  isGrantedBy(peer: PeerId): boolean {
+    return this.grantState(peer) === 'granted';
+  }
+
+  /** Milliseconds since our latest request to `peer` (Infinity: none stands). */
+  requestAgeMs(peer: PeerId): number {
+    const ch = this.channel(peer);
+    return ch.standingSeq === 0 ? Infinity : this.scheduler.nowMs() - ch.requestedAtMs;
+  }
+
+  /** Our standing request to `peer` is spent (granted and revoked): the next request is a new one. */
+  dropRequest(peer: PeerId): void {
+    this.channel(peer).standingSeq = 0;
+  }
+
+  /** We gave our log to someone else (or nobody): tell `peer`, whose grant that was. */
+  revokeGrant(peer: PeerId): void {
+    const ch = this.channel(peer);
+    if (ch.grantSeqSent <= 0) return;
+    ch.grantSeqSent = -ch.grantSeqSent;
+    this.sendBox(peer);
   }
 
   /** Tell `peer` we granted its request `seq`. */
@@ -249,6 +305,9 @@ export class Background {
         }
         this.observePeer(peer, ch, readHeartbeat(ch.ctlBuf), words?.incarnation ?? ch.liveness.lastIncarnation);
         if (words !== null) {
+          // A restarted peer has a zeroed box from us: our request no longer stands there.
+          if (ch.standingSeq !== 0 && ch.requestIncarnation !== null && words.incarnation !== ch.requestIncarnation) ch.standingSeq = 0;
+          else if (ch.standingSeq !== 0 && ch.requestIncarnation === null) ch.requestIncarnation = words.incarnation;
           ch.lastWords = words;
           this.host.onPeerControl(peer, words);
         }
@@ -278,7 +337,7 @@ export class Background {
     }
     ch.boxWriteInFlight = true;
     ch.boxDirty = false;
-    const bytes = encodeMailbox({ requestSeq: ch.requestSeq, grantSeq: ch.grantSeqSent });
+    const bytes = encodeMailbox({ requestSeq: ch.standingSeq, grantSeq: ch.grantSeqSent });
     this.ops.write(peer, mailboxRegion(this.selfId), 0, bytes, () => {
       ch.boxWriteInFlight = false;
       if (ch.boxDirty && !this.stopped) this.sendBox(peer);

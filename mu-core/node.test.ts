@@ -3,7 +3,7 @@ import { EntryTooLargeError, LostLeadershipError, NotLeaderError } from './error
 import { SimCluster } from './sim/cluster';
 import { Rng } from './sim/rng';
 import { defaultConfig, MuConfig } from './config';
-import { LOG_REGION, readSlot, slotOffset, slotsForEntry } from './layout';
+import { LOG_REGION, mailboxRegion, readMailbox, readSlot, slotOffset, slotsForEntry } from './layout';
 
 function cluster(seed: number, n = 3, tuning: Partial<MuConfig> = {}) {
   const c = new SimCluster(new Rng(seed), n, { ...defaultConfig('sim'), slotCount: 16, ...tuning }, { minMs: 0.002, maxMs: 0.05, spikeChance: 0, spikeMaxMs: 0, tornChance: 0.2 }, true);
@@ -198,6 +198,40 @@ test('fail-over acts on the view at once: the next node stands when it loses the
   expect(at('[3] following leader 2')).toBeLessThanOrEqual(Math.max(lost2, lost3) + c.cfg.electionPollMs + 0.5);
   // ...and node 2's election poll sees the grant well within one scan interval.
   expect(at('[2] prepare: granted by')).toBeLessThan(at('[3] following leader 2') + c.cfg.scanIntervalMs);
+});
+
+test('a follower keeps a request standing: the take-over needs no request round, and a revoked grant is never counted', () => {
+  // Node 2's messages to node 3 sit in node 3's mbox-2; node 3's to node 1 in node 1's mbox-3.
+  const box = (owner: number, from: number) => readMailbox(c.world.host(owner)!.regions.get(mailboxRegion(from))!.buf);
+  const c = cluster(19);
+  runUntil(c, () => c.leader()?.id === 1 && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1) && (box(3, 2)?.requestSeq ?? 0) > 0, 200);
+  // Start-up churn may have spent a request (granted to node 2, then revoked for node 1): settle.
+  const settled = c.world.now + 20;
+  runUntil(c, () => c.world.now >= settled, 30);
+  const standing = box(3, 2)!.requestSeq;
+  expect(standing).toBeGreaterThan(0);
+  const grantedToOne = box(1, 3)!.grantSeq;
+  expect(grantedToOne).toBeGreaterThan(0);
+  const first = proposeAt(c, 1, 'a');
+  runUntil(c, () => first.index > 0, 50);
+  c.world.pause(1);
+  runUntil(c, () => c.members.get(2)!.node.role === 'leader', 200);
+  // Node 3 granted the request node 2 made long before the leader went quiet: no new request.
+  expect(box(3, 2)!.requestSeq).toBe(standing);
+  expect(box(2, 3)!.grantSeq).toBe(standing);
+  // And it told node 1 its grant is over (the same number, negated).
+  expect(box(1, 3)!.grantSeq).toBe(-grantedToOne);
+  const during = proposeAt(c, 2, 'b');
+  runUntil(c, () => during.index > 0, 50);
+  expect(during.err).toBeNull();
+  // Node 1 wakes up still leading in its own eyes: it sees the revoked grant, steps down, and its
+  // stale term writes nothing.
+  c.world.resume(1);
+  runUntil(c, () => c.members.get(1)!.node.role === 'follower', 50);
+  expect(c.members.get(1)!.node.role).toBe('follower');
+  const after = proposeAt(c, 2, 'c');
+  runUntil(c, () => after.index > 0 && [1, 3].every((id) => c.members.get(id)!.node.appliedIndex >= after.index), 100);
+  for (const id of [1, 2, 3]) expect([...c.members.get(id)!.entries.values()]).toEqual(['a', 'b', 'c']);
 });
 
 test('a commit point told through the application applies a follower at once, and only its own proposal', () => {

@@ -82,7 +82,6 @@ export class MuNode {
   private term: LeaderTerm | null = null;
   private takeover: Takeover | null = null;
   private permissionHolder: PeerId = 0;
-  private requestedAtMs = -Infinity;
   private snapshotWaitUntilMs = -Infinity;
   private highestProposal = 0;
   private pumpTimer: TimerHandle | null = null;
@@ -298,9 +297,12 @@ export class MuNode {
       this.logger.info(this.amnesic ? 'joined a group with history: not a voter until a leader syncs this node' : 'starting a new group');
     }
     const lowest = this.background.lowestAlive(this.mayLead);
-    const now = this.scheduler.nowMs();
+    // No log write of ours in flight: a request sent now may be granted at any later time (see
+    // Background.requestPermission), and prepare's reads must see every write we ever posted.
+    const drained = this.roleNow === 'leader' || this.ops.writesInFlight(LOG_REGION) === 0;
     if (this.roleNow === 'follower') {
-      if (lowest !== this.selfId || this.background.scans < this.cfg.startupScans || now < this.snapshotWaitUntilMs) return;
+      if (this.mayLead && drained) this.keepRequestsStanding();
+      if (lowest !== this.selfId || this.background.scans < this.cfg.startupScans || this.scheduler.nowMs() < this.snapshotWaitUntilMs) return;
       // Stand and ask at once (below), not a scan later.
       this.becomeCandidate();
       if ((this.roleNow as Role) !== 'candidate') return;
@@ -309,30 +311,45 @@ export class MuNode {
       this.toFollower(`node ${lowest} is alive and lower`);
       return;
     }
-    // Candidate or leader: collect grants, re-ask the peers that have not granted. A candidate asks
-    // only once none of its earlier log writes is in flight: a write of an older term must not land
-    // after a peer granted us permission again.
-    const drained = this.roleNow === 'leader' || this.ops.writesInFlight(LOG_REGION) === 0;
-    const retry = drained && now - this.requestedAtMs >= this.cfg.permissionRetryMs;
+    // Candidate or leader: collect grants, re-ask the peers that have not granted (the same request:
+    // see Background.requestPermission).
     let granted = 1; // voters that granted, us included: an amnesic grant streams but cannot prepare
     for (const p of this.peers) {
-      if (this.background.isGrantedBy(p)) {
+      const state = this.background.grantState(p);
+      if (state === 'granted') {
         if (this.background.isVoter(p)) granted++;
         if (this.term !== null && !this.term.isGranted(p)) this.term.granted(p);
-      } else if (retry) {
-        this.background.requestPermission(p);
+        continue;
       }
+      if (state === 'revoked') {
+        // Whatever was built on that grant is void: a term that wrote under it, or a prepare that
+        // read that log. Only a candidate that did neither yet may simply ask again.
+        if (this.term !== null && this.term.isGranted(p)) { this.toFollower(`node ${p} gave its log to another node`); return; }
+        if (this.takeover !== null) { this.toFollower(`node ${p} gave its log to another node during prepare`); return; }
+        this.background.dropRequest(p);
+      }
+      if (drained && this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs) this.background.requestPermission(p);
     }
-    if (retry) this.requestedAtMs = now;
-    if (this.roleNow === 'candidate' && this.takeover === null && granted >= this.majority) this.startTakeover();
+    if (this.roleNow === 'candidate' && this.takeover === null && drained && granted >= this.majority) this.startTakeover();
+  }
+
+  /**
+   * A follower that may lead keeps a request standing at every peer but its leader, so that when the
+   * leader dies each peer grants it as soon as that peer sees it as the lowest id alive.
+   */
+  private keepRequestsStanding(): void {
+    for (const p of this.peers) {
+      if (p === this.permissionHolder) continue;
+      const state = this.background.grantState(p);
+      if (state === 'revoked') this.background.dropRequest(p);
+      if (state === 'none' || state === 'revoked') this.background.requestPermission(p);
+    }
   }
 
   private becomeCandidate(): void {
     this.roleNow = 'candidate';
     this.fabric.grantWrite(LOG_REGION, null);
     this.setHolder(0);
-    this.background.clearRequests();
-    this.requestedAtMs = -Infinity; // ask now, or once our older log writes drained (onScan)
     this.logger.info('standing for leader');
     this.background.alert();
     if (this.majority === 1) this.startTakeover();
@@ -392,7 +409,6 @@ export class MuNode {
     this.takeover = null;
     const term = this.term;
     this.term = null;
-    this.background.clearRequests();
     if (term !== null) this.highestProposal = Math.max(this.highestProposal, term.proposal);
     this.logger.info(`${was} -> follower: ${reason}`);
     term?.stop(reason);
@@ -418,6 +434,8 @@ export class MuNode {
   }
 
   private setHolder(peer: PeerId): void {
+    // The previous holder's grant is over: tell it, so it does not count that grant when it stands.
+    if (this.permissionHolder !== 0 && this.permissionHolder !== peer) this.background.revokeGrant(this.permissionHolder);
     this.permissionHolder = peer;
     this.background.publish({ permissionHolder: peer });
   }
