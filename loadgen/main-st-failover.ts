@@ -13,8 +13,8 @@
  *   leader   prepare written to a majority
  *   synced   the first follower was caught up (streaming)
  *   commit   its first entry committed
- *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--scan-ms 1] [--dead-after 12]
- *                    [--election-poll-ms 0.02] [--json]
+ *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--steady-ms 1000] [--scan-ms 1]
+ *                    [--dead-after 12] [--election-poll-ms 0.02] [--trace] [--json]
  * Every process is stopped by its PID; every wait is bounded.
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -62,20 +62,22 @@ interface Proc {
   id: number;
   child: ChildProcess;
   lines: string[];
-  /** Entries this member applied (its `apply` lines, counted, not kept). */
+  /** Entries this member applied and proposals of it committed (its --quiet count lines). */
   applied: number;
+  committed: number;
   exited: Promise<void>;
 }
 
 function start(id: number, args: string[], env: NodeJS.ProcessEnv): Proc {
   const child = spawn(process.execPath, [path.join(__dirname, 'main-st-stream.js'), String(id), ...args], { env, stdio: ['ignore', 'pipe', 'ignore'] });
-  const p: Proc = { id, child, lines: [], applied: 0, exited: new Promise((r) => child.once('exit', () => r())) };
+  const p: Proc = { id, child, lines: [], applied: 0, committed: 0, exited: new Promise((r) => child.once('exit', () => r())) };
   let partial = '';
   child.stdout!.on('data', (d: Buffer) => {
     const parts = (partial + d.toString()).split('\n');
     partial = parts.pop()!;
     for (const l of parts) {
-      if (l.startsWith('apply ')) p.applied++;
+      if (l.startsWith('applied ')) p.applied = Number(l.slice(8));
+      else if (l.startsWith('committed ')) p.committed = Number(l.slice(10));
       else p.lines.push(l);
     }
   });
@@ -90,20 +92,33 @@ async function kill(p: Proc): Promise<void> {
 
 const now = () => performance.timeOrigin + performance.now();
 
-async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): Promise<{ ms: number; phases: Breakdown }> {
+/** Every survivor's log lines after the kill, in ms after it (--trace). */
+function traceOf(procs: Proc[], killedAt: number): string {
+  return procs.map((p) => {
+    const lines = p.lines.filter((l) => l.startsWith('log ') && Number(l.split(' ')[1]) > killedAt)
+      .map((l) => { const [, t, ...msg] = l.split(' '); return `  ${(Number(t) - killedAt).toFixed(2)} ${msg.join(' ')}`; });
+    return `node ${p.id}:\n${lines.join('\n')}`;
+  }).join('\n');
+}
+
+async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[], steadyMs: number, trace: boolean): Promise<{ ms: number; phases: Breakdown }> {
   const cluster = `failover-${process.pid}-${randomBytes(3).toString('hex')}`;
   const peers: string[] = [];
   for (let id = 1; id <= nodes; id++) peers.push(fabric === 'tcp' ? `${id}=127.0.0.1:${await freePort()}` : `${id}=`);
   const env = { ...process.env, MU_SECRET: randomBytes(16).toString('hex') };
   const snapDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mu-failover-'));
-  const args = ['--peers', peers.join(','), '--fabric', fabric, '--cluster', cluster, '--outstanding', '1', '--max', '10000000', '--snapshot-dir', snapDir, ...extra];
+  const args = ['--peers', peers.join(','), '--fabric', fabric, '--cluster', cluster, '--outstanding', '1', '--max', '10000000', '--quiet', '--snapshot-dir', snapDir, ...extra];
   const procs = Array.from({ length: nodes }, (_, i) => start(i + 1, args, env));
   try {
     const commitsOf = (p: Proc) => p.lines.filter((l) => l.startsWith('commit '));
     // Every member must be a voter too: one that started late (a loaded machine) joined a group with
     // history and votes only once the leader synced it; with node 1 gone no majority could prepare.
     const voter = (p: Proc) => p.lines.some((l) => l.startsWith('log ') && (l.endsWith(' starting a new group') || l.endsWith(': a voter again')));
-    await waitUntil(() => commitsOf(procs[0]).length >= 200 && procs.every((p) => p.applied >= 100 && voter(p)), 30_000, 'node 1 to commit 200 entries, every member a voter', 2);
+    await waitUntil(() => procs[0].committed >= 200 && procs.every((p) => p.applied >= 100 && voter(p)), 30_000, 'node 1 to commit 200 entries, every member a voter', 2);
+    // A leader dies in a group that has run for a while: right after start-up every process is still
+    // compiling (V8's compiler threads take the cores the survivors need).
+    await new Promise((r) => setTimeout(r, steadyMs));
+    if (procs.some((p) => p.child.exitCode !== null)) throw new Error('a member exited before the kill');
     const killedAt = now();
     await kill(procs[0]);
     const firstNew = () => {
@@ -121,6 +136,7 @@ async function oneRound(fabric: 'shm' | 'tcp', nodes: number, extra: string[]): 
       throw new Error(`${e.message}\n${tails.join('\n')}`);
     });
     const { t, p } = firstNew();
+    if (trace) console.log(traceOf(procs.slice(1), killedAt));
     return { ms: t - killedAt, phases: breakdownOf(p.lines, killedAt, procs[0].id) };
   } finally {
     await Promise.all(procs.map(kill));
@@ -138,6 +154,8 @@ async function main(): Promise<number> {
     .option('scan-ms', { type: 'number', describe: 'scan and heartbeat interval (default per fabric)' })
     .option('dead-after', { type: 'number', describe: 'scans without heartbeat progress before a peer is dead' })
     .option('election-poll-ms', { type: 'number', describe: 'mailbox poll while leadership changes (0 = on scans only)' })
+    .option('steady-ms', { type: 'number', default: 0, describe: 'ms of streaming after start-up before the kill (0: kill as soon as the group works)' })
+    .option('trace', { type: 'boolean', default: false, describe: 'print every survivor\'s log lines after each kill' })
     .option('json', { type: 'boolean', default: false })
     .strict()
     .parseSync();
@@ -149,7 +167,7 @@ async function main(): Promise<number> {
   const ms: number[] = [];
   const breakdowns: Breakdown[] = [];
   for (let r = 0; r < a.rounds; r++) {
-    const { ms: t, phases } = await oneRound(a.fabric as 'shm' | 'tcp', a.nodes, extra);
+    const { ms: t, phases } = await oneRound(a.fabric as 'shm' | 'tcp', a.nodes, extra, a['steady-ms'], a.trace && !a.json);
     ms.push(t);
     breakdowns.push(phases);
     if (!a.json) console.log(`round ${r + 1}: first commit by the new leader ${t.toFixed(3)} ms after SIGKILL  (${formatBreakdown(phases)})`);
@@ -161,7 +179,7 @@ async function main(): Promise<number> {
     return [p, percentile(seen, 50)];
   })) as Breakdown;
   const result = {
-    tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90),
+    tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, steadyMs: a['steady-ms'], medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90),
     allMs: ms, phaseMediansMs: phaseMedians,
   };
   if (a.json) console.log(JSON.stringify(result));
