@@ -3,6 +3,7 @@
  * `mucached`: the daemon's command line. Accepts memcached's flags so existing service files and
  * habits carry over (-p -l -m -c -I -t -v -vv -U 0).
  */
+import { compileLazilyAgain } from '../mu-core/compile-eagerly';
 import yargs from 'yargs';
 import { ClusterNode, clusterNodeFromArgs, loadOpenFabric } from './cluster/node-args';
 import { runLocalCluster } from './cluster/local-cluster';
@@ -101,6 +102,7 @@ export function parseArgs(argv: string[]) {
 }
 
 async function main(): Promise<void> {
+  compileLazilyAgain();
   if (process.argv[2] === 'cluster') {
     await runLocalCluster(process.argv.slice(3));
     return;

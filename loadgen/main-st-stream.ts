@@ -18,6 +18,7 @@
  * The application state is the map index -> payload of applied entries; state transfer (a node
  * out of the ring) ships it as a JSON file through --snapshot-dir, the application's own channel.
  */
+import { compileLazilyAgain } from '../mu-core/compile-eagerly';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -31,6 +32,7 @@ function epochMs(): number {
 }
 
 function main(): void {
+  compileLazilyAgain();
   const args = yargs(process.argv.slice(2))
     .command('$0 <process_id>', 'A Mu member that prints its leadership, commits and applied entries.')
     .positional('process_id', { type: 'number', demandOption: true })
