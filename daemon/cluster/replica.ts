@@ -15,6 +15,7 @@ import type { WriteOp } from '../cache/types';
 import type { ClusterConfig, NodeEntry } from '../cluster-config';
 import type { Logger } from '../log';
 import { SnapshotStaging } from './snapshot-staging';
+import { ForwardsInFlight } from './forwards';
 import { PeerDialer, PeerLinkError, PeerListener } from './peer-link';
 import * as hdr from 'hdr-histogram-js';
 
@@ -113,6 +114,8 @@ export class Replica {
   private readonly fabric: Fabric;
   private readonly listener: PeerListener;
   private readonly dialers = new Map<number, PeerDialer>();
+  /** Forwarded writes still waiting on a leader: given up once another leader is known. */
+  private readonly forwards = new ForwardsInFlight(() => this.mu.leaderId);
   private readonly failovers = { seen: 0, lastLeader: null as number | null };
   /** The snapshot transfer being received, staged until its last part. */
   private readonly staging = new SnapshotStaging();
@@ -172,11 +175,11 @@ export class Replica {
       // wait a little longer than the deadline for the answer of a write proposed just before it.
       forward: (leaderId, op, deadlineMs) => {
         const budgetMs = Math.max(0, deadlineMs - Date.now());
-        return this.dialer(leaderId).request({ t: 'op', op, deadlineAtMs: deadlineMs, budgetMs }, budgetMs + FORWARD_ANSWER_GRACE_MS)
+        return this.forwards.track(leaderId, this.dialer(leaderId).request({ t: 'op', op, deadlineAtMs: deadlineMs, budgetMs }, budgetMs + FORWARD_ANSWER_GRACE_MS)
           .then((a) => {
             if (typeof a.commitIndex === 'number' && typeof a.proposal === 'number') this.mu.learnCommit(a.commitIndex, a.proposal);
             return { result: a.result, index: Number(a.index) };
-          });
+          }));
       },
     };
     this.engine.attach(this.mu, forwarder);
@@ -243,6 +246,7 @@ export class Replica {
   }
 
   stop(): void {
+    this.forwards.close('this node stopped while the write was forwarded to the leader');
     this.mu.stop();
     this.listener.close();
     for (const d of this.dialers.values()) d.close();

@@ -42,8 +42,12 @@ test('a write forwarded to a frozen leader is answered before it wakes, and is n
   let frozen = true;
   let reply: string;
   try {
+    const sentAt = Date.now();
     reply = await exchange(port(follower), `set ${key} 0 0 5\r\nlater\r\n`, (r) => r.endsWith('\r\n'), FROZEN_MAX_MS);
     expect({ answeredWhileLeaderFrozen: frozen }).toEqual({ answeredWhileLeaderFrozen: true });
+    // The follower gives up on the frozen leader once it knows the next one, which may be before
+    // the deadline: keep the old leader frozen past it, so that it wakes to a write too old to do.
+    await new Promise((r) => setTimeout(r, Math.max(0, sentAt + DEADLINE_MS + 200 - Date.now())));
   } finally {
     process.kill(leaderPid, 'SIGCONT');
     frozen = false;
