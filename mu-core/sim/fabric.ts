@@ -48,7 +48,7 @@ export class SimFabric implements Fabric {
       const target = this.world.host(peerId);
       const r = target?.alive ? target.regions.get(region) : undefined;
       const error: FabricErrorKind | null =
-        !target?.alive ? 'unreachable' : r === undefined ? 'no-region' : offset < 0 || offset + bytes.length > r.buf.length ? 'bounds' : r.holder !== writer ? 'permission' : null;
+        !target?.alive ? this.deadTargetError(target) : r === undefined ? 'no-region' : offset < 0 || offset + bytes.length > r.buf.length ? 'bounds' : r.holder !== writer ? 'permission' : null;
       if (error !== null || r === undefined) {
         this.complete(wrId, peerId, false, error ?? 'no-region');
         return;
@@ -69,7 +69,7 @@ export class SimFabric implements Fabric {
         r.partials.add(rest);
         this.world.schedule(this.world.netDelayMs() / 4, null, () => {
           if (r.partials.has(rest)) rest();
-          else if (!target?.alive) this.complete(wrId, peerId, false, 'unreachable');
+          else if (!target?.alive) this.complete(wrId, peerId, false, this.deadTargetError(target));
         });
         return;
       }
@@ -84,7 +84,7 @@ export class SimFabric implements Fabric {
     this.world.schedule(this.world.netDelayMs(), null, () => {
       const target = this.world.host(peerId);
       const r = target?.alive ? target.regions.get(region) : undefined;
-      if (!target?.alive) return this.complete(wrId, peerId, false, 'unreachable');
+      if (!target?.alive) return this.complete(wrId, peerId, false, this.deadTargetError(target));
       if (r === undefined) return this.complete(wrId, peerId, false, 'no-region');
       if (offset < 0 || offset + length > r.buf.length) return this.complete(wrId, peerId, false, 'bounds');
       const copy = Buffer.from(r.buf.subarray(offset, offset + length));
@@ -126,6 +126,11 @@ export class SimFabric implements Fabric {
 
   onRemoteWrite(handler: (() => void) | null): void {
     this.self.remoteWriteHandler = handler;
+  }
+
+  /** A crashed host answers 'gone' if the world says so; one never started, 'unreachable'. */
+  private deadTargetError(target: SimHost | undefined): FabricErrorKind {
+    return target !== undefined && this.world.crashedAnswerGone ? 'gone' : 'unreachable';
   }
 
   /** The owner's handler runs as its own event (held while the owner is paused), once per burst. */

@@ -42,6 +42,8 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
     minMs: 0.002, maxMs: rng.pick([0.02, 0.1, 0.4]), spikeChance: rng.pick([0, 0.005, 0.02]), spikeMaxMs: 4, tornChance: 0.2,
   }, keepLog);
   const world = cluster.world;
+  // Half the seeds see a crashed node as gone at once (the whole fuse), the others as silent.
+  world.crashedAnswerGone = rng.chance(0.5);
   const note = (m: string) => { if (keepLog) cluster.log.push(`${world.now.toFixed(3)} SIM ${m}`); };
   try {
     for (const id of cluster.ids) world.schedule(rng.next() * 3, null, () => cluster.start(id));

@@ -56,6 +56,12 @@ export class SimWorld {
   steps = 0;
   readonly hosts = new Map<number, SimHost>();
   onLanded: LandedHook | null = null;
+  /**
+   * Whether operations on a crashed host fail as 'gone' (its side answers that nothing serves it, as
+   * shm's dead liveness lock and tcp's refused connection do) rather than 'unreachable'. Paused hosts
+   * never answer either way.
+   */
+  crashedAnswerGone = false;
   /** Work-request ids are unique in the world, across restarts of a node. */
   nextWrId = 1;
   private heap: SimEvent[] = [];
