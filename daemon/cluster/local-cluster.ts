@@ -41,6 +41,11 @@ export function queryMu(port: number, host = '127.0.0.1', timeoutMs = 500): Prom
   });
 }
 
+/** What follows `--` on the command line, for every node. */
+function passedToNodes(args: Record<string, unknown>): string[] {
+  return ((args['--'] as Array<string | number> | undefined) ?? []).map(String);
+}
+
 export async function runLocalCluster(argv: string[]): Promise<void> {
   const args = yargs(argv)
     .scriptName('mucached cluster')
@@ -51,8 +56,17 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
     .option('fabric-port', { type: 'number', default: 11311, describe: 'tcp fabric port of node 1' })
     .option('m', { type: 'number', default: 64, describe: 'item memory per node, megabytes' })
     .option('I', { type: 'string', default: '1m', describe: 'max item size' })
+    .epilogue('Options after -- go to every node as they are (mucached --help lists them), e.g.\n  mucached cluster --nodes 3 -- -c 4096 --write-deadline-ms 2000')
+    .parserConfiguration({ 'populate--': true })
+    .check((a) => {
+      if (!Number.isInteger(a.nodes) || a.nodes < 1 || a.nodes > 9) throw new Error('--nodes must be 1..9');
+      const reserved = passedToNodes(a).find((x) => /^--?(id|config)(=|$)/.test(x) || /^-[pU]\d*$/.test(x) || /^--(port|udp-port|listen)(=|$)/.test(x) || /^-l/.test(x));
+      if (reserved !== undefined) throw new Error(`'${reserved}' after -- is set by mucached cluster itself (node ids, the cluster file and ports come from its own options)`);
+      return true;
+    })
     .help('h').alias('h', 'help').strict().parseSync();
-  if (!Number.isInteger(args.nodes) || args.nodes < 1 || args.nodes > 9) throw new Error('--nodes must be 1..9');
+  const nodeArgs = passedToNodes(args);
+  const sasl = nodeArgs.some((a) => a === '-S' || a === '--enable-sasl');
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mucached-cluster-'));
   const configFile = path.join(dir, 'cluster.json');
@@ -69,7 +83,7 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
   for (const n of nodes) {
     // The nodes stop by themselves if this command dies without stopping them (daemon/cli.ts, watchParent).
     const env = { ...process.env, MUCACHED_EXIT_WITH_PARENT: '1' };
-    const child = spawn(process.execPath, [cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I, ...nodeArgs], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(n.id, child);
     child.on('exit', (code, signal) => {
       if (stopping) return;
@@ -98,6 +112,13 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
   process.on('SIGINT', () => void stopAll('Ctrl-C'));
   process.on('SIGTERM', () => void stopAll('SIGTERM'));
 
+  if (sasl) {
+    // The leader report below asks each node for `stats` in the text protocol, which SASL refuses.
+    console.log(`mucached cluster: ${nodes.length} nodes starting on ${args.fabric} with SASL: the nodes' log lines above name the leader.`);
+    console.log(`mucached cluster: connect a binary-protocol client with credentials to any node: ${nodes.map((n) => `127.0.0.1:${n.clientPort}`).join(', ')}`);
+    console.log('mucached cluster: Ctrl-C stops all nodes.');
+    return;
+  }
   // Report the leader once the group has one (bounded wait).
   const deadline = Date.now() + 30_000;
   while (!stopping && Date.now() < deadline) {

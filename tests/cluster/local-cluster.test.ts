@@ -3,7 +3,7 @@
  * command leaves nothing behind, not even when a node has to be killed because it would not exit.
  * Real processes on loopback; every process is stopped by its PID, every wait is bounded.
  */
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { daemonCli } from '../helpers/procs';
 import { distinctFreePorts, freePortBase } from '../../loadgen/ports';
@@ -28,13 +28,19 @@ function nodePid(clusterName: string, id: number): number {
 }
 
 
-test('mucached cluster replicates, and on SIGTERM stops every node and removes its shm files, a stuck node included', async () => {
+test('mucached cluster refuses node options it sets itself, naming the option', () => {
+  const r = spawnSync(process.execPath, [daemonCli, 'cluster', '--', '-c', '10', '--config', '/tmp/x.json'], { encoding: 'utf8', timeout: 20_000 });
+  expect(r.status).toBe(1);
+  expect(r.stderr).toContain("'--config' after -- is set by mucached cluster itself");
+});
+
+test('mucached cluster replicates, passes options after -- to its nodes, and on SIGTERM stops every node and removes its shm files, a stuck node included', async () => {
   // Node i listens on port+i-1 (clients), fabricPort+i-1 and fabricPort+100+i-1 (its daemons' link):
   // each base is chosen with all of its offsets free (a taken port+1 kept one node from starting).
   const port = await freePortBase([0, 1, 2]);
   let fabricPort = await freePortBase([0, 1, 2, 100, 101, 102]);
   for (let i = 0; i < 100 && fabricPort <= port + 2 && fabricPort + 102 >= port; i++) fabricPort = await freePortBase([0, 1, 2, 100, 101, 102]);
-  const cmd: ChildProcess = spawn(process.execPath, [daemonCli, 'cluster', '--nodes', '3', '--port', String(port), '--fabric-port', String(fabricPort), '-m', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const cmd: ChildProcess = spawn(process.execPath, [daemonCli, 'cluster', '--nodes', '3', '--port', String(port), '--fabric-port', String(fabricPort), '-m', '16', '--', '-c', '77'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   cmd.stdout!.on('data', (d) => { output += d.toString(); });
   cmd.stderr!.on('data', (d) => { output += d.toString(); });
@@ -48,6 +54,8 @@ test('mucached cluster replicates, and on SIGTERM stops every node and removes i
     const stored = await exchange(port, 'set lc-key 0 0 5\r\nhello\r\n', (r) => r.endsWith('\r\n'));
     expect(stored).toBe('STORED\r\n');
     await waitForValue(port + 2, 'lc-key', 'hello');
+    // Options after -- reach every node.
+    expect(await exchange(port + 2, 'stats settings\r\n', (r) => r.endsWith('END\r\n'))).toContain('STAT maxconns 77\r\n');
 
     for (let id = 1; id <= 3; id++) pids.push(nodePid(clusterName, id));
     expect(pids.every((p) => p > 0 && processAlive(p))).toBe(true);
