@@ -86,9 +86,9 @@ export class Background {
     this.words = { incarnation, heartbeat: 0, appliedIndex: 0, firstUndecided: 1, permissionHolder: 0, amnesic: true, leaving: false };
     for (const p of peers) {
       this.channels.set(p, {
-        liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, 
-        standingSeq: 0, requestedAtMs: -Infinity, requestIncarnation: null, grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0, lastWords: null,
-        leavingIncarnation: null,
+        liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, standingSeq: 0, requestedAtMs: -Infinity,
+        requestIncarnation: null, grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0,
+        lastWords: null, leavingIncarnation: null,
       });
     }
     writeControl(this.ctl, this.words);
@@ -241,6 +241,15 @@ export class Background {
   /** Our standing request to `peer` is spent (granted and revoked): the next request is a new one. */
   dropRequest(peer: PeerId): void {
     this.channel(peer).standingSeq = 0;
+  }
+
+  /**
+   * A term or a prepare ended: the grants it used may be stale by now, and a peer of an older build
+   * revokes without saying so. Granted requests are spent (the next ask is a new number); pending
+   * ones still stand.
+   */
+  dropGrantedRequests(): void {
+    for (const p of this.peers) if (this.grantState(p) === 'granted') this.dropRequest(p);
   }
 
   /** We gave our log to someone else (or nobody): tell `peer`, whose grant that was. */

@@ -69,8 +69,11 @@
  * Region "mbox-<p>" on node n (MBOX_BYTES), one per peer p: permanently writable by p alone, read
  * locally by n. It carries p's messages to n; p rewrites the whole box each time.
  *     0  u32  checksum over [4, MBOX_BYTES)
- *     8  f64  requestSeq: p asks n for write permission on n's log (a new number per attempt)
- *     16 f64  grantSeq:   p granted n permission on p's log, answering n's request with this number
+ *     8  f64  requestSeq: p asks n for write permission on n's log. The request stands until n grants
+ *                         it and then revokes it (a retry resends the same number; 0 = none)
+ *     16 f64  grantSeq:   p granted n permission on p's log, answering n's request with this number;
+ *                         the number negated once p gave its log to someone else (older builds only
+ *                         compare for equality, so they read a negated number as no grant)
  */
 import { fnv1a32 } from './checksum';
 

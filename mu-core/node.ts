@@ -420,6 +420,7 @@ export class MuNode {
     this.takeover = null;
     const term = this.term;
     this.term = null;
+    this.background.dropGrantedRequests();
     if (term !== null) this.highestProposal = Math.max(this.highestProposal, term.proposal);
     this.logger.info(`${was} -> follower: ${reason}`);
     term?.stop(reason);
