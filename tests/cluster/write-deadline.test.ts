@@ -4,41 +4,16 @@
  * forward to it does not hang until it wakes), and when the old leader wakes and finds the forwarded
  * write in its socket, long past its deadline, it does not carry it out.
  */
-import { exchange, makeCluster, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
-
-jest.setTimeout(120_000);
-// Whole clusters of real processes on a shared 2-core machine: a run starved of CPU long enough to
-// miss an election is retried; the failure of the first attempt is still printed.
-jest.retryTimes(2, { logErrorsBeforeRetry: true });
+import { exchange, frozenLeaderSuite, waitForLeader, waitForValue } from '../helpers/cluster';
 
 const DEADLINE_MS = 500;
 /** How long the leader stays frozen at most: far past the deadline and the forward's grace. */
 const FROZEN_MAX_MS = 10_000;
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await makeCluster(3, 'shm', ['-I', '64k', '-m', '32', '--write-deadline-ms', String(DEADLINE_MS)]);
-  await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
-});
-
-afterAll(async () => {
-  for (const n of cluster?.nodes ?? []) if (n.proc?.pid !== undefined && n.proc.exitCode === null) process.kill(n.proc.pid, 'SIGCONT');
-  await cluster?.stopAll();
-});
-
-const port = (id: number) => cluster.nodes[id - 1].clientPort;
+const { cluster, port, freezeLeader } = frozenLeaderSuite(['--write-deadline-ms', String(DEADLINE_MS)]);
 
 test('a write forwarded to a frozen leader is answered before it wakes, and is not carried out when it does', async () => {
-  for (const n of cluster.nodes) if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) await cluster.start(n.id);
-  const leader = await waitForLeader(cluster);
-  const follower = [1, 2, 3].find((id) => id !== leader)!;
-  const key = `frozen-${Date.now()}`;
-  // A first forwarded write opens the follower's link to the leader, so the next one is sent.
-  expect(await exchange(port(follower), `set warm-${key} 0 0 1\r\nw\r\n`, (r) => r.endsWith('\r\n'))).toBe('STORED\r\n');
-  const leaderPid = cluster.nodes[leader - 1].proc!.pid!;
-
-  process.kill(leaderPid, 'SIGSTOP');
+  const { follower, key, thaw } = await freezeLeader();
   let frozen = true;
   let reply: string;
   try {
@@ -49,7 +24,7 @@ test('a write forwarded to a frozen leader is answered before it wakes, and is n
     // the deadline: keep the old leader frozen past it, so that it wakes to a write too old to do.
     await new Promise((r) => setTimeout(r, Math.max(0, sentAt + DEADLINE_MS + 200 - Date.now())));
   } finally {
-    process.kill(leaderPid, 'SIGCONT');
+    thaw();
     frozen = false;
   }
   // The follower may have seen the leader die before forwarding: then the new leader stored it.
@@ -59,7 +34,7 @@ test('a write forwarded to a frozen leader is answered before it wakes, and is n
   }
   expect(reply).toMatch(/^SERVER_ERROR .*outcome unknown/);
   // The old leader now reads the forwarded write from its socket, past its deadline.
-  await waitForLeader(cluster);
+  await waitForLeader(cluster());
   const marker = `after-${key}`;
   expect(await exchange(port(follower), `set ${marker} 0 0 1\r\nx\r\n`, (r) => r.endsWith('\r\n'))).toBe('STORED\r\n');
   for (const id of [1, 2, 3]) {

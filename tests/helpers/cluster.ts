@@ -131,3 +131,44 @@ export async function waitForValue(port: number, key: string, value: string | nu
   }
   throw new Error(`:${port} never returned ${JSON.stringify(value)} for ${key}; last reply ${JSON.stringify(last)}`);
 }
+
+/**
+ * The setup of a test file that freezes the leader: a 3-node shm cluster started before its tests
+ * with `extraArgs`, every node thawed (SIGCONT) and stopped after them. Whole clusters of real
+ * processes on a shared 2-core machine: a run starved of CPU long enough to miss an election is
+ * retried; the failure of the first attempt is still printed.
+ */
+export function frozenLeaderSuite(extraArgs: string[]): { cluster: () => TestCluster; port: (id: number) => number; freezeLeader: () => Promise<FrozenLeader> } {
+  jest.setTimeout(120_000);
+  jest.retryTimes(2, { logErrorsBeforeRetry: true });
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await makeCluster(3, 'shm', ['-I', '64k', '-m', '32', ...extraArgs]);
+    await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
+  });
+  afterAll(async () => {
+    for (const n of cluster?.nodes ?? []) if (n.proc?.pid !== undefined && n.proc.exitCode === null) process.kill(n.proc.pid, 'SIGCONT');
+    await cluster?.stopAll();
+  });
+  const port = (id: number) => cluster.nodes[id - 1].clientPort;
+  const freezeLeader = async (): Promise<FrozenLeader> => {
+    for (const n of cluster.nodes) if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) await cluster.start(n.id);
+    const leader = await waitForLeader(cluster);
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    const key = `frozen-${Date.now()}`;
+    // A first forwarded write opens the follower's link to the leader, so the next one is sent.
+    expect(await exchange(port(follower), `set warm-${key} 0 0 1\r\nw\r\n`, (r) => r.endsWith('\r\n'))).toBe('STORED\r\n');
+    const leaderPid = cluster.nodes[leader - 1].proc!.pid!;
+    process.kill(leaderPid, 'SIGSTOP');
+    return { leader, follower, key, thaw: () => process.kill(leaderPid, 'SIGCONT') };
+  };
+  return { cluster: () => cluster, port, freezeLeader };
+}
+
+/** A leader frozen by frozenLeaderSuite: `key` is fresh for the test; `thaw` wakes the leader. */
+export interface FrozenLeader {
+  leader: number;
+  follower: number;
+  key: string;
+  thaw: () => void;
+}
