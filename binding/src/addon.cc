@@ -22,6 +22,12 @@ struct Wake {
     std::lock_guard<std::mutex> lock(mu);
     if (!released) fn.NonBlockingCall();
   }
+  // `callback(env, jsFunction)` runs on the JS thread instead of a plain call.
+  template <typename Callback>
+  void call(Callback callback) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!released) fn.NonBlockingCall(std::move(callback));
+  }
   void release() {
     std::lock_guard<std::mutex> lock(mu);
     if (!released) {
@@ -34,26 +40,15 @@ struct Wake {
 // Peers' writes into watched regions, told to JS (Backend::watchRemoteWrites): at most one call is
 // queued at a time, however many writes land before the JS thread runs it.
 struct RemoteWriteSignal {
-  std::mutex mu;
-  Napi::ThreadSafeFunction fn;
-  bool released = false;
+  Wake wake;
   std::atomic<bool> queued{false};
   void call(const std::shared_ptr<RemoteWriteSignal>& self) {
     if (queued.exchange(true, std::memory_order_acq_rel)) return;
-    std::lock_guard<std::mutex> lock(mu);
-    if (released) return;
-    fn.NonBlockingCall([self](Napi::Env, Napi::Function js) {
+    wake.call([self](Napi::Env, Napi::Function js) {
       // Cleared before the handler runs: a write landing during it queues the next call.
       self->queued.store(false, std::memory_order_release);
       js.Call({});
     });
-  }
-  void release() {
-    std::lock_guard<std::mutex> lock(mu);
-    if (!released) {
-      released = true;
-      fn.Release();
-    }
   }
 };
 
@@ -140,8 +135,8 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     wake_->fn.Unref(env);  // an idle fabric must not keep the process alive; waiters hold a timer
     std::shared_ptr<Wake> wake = wake_;
     backend_->completions().setWaker([wake] { wake->call(); });
-    remoteWrite_->fn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "fabric-remote-write", 0, 1);
-    remoteWrite_->fn.Unref(env);
+    remoteWrite_->wake.fn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "fabric-remote-write", 0, 1);
+    remoteWrite_->wake.fn.Unref(env);
     std::shared_ptr<RemoteWriteSignal> signal = remoteWrite_;
     backend_->setRemoteWriteNotifier([signal] { signal->call(signal); });
   }
@@ -149,7 +144,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
   ~NativeFabric() override {
     if (backend_) backend_->close();
     wake_->release();
-    remoteWrite_->release();
+    remoteWrite_->wake.release();
   }
 
  private:
@@ -298,7 +293,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
       closedCompletions_ = true;
     }
     wake_->release();
-    remoteWrite_->release();
+    remoteWrite_->wake.release();
     return info.Env().Undefined();
   }
 

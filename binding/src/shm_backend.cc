@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
-#include <vector>
 
 #include "backend.h"
 #include "shm_region.h"

@@ -154,10 +154,7 @@ void futexWakeAll(std::atomic<uint32_t>* word) {
 }  // namespace
 
 void ShmMapping::ringIfWatched() {
-  ShmHeader* h = header();
-  if (h->notifyOnWrite.load(std::memory_order_acquire) == 0) return;
-  h->writeBell.fetch_add(1, std::memory_order_release);
-  futexWakeAll(&h->writeBell);
+  if (header()->notifyOnWrite.load(std::memory_order_acquire) != 0) wakeBellWaiters();
 }
 
 uint32_t ShmMapping::waitBell(uint32_t seen) {

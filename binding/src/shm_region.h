@@ -85,7 +85,7 @@ class ShmMapping : public RegionMemory {
   // Owner side: sleep until the bell differs from `seen` (returns at once if it already does, and
   // may return spuriously); returns the bell's value.
   uint32_t waitBell(uint32_t seen);
-  // Owner side: wake every waitBell sleeper (closing).
+  // Bump the bell and wake every waitBell sleeper (a writer's ring; the owner when closing).
   void wakeBellWaiters();
 
  private:
