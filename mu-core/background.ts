@@ -201,14 +201,14 @@ export class Background {
    * id alive in its view, even before we notice the old leader died ourselves, so a fail-over does
    * not wait for a request/grant round trip. Asking again while one stands resends the same number
    * (the box may have been lost): a number is granted at most once, so a revoked grant never comes
-   * back to a term that kept writing under it; only a new request (`dropRequest` first) brings a
-   * new grant.
+   * back to a term that kept writing under it. Asking after a revocation makes a new number: the
+   * caller first ends whatever it built on the old grant.
    * Only send one while none of our log writes is in flight (the caller checks): the peer may grant
    * it at any later time, and a write of an older term must not land after that grant.
    */
   requestPermission(peer: PeerId): void {
     const ch = this.channel(peer);
-    if (ch.standingSeq === 0) {
+    if (ch.standingSeq === 0 || this.grantState(peer) === 'revoked') {
       ch.standingSeq = ++this.seqCounter;
       ch.requestIncarnation = ch.lastWords?.incarnation ?? null;
     }
@@ -238,18 +238,13 @@ export class Background {
     return ch.standingSeq === 0 ? Infinity : this.scheduler.nowMs() - ch.requestedAtMs;
   }
 
-  /** Our standing request to `peer` is spent (granted and revoked): the next request is a new one. */
-  dropRequest(peer: PeerId): void {
-    this.channel(peer).standingSeq = 0;
-  }
-
   /**
    * A term or a prepare ended: the grants it used may be stale by now, and a peer of an older build
    * revokes without saying so. Granted requests are spent (the next ask is a new number); pending
    * ones still stand.
    */
   dropGrantedRequests(): void {
-    for (const p of this.peers) if (this.grantState(p) === 'granted') this.dropRequest(p);
+    for (const [p, ch] of this.channels) if (this.grantState(p) === 'granted') ch.standingSeq = 0;
   }
 
   /** We gave our log to someone else (or nobody): tell `peer`, whose grant that was. */

@@ -337,9 +337,8 @@ export class MuNode {
         // read that log. Only a candidate that did neither yet may simply ask again.
         if (this.term !== null && this.term.isGranted(p)) { this.toFollower(`node ${p} gave its log to another node`); return; }
         if (this.takeover !== null) { this.toFollower(`node ${p} gave its log to another node during prepare`); return; }
-        this.background.dropRequest(p);
       }
-      if (drained && this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs) this.background.requestPermission(p);
+      if (drained && (state === 'revoked' || this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs)) this.background.requestPermission(p);
     }
     if (this.roleNow === 'candidate' && this.takeover === null && drained && granted >= this.majority) this.startTakeover();
   }
@@ -352,7 +351,6 @@ export class MuNode {
     for (const p of this.peers) {
       if (p === this.permissionHolder) continue;
       const state = this.background.grantState(p);
-      if (state === 'revoked') this.background.dropRequest(p);
       if (state === 'none' || state === 'revoked') this.background.requestPermission(p);
     }
   }
