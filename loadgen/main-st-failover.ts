@@ -13,7 +13,7 @@
  *   leader   prepare written to a majority
  *   synced   the first follower was caught up (streaming)
  *   commit   its first entry committed
- *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--steady-ms 1000] [--scan-ms 1]
+ *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--steady-ms 0] [--scan-ms 1]
  *                    [--dead-after 12] [--election-poll-ms 0.02] [--trace] [--json]
  * Every process is stopped by its PID; every wait is bounded.
  */

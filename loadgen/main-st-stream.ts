@@ -61,11 +61,11 @@ function main(): void {
   let out = '';
   let committed = 0;
   let applied = 0;
-  let reported = { committed: 0, applied: 0 };
+  let appliedReported = 0;
+  let committedReported = 0;
   const flush = () => {
-    if (args.quiet && applied !== reported.applied) out += `applied ${applied}\n`;
-    if (args.quiet && committed !== reported.committed) out += `committed ${committed}\n`;
-    reported = { committed, applied };
+    if (args.quiet && applied !== appliedReported) out += `applied ${(appliedReported = applied)}\n`;
+    if (args.quiet && committed !== committedReported) out += `committed ${(committedReported = committed)}\n`;
     if (out !== '') process.stdout.write(out);
     out = '';
   };
