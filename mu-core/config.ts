@@ -27,6 +27,11 @@ export interface MuConfig {
   maxInflightPerPeer: number;
   /** Most slots in one write. */
   maxBatchSlots: number;
+  /**
+   * Prepare reads a peer's log from the candidate's applied index on, this many bytes of slots first
+   * (at least 4 slots), then each time as much again as it read so far, while the run may go on.
+   */
+  prepareFirstReadBytes: number;
   /** Upper bound of one wait for completions. */
   completionWaitMs: number;
   /** Busy-poll completions this long before sleeping (0 = never; must be 0 in the simulation). */
@@ -72,6 +77,7 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
     pumpIntervalMs: 1,
     maxInflightPerPeer: 16,
     maxBatchSlots: 64,
+    prepareFirstReadBytes: 64 * 1024,
     completionWaitMs: 1,
     completionBusyPollMs: 0,
     // Off by default: the poll busy-spins the event loop, which on nodes sharing cores (as here)
@@ -92,6 +98,8 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
     return {
       ...base, slotCount: 16, slotBytes: 128, heartbeatIntervalMs: 0.5, scanIntervalMs: 1, scoreMax: 8, scoreAliveAt: 4,
       scoreDeadAt: 2, permissionRetryMs: 3, commitPublishDelayMs: 0.3, pumpIntervalMs: 0.5, maxInflightPerPeer: 4, maxBatchSlots: 4,
+      // 4 slots: prepare reads a log in several windows, often across the end of the ring.
+      prepareFirstReadBytes: 4 * 128,
       electionPollMs: 0.05, electionWindowScans: 8, unreachableMissScans: 2,
     };
   }

@@ -28,7 +28,7 @@ import type { MuLogger } from './logger';
 import { OpTable } from './ops';
 import { EntryHandler, ReadingPump, SkipHandler } from './pump';
 import type { Scheduler, TimerHandle } from './scheduler';
-import { recover } from './recovery';
+import { recover, ringImage } from './recovery';
 import { Takeover } from './takeover';
 
 export type Role = 'follower' | 'candidate' | 'leader';
@@ -299,7 +299,7 @@ export class MuNode {
     if (this.stopped) return;
     this.tryLeave();
     if (this.roleNow === 'follower' && this.background.scans % TAKEOVER_DRILL_SCANS === 0) {
-      recover(this.pump.appliedIndex, [{ peerId: this.selfId, log: this.log, appliedIndex: this.pump.appliedIndex }], this.cfg.slotCount, this.cfg.slotBytes);
+      recover(this.pump.appliedIndex, [ringImage(this.selfId, this.log, this.pump.appliedIndex, this.cfg.slotCount, this.cfg.slotBytes)], this.cfg.slotCount, this.cfg.slotBytes);
     }
     if (!this.historyKnown && this.background.scans >= this.cfg.startupScans) {
       this.historyKnown = true;

@@ -1,5 +1,5 @@
 import { logRegionBytes, slotOffset, SLOT_KIND_ENTRY, SLOT_KIND_NOOP, writeSlot, H_MIN_PROPOSAL } from './layout';
-import { LogImage, recover } from './recovery';
+import { LogImage, recover, ringImage, scanRun, windowImage } from './recovery';
 
 const S = 8;
 const B = 80;
@@ -10,7 +10,7 @@ function image(peerId: number, appliedIndex: number, slots: Array<[index: number
   for (const [index, proposal, payload] of slots) {
     writeSlot(log, slotOffset(index, S, B), { proposal, index, commitIndex: 0, kind: SLOT_KIND_ENTRY, payload: Buffer.from(payload) });
   }
-  return { peerId, log, appliedIndex };
+  return ringImage(peerId, log, appliedIndex, S, B);
 }
 
 test('adopts the highest-numbered value at each undecided index', () => {
@@ -25,11 +25,33 @@ test('adopts the highest-numbered value at each undecided index', () => {
   expect(r.highestProposalSeen).toBe(771);
 });
 
-test('an index nobody holds becomes a no-op; indices at or below base are not touched', () => {
-  const r = recover(1, [image(1, 1, [[1, 257, 'a'], [3, 257, 'c']]), image(2, 0, [])], S, B);
+test('entries past a gap above the applied index are not adopted; indices at or below base are not touched', () => {
+  // Peer 1 holds 3 but not 2: a write of 2 never completed there, so no leader counted 3 on it.
+  const r = recover(1, [image(1, 1, [[1, 257, 'a'], [3, 257, 'c']]), image(2, 1, [[1, 257, 'a'], [2, 257, 'b']])], S, B);
   expect(r.kind).toBe('adopt');
   if (r.kind !== 'adopt') return;
-  expect(r.entries.map((e) => [e.index, e.kind])).toEqual([[2, SLOT_KIND_NOOP], [3, SLOT_KIND_ENTRY]]);
+  expect(r.entries.map((e) => [e.index, e.payload.toString()])).toEqual([[2, 'b']]);
+});
+
+test('below its applied index an image may lack slots (a snapshot) without ending its run', () => {
+  // Peer 2 installed a snapshot up to 4 (its slots 2..4 are empty), then received 5 and 6.
+  const r = recover(1, [image(1, 1, [[1, 257, 'a']]), image(2, 4, [[5, 514, 'e'], [6, 514, 'f']])], S, B);
+  // 2..4 are decided and nobody holds them: only a snapshot brings them.
+  expect(r).toMatchObject({ kind: 'needs-snapshot', fromPeer: 2 });
+  const r2 = recover(4, [image(1, 4, []), image(2, 4, [[5, 514, 'e'], [6, 514, 'f']])], S, B);
+  expect(r2.kind === 'adopt' && r2.entries.map((e) => e.payload.toString())).toEqual(['e', 'f']);
+});
+
+test('a run ends where the read ends, at a gap, or at a later lap', () => {
+  const full = image(2, 3, [[1, 257, 'a'], [2, 257, 'b'], [3, 257, 'c'], [4, 514, 'd'], [5, 514, 'e']]);
+  // Only indices 2..4 read: the run may go on past them.
+  const part = windowImage(2, 3, 0, 2, Buffer.concat([2, 3, 4].map((i) => full.buf.subarray(full.offsetOf(i), full.offsetOf(i) + B))), B);
+  expect(scanRun(part, 1, S, B)).toEqual({ stop: 'unread', end: 4, highestProposal: 514 });
+  expect(scanRun(full, 1, S, B)).toEqual({ stop: 'gap', end: 5, highestProposal: 514 });
+  expect(scanRun(image(3, 9, [[10, 514, 'x']]), 1, S, B).stop).toBe('later-lap');
+  const ring: Array<[number, number, string]> = [];
+  for (let i = 1; i <= S; i++) ring.push([i, 257, `e${i}`]);
+  expect(scanRun(image(1, 0, ring), 0, S, B)).toEqual({ stop: 'ring', end: S, highestProposal: 257 });
 });
 
 test('a slot of an older lap of the ring does not count as the entry', () => {
@@ -55,7 +77,7 @@ test('a torn slot holding the highest index or proposal number is ignored (its c
   // Peer 2's slot for index 4 was torn mid-write under a high proposal: its payload no longer
   // matches the checksum, so neither its index nor its proposal number may count.
   const torn = image(2, 2, [[1, 257, 'a'], [2, 257, 'b'], [3, 514, 'c'], [4, 9999, 'torn']]);
-  torn.log[slotOffset(4, S, B) + 40] ^= 0xff;
+  torn.buf[slotOffset(4, S, B) + 40] ^= 0xff;
   const r = recover(2, [image(1, 2, [[1, 257, 'a'], [2, 257, 'b']]), torn], S, B);
   expect(r.kind).toBe('adopt');
   if (r.kind !== 'adopt') return;

@@ -1,21 +1,55 @@
 /**
  * What a new leader adopts (pure logic over log images read from a majority, its own included).
  *
- * For every index above what the candidate has applied (`base`) up to the highest index any image
+ * For every index above what the candidate has applied (`base`) up to the highest index an image
  * holds, the value with the highest proposal number wins (Paxos: a decided value is held by a
  * majority, which intersects ours, and every later proposal carried it). An index nobody holds was
- * never decided, so it becomes a no-op. An index that every image has already overwritten with a
- * later lap of the ring was applied by those nodes and is decided, but the candidate can no longer
- * read it: the candidate needs a state transfer first.
+ * never decided, so it becomes a no-op. An index that an image has already overwritten with a later
+ * lap of the ring was applied there and is decided, but the candidate can no longer read it: the
+ * candidate needs a state transfer first.
+ *
+ * Only the run of each image that can hold a decided value is read (takeover.ts reads just that much
+ * of a peer's log instead of its whole ring):
+ * - indices up to the image owner's applied index: decided; each slot is used if it still holds its
+ *   index (a node that installed a snapshot may hold none of them);
+ * - above it, the slots that hold their own index, in order, up to the first that does not.
+ * Why nothing decided lies beyond that first gap: a leader counts a follower as holding index i only
+ * once every write of its term to that follower, from the follower's applied index + 1 through i,
+ * completed (leader.ts, ackedIndex), so at that moment the follower's slots above its applied index
+ * held their own indices without a gap. Later leaders rewrite the same indices (same slots, same
+ * index) from the follower's applied index + 1, in order, and a slot takes a later lap only once its
+ * index is applied. A gap above the applied index therefore comes from a write that never completed
+ * (nothing after it was counted on that node) or one torn by a writer that died; that writer held
+ * every entry it was rewriting, so the entries after the gap lost a copy and a live holder together,
+ * and every majority of the live nodes still meets a node that holds them.
  */
-import { LOG_HEADER_BYTES, readMinProposal, readSlot, slotHeaderFits, slotOffset, SLOT_KIND_NOOP } from './layout';
+import { readMinProposal, readSlot, slotOffset, SLOT_KIND_NOOP } from './layout';
 
+/** The part of one node's log that a candidate has read. */
 export interface LogImage {
   peerId: number;
-  /** The whole log region as read (header + ring). */
-  log: Buffer;
-  /** The image owner's applied index, from its control region. */
+  /** The image owner's applied index, from its control region (read before the log: a lower bound). */
   appliedIndex: number;
+  /** The owner's minProposal (log header). */
+  minProposal: number;
+  /** Holds the slots read. */
+  buf: Buffer;
+  /** Offset in `buf` of the slot where index `index` lives, or -1 if that slot was not read. */
+  offsetOf(index: number): number;
+}
+
+/** A whole log region in memory (the candidate's own log; tests). */
+export function ringImage(peerId: number, log: Buffer, appliedIndex: number, slotCount: number, slotBytes: number): LogImage {
+  return { peerId, appliedIndex, minProposal: readMinProposal(log), buf: log, offsetOf: (index) => slotOffset(index, slotCount, slotBytes) };
+}
+
+/** Slots of consecutive indices firstIndex, firstIndex + 1, ... read into `slots` (one slotBytes each). */
+export function windowImage(peerId: number, appliedIndex: number, minProposal: number, firstIndex: number, slots: Buffer, slotBytes: number): LogImage {
+  const count = Math.floor(slots.length / slotBytes);
+  return {
+    peerId, appliedIndex, minProposal, buf: slots,
+    offsetOf: (index) => (index >= firstIndex && index < firstIndex + count ? (index - firstIndex) * slotBytes : -1),
+  };
 }
 
 export interface AdoptedEntry {
@@ -30,84 +64,74 @@ export type RecoveryResult =
   | { kind: 'adopt'; entries: AdoptedEntry[]; highestProposalSeen: number }
   | { kind: 'needs-snapshot'; fromPeer: number; highestProposalSeen: number };
 
-interface Maxima {
-  index: number;
-  proposal: number;
-  /** Offsets of the slots holding them; -1 when no slot qualified. */
-  indexAt: number;
-  proposalAt: number;
+/**
+ * Where the useful run of one image ends (see the top of this file), scanning from base + 1:
+ * - 'gap': a slot above the applied index does not hold its index; `end` is the last index held;
+ * - 'later-lap': a slot holds an index a whole ring or more above its own: the owner is more than a
+ *   ring ahead of `base`;
+ * - 'unread': the run goes on past what was read (the reader reads further);
+ * - 'ring': a whole ring above base was scanned.
+ */
+export interface ImageRun {
+  stop: 'gap' | 'later-lap' | 'unread' | 'ring';
+  /** Highest index held in the run (base if none). */
+  end: number;
+  /** Highest proposal number among the slots of the run. */
+  highestProposal: number;
 }
 
-/**
- * The highest index and proposal number over the slots of one image whose header fits (as readSlot
- * asks), and with `verify` whose checksum holds too. The fields are read in place: a take-over runs
- * this over every slot of every image, rarely enough that the code is cold, and a slot view object
- * per slot made it cost milliseconds of the fail-over (643 us per 8192-slot image even when hot, 34
- * us this way).
- */
-function maxima(log: Buffer, slotCount: number, slotBytes: number, verify: boolean): Maxima {
-  const m: Maxima = { index: 0, proposal: 0, indexAt: -1, proposalAt: -1 };
-  const view = new DataView(log.buffer, log.byteOffset, log.length);
-  for (let k = 0; k < slotCount; k++) {
-    const off = LOG_HEADER_BYTES + k * slotBytes;
-    if (!slotHeaderFits(view.getUint32(off + 4, true), view.getUint32(off + 32, true), slotBytes)) continue;
-    if (verify && readSlot(log, off, slotBytes) === null) continue;
-    const index = view.getFloat64(off + 16, true);
-    const proposal = view.getFloat64(off + 8, true);
-    if (m.indexAt < 0 || index > m.index) { m.index = index; m.indexAt = off; }
-    if (m.proposalAt < 0 || proposal > m.proposal) { m.proposal = proposal; m.proposalAt = off; }
+export function scanRun(img: LogImage, base: number, slotCount: number, slotBytes: number): ImageRun {
+  const run: ImageRun = { stop: 'ring', end: base, highestProposal: 0 };
+  for (let i = base + 1; i <= base + slotCount; i++) {
+    const off = img.offsetOf(i);
+    if (off < 0) {
+      run.stop = 'unread';
+      return run;
+    }
+    const s = readSlot(img.buf, off, slotBytes);
+    if (s !== null && s.index > i) {
+      run.stop = 'later-lap';
+      return run;
+    }
+    if (s !== null && s.index === i) {
+      run.end = i;
+      if (s.proposal > run.highestProposal) run.highestProposal = s.proposal;
+    } else if (i > img.appliedIndex) {
+      run.stop = 'gap';
+      return run;
+    }
   }
-  return m;
-}
-
-/**
- * The highest index and proposal number among the intact slots of one image. Checksums are the cost
- * of a take-over (every slot of every image), so the maxima are first found over unverified headers
- * and only the slots holding them are verified: an intact maximum over all headers is the maximum
- * over the intact ones. If either is torn, every slot is verified.
- */
-function highestIn(log: Buffer, slotCount: number, slotBytes: number): { index: number; proposal: number } {
-  const unverified = maxima(log, slotCount, slotBytes, false);
-  if (unverified.indexAt < 0) return { index: 0, proposal: 0 };
-  if (readSlot(log, unverified.indexAt, slotBytes) !== null && readSlot(log, unverified.proposalAt, slotBytes) !== null) return unverified;
-  return maxima(log, slotCount, slotBytes, true);
+  return run;
 }
 
 export function recover(base: number, images: LogImage[], slotCount: number, slotBytes: number): RecoveryResult {
   let highestProposalSeen = 0;
   let hi = base;
+  let ahead = false;
+  const ends: number[] = [];
   for (const img of images) {
-    const h = highestIn(img.log, slotCount, slotBytes);
-    highestProposalSeen = Math.max(highestProposalSeen, readMinProposal(img.log), h.proposal);
-    if (h.index > hi) hi = h.index;
+    const run = scanRun(img, base, slotCount, slotBytes);
+    highestProposalSeen = Math.max(highestProposalSeen, img.minProposal, run.highestProposal);
+    if (run.stop === 'later-lap') ahead = true;
+    ends.push(run.end);
+    if (run.end > hi) hi = run.end;
   }
   const mostApplied = images.reduce((a, b) => (b.appliedIndex > a.appliedIndex ? b : a));
-  if (hi - base > slotCount) {
-    return { kind: 'needs-snapshot', fromPeer: mostApplied.peerId, highestProposalSeen };
-  }
+  if (ahead) return { kind: 'needs-snapshot', fromPeer: mostApplied.peerId, highestProposalSeen };
   const entries: AdoptedEntry[] = [];
   for (let i = base + 1; i <= hi; i++) {
-    const off = slotOffset(i, slotCount, slotBytes);
     let best: AdoptedEntry | null = null;
-    let overwrittenEverywhere = true;
-    for (const img of images) {
-      const s = readSlot(img.log, off, slotBytes);
-      if (s === null || s.index < i) {
-        overwrittenEverywhere = false;
-        continue;
-      }
-      if (s.index > i) continue;
-      overwrittenEverywhere = false;
+    for (let k = 0; k < images.length; k++) {
+      const img = images[k];
+      if (i > ends[k]) continue;
+      const s = readSlot(img.buf, img.offsetOf(i), slotBytes);
+      if (s === null || s.index !== i) continue;
       if (best === null || s.proposal > best.foundProposal) {
-        best = {
-          index: i,
-          kind: s.kind,
-          payload: Buffer.from(img.log.subarray(s.payloadOffset, s.payloadOffset + s.length)),
-          foundProposal: s.proposal,
-        };
+        best = { index: i, kind: s.kind, payload: Buffer.from(img.buf.subarray(s.payloadOffset, s.payloadOffset + s.length)), foundProposal: s.proposal };
       }
     }
-    if (best === null && (overwrittenEverywhere || images.some((img) => img.appliedIndex >= i))) {
+    // Decided (some image applied it) but held by nobody: only a state transfer brings it.
+    if (best === null && images.some((img) => img.appliedIndex >= i)) {
       return { kind: 'needs-snapshot', fromPeer: mostApplied.peerId, highestProposalSeen };
     }
     entries.push(best ?? { index: i, kind: SLOT_KIND_NOOP, payload: Buffer.alloc(0), foundProposal: 0 });

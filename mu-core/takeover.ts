@@ -1,18 +1,16 @@
 /**
  * Prepare of a candidate that holds write permission from a majority (itself included): read the
- * logs and control words of the granting peers, keep the first majority that answers, adopt the
- * highest-numbered value at every undecided index (recovery.ts), then write a proposal number above
- * everything seen into the minProposal of that majority. Every wait is for a majority, never for all.
+ * control words and the undecided part of the logs of the granting peers (log-reader.ts), keep the
+ * first majority that answers, adopt the highest-numbered value at every undecided index
+ * (recovery.ts), then write a proposal number above everything seen into the minProposal of that
+ * majority. Every wait is for a majority, never for all.
  */
 import type { PeerId } from '../binding/fabric';
 import type { MuConfig } from './config';
-import {
-  CTL_BYTES, CTL_REGION, encodeMinProposal, H_MIN_PROPOSAL, LOG_REGION, logRegionBytes, proposalFor, readControl,
-  readMinProposal, roundOf,
-} from './layout';
-import { invariant } from './errors';
+import { encodeMinProposal, H_MIN_PROPOSAL, LOG_REGION, proposalFor, readMinProposal, roundOf } from './layout';
+import { readPeerLog } from './log-reader';
 import type { OpTable } from './ops';
-import { AdoptedEntry, LogImage, recover } from './recovery';
+import { AdoptedEntry, LogImage, recover, ringImage } from './recovery';
 
 export type TakeoverOutcome =
   | { kind: 'leader'; proposal: number; base: number; adopted: AdoptedEntry[]; quorum: PeerId[] }
@@ -44,7 +42,7 @@ export class Takeover {
   }
 
   start(): void {
-    const { cfg, ops, granted, majority } = this.input;
+    const { cfg, ops, granted, majority, ownApplied } = this.input;
     const needed = majority - 1;
     if (needed <= 0) {
       this.prepare([]);
@@ -52,42 +50,27 @@ export class Takeover {
     }
     const images: LogImage[] = [];
     let failures = 0;
-    const regionBytes = logRegionBytes(cfg.slotCount, cfg.slotBytes);
     for (const peer of granted) {
-      const log = Buffer.alloc(regionBytes);
-      const ctl = Buffer.alloc(CTL_BYTES);
-      let pending = 2;
-      let ok = true;
-      const one = (success: boolean) => {
-        ok = ok && success;
-        if (--pending > 0 || this.cancelled || this.settled) return;
-        const words = ok ? readControl(ctl) : null;
-        if (words !== null && (log.readUInt32LE(4) !== cfg.slotCount || log.readUInt32LE(8) !== cfg.slotBytes)) {
-          // A member with another ring geometry: nothing it holds can be interpreted. Crash loudly.
-          invariant(false, `node ${peer}'s log has ${log.readUInt32LE(4)} slots of ${log.readUInt32LE(8)} bytes, ours ${cfg.slotCount} of ${cfg.slotBytes}: every member needs the same slotCount and slotBytes`);
-        }
-        // A restarted node that no leader synced yet may have forgotten accepted values: not a voter.
-        // Nor is a leaving one: it is about to exit, and counting it would only make the prepare
-        // depend on a node that goes away mid-way.
-        if (words === null || words.amnesic || words.leaving) {
-          if (++failures > granted.length - needed) this.finish({ kind: 'failed', reason: 'too few peers answered the prepare reads' });
+      readPeerLog({
+        peer, ops, slotCount: cfg.slotCount, slotBytes: cfg.slotBytes, firstReadBytes: cfg.prepareFirstReadBytes, base: ownApplied,
+        wanted: () => !this.cancelled && !this.settled,
+      }, (o) => {
+        if (o.kind === 'refused') {
+          if (++failures > granted.length - needed) this.finish({ kind: 'failed', reason: `too few peers answered the prepare reads (${peer}: ${o.why})` });
           return;
         }
         if (images.length < needed) {
-          images.push({ peerId: peer, log, appliedIndex: words.appliedIndex });
+          images.push(o.image);
           if (images.length === needed) this.prepare(images);
         }
-      };
-      // Control words first: the applied index it reports is then a lower bound when the log is read.
-      ops.read(peer, CTL_REGION, 0, CTL_BYTES, ctl, (c) => one(c.ok));
-      ops.read(peer, LOG_REGION, 0, regionBytes, log, (c) => one(c.ok));
+      });
     }
   }
 
   private prepare(images: LogImage[]): void {
     const { selfId, cfg, ops, ownLog, ownApplied, majority } = this.input;
     this.input.note?.(`prepare: read ${images.length} peer logs`);
-    const all: LogImage[] = [{ peerId: selfId, log: ownLog, appliedIndex: ownApplied }, ...images];
+    const all: LogImage[] = [ringImage(selfId, ownLog, ownApplied, cfg.slotCount, cfg.slotBytes), ...images];
     const result = recover(ownApplied, all, cfg.slotCount, cfg.slotBytes);
     if (result.kind === 'needs-snapshot') {
       this.finish({ kind: 'needs-snapshot', fromPeer: result.fromPeer });

@@ -61,16 +61,15 @@ export function daemonRing(logBytes: number, itemSizeMaxBytes: number): { slotBy
 
 export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: number): MuConfig {
   const base = defaultConfig(kind);
-  // A take-over reads the granting peers' whole logs on the event loop (mu-core/takeover.ts), so the
-  // ring is kept small: 8 MiB.
+  // 8 MiB of ring per node. (A take-over used to read the granting peers' whole logs, hence the small
+  // size; it now reads only the run past its applied index, mu-core/log-reader.ts.)
   const slots = { ...daemonRing(8 * 1024 * 1024, itemSizeMaxBytes), maxBatchSlots: base.maxBatchSlots };
   if (kind === 'tcp') {
     // The same relaxed timings as shm (below), keeping tcp's short busy-poll after each burst of
-    // work (answers arrive on the NIC thread, microseconds after a post). A take-over reads the
-    // granting peers' whole logs, which over tcp is copied through the kernel and both NIC threads:
-    // with 64 MiB logs that kept two cores busy for longer than the ~100 ms a node may stay silent,
-    // views changed mid-take-over and the candidate's prepare was refused, again and again. So tcp
-    // keeps its logs near 4 MiB (1024 slots at -I 1m).
+    // work (answers arrive on the NIC thread, microseconds after a post). tcp keeps its logs near
+    // 4 MiB (1024 slots at -I 1m): when a take-over read whole logs, 64 MiB of them kept two cores
+    // busy for longer than the ~100 ms a node may stay silent. Take-overs now read only the run past
+    // the candidate's applied index, but a follower's catch-up still copies up to a ring.
     const tcpRing = daemonRing(4 * 1024 * 1024, itemSizeMaxBytes);
     // A control read failing as unreachable (a connection being made, or lost without an answer) is
     // stronger evidence than a silent scan: it counts for a third of the fuse, while a slow read

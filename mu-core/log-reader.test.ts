@@ -1,0 +1,91 @@
+import type { Completion } from '../binding/fabric';
+import {
+  CTL_BYTES, CTL_REGION, H_MIN_PROPOSAL, initLogHeader, LOG_REGION, logRegionBytes, slotOffset, SLOT_KIND_ENTRY, writeControl, writeSlot,
+} from './layout';
+import { PeerLogOutcome, readPeerLog } from './log-reader';
+import type { OpTable } from './ops';
+import { recover, ringImage } from './recovery';
+
+const S = 128;
+const B = 8192; // 128 slots of 8 KiB: the first window (256 KiB) is 32 slots
+
+/** A peer's regions in this process; reads complete at once (a fake for this unit test only). */
+function fakePeer(slots: Array<[index: number, proposal: number]>, appliedIndex: number, status: 'member' | 'amnesic' = 'member') {
+  const log = Buffer.alloc(logRegionBytes(S, B));
+  initLogHeader(log, S, B);
+  log.writeDoubleLE(771, H_MIN_PROPOSAL);
+  for (const [index, proposal] of slots) {
+    writeSlot(log, slotOffset(index, S, B), { proposal, index, commitIndex: 0, kind: SLOT_KIND_ENTRY, payload: Buffer.from(`e${index}`) });
+  }
+  const ctl = Buffer.alloc(CTL_BYTES);
+  writeControl(ctl, { incarnation: 1, heartbeat: 1, appliedIndex, firstUndecided: appliedIndex + 1, permissionHolder: 2, amnesic: status === 'amnesic', leaving: false });
+  const reads: Array<{ region: string; offset: number; length: number }> = [];
+  const ops = {
+    read(_peer: number, region: string, offset: number, length: number, into: Buffer, cb: (c: Completion) => void) {
+      reads.push({ region, offset, length });
+      (region === LOG_REGION ? log : ctl).copy(into, 0, offset, offset + length);
+      cb({ wrId: reads.length, peerId: 3, ok: true });
+    },
+  } as unknown as OpTable;
+  return { log, ctl, ops, reads };
+}
+
+function read(peer: ReturnType<typeof fakePeer>, base: number): PeerLogOutcome {
+  let out: PeerLogOutcome | null = null;
+  readPeerLog({ peer: 3, ops: peer.ops, slotCount: S, slotBytes: B, firstReadBytes: 256 * 1024, base, wanted: () => true }, (o) => { out = o; });
+  if (out === null) throw new Error('reader did not finish');
+  return out;
+}
+
+const logBytesRead = (p: ReturnType<typeof fakePeer>) => p.reads.filter((r) => r.region === LOG_REGION).reduce((n, r) => n + r.length, 0);
+
+test('reads the run past the candidate\'s applied index, not the whole ring, and recovers the same as a whole-ring read', () => {
+  const slots: Array<[number, number]> = [];
+  for (let i = 1; i <= 100; i++) slots.push([i, 514]);
+  const peer = fakePeer(slots, 90);
+  const o = read(peer, 88);
+  expect(o.kind).toBe('image');
+  if (o.kind !== 'image') return;
+  expect(logBytesRead(peer)).toBeLessThan(logRegionBytes(S, B) / 3);
+  const own = Buffer.alloc(logRegionBytes(S, B));
+  const viaWindows = recover(88, [ringImage(1, own, 88, S, B), o.image], S, B);
+  const viaRing = recover(88, [ringImage(1, own, 88, S, B), ringImage(3, peer.log, 90, S, B)], S, B);
+  expect(viaWindows).toEqual(viaRing);
+  expect(viaWindows.kind === 'adopt' && viaWindows.entries.map((e) => e.payload.toString())).toEqual(['e89', 'e90', 'e91', 'e92', 'e93', 'e94', 'e95', 'e96', 'e97', 'e98', 'e99', 'e100']);
+  expect(o.image.minProposal).toBe(771);
+});
+
+test('reads further windows, across the end of the ring, while the run goes on', () => {
+  const slots: Array<[number, number]> = [];
+  for (let i = 101; i <= 160; i++) slots.push([i, 514]); // ring positions 100..127, then 0..31
+  const peer = fakePeer(slots, 100);
+  const o = read(peer, 100);
+  expect(o.kind).toBe('image');
+  if (o.kind !== 'image') return;
+  const r = recover(100, [ringImage(1, Buffer.alloc(logRegionBytes(S, B)), 100, S, B), o.image], S, B);
+  expect(r.kind === 'adopt' && r.entries.length).toBe(60);
+  // The first window (101..132) wrapped past the ring's last slot (two reads) and ended inside the
+  // run, so a second window (133..164) was read.
+  expect(peer.reads.filter((r2) => r2.region === LOG_REGION && r2.offset > 0).length).toBe(3);
+});
+
+test('a peer behind a whole ring is reported as such, and an amnesic peer refuses', () => {
+  const ahead = fakePeer([[140, 514]], 139); // index 140 sits where 12 would: more than a ring above base 0
+  const o = read(ahead, 0);
+  expect(o.kind).toBe('image');
+  if (o.kind === 'image') expect(recover(0, [o.image], S, B)).toMatchObject({ kind: 'needs-snapshot' });
+  expect(read(fakePeer([], 0, 'amnesic'), 0)).toEqual({ kind: 'refused', why: 'amnesic' });
+});
+
+test('a failed read refuses the image', () => {
+  const peer = fakePeer([[1, 257]], 0);
+  const ops = {
+    read(_p: number, region: string, _o: number, _l: number, _into: Buffer, cb: (c: Completion) => void) {
+      cb({ wrId: 1, peerId: 3, ok: region !== CTL_REGION, error: region === CTL_REGION ? 'unreachable' : undefined });
+    },
+  } as unknown as OpTable;
+  let out: PeerLogOutcome | null = null;
+  readPeerLog({ peer: 3, ops, slotCount: S, slotBytes: B, firstReadBytes: 256 * 1024, base: 0, wanted: () => true }, (o) => { out = o; });
+  expect(out).toEqual({ kind: 'refused', why: 'control read failed' });
+  expect(peer.reads).toEqual([]);
+});
