@@ -75,6 +75,16 @@ export interface Fabric {
   watchRemoteWrites(region: string): boolean;
   /** The handler for watched regions (null: none); runs on the JS thread. */
   onRemoteWrite(handler: (() => void) | null): void;
+  /**
+   * From now on, soon after the process serving `peerId` stops (exits, or is killed), call the
+   * `onPeerGone` handler, ahead of the next read that fails as 'gone' (shm: the kernel releases the
+   * peer's liveness lock as its process starts to exit, milliseconds before its memory is torn
+   * down). `region` is one the peer registers. Returns false if this backend cannot tell (tcp and
+   * verbs: a remote host's death shows on the wire only): reads then find out.
+   */
+  watchPeerGone(peerId: PeerId, region: string): boolean;
+  /** The handler for watched peers (null: none); runs on the JS thread. One call may stand for several peers: read to find out which. */
+  onPeerGone(handler: (() => void) | null): void;
   close(): void;
 }
 

@@ -28,11 +28,12 @@ interface NativeFabricObject {
   holdPeerLockForTest(peerId: number, region: string, ms: number): void;
   /** false: this backend cannot tell (verbs for now). */
   watchRemoteWrites(region: string): boolean;
+  watchPeerGone(peerId: number, region: string): boolean;
   close(): void;
 }
 
 interface NativeAddon {
-  NativeFabric: new (kind: string, options: FabricOptions, onWake: () => void, onRemoteWrite: () => void) => NativeFabricObject;
+  NativeFabric: new (kind: string, options: FabricOptions, onWake: () => void, onRemoteWrite: () => void, onPeerGone: () => void) => NativeFabricObject;
   hmacSha256(key: Buffer, message: Buffer): Buffer;
   hasVerbs: boolean;
 }
@@ -85,12 +86,15 @@ class AddonFabric implements NativeFabric {
   private closed = false;
   private readonly polled = new Float64Array(3 * MAX_POLL);
   private remoteWriteHandler: (() => void) | null = null;
+  private peerGoneHandler: (() => void) | null = null;
 
   constructor(options: FabricOptions) {
     this.kind = options.kind;
     this.selfId = options.selfId;
     this.native = new (loadAddon().NativeFabric)(options.kind, options, () => this.wakeAll(), () => {
       if (!this.closed) this.remoteWriteHandler?.();
+    }, () => {
+      if (!this.closed) this.peerGoneHandler?.();
     });
     this.listenPort = this.native.listenPort();
   }
@@ -153,6 +157,12 @@ class AddonFabric implements NativeFabric {
   }
   onRemoteWrite(handler: (() => void) | null): void {
     this.remoteWriteHandler = handler;
+  }
+  watchPeerGone(peerId: PeerId, region: string): boolean {
+    return this.native.watchPeerGone(peerId, region);
+  }
+  onPeerGone(handler: (() => void) | null): void {
+    this.peerGoneHandler = handler;
   }
   holdPeerLockForTest(peerId: PeerId, region: string, ms: number): void {
     this.native.holdPeerLockForTest(peerId, region, ms);

@@ -33,6 +33,9 @@ interface PeerChannel {
   liveness: PeerLiveness;
   ctlBuf: Buffer;
   ctlReadInFlight: boolean;
+  /** The read of probeGone (its own buffer: a scan's read may be in flight). */
+  probeBuf: Buffer;
+  probeInFlight: boolean;
   /**
    * Our standing request to this peer (0 = none: see `requestPermission`), when we last sent it, and
    * the peer's incarnation when we made it (a restarted peer forgot our box).
@@ -86,8 +89,8 @@ export class Background {
     this.words = { incarnation, heartbeat: 0, appliedIndex: 0, firstUndecided: 1, permissionHolder: 0, amnesic: true, leaving: false };
     for (const p of peers) {
       this.channels.set(p, {
-        liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, standingSeq: 0, requestedAtMs: -Infinity,
-        requestIncarnation: null, grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0,
+        liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, probeBuf: Buffer.alloc(CTL_BYTES), probeInFlight: false,
+        standingSeq: 0, requestedAtMs: -Infinity, requestIncarnation: null, grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0,
         lastWords: null, leavingIncarnation: null,
       });
     }
@@ -114,6 +117,28 @@ export class Background {
     // the scans still find them.
     for (const p of this.peers) this.fabric.watchRemoteWrites(mailboxRegion(p));
     this.fabric.onRemoteWrite(() => this.mailboxLanded());
+    // Likewise a peer's death: on shm the kernel tells a watcher as the process starts to exit,
+    // milliseconds before a read of its regions fails (and up to a scan before we would read).
+    for (const p of this.peers) this.fabric.watchPeerGone(p, CTL_REGION);
+    this.fabric.onPeerGone(() => this.probeGone());
+  }
+
+  /**
+   * Some watched peer is gone: read every peer now and count only a 'gone' answer (the whole fuse).
+   * Anything else waits for the scans, which judge heartbeats at their own pace: a read out of turn
+   * would see no progress from a live peer.
+   */
+  private probeGone(): void {
+    if (this.stopped) return;
+    for (const [peer, ch] of this.channels) {
+      if (ch.probeInFlight) continue;
+      ch.probeInFlight = true;
+      this.ops.read(peer, CTL_REGION, 0, CTL_BYTES, ch.probeBuf, (c) => {
+        ch.probeInFlight = false;
+        if (this.stopped || c.ok || c.error !== 'gone') return;
+        this.observePeer(peer, ch, null, ch.liveness.lastIncarnation, this.cfg.scoreMax);
+      });
+    }
   }
 
   private mailboxLanded(): void {
@@ -125,6 +150,7 @@ export class Background {
   stop(): void {
     this.stopped = true;
     this.fabric.onRemoteWrite(null);
+    this.fabric.onPeerGone(null);
     for (const t of this.timers) t?.cancel();
     this.alertTimer?.cancel();
   }

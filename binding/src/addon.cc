@@ -37,15 +37,15 @@ struct Wake {
   }
 };
 
-// Peers' writes into watched regions, told to JS (Backend::watchRemoteWrites): at most one call is
-// queued at a time, however many writes land before the JS thread runs it.
-struct RemoteWriteSignal {
+// An event from native threads told to JS (peers' writes into watched regions, watched peers gone):
+// at most one call is queued at a time, however many events happen before the JS thread runs it.
+struct CoalescedSignal {
   Wake wake;
   std::atomic<bool> queued{false};
-  void call(const std::shared_ptr<RemoteWriteSignal>& self) {
+  void call(const std::shared_ptr<CoalescedSignal>& self) {
     if (queued.exchange(true, std::memory_order_acq_rel)) return;
     wake.call([self](Napi::Env, Napi::Function js) {
-      // Cleared before the handler runs: a write landing during it queues the next call.
+      // Cleared before the handler runs: an event during it queues the next call.
       self->queued.store(false, std::memory_order_release);
       js.Call({});
     });
@@ -104,15 +104,19 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
                         InstanceMethod("listenPort", &NativeFabric::listenPort),
                         InstanceMethod("holdPeerLockForTest", &NativeFabric::holdPeerLockForTest),
                         InstanceMethod("watchRemoteWrites", &NativeFabric::watchRemoteWrites),
+                        InstanceMethod("watchPeerGone", &NativeFabric::watchPeerGone),
                         InstanceMethod("close", &NativeFabric::close)});
   }
 
-  // new NativeFabric(kind, options, onWake, onRemoteWrite)
+  // new NativeFabric(kind, options, onWake, onRemoteWrite, onPeerGone)
   NativeFabric(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<NativeFabric>(info), wake_(std::make_shared<Wake>()), remoteWrite_(std::make_shared<RemoteWriteSignal>()) {
+      : Napi::ObjectWrap<NativeFabric>(info),
+        wake_(std::make_shared<Wake>()),
+        remoteWrite_(std::make_shared<CoalescedSignal>()),
+        peerGone_(std::make_shared<CoalescedSignal>()) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsFunction() || !info[3].IsFunction())
-      throw Napi::TypeError::New(env, "new NativeFabric(kind, options, onWake, onRemoteWrite)");
+    if (info.Length() < 5 || !info[0].IsString() || !info[1].IsObject() || !info[2].IsFunction() || !info[3].IsFunction() || !info[4].IsFunction())
+      throw Napi::TypeError::New(env, "new NativeFabric(kind, options, onWake, onRemoteWrite, onPeerGone)");
     std::string kind = info[0].As<Napi::String>().Utf8Value();
     Napi::Object o = info[1].As<Napi::Object>();
     BackendOptions options;
@@ -137,14 +141,19 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     backend_->completions().setWaker([wake] { wake->call(); });
     remoteWrite_->wake.fn = Napi::ThreadSafeFunction::New(env, info[3].As<Napi::Function>(), "fabric-remote-write", 0, 1);
     remoteWrite_->wake.fn.Unref(env);
-    std::shared_ptr<RemoteWriteSignal> signal = remoteWrite_;
+    std::shared_ptr<CoalescedSignal> signal = remoteWrite_;
     backend_->setRemoteWriteNotifier([signal] { signal->call(signal); });
+    peerGone_->wake.fn = Napi::ThreadSafeFunction::New(env, info[4].As<Napi::Function>(), "fabric-peer-gone", 0, 1);
+    peerGone_->wake.fn.Unref(env);
+    std::shared_ptr<CoalescedSignal> gone = peerGone_;
+    backend_->setPeerGoneNotifier([gone] { gone->call(gone); });
   }
 
   ~NativeFabric() override {
     if (backend_) backend_->close();
     wake_->release();
     remoteWrite_->wake.release();
+    peerGone_->wake.release();
   }
 
  private:
@@ -286,6 +295,10 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     return Napi::Boolean::New(info.Env(), live().watchRemoteWrites(nameArg(info[0])));
   }
 
+  Napi::Value watchPeerGone(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), live().watchPeerGone(peerArg(info[0]), nameArg(info[1])));
+  }
+
   Napi::Value close(const Napi::CallbackInfo& info) {
     if (backend_) {
       backend_->close();
@@ -294,6 +307,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     }
     wake_->release();
     remoteWrite_->wake.release();
+    peerGone_->wake.release();
     return info.Env().Undefined();
   }
 
@@ -304,7 +318,8 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
 
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<Wake> wake_;
-  std::shared_ptr<RemoteWriteSignal> remoteWrite_;
+  std::shared_ptr<CoalescedSignal> remoteWrite_;
+  std::shared_ptr<CoalescedSignal> peerGone_;
   uint64_t nextWrId_ = 1;
   bool closedCompletions_ = false;
   std::unordered_map<uint64_t, PendingRead> pendingReads_;

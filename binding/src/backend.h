@@ -57,6 +57,12 @@ class Backend {
   virtual bool watchRemoteWrites(const std::string& region) { return false; }
   // Set once, before any region is watched; may be called from any thread.
   void setRemoteWriteNotifier(std::function<void()> fn) { remoteWriteNotifier_ = std::move(fn); }
+  // From now on, soon after the process serving `peer` stops (exits, or is killed), call the
+  // peer-gone notifier, ahead of the next read that would fail as Gone. `region` is one the peer
+  // registers. False if this backend cannot tell (a remote host's death shows only on the wire).
+  virtual bool watchPeerGone(PeerId peer, const std::string& region) { return false; }
+  // Set once, before any peer is watched; called from the backend's own threads.
+  void setPeerGoneNotifier(std::function<void()> fn) { peerGoneNotifier_ = std::move(fn); }
   virtual void close() = 0;
 
   CompletionQueue& completions() { return completions_; }
@@ -76,8 +82,13 @@ class Backend {
     if (remoteWriteNotifier_) remoteWriteNotifier_();
   }
 
+  void peerGone() {
+    if (peerGoneNotifier_) peerGoneNotifier_();
+  }
+
   CompletionQueue completions_;
   std::function<void()> remoteWriteNotifier_;
+  std::function<void()> peerGoneNotifier_;
 };
 
 std::unique_ptr<Backend> makeShmBackend(const BackendOptions& options);

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
@@ -23,6 +25,18 @@ struct ShmPeer {
   std::string dir;
   std::unordered_map<std::string, std::shared_ptr<ShmMapping>> regions;
 };
+
+// One thread per watched peer (watchPeerGone), asleep on the liveness lock of one of its regions.
+// It maps the file itself: the JS thread's mappings are not shared with it.
+struct GoneWatch {
+  std::thread thread;
+  std::mutex mu;
+  std::shared_ptr<ShmMapping> current;  // under mu: close wakes its sleeper
+};
+
+// Longest single sleep of a watcher (then it looks again): bounds how long close may wait for a
+// watcher whose wake-up it missed, and how soon a region file that appears is noticed.
+constexpr uint32_t kGoneWaitMs = 100;
 
 class ShmBackend : public Backend {
  public:
@@ -167,10 +181,35 @@ class ShmBackend : public Backend {
     return true;
   }
 
+  bool watchPeerGone(PeerId peer, const std::string& region) override {
+    checkOpen();
+    auto it = peers_.find(peer);
+    if (it == peers_.end()) throw std::runtime_error("watchPeerGone: node " + std::to_string(peer) + " is not connected");
+    if (goneWatches_.count(peer) > 0) return true;
+    auto watch = std::make_unique<GoneWatch>();
+    GoneWatch* w = watch.get();
+    std::string path = regionPath(it->second.dir, peer, region);
+    w->thread = std::thread([this, w, path] { watchGone(*w, path); });
+    goneWatches_[peer] = std::move(watch);
+    return true;
+  }
+
   void close() override {
     if (closed_) return;
     closed_ = true;
-    stopWatching_.store(true, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lock(stopMu_);
+      stopWatching_.store(true, std::memory_order_release);
+    }
+    stopCv_.notify_all();
+    for (auto& [peer, w] : goneWatches_) {
+      {
+        std::lock_guard<std::mutex> lock(w->mu);
+        if (w->current) w->current->wakeLivenessWatchers();
+      }
+      w->thread.join();
+    }
+    goneWatches_.clear();
     for (auto& [name, thread] : watched_) {
       own_[name]->header()->notifyOnWrite.store(0, std::memory_order_release);
       own_[name]->wakeBellWaiters();
@@ -224,6 +263,43 @@ class ShmBackend : public Backend {
       unlink(tmp.c_str());
       throw std::runtime_error("shm: cannot publish " + path);
     }
+  }
+
+  // Sleeps up to `ms`, or until close.
+  void pause(uint32_t ms) {
+    std::unique_lock<std::mutex> lock(stopMu_);
+    stopCv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopWatching_.load(std::memory_order_acquire); });
+  }
+
+  // A watcher's life: map the peer's region file, sleep while its owner lives, tell JS once per
+  // incarnation that it is gone, then wait for a new incarnation (which retires the old file).
+  void watchGone(GoneWatch& w, const std::string& path) {
+    std::shared_ptr<ShmMapping> mapping;
+    bool told = false;
+    while (!stopWatching_.load(std::memory_order_acquire)) {
+      if (!mapping || mapping->header()->retired.load(std::memory_order_acquire)) {
+        mapping = ShmMapping::open(path);
+        told = false;
+        {
+          std::lock_guard<std::mutex> lock(w.mu);
+          w.current = mapping;
+        }
+        if (!mapping) {
+          pause(kGoneWaitMs);
+          continue;
+        }
+      }
+      if (!mapping->waitWhileOwnerAlive(kGoneWaitMs)) continue;
+      if (!told) {
+        told = true;
+        // The kernel and glibc wake one sleeper; the watchers of other nodes sleep on it too.
+        mapping->wakeLivenessWatchers();
+        if (!stopWatching_.load(std::memory_order_acquire)) peerGone();
+      }
+      pause(kGoneWaitMs);
+    }
+    std::lock_guard<std::mutex> lock(w.mu);
+    w.current.reset();
   }
 
   void checkOpen() const {
@@ -281,6 +357,9 @@ class ShmBackend : public Backend {
   // One thread per watched region, asleep on its bell's futex (see watchRemoteWrites).
   std::map<std::string, std::thread> watched_;
   std::atomic<bool> stopWatching_{false};
+  std::mutex stopMu_;
+  std::condition_variable stopCv_;
+  std::map<PeerId, std::unique_ptr<GoneWatch>> goneWatches_;
   std::unordered_map<PeerId, ShmPeer> peers_;
 };
 

@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -152,6 +153,28 @@ void futexWakeAll(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
 }
 }  // namespace
+
+bool ShmMapping::waitWhileOwnerAlive(uint32_t timeoutMs) {
+  timespec timeout{time_t(timeoutMs / 1000), long(timeoutMs % 1000) * 1000000L};
+  if (header()->livenessHeld.load(std::memory_order_acquire) != 1) {
+    nanosleep(&timeout, nullptr);
+    return false;
+  }
+  int* word = &header()->liveness.__data.__lock;
+  int seen = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  if ((seen & FUTEX_TID_MASK) == 0 || (seen & FUTEX_OWNER_DIED) != 0) return true;
+  int waiting = seen | FUTEX_WAITERS;
+  // The owner's glibc unlock wakes a sleeper only if this bit is set, and so does the kernel when it
+  // releases a dead thread's robust locks. If the word changed meanwhile, look again.
+  if (seen != waiting && !__atomic_compare_exchange_n(word, &seen, waiting, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return false;
+  syscall(SYS_futex, word, FUTEX_WAIT, waiting, &timeout, nullptr, 0);
+  int now = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  return (now & FUTEX_TID_MASK) == 0 || (now & FUTEX_OWNER_DIED) != 0;
+}
+
+void ShmMapping::wakeLivenessWatchers() {
+  syscall(SYS_futex, &header()->liveness.__data.__lock, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
 
 void ShmMapping::ringIfWatched() {
   if (header()->notifyOnWrite.load(std::memory_order_acquire) != 0) wakeBellWaiters();

@@ -80,6 +80,15 @@ class ShmMapping : public RegionMemory {
   // that thread's robust list, which the kernel walks when the thread exits.
   void releaseLiveness();
 
+  // Peer side: sleep while the owner holds the liveness lock, at most `timeoutMs`; true once the
+  // owner is gone (it unlocked at close, or the kernel marked its death). It never locks: it sets
+  // the word's FUTEX_WAITERS bit, so the owner's unlock, or the kernel walking the dead owner's
+  // robust list, wakes one sleeper (which then wakes the others: wakeLivenessWatchers). A file of
+  // an older build (no liveness lock) cannot be waited on: false after the timeout.
+  bool waitWhileOwnerAlive(uint32_t timeoutMs);
+  // Wake every waitWhileOwnerAlive sleeper, in any process (a watcher that saw the death; close).
+  void wakeLivenessWatchers();
+
   // Writer side, after a write landed: if the owner watches this region, bump its bell and wake it.
   void ringIfWatched();
   // Owner side: sleep until the bell differs from `seen` (returns at once if it already does, and

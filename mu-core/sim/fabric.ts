@@ -128,6 +128,17 @@ export class SimFabric implements Fabric {
     this.self.remoteWriteHandler = handler;
   }
 
+  /** Only where a crash answers 'gone' (world.crashedAnswerGone), as shm's dead liveness lock. */
+  watchPeerGone(peerId: PeerId): boolean {
+    if (!this.world.crashedAnswerGone) return false;
+    this.self.watchedPeers.add(peerId);
+    return true;
+  }
+
+  onPeerGone(handler: (() => void) | null): void {
+    this.self.peerGoneHandler = handler;
+  }
+
   /** A crashed host answers 'gone' if the world says so; one never started, 'unreachable'. */
   private deadTargetError(target: SimHost | undefined): FabricErrorKind {
     return target !== undefined && this.world.crashedAnswerGone ? 'gone' : 'unreachable';

@@ -35,6 +35,9 @@ export class SimHost {
   wakeScheduled = false;
   remoteWriteHandler: (() => void) | null = null;
   remoteWriteScheduled = false;
+  /** Peers this host watches (Fabric.watchPeerGone): their crash calls peerGoneHandler. */
+  readonly watchedPeers = new Set<number>();
+  peerGoneHandler: (() => void) | null = null;
   constructor(readonly id: number) {}
 }
 
@@ -130,6 +133,14 @@ export class SimWorld {
     h.cq.length = 0;
     h.waiters.length = 0;
     for (const r of h.regions.values()) r.partials.clear();
+    // As shm's watchers: a crash that peers see as 'gone' also tells the hosts watching it, soon.
+    if (!this.crashedAnswerGone) return;
+    for (const [otherId, other] of this.hosts) {
+      if (otherId === id || !other.watchedPeers.has(id)) continue;
+      this.schedule(this.netDelayMs(), otherId, () => {
+        if (other.alive && this.hosts.get(otherId) === other) other.peerGoneHandler?.();
+      });
+    }
   }
 
   pause(id: number): void {

@@ -87,6 +87,52 @@ describe('shm: a killed owner', () => {
   });
 });
 
+describe('shm: watching a peer', () => {
+  /** Resolves at the next onPeerGone call, or with false after `ms`. */
+  const nextGone = (f: ReturnType<typeof openFabric>, ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { f.onPeerGone(null); resolve(false); }, ms);
+      f.onPeerGone(() => { clearTimeout(timer); f.onPeerGone(null); resolve(true); });
+    });
+
+  test('tells when the peer is killed or closes, and not while it lives', async () => {
+    const cluster = shmCluster();
+    const me = openFabric(cluster.options(2));
+    const owners: FabricChild[] = [];
+    try {
+      me.connectPeer({ peerId: 1 });
+      // Watching may start before the peer exists: its region file is found when it appears.
+      expect(me.watchPeerGone(1, 'ctl')).toBe(true);
+      const start = async () => {
+        const owner = new FabricChild();
+        owners.push(owner);
+        await owner.must({ op: 'open', options: cluster.options(1) });
+        await owner.must({ op: 'register', name: 'ctl', bytes: 64 });
+        return owner;
+      };
+      const first = await start();
+      expect(await nextGone(me, 400)).toBe(false);
+      const gone = nextGone(me, 10_000);
+      process.kill(first.pid, 'SIGKILL');
+      expect(await gone).toBe(true);
+      const into = Buffer.alloc(8);
+      const wrId = me.postRead(1, 'ctl', 0, 8, into);
+      expect(me.pollCompletions(16).find((c) => c.wrId === wrId)).toMatchObject({ ok: false, error: 'gone' });
+      await first.stop();
+      // A new incarnation of node 1 is watched too, and a clean close counts as gone.
+      const second = await start();
+      expect(await nextGone(me, 400)).toBe(false);
+      const closed = nextGone(me, 10_000);
+      await second.stop();
+      expect(await closed).toBe(true);
+    } finally {
+      me.close();
+      await Promise.all(owners.map((o) => o.stop()));
+      cluster.cleanup();
+    }
+  });
+});
+
 describe('shm: node identity', () => {
   test('a second live process cannot open the same node id', async () => {
     const cluster = shmCluster();
