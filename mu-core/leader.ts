@@ -192,6 +192,27 @@ export class LeaderTerm {
     this.sync(f);
   }
 
+  /**
+   * `peer` granted us permission and took part in our prepare: its minProposal holds our proposal
+   * (written under the permission we still hold: had it moved, our writes would fail) and it was
+   * not amnesic, so the sync round (read and write minProposal, write the sync marker, read its
+   * control words) would learn nothing new. Stream to it from the applied index prepare read (a
+   * lower bound: rewriting slots it applied writes the same decided values).
+   */
+  grantedAndPrepared(peer: PeerId, appliedIndex: number): void {
+    const f = this.followers.get(peer);
+    if (f === undefined || this.stopped || f.state !== 'ungranted') return;
+    f.epoch++;
+    f.lastSentCommit = 0;
+    invariant(appliedIndex <= this.myEnd, `follower ${peer} applied ${appliedIndex} beyond leader's log end ${this.myEnd}`);
+    f.appliedKnown = appliedIndex;
+    f.ackedIndex = Math.max(f.ackedIndex, appliedIndex);
+    f.nextIndex = appliedIndex + 1;
+    f.state = 'streaming';
+    this.host.logger.info(`follower ${peer} caught up from index ${f.nextIndex} (prepared)`);
+    this.stream(f);
+  }
+
   isGranted(peer: PeerId): boolean {
     const f = this.followers.get(peer);
     return f !== undefined && f.state !== 'ungranted';

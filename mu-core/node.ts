@@ -381,7 +381,7 @@ export class MuNode {
         if (this.opts.stateTransfer) this.opts.stateTransfer.fetchSnapshot(o.fromPeer);
         else this.logger.warn('no state-transfer hook: cannot catch up');
       } else {
-        this.becomeLeader(o.proposal, o.base, o.adopted);
+        this.becomeLeader(o.proposal, o.base, o.adopted, o.quorum);
       }
     });
     this.takeover = t;
@@ -389,7 +389,9 @@ export class MuNode {
     t.start();
   }
 
-  private becomeLeader(proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>): void {
+  private becomeLeader(
+    proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, quorum: Array<{ peer: PeerId; appliedIndex: number }>,
+  ): void {
     this.highestProposal = Math.max(this.highestProposal, proposal);
     this.termStart = base + adopted.length;
     this.roleNow = 'leader';
@@ -407,7 +409,12 @@ export class MuNode {
     }, proposal, base, adopted, this.peers);
     this.term = term;
     this.logger.info(`became leader (proposal ${proposal}, adopted ${adopted.length} entries after index ${base})`);
-    for (const p of this.peers) if (this.background.isGrantedBy(p)) term.granted(p);
+    for (const p of this.peers) {
+      if (!this.background.isGrantedBy(p)) continue;
+      const prepared = quorum.find((q) => q.peer === p);
+      if (prepared !== undefined) term.grantedAndPrepared(p, prepared.appliedIndex);
+      else term.granted(p);
+    }
     term.flush();
   }
 

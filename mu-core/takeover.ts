@@ -13,7 +13,8 @@ import type { OpTable } from './ops';
 import { AdoptedEntry, LogImage, recover, ringImage } from './recovery';
 
 export type TakeoverOutcome =
-  | { kind: 'leader'; proposal: number; base: number; adopted: AdoptedEntry[]; quorum: PeerId[] }
+  /** `quorum`: the peers whose logs were read and whose minProposal now holds `proposal`, with the applied index each reported. */
+  | { kind: 'leader'; proposal: number; base: number; adopted: AdoptedEntry[]; quorum: Array<{ peer: PeerId; appliedIndex: number }> }
   | { kind: 'needs-snapshot'; fromPeer: PeerId }
   | { kind: 'failed'; reason: string };
 
@@ -93,7 +94,7 @@ export class Takeover {
         if (this.cancelled || this.settled) return;
         if (c.ok) {
           if (++acks === needed) {
-            this.finish({ kind: 'leader', proposal, base: ownApplied, adopted: result.entries, quorum: images.map((i) => i.peerId) });
+            this.finish({ kind: 'leader', proposal, base: ownApplied, adopted: result.entries, quorum: images.map((i) => ({ peer: i.peerId, appliedIndex: i.appliedIndex })) });
           }
         } else if (c.error === 'permission' || ++failures > images.length - needed) {
           this.finish({ kind: 'failed', reason: `prepare write to ${img.peerId} failed (${c.error ?? 'error'})` });
