@@ -69,6 +69,20 @@ test('reads further windows, across the end of the ring, while the run goes on',
   expect(peer.reads.filter((r2) => r2.region === LOG_REGION && r2.offset > 0).length).toBe(3);
 });
 
+test('a candidate far behind reads what the peer applied in one more round, and checks each slot once', () => {
+  const slots: Array<[number, number]> = [];
+  for (let i = 1; i <= 90; i++) slots.push([i, 514]);
+  const peer = fakePeer(slots, 90);
+  const o = read(peer, 0);
+  expect(o.kind).toBe('image');
+  if (o.kind !== 'image') return;
+  // 1..32 first, then the rest of what it applied and as much again: 33..122.
+  expect(peer.reads.filter((r) => r.region === LOG_REGION && r.offset > 0).map((r) => r.length / B)).toEqual([32, 90]);
+  expect(o.image.scanned).toEqual({ base: 0, run: { stop: 'gap', end: 90, highestProposal: 514, next: 91 } });
+  const r = recover(0, [ringImage(1, Buffer.alloc(logRegionBytes(S, B)), 0, S, B), o.image], S, B);
+  expect(r.kind === 'adopt' && r.entries.length).toBe(90);
+});
+
 test('a peer behind a whole ring is reported as such, and an amnesic peer refuses', () => {
   const ahead = fakePeer([[140, 514]], 139); // index 140 sits where 12 would: more than a ring above base 0
   const o = read(ahead, 0);

@@ -8,7 +8,7 @@ import type { PeerId } from '../binding/fabric';
 import { invariant } from './errors';
 import { CTL_BYTES, CTL_REGION, LOG_HEADER_BYTES, LOG_REGION, readControl, readMinProposal } from './layout';
 import type { OpTable } from './ops';
-import { LogImage, scanRun, windowImage } from './recovery';
+import { ImageRun, LogImage, scanRun, windowImage } from './recovery';
 
 /** The first window holds at least this many slots (MuConfig.prepareFirstReadBytes sets its bytes). */
 const MIN_FIRST_WINDOW_SLOTS = 4;
@@ -39,6 +39,8 @@ export function readPeerLog(input: PeerLogReadInput, done: (o: PeerLogOutcome) =
   const slots = Buffer.allocUnsafe(slotCount * slotBytes);
   let readSlots = 0;
   let failed: string | null = null;
+  /** The scan so far, resumed after each window. */
+  let run: ImageRun | undefined;
 
   /** Reads the slots of indices base + 1 + readSlots ... (count of them) into `slots`, in index order. */
   const readWindow = (count: number, then: () => void): void => {
@@ -78,10 +80,15 @@ export function readPeerLog(input: PeerLogReadInput, done: (o: PeerLogOutcome) =
     invariant(header.readUInt32LE(4) === slotCount && header.readUInt32LE(8) === slotBytes,
       `node ${peer}'s log has ${header.readUInt32LE(4)} slots of ${header.readUInt32LE(8)} bytes, ours ${slotCount} of ${slotBytes}: every member needs the same slotCount and slotBytes`);
     const image = windowImage(peer, words.appliedIndex, readMinProposal(header), base + 1, slots.subarray(0, readSlots * slotBytes), slotBytes);
-    if (scanRun(image, base, slotCount, slotBytes).stop === 'unread' && readSlots < slotCount) {
-      readWindow(Math.min(readSlots, slotCount - readSlots), evaluate);
+    run = scanRun(image, base, slotCount, slotBytes, run);
+    if (run.stop === 'unread' && readSlots < slotCount) {
+      // As much again as was read, and at least the rest of what the peer applied (decided slots
+      // the candidate lacks): a candidate far behind reads them in one more round, not in many.
+      const appliedRest = words.appliedIndex - (base + readSlots);
+      readWindow(Math.min(slotCount - readSlots, Math.max(readSlots, appliedRest + readSlots)), evaluate);
       return;
     }
+    image.scanned = { base, run };
     done({ kind: 'image', image });
   };
 

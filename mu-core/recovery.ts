@@ -36,6 +36,8 @@ export interface LogImage {
   buf: Buffer;
   /** Offset in `buf` of the slot where index `index` lives, or -1 if that slot was not read. */
   offsetOf(index: number): number;
+  /** Its run from `base` + 1, if the reader already scanned it (checksums are the cost of a take-over). */
+  scanned?: { base: number; run: ImageRun };
 }
 
 /** A whole log region in memory (the candidate's own log; tests). */
@@ -78,11 +80,18 @@ export interface ImageRun {
   end: number;
   /** Highest proposal number among the slots of the run. */
   highestProposal: number;
+  /** The first index not examined: where a scan that stopped as 'unread' resumes. */
+  next: number;
 }
 
-export function scanRun(img: LogImage, base: number, slotCount: number, slotBytes: number): ImageRun {
-  const run: ImageRun = { stop: 'ring', end: base, highestProposal: 0 };
-  for (let i = base + 1; i <= base + slotCount; i++) {
+/**
+ * Scans from base + 1, or from where `resume` (a scan of the same image that stopped as 'unread')
+ * stopped, so that each slot's checksum is computed once however many windows the reader reads.
+ */
+export function scanRun(img: LogImage, base: number, slotCount: number, slotBytes: number, resume?: ImageRun): ImageRun {
+  const run: ImageRun = resume !== undefined ? { ...resume, stop: 'ring' } : { stop: 'ring', end: base, highestProposal: 0, next: base + 1 };
+  for (let i = run.next; i <= base + slotCount; i++) {
+    run.next = i;
     const off = img.offsetOf(i);
     if (off < 0) {
       run.stop = 'unread';
@@ -101,6 +110,7 @@ export function scanRun(img: LogImage, base: number, slotCount: number, slotByte
       return run;
     }
   }
+  run.next = base + slotCount + 1;
   return run;
 }
 
@@ -110,7 +120,7 @@ export function recover(base: number, images: LogImage[], slotCount: number, slo
   let ahead = false;
   const ends: number[] = [];
   for (const img of images) {
-    const run = scanRun(img, base, slotCount, slotBytes);
+    const run = img.scanned !== undefined && img.scanned.base === base ? img.scanned.run : scanRun(img, base, slotCount, slotBytes);
     highestProposalSeen = Math.max(highestProposalSeen, img.minProposal, run.highestProposal);
     if (run.stop === 'later-lap') ahead = true;
     ends.push(run.end);
@@ -124,7 +134,9 @@ export function recover(base: number, images: LogImage[], slotCount: number, slo
     for (let k = 0; k < images.length; k++) {
       const img = images[k];
       if (i > ends[k]) continue;
-      const s = readSlot(img.buf, img.offsetOf(i), slotBytes);
+      // Checked by the scan of this run, in this same call or in the reader's private copy; the
+      // candidate's own log is not written meanwhile (it granted nobody its log when it stood).
+      const s = readSlot(img.buf, img.offsetOf(i), slotBytes, true);
       if (s === null || s.index !== i) continue;
       if (best === null || s.proposal > best.foundProposal) {
         best = { index: i, kind: s.kind, payload: Buffer.from(img.buf.subarray(s.payloadOffset, s.payloadOffset + s.length)), foundProposal: s.proposal };
