@@ -78,7 +78,7 @@ test('a candidate far behind reads what the peer applied in one more round, and 
   if (o.kind !== 'image') return;
   // 1..32 first, then the rest of what it applied and as much again: 33..122.
   expect(peer.reads.filter((r) => r.region === LOG_REGION && r.offset > 0).map((r) => r.length / B)).toEqual([32, 90]);
-  expect(o.image.scanned).toEqual({ base: 0, run: { stop: 'gap', end: 90, highestProposal: 514, next: 91 } });
+  expect(o.image.scanned).toEqual({ base: 0, run: { stop: 'gap', end: 90, highestProposal: 514, next: 91, firstUnheld: Infinity } });
   const r = recover(0, [ringImage(1, Buffer.alloc(logRegionBytes(S, B)), 0, S, B), o.image], S, B);
   expect(r.kind === 'adopt' && r.entries.length).toBe(90);
 });

@@ -42,19 +42,28 @@ test('below its applied index an image may lack slots (a snapshot) without endin
   expect(r2.kind === 'adopt' && r2.entries.map((e) => e.payload.toString())).toEqual(['e', 'f']);
 });
 
+test('a torn slot at or below an image\'s applied index is not adopted, though the run goes on past it', () => {
+  // Peer 2 applied 3; a later leader's rewrite of its slot 2 was torn (writer died). Its header
+  // still says index 2 under a high proposal; only its checksum tells.
+  const torn = image(2, 3, [[1, 257, 'a'], [2, 9999, 'torn'], [3, 257, 'c']]);
+  torn.buf[slotOffset(2, S, B) + 40] ^= 0xff;
+  const r = recover(1, [image(1, 1, [[1, 257, 'a'], [2, 257, 'b']]), torn], S, B);
+  expect(r.kind === 'adopt' && r.entries.map((e) => [e.index, e.payload.toString(), e.foundProposal])).toEqual([[2, 'b', 257], [3, 'c', 257]]);
+});
+
 test('a run ends where the read ends, at a gap, or at a later lap', () => {
   const full = image(2, 3, [[1, 257, 'a'], [2, 257, 'b'], [3, 257, 'c'], [4, 514, 'd'], [5, 514, 'e']]);
   // Only indices 2..4 read: the run may go on past them.
   const part = windowImage(2, 3, 0, 2, Buffer.concat([2, 3, 4].map((i) => full.buf.subarray(full.offsetOf(i), full.offsetOf(i) + B))), B);
   const partRun = scanRun(part, 1, S, B);
-  expect(partRun).toEqual({ stop: 'unread', end: 4, highestProposal: 514, next: 5 });
-  expect(scanRun(full, 1, S, B)).toEqual({ stop: 'gap', end: 5, highestProposal: 514, next: 6 });
+  expect(partRun).toEqual({ stop: 'unread', end: 4, highestProposal: 514, next: 5, firstUnheld: Infinity });
+  expect(scanRun(full, 1, S, B)).toEqual({ stop: 'gap', end: 5, highestProposal: 514, next: 6, firstUnheld: Infinity });
   // Resumed on a longer read, the scan goes on where it stopped and ends as a whole scan would.
   expect(scanRun(full, 1, S, B, partRun)).toEqual(scanRun(full, 1, S, B));
   expect(scanRun(image(3, 9, [[10, 514, 'x']]), 1, S, B).stop).toBe('later-lap');
   const ring: Array<[number, number, string]> = [];
   for (let i = 1; i <= S; i++) ring.push([i, 257, `e${i}`]);
-  expect(scanRun(image(1, 0, ring), 0, S, B)).toEqual({ stop: 'ring', end: S, highestProposal: 257, next: S + 1 });
+  expect(scanRun(image(1, 0, ring), 0, S, B)).toEqual({ stop: 'ring', end: S, highestProposal: 257, next: S + 1, firstUnheld: Infinity });
 });
 
 test('a slot of an older lap of the ring does not count as the entry', () => {

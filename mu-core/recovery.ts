@@ -82,6 +82,12 @@ export interface ImageRun {
   highestProposal: number;
   /** The first index not examined: where a scan that stopped as 'unread' resumes. */
   next: number;
+  /**
+   * The first index the scan found not holding its own index (at or below the owner's applied
+   * index, where the run goes on past it), or Infinity: every slot from base + 1 below it was
+   * verified to hold its index.
+   */
+  firstUnheld: number;
 }
 
 /**
@@ -89,7 +95,9 @@ export interface ImageRun {
  * stopped, so that each slot's checksum is computed once however many windows the reader reads.
  */
 export function scanRun(img: LogImage, base: number, slotCount: number, slotBytes: number, resume?: ImageRun): ImageRun {
-  const run: ImageRun = resume !== undefined ? { ...resume, stop: 'ring' } : { stop: 'ring', end: base, highestProposal: 0, next: base + 1 };
+  const run: ImageRun = resume !== undefined
+    ? { ...resume, stop: 'ring' }
+    : { stop: 'ring', end: base, highestProposal: 0, next: base + 1, firstUnheld: Infinity };
   for (let i = run.next; i <= base + slotCount; i++) {
     run.next = i;
     const off = img.offsetOf(i);
@@ -108,6 +116,8 @@ export function scanRun(img: LogImage, base: number, slotCount: number, slotByte
     } else if (i > img.appliedIndex) {
       run.stop = 'gap';
       return run;
+    } else if (run.firstUnheld === Infinity) {
+      run.firstUnheld = i;
     }
   }
   run.next = base + slotCount + 1;
@@ -118,12 +128,12 @@ export function recover(base: number, images: LogImage[], slotCount: number, slo
   let highestProposalSeen = 0;
   let hi = base;
   let ahead = false;
-  const ends: number[] = [];
+  const runs: ImageRun[] = [];
   for (const img of images) {
     const run = img.scanned !== undefined && img.scanned.base === base ? img.scanned.run : scanRun(img, base, slotCount, slotBytes);
     highestProposalSeen = Math.max(highestProposalSeen, img.minProposal, run.highestProposal);
     if (run.stop === 'later-lap') ahead = true;
-    ends.push(run.end);
+    runs.push(run);
     if (run.end > hi) hi = run.end;
   }
   const mostApplied = images.reduce((a, b) => (b.appliedIndex > a.appliedIndex ? b : a));
@@ -133,10 +143,12 @@ export function recover(base: number, images: LogImage[], slotCount: number, slo
     let best: AdoptedEntry | null = null;
     for (let k = 0; k < images.length; k++) {
       const img = images[k];
-      if (i > ends[k]) continue;
-      // Checked by the scan of this run, in this same call or in the reader's private copy; the
-      // candidate's own log is not written meanwhile (it granted nobody its log when it stood).
-      const s = readSlot(img.buf, img.offsetOf(i), slotBytes, true);
+      const run = runs[k];
+      if (i > run.end) continue;
+      // Below firstUnheld the scan verified the slot, in this same call or in the reader's private
+      // copy (the candidate's own log is not written meanwhile: it granted nobody its log when it
+      // stood). Past it, a slot the scan rejected may be torn with an intact-looking header.
+      const s = readSlot(img.buf, img.offsetOf(i), slotBytes, i < run.firstUnheld);
       if (s === null || s.index !== i) continue;
       if (best === null || s.proposal > best.foundProposal) {
         best = { index: i, kind: s.kind, payload: Buffer.from(img.buf.subarray(s.payloadOffset, s.payloadOffset + s.length)), foundProposal: s.proposal };
