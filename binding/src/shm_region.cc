@@ -128,6 +128,21 @@ void ShmMapping::lock() const {
 
 void ShmMapping::unlock() const { FABRIC_ASSERT(pthread_mutex_unlock(&header()->lock) == 0); }
 
+namespace {
+// Process-shared futex calls (no FUTEX_PRIVATE_FLAG): the word lives in a file mapped by several
+// processes, and the kernel keys it by file and offset. A null timeout waits without bound.
+long futexWait(void* word, uint32_t expected, const timespec* timeout = nullptr) {
+  return syscall(SYS_futex, word, FUTEX_WAIT, expected, timeout, nullptr, 0);
+}
+void futexWakeAll(void* word) {
+  syscall(SYS_futex, word, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
+// A robust mutex's futex word names no live holder: unlocked, or its holder died (kernel ABI).
+bool holderGone(int word) {
+  return (word & FUTEX_TID_MASK) == 0 || (word & FUTEX_OWNER_DIED) != 0;
+}
+}  // namespace
+
 bool ShmMapping::ownerAlive() {
   if (header()->livenessHeld.load(std::memory_order_acquire) != 1) {
     uint64_t now = monotonicNs();
@@ -139,20 +154,8 @@ bool ShmMapping::ownerAlive() {
   }
   // For a robust mutex the futex word holds the holder's thread id (kernel ABI): 0 once unlocked,
   // FUTEX_OWNER_DIED with no id once the kernel cleaned up after the holder's death.
-  int word = __atomic_load_n(&header()->liveness.__data.__lock, __ATOMIC_ACQUIRE);
-  return (word & FUTEX_TID_MASK) != 0 && (word & FUTEX_OWNER_DIED) == 0;
+  return !holderGone(__atomic_load_n(&header()->liveness.__data.__lock, __ATOMIC_ACQUIRE));
 }
-
-namespace {
-// Process-shared futex calls (no FUTEX_PRIVATE_FLAG): the word lives in a file mapped by several
-// processes, and the kernel keys it by file and offset.
-long futexWait(std::atomic<uint32_t>* word, uint32_t expected) {
-  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, nullptr, nullptr, 0);
-}
-void futexWakeAll(std::atomic<uint32_t>* word) {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
-}
-}  // namespace
 
 bool ShmMapping::waitWhileOwnerAlive(uint32_t timeoutMs) {
   timespec timeout{time_t(timeoutMs / 1000), long(timeoutMs % 1000) * 1000000L};
@@ -162,19 +165,16 @@ bool ShmMapping::waitWhileOwnerAlive(uint32_t timeoutMs) {
   }
   int* word = &header()->liveness.__data.__lock;
   int seen = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-  if ((seen & FUTEX_TID_MASK) == 0 || (seen & FUTEX_OWNER_DIED) != 0) return true;
+  if (holderGone(seen)) return true;
   int waiting = seen | FUTEX_WAITERS;
   // The owner's glibc unlock wakes a sleeper only if this bit is set, and so does the kernel when it
   // releases a dead thread's robust locks. If the word changed meanwhile, look again.
   if (seen != waiting && !__atomic_compare_exchange_n(word, &seen, waiting, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return false;
-  syscall(SYS_futex, word, FUTEX_WAIT, waiting, &timeout, nullptr, 0);
-  int now = __atomic_load_n(word, __ATOMIC_ACQUIRE);
-  return (now & FUTEX_TID_MASK) == 0 || (now & FUTEX_OWNER_DIED) != 0;
+  futexWait(word, uint32_t(waiting), &timeout);
+  return holderGone(__atomic_load_n(word, __ATOMIC_ACQUIRE));
 }
 
-void ShmMapping::wakeLivenessWatchers() {
-  syscall(SYS_futex, &header()->liveness.__data.__lock, FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
-}
+void ShmMapping::wakeLivenessWatchers() { futexWakeAll(&header()->liveness.__data.__lock); }
 
 void ShmMapping::ringIfWatched() {
   if (header()->notifyOnWrite.load(std::memory_order_acquire) != 0) wakeBellWaiters();
