@@ -29,7 +29,8 @@ export interface MuConfig {
   maxBatchSlots: number;
   /**
    * Prepare reads a peer's log from the candidate's applied index on, this many bytes of slots first
-   * (at least 4 slots), then each time as much again as it read so far, while the run may go on.
+   * (at least 4 slots), then as much again as it read so far and at least the rest of what the peer
+   * applied, while the run may go on (log-reader.ts).
    */
   prepareFirstReadBytes: number;
   /** Upper bound of one wait for completions. */

@@ -4,7 +4,7 @@ import {
 } from './layout';
 import { PeerLogOutcome, readPeerLog } from './log-reader';
 import type { OpTable } from './ops';
-import { recover, ringImage } from './recovery';
+import { LogImage, recover, ringImage } from './recovery';
 
 const S = 128;
 const B = 8192; // 128 slots of 8 KiB: the first window (256 KiB) is 32 slots
@@ -30,64 +30,64 @@ function fakePeer(slots: Array<[index: number, proposal: number]>, appliedIndex:
   return { log, ctl, ops, reads };
 }
 
-function read(peer: ReturnType<typeof fakePeer>, base: number): PeerLogOutcome {
+type FakePeer = ReturnType<typeof fakePeer>;
+
+function read(peer: FakePeer, base: number, ops: OpTable = peer.ops): PeerLogOutcome {
   let out: PeerLogOutcome | null = null;
-  readPeerLog({ peer: 3, ops: peer.ops, slotCount: S, slotBytes: B, firstReadBytes: 256 * 1024, base, wanted: () => true }, (o) => { out = o; });
+  readPeerLog({ peer: 3, ops, slotCount: S, slotBytes: B, firstReadBytes: 256 * 1024, base, wanted: () => true }, (o) => { out = o; });
   if (out === null) throw new Error('reader did not finish');
   return out;
 }
 
-const logBytesRead = (p: ReturnType<typeof fakePeer>) => p.reads.filter((r) => r.region === LOG_REGION).reduce((n, r) => n + r.length, 0);
+/** The image read from `peer`; fails the test if the reader refused. */
+function readImage(peer: FakePeer, base: number): LogImage {
+  const o = read(peer, base);
+  expect(o.kind).toBe('image');
+  if (o.kind !== 'image') throw new Error(`refused: ${o.why}`);
+  return o.image;
+}
+
+/** Slots holding indices from..to under `proposal`. */
+const run = (from: number, to: number, proposal = 514): Array<[number, number]> => Array.from({ length: to - from + 1 }, (_, k) => [from + k, proposal]);
+/** The candidate's own log, empty, having applied `base`. */
+const emptyOwn = (base: number) => ringImage(1, Buffer.alloc(logRegionBytes(S, B)), base, S, B);
+const logBytesRead = (p: FakePeer) => p.reads.filter((r) => r.region === LOG_REGION).reduce((n, r) => n + r.length, 0);
+/** Reads of log slots (the header is at offset 0). */
+const slotReads = (p: FakePeer) => p.reads.filter((r) => r.region === LOG_REGION && r.offset > 0);
 
 test('reads the run past the candidate\'s applied index, not the whole ring, and recovers the same as a whole-ring read', () => {
-  const slots: Array<[number, number]> = [];
-  for (let i = 1; i <= 100; i++) slots.push([i, 514]);
-  const peer = fakePeer(slots, 90);
-  const o = read(peer, 88);
-  expect(o.kind).toBe('image');
-  if (o.kind !== 'image') return;
+  const peer = fakePeer(run(1, 100), 90);
+  const image = readImage(peer, 88);
   expect(logBytesRead(peer)).toBeLessThan(logRegionBytes(S, B) / 3);
-  const own = Buffer.alloc(logRegionBytes(S, B));
-  const viaWindows = recover(88, [ringImage(1, own, 88, S, B), o.image], S, B);
-  const viaRing = recover(88, [ringImage(1, own, 88, S, B), ringImage(3, peer.log, 90, S, B)], S, B);
+  const viaWindows = recover(88, [emptyOwn(88), image], S, B);
+  const viaRing = recover(88, [emptyOwn(88), ringImage(3, peer.log, 90, S, B)], S, B);
   expect(viaWindows).toEqual(viaRing);
   expect(viaWindows.kind === 'adopt' && viaWindows.entries.map((e) => e.payload.toString())).toEqual(['e89', 'e90', 'e91', 'e92', 'e93', 'e94', 'e95', 'e96', 'e97', 'e98', 'e99', 'e100']);
-  expect(o.image.minProposal).toBe(771);
+  expect(image.minProposal).toBe(771);
 });
 
 test('reads further windows, across the end of the ring, while the run goes on', () => {
-  const slots: Array<[number, number]> = [];
-  for (let i = 101; i <= 160; i++) slots.push([i, 514]); // ring positions 100..127, then 0..31
-  const peer = fakePeer(slots, 100);
-  const o = read(peer, 100);
-  expect(o.kind).toBe('image');
-  if (o.kind !== 'image') return;
-  const r = recover(100, [ringImage(1, Buffer.alloc(logRegionBytes(S, B)), 100, S, B), o.image], S, B);
+  const peer = fakePeer(run(101, 160), 100); // ring positions 100..127, then 0..31
+  const r = recover(100, [emptyOwn(100), readImage(peer, 100)], S, B);
   expect(r.kind === 'adopt' && r.entries.length).toBe(60);
   // The first window (101..132) wrapped past the ring's last slot (two reads) and ended inside the
   // run, so a second window (133..164) was read.
-  expect(peer.reads.filter((r2) => r2.region === LOG_REGION && r2.offset > 0).length).toBe(3);
+  expect(slotReads(peer).length).toBe(3);
 });
 
 test('a candidate far behind reads what the peer applied in one more round, and checks each slot once', () => {
-  const slots: Array<[number, number]> = [];
-  for (let i = 1; i <= 90; i++) slots.push([i, 514]);
-  const peer = fakePeer(slots, 90);
-  const o = read(peer, 0);
-  expect(o.kind).toBe('image');
-  if (o.kind !== 'image') return;
+  const peer = fakePeer(run(1, 90), 90);
+  const image = readImage(peer, 0);
   // 1..32 first, then the rest of what it applied and as much again: 33..122.
-  expect(peer.reads.filter((r) => r.region === LOG_REGION && r.offset > 0).map((r) => r.length / B)).toEqual([32, 90]);
-  expect(o.image.scanned).toEqual({ base: 0, run: { stop: 'gap', end: 90, highestProposal: 514, next: 91, firstUnheld: Infinity } });
-  const r = recover(0, [ringImage(1, Buffer.alloc(logRegionBytes(S, B)), 0, S, B), o.image], S, B);
+  expect(slotReads(peer).map((r) => r.length / B)).toEqual([32, 90]);
+  expect(image.scanned).toEqual({ base: 0, run: { stop: 'gap', end: 90, highestProposal: 514, next: 91, firstUnheld: Infinity } });
+  const r = recover(0, [emptyOwn(0), image], S, B);
   expect(r.kind === 'adopt' && r.entries.length).toBe(90);
 });
 
 test('a peer behind a whole ring is reported as such, and an amnesic peer refuses', () => {
   const ahead = fakePeer([[140, 514]], 139); // index 140 sits where 12 would: more than a ring above base 0
-  const o = read(ahead, 0);
-  expect(o.kind).toBe('image');
-  if (o.kind === 'image') expect(recover(0, [o.image], S, B)).toMatchObject({ kind: 'needs-snapshot' });
+  expect(recover(0, [readImage(ahead, 0)], S, B)).toMatchObject({ kind: 'needs-snapshot' });
   expect(read(fakePeer([], 0, 'amnesic'), 0)).toEqual({ kind: 'refused', why: 'amnesic' });
 });
 
@@ -98,8 +98,6 @@ test('a failed read refuses the image', () => {
       cb({ wrId: 1, peerId: 3, ok: region !== CTL_REGION, error: region === CTL_REGION ? 'unreachable' : undefined });
     },
   } as unknown as OpTable;
-  let out: PeerLogOutcome | null = null;
-  readPeerLog({ peer: 3, ops, slotCount: S, slotBytes: B, firstReadBytes: 256 * 1024, base: 0, wanted: () => true }, (o) => { out = o; });
-  expect(out).toEqual({ kind: 'refused', why: 'control read failed' });
+  expect(read(peer, 0, ops)).toEqual({ kind: 'refused', why: 'control read failed' });
   expect(peer.reads).toEqual([]);
 });

@@ -23,7 +23,7 @@ export interface PeerLogReadInput {
   ops: OpTable;
   slotCount: number;
   slotBytes: number;
-  /** Bytes of slots in the first window; each next window reads as much again as was read so far. */
+  /** Bytes of slots in the first window (MuConfig.prepareFirstReadBytes, which says how the next ones grow). */
   firstReadBytes: number;
   /** The candidate's applied index: slots are read from base + 1. */
   base: number;

@@ -35,8 +35,9 @@ export type Role = 'follower' | 'candidate' | 'leader';
 
 /**
  * Every this many scans (1-2 s) a follower runs prepare's recovery over its own log and drops the
- * result. A take-over runs it over every slot of every image read, and a follower never ran it:
- * interpreted, that is 2-4 ms of the fail-over for a 4096-slot log; kept optimized, under 0.1 ms.
+ * result, so that the code a take-over runs (the scan of each image's run, the adoption) is
+ * optimized when it is needed: a follower never runs it otherwise. When recovery still scanned whole
+ * rings, interpreted, it cost 2-4 ms of the fail-over for a 4096-slot log.
  */
 const TAKEOVER_DRILL_SCANS = 1000;
 
