@@ -79,8 +79,10 @@ export interface Fabric {
    * From now on, soon after the process serving `peerId` stops (exits, or is killed), call the
    * `onPeerGone` handler, ahead of the next read that fails as 'gone' (shm: the kernel releases the
    * peer's liveness lock as its process starts to exit, milliseconds before its memory is torn
-   * down). `region` is one the peer registers. Returns false if this backend cannot tell (tcp and
-   * verbs: a remote host's death shows on the wire only): reads then find out.
+   * down; tcp: the peer's side closes or resets a working connection, as its kernel does for a
+   * dead process, not a link that is cut). `region` is one the peer registers. Returns false if
+   * this backend cannot tell (verbs, for now): reads then find out. A signal may also come from a
+   * live peer that closed its fabric; the reads that follow tell.
    */
   watchPeerGone(peerId: PeerId, region: string): boolean;
   /** The handler for watched peers (null: none); runs on the JS thread. One call may stand for several peers: read to find out which. */

@@ -204,6 +204,14 @@ bool TcpBackend::watchRemoteWrites(const std::string& region) {
   return true;
 }
 
+bool TcpBackend::watchPeerGone(PeerId peer, const std::string&) {
+  std::shared_ptr<OutPeer> entry = findPeer(peer);
+  if (!entry) throw std::runtime_error("watchPeerGone: node " + std::to_string(peer) + " is not connected");
+  std::lock_guard<std::mutex> lock(entry->mu);
+  entry->goneWatched = true;
+  return true;
+}
+
 PeerId TcpBackend::writeHolder(const std::string& region) {
   std::lock_guard<std::mutex> lock(tableMu_);
   auto it = regions_.find(region);

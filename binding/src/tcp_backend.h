@@ -107,6 +107,9 @@ struct OutPeer {
   // The last connection ended because the peer's host answered that nobody serves the fabric port
   // (refused, reset, closed by the peer): work posted until the next handshake fails as Gone.
   bool endpointGone = false;
+  // watchPeerGone: a Ready connection that the peer's side closes or resets calls the peer-gone
+  // notifier (the kernel closes a dead process's sockets; a cut link resets nothing).
+  bool goneWatched = false;
   std::vector<uint8_t> scratch;
 };
 
@@ -143,6 +146,7 @@ class TcpBackend : public Backend {
   void postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, size_t length, uint8_t* into) override;
   void grantWrite(const std::string& region, PeerId peer) override;
   bool watchRemoteWrites(const std::string& region) override;
+  bool watchPeerGone(PeerId peer, const std::string& region) override;
   PeerId writeHolder(const std::string& region) override;
   int listenPort() const override { return listenPort_; }
   void reapCompletions() override;

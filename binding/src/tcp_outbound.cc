@@ -56,6 +56,9 @@ void TcpBackend::failPeerLocked(OutPeer& peer, const std::string& why, bool retr
   peer.pending.clear();
   peer.bulkReads = 0;
   peer.state.store(PeerState::Unreachable);
+  // Only the end of a working connection: a refused reconnect is no news, and would signal again at
+  // every backoff step.
+  if (gone && wasReady && peer.goneWatched) peerGone();
   if (retry && (wasReady || !peer.loggedFailure)) {
     logLine("node %d: connection to node %d at %s: %s%s", self_, peer.id, describeAddress(peer.address).c_str(), why.c_str(),
             retry ? "; retrying with backoff" : "");

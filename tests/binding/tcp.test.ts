@@ -206,3 +206,66 @@ describe('tcp: a peer that is gone and a peer that is only silent', () => {
     }
   });
 });
+
+describe('tcp: watching a peer', () => {
+  /** Resolves at the next onPeerGone call, or with false after `ms`. */
+  const nextGone = (f: NativeFabric, ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => { f.onPeerGone(null); resolve(false); }, ms);
+      f.onPeerGone(() => { clearTimeout(timer); f.onPeerGone(null); resolve(true); });
+    });
+
+  test('tells when the peer process is killed or closes its fabric, and not while it lives or when nobody answers', async () => {
+    const cluster = uniqueCluster('tcpwatch');
+    const me = openFabric({ kind: 'tcp', selfId: 2, cluster, secret: SECRET, listenHost: '127.0.0.1', listenPort: 0 });
+    const owners: FabricChild[] = [];
+    const silentConns: import('net').Socket[] = [];
+    const silent = (await import('net')).createServer((s) => { silentConns.push(s); });
+    const connected = async (peerId: number) => {
+      for (let i = 0; i < 500 && me.peerState(peerId) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(me.peerState(peerId)).toBe('connected');
+    };
+    try {
+      const start = async (listenPort: number) => {
+        const owner = new FabricChild();
+        owners.push(owner);
+        const port = (await owner.must({ op: 'open', options: { kind: 'tcp', selfId: 1, cluster, secret: SECRET, listenHost: '127.0.0.1', listenPort } })).listenPort as number;
+        await owner.must({ op: 'register', name: 'ctl', bytes: 64 });
+        return { owner, port };
+      };
+      const first = await start(0);
+      me.connectPeer({ peerId: 1, host: '127.0.0.1', port: first.port });
+      expect(me.watchPeerGone(1, 'ctl')).toBe(true);
+      await connected(1);
+      expect(await nextGone(me, 400)).toBe(false);
+      const gone = nextGone(me, 10_000);
+      process.kill(first.owner.pid, 'SIGKILL');
+      expect(await gone).toBe(true);
+      const into = Buffer.alloc(8);
+      const wrId = me.postRead(1, 'ctl', 0, 8, into);
+      expect(me.pollCompletions(16).find((c) => c.wrId === wrId)).toMatchObject({ ok: false, error: 'gone' });
+      // Refused reconnects to the dead port are no news: no further signal.
+      expect(await nextGone(me, 300)).toBe(false);
+      await first.owner.stop();
+
+      // Its next incarnation, on the same port, is watched too (the watch outlives a connection),
+      // and a clean close of its fabric counts as gone.
+      const second = await start(first.port);
+      await connected(1);
+      const closed = nextGone(me, 10_000);
+      await second.owner.stop();
+      expect(await closed).toBe(true);
+
+      // A listener that accepts and never answers resets nothing: silence is the scans' to judge.
+      await new Promise<void>((res) => silent.listen(0, '127.0.0.1', () => res()));
+      me.connectPeer({ peerId: 3, host: '127.0.0.1', port: (silent.address() as import('net').AddressInfo).port });
+      expect(me.watchPeerGone(3, 'ctl')).toBe(true);
+      expect(await nextGone(me, 400)).toBe(false);
+    } finally {
+      silentConns.forEach((s) => s.destroy());
+      silent.close();
+      me.close();
+      await Promise.all(owners.map((o) => o.stop()));
+    }
+  });
+});
