@@ -56,7 +56,7 @@ export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs
       child.stdout?.on('data', (d) => { node.output += d.toString(); });
       child.stderr?.on('data', (d) => { node.output += d.toString(); });
       try {
-        await waitForPort(node.clientPort, 15_000);
+        await waitForPort(node.clientPort, 15_000, child);
       } catch (err) {
         throw new Error(`node ${id} did not start: ${(err as Error).message}\n${node.output.slice(-3000)}`);
       }

@@ -11,8 +11,9 @@ export { freePort };
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const daemonCli = path.join(repoRoot, 'dist', 'daemon', 'cli.js');
 
-export function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  return waitForListening(port, undefined, timeoutMs);
+/** Until something listens on `port`: given `proc`, until `proc` itself does (rejects if it exits). */
+export function waitForPort(port: number, timeoutMs = 10_000, proc?: ChildProcess): Promise<void> {
+  return waitForListening(port, proc, timeoutMs);
 }
 
 export interface RunningServer {
@@ -49,26 +50,40 @@ export function memcachedPath(): string {
   return p;
 }
 
+/**
+ * Starts a server on a port that was free a moment ago, and waits until that process listens there.
+ * The port may be taken meanwhile (tests run in parallel): the server then exits, and it is started
+ * again on another port, a few times at most.
+ */
+async function startOnFreePort(what: string, spawnOn: (port: number) => ChildProcess): Promise<RunningServer> {
+  const attempts = 4;
+  let failures = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const port = await freePort();
+    const server = track(spawnOn(port), port);
+    try {
+      await waitForPort(port, 10_000, server.proc);
+      return server;
+    } catch (err) {
+      await server.stop();
+      failures += `\nattempt ${attempt} (port ${port}): ${(err as Error).message}\n${server.output().slice(-1000)}`;
+    }
+  }
+  throw new Error(`${what} did not start in ${attempts} attempts:${failures}`);
+}
+
 /** Stock memcached from Debian, one thread by default, loopback only. */
-export async function startMemcached(extraArgs: string[] = []): Promise<RunningServer> {
-  const port = await freePort();
+export function startMemcached(extraArgs: string[] = []): Promise<RunningServer> {
   // memcached refuses to run as root without -u.
   const asRoot = process.getuid?.() === 0 && !extraArgs.includes('-u') ? ['-u', 'root'] : [];
-  const proc = spawn(memcachedPath(), ['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-t', '1', ...asRoot, ...extraArgs], {
+  return startOnFreePort('memcached', (port) => spawn(memcachedPath(), ['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-t', '1', ...asRoot, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const server = track(proc, port);
-  await waitForPort(port);
-  return server;
+  }));
 }
 
 /** Our daemon from dist/ (run `npm run build` first), on a free loopback port. */
-export async function startMucached(extraArgs: string[] = []): Promise<RunningServer> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [daemonCli, '-p', String(port), '-l', '127.0.0.1', ...extraArgs], {
+export function startMucached(extraArgs: string[] = []): Promise<RunningServer> {
+  return startOnFreePort('mucached', (port) => spawn(process.execPath, [daemonCli, '-p', String(port), '-l', '127.0.0.1', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const server = track(proc, port);
-  await waitForPort(port);
-  return server;
+  }));
 }

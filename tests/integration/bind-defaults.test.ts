@@ -41,7 +41,7 @@ describe('listen addresses', () => {
     const port = await freePort();
     const proc = spawn(process.execPath, [daemonCli, '-p', String(port)], { stdio: 'ignore' });
     try {
-      await waitForPort(port);
+      await waitForPort(port, 10_000, proc);
       expect(listenersOn(port)).toEqual([`127.0.0.1:${port}`]);
     } finally {
       const exited = new Promise((resolve) => proc.once('exit', resolve));

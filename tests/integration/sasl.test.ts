@@ -87,7 +87,7 @@ async function startSaslMemcached(): Promise<Tracked> {
   });
   const server = track(proc, port);
   try {
-    await waitForPort(port);
+    await waitForPort(port, 10_000, proc);
   } catch (err) {
     await server.stop();
     throw new Error(`memcached -S did not start (is libsasl2-modules installed?): ${(err as Error).message}\n${server.output()}`);
@@ -317,7 +317,7 @@ describe('starting with -S', () => {
     });
     const server = track(proc, port);
     try {
-      await waitForPort(port);
+      await waitForPort(port, 10_000, proc);
       const { replies, closed } = await converse(port, [plain('\0bob\0pw'), frame(Op.get, { key: 'nothing' })]);
       expect(closed).toBe(false);
       expect(replies[0]).toContain('body="Authenticated"');
