@@ -80,6 +80,10 @@ interface Follower {
    * behind our applied index), so reaching it means the snapshot arrived.
    */
   snapshotAskedAtIndex: number;
+  /** Its incarnation when it last showed us as its permission holder (null: not seen yet). */
+  grantedIncarnation: number | null;
+  /** The incarnation it restarted as, while we wait for it to grant us again (null: none). */
+  restartedAs: number | null;
 }
 
 export class LeaderTerm {
@@ -121,7 +125,7 @@ export class LeaderTerm {
       this.followers.set(peer, {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
-        snapshotAskedAtIndex: Infinity,
+        snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null,
       });
     }
     this.scheduleProbe();
@@ -222,6 +226,23 @@ export class LeaderTerm {
   peerControl(peer: PeerId, ctl: ControlWords): void {
     const f = this.followers.get(peer);
     if (f === undefined || this.stopped) return;
+    const self = this.host.selfId;
+    if (f.grantedIncarnation !== null && ctl.incarnation !== f.grantedIncarnation && ctl.incarnation !== f.restartedAs && f.state !== 'ungranted') {
+      // It restarted empty: our grant and everything we wrote there died with the old process, and
+      // nobody took the grant from us. The other followers carry the term; this one is synced again
+      // (then sent a snapshot) once it grants us, as it grants the lowest id alive. Its acks are
+      // void: counting them would commit entries it no longer holds.
+      f.restartedAs = ctl.incarnation;
+      f.epoch++;
+      f.state = 'detached';
+      f.ackedIndex = 0;
+      f.appliedKnown = 0;
+      this.host.logger.info(`follower ${peer} restarted: detached until it grants us its log again`);
+    }
+    if (ctl.permissionHolder === self) {
+      f.grantedIncarnation = ctl.incarnation;
+      f.restartedAs = null;
+    }
     // Not just any progress: a follower that fell out still applies what its log held, and taking
     // that for the snapshot sent it a second whole snapshot while the first was on its way.
     const snapshotArrived = ctl.appliedIndex >= f.snapshotAskedAtIndex;
@@ -232,8 +253,10 @@ export class LeaderTerm {
     } else if (f.state === 'detached' && ctl.permissionHolder === this.host.selfId) {
       this.sync(f);
     }
-    if (f.state !== 'ungranted' && f.state !== 'syncing' && ctl.permissionHolder !== this.host.selfId) {
-      // It granted someone else, or restarted empty: the permissions of this term no longer hold,
+    // A restarted follower that has granted nobody yet is no rival's.
+    const awaitingRegrant = f.state === 'detached' && f.restartedAs === ctl.incarnation && ctl.permissionHolder === 0;
+    if (f.state !== 'ungranted' && f.state !== 'syncing' && ctl.permissionHolder !== self && !awaitingRegrant) {
+      // It granted someone else, or took its log back to stand itself: another node is taking over,
       // so the skip-prepare shortcut is over. A new candidacy prepares again.
       this.host.stepDown(`follower ${f.peer} no longer grants us its log`);
     }
@@ -318,6 +341,7 @@ export class LeaderTerm {
         f.state = 'detached';
         return;
       }
+      if (ctl.permissionHolder === this.host.selfId) f.grantedIncarnation = ctl.incarnation;
       // Fresh values, not the maximum seen: a follower that restarted empty starts over.
       f.appliedKnown = ctl.appliedIndex;
       invariant(f.appliedKnown <= this.myEnd, `follower ${f.peer} applied ${f.appliedKnown} beyond leader's log end ${this.myEnd}`);
@@ -360,7 +384,14 @@ export class LeaderTerm {
     if (this.stopped) return true;
     if (c.ok) return f.epoch !== epoch;
     if (c.error === 'permission') {
-      this.host.stepDown(`follower ${f.peer} refused a write (permission revoked)`);
+      // Revoked: a rival took its log (we step down), or it restarted empty (we keep the term).
+      // Its control words tell which; until then nothing more is written there.
+      if (f.epoch === epoch) {
+        f.epoch++;
+        f.state = 'detached';
+        this.host.logger.info(`follower ${f.peer} refused a write (permission revoked): reading why`);
+        this.readWhyRevoked(f);
+      }
       return true;
     }
     if (f.epoch === epoch) {
@@ -369,6 +400,17 @@ export class LeaderTerm {
       this.host.logger.info(`follower ${f.peer} detached (${c.error ?? 'error'})`);
     }
     return true;
+  }
+
+  private readWhyRevoked(f: Follower): void {
+    if (f.ctlReadInFlight) return; // its answer comes to peerControl's checks below all the same
+    f.ctlReadInFlight = true;
+    this.host.ops.read(f.peer, CTL_REGION, 0, CTL_BYTES, f.ctlBuf, (c) => {
+      f.ctlReadInFlight = false;
+      if (this.stopped || !c.ok) return; // unreachable: the scans judge it, and it stays detached
+      const ctl = readControl(f.ctlBuf);
+      if (ctl !== null) this.peerControl(f.peer, ctl);
+    });
   }
 
   private learnApplied(f: Follower, applied: number): void {
@@ -445,9 +487,15 @@ export class LeaderTerm {
 
   private writeDone(f: Follower, w: InflightWrite, c: Completion): void {
     w.ok = c.ok;
+    // Acks count in write order, and none past a failed write of this epoch: completions may come
+    // out of order, and a later write that landed says nothing of the earlier one that did not
+    // (failed() ends the epoch below, so later completions are ignored too).
+    let gap = false;
     while (f.inflight.length > 0 && f.inflight[0].ok !== null) {
       const head = f.inflight.shift()!;
-      if (head.ok && head.epoch === f.epoch && head.end > f.ackedIndex) f.ackedIndex = head.end;
+      if (head.epoch !== f.epoch) continue;
+      if (!head.ok) gap = true;
+      else if (!gap && head.end > f.ackedIndex) f.ackedIndex = head.end;
     }
     // Whatever the outcome, the ring may have room again (this write no longer pins its slots).
     if (this.queue.length > 0) this.kick();

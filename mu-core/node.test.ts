@@ -161,6 +161,40 @@ test('a resigned node that keeps running never leads again and never gets a writ
   expect([...c.members.get(1)!.entries.values()].some((p) => p.startsWith('stale'))).toBe(false);
 });
 
+test('a follower restarted empty leaves the leader in its term: writes commit throughout, and it rejoins', () => {
+  const c = cluster(19);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  const leader = c.members.get(1)!.node;
+  const proposal = leader.progress.proposal;
+  const results: Array<{ err: Error | null; index: number }> = [];
+  const writeSome = (n: number, ms: number) => {
+    for (let i = 0; i < n; i++) {
+      results.push(proposeAt(c, 1, `w${results.length}`));
+      runUntil(c, () => false, ms / n);
+    }
+  };
+  writeSome(10, 5);
+  c.crash(3);
+  writeSome(10, 5);
+  c.restart(3);
+  // Through its start-up scans, its grant to the leader, the sync and its snapshot.
+  writeSome(40, 60);
+  runUntil(c, () => results.every((r) => r.index > 0 || r.err !== null) && c.members.get(3)!.node.voter
+    && c.members.get(3)!.node.appliedIndex >= results[results.length - 1].index, 200);
+  expect(results.filter((r) => r.err !== null)).toEqual([]);
+  expect(leader.role).toBe('leader');
+  expect(leader.progress.proposal).toBe(proposal);
+  expect(c.log.filter((l) => /\[1\] .*-> follower/.test(l))).toEqual([]);
+  expect(c.log.some((l) => l.includes('[1] follower 3 restarted: detached until it grants us its log again'))).toBe(true);
+  expect(c.members.get(3)!.node.voter).toBe(true);
+  const onOne = [...c.members.get(1)!.entries.values()];
+  expect(onOne).toEqual(results.map((_, i) => `w${i}`));
+  // It rejoined by snapshot or log: whatever it applied since matches the leader's.
+  const onThree = c.members.get(3)!.entries;
+  for (const [index, value] of onThree) expect(c.members.get(1)!.entries.get(index)).toBe(value);
+  expect(c.members.get(3)!.node.appliedIndex).toBe(results[results.length - 1].index);
+});
+
 test('a resigning follower leaves the leader in place; a restarted incarnation rejoins as usual', () => {
   const c = cluster(18);
   runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);

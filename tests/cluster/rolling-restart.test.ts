@@ -94,3 +94,41 @@ test('restarting every node in turn loses no acknowledged write', async () => {
   // eslint-disable-next-line no-console
   console.log(`rolling restart: ${acked.size} acknowledged writes (${attempts} attempts), longest client-side stall ${longestStallMs} ms; all on every node`);
 });
+
+test('a follower killed and restarted empty leaves the leader in its term while writes go on', async () => {
+  for (const n of cluster.nodes) if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) await cluster.start(n.id);
+  const leader = await waitForLeader(cluster);
+  const follower = [1, 2, 3].find((id) => id !== leader)!;
+  const muStats = async (id: number) => exchange(port(id), 'stats mu\r\n', (r) => r.endsWith('END\r\n'), 2000);
+  const proposalBefore = /STAT mu_proposal (\d+)/.exec(await muStats(leader))?.[1];
+  expect(proposalBefore).toBeDefined();
+  const logFrom = cluster.nodes[leader - 1].output.length;
+  let stop = false;
+  let acked = 0;
+  let failed = 0;
+  const writer = (async () => {
+    for (let i = 0; !stop && i < 100_000; i++) {
+      const reply = await exchange(port(leader), `set kf-${i} 0 0 2\r\nok\r\n`, (r) => r.endsWith('\r\n'), 3000).catch((e: Error) => e.message);
+      if (reply === 'STORED\r\n') acked++;
+      else failed++;
+    }
+  })();
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    await cluster.kill(follower, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    await cluster.start(follower);
+    await waitCaughtUp(follower);
+  } finally {
+    stop = true;
+    await writer;
+  }
+  const leaderLog = cluster.nodes[leader - 1].output.slice(logFrom);
+  expect(leaderLog).toMatch(new RegExp(`follower ${follower} restarted: detached until it grants us its log again`));
+  expect(leaderLog).not.toMatch(/leader -> follower/);
+  expect(/STAT mu_role (\w+)/.exec(await muStats(leader))?.[1]).toBe('leader');
+  expect(/STAT mu_proposal (\d+)/.exec(await muStats(leader))?.[1]).toBe(proposalBefore);
+  expect(failed).toBe(0);
+  expect(acked).toBeGreaterThan(20);
+  await waitForValue(port(follower), `kf-${acked - 1}`, 'ok', 5000);
+});
