@@ -201,6 +201,21 @@ export class Background {
     return low === Infinity ? 0 : low;
   }
 
+  /**
+   * A peer that leads, by its control words: alive, not leaving, and publishing itself as the holder
+   * of its own log. `preferred` (the leader we follow) if it does, else the lowest such id; 0: none.
+   */
+  sittingLeader(preferred: PeerId): PeerId {
+    let low = 0;
+    for (const [p, ch] of this.channels) {
+      const w = ch.lastWords;
+      if (!ch.liveness.alive || w === null || w.leaving || w.permissionHolder !== p) continue;
+      if (p === preferred) return p;
+      if (low === 0 || p < low) low = p;
+    }
+    return low;
+  }
+
   /** Whether `peer` last said it counts in a prepare majority (neither amnesic nor leaving). */
   isVoter(peer: PeerId): boolean {
     const w = this.channel(peer).lastWords;

@@ -50,7 +50,8 @@
  *     4  u32  incarnation (random per process start: a change means "restarted empty")
  *     8  f64  applied index (the leader never overwrites a slot a follower has not applied)
  *     16 f64  first undecided offset (FUO): first index this node does not know to be decided
- *     24 f64  write-permission holder of this node's log (0 = none)
+ *     24 f64  write-permission holder of this node's log (0 = none; its own id while it leads, so
+ *             peers know a sitting leader: older builds published 0 then)
  *     32 f64  status, one of:
  *             0  member.
  *             1  amnesic: this node may have forgotten what it accepted before a restart (it started

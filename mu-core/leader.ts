@@ -217,6 +217,12 @@ export class LeaderTerm {
     this.stream(f);
   }
 
+  /** `peer` follows this term and holds everything committed (a hand-over to it loses no time). */
+  caughtUp(peer: PeerId): boolean {
+    const f = this.followers.get(peer);
+    return f !== undefined && f.state === 'streaming' && f.ackedIndex >= this.commit && f.appliedKnown + this.S / 2 >= this.commit;
+  }
+
   isGranted(peer: PeerId): boolean {
     const f = this.followers.get(peer);
     return f !== undefined && f.state !== 'ungranted';

@@ -195,6 +195,33 @@ test('a follower restarted empty leaves the leader in its term: writes commit th
   expect(c.members.get(3)!.node.appliedIndex).toBe(results[results.length - 1].index);
 });
 
+test('a lower node that restarts follows the sitting leader and is handed the lead once caught up: no entry is lost in flight', () => {
+  const c = cluster(23);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  c.crash(1);
+  runUntil(c, () => c.leader()?.id === 2, 100);
+  expect(c.leader()?.id).toBe(2);
+  c.restart(1);
+  // Keep proposing wherever the lead is, through node 1's return and the hand-over.
+  const outcomes: Array<{ err: Error | null; index: number }> = [];
+  for (let i = 0; i < 200 && !(c.leader()?.id === 1 && outcomes.length > 20); i++) {
+    const at = c.leader()?.id ?? 2;
+    outcomes.push(proposeAt(c, at, `h${i}`));
+    runUntil(c, () => false, 1);
+  }
+  runUntil(c, () => outcomes.every((o) => o.index > 0 || o.err !== null), 50);
+  expect(c.leader()?.id).toBe(1);
+  expect(c.log.some((l) => l.includes('[1] following leader 2'))).toBe(true);
+  expect(c.log.some((l) => l.includes('[2] handing the lead to node 1 (lower id, caught up)'))).toBe(true);
+  // Refused up front (NotLeader: nothing written) is fine; an entry failed in flight is not.
+  expect(outcomes.filter((o) => o.err !== null && !(o.err instanceof NotLeaderError))).toEqual([]);
+  expect(outcomes.filter((o) => o.err === null).length).toBeGreaterThanOrEqual(10);
+  const after = ['x', 'y'].map((p) => proposeAt(c, 1, p));
+  runUntil(c, () => after.every((r) => r.index > 0), 50);
+  expect(after.map((r) => r.err)).toEqual([null, null]);
+  expect(c.log.filter((l) => /\[2\] leader -> follower/.test(l)).map((l) => l.replace(/^[\d.]+ /, ''))).toEqual(['[2] leader -> follower: handed the lead to node 1']);
+});
+
 test('a resigning follower leaves the leader in place; a restarted incarnation rejoins as usual', () => {
   const c = cluster(18);
   runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);

@@ -1,12 +1,17 @@
 /**
  * One member of a Mu group: the roles (follower, candidate, leader) and how the planes meet.
  *
- * - Follower: grants write permission on its log to the node it sees as leader (lowest id alive)
- *   when that node asks; its reading pump applies decided entries.
+ * - Follower: grants write permission on its log to the node it sees as leader (lowest id alive,
+ *   unless a live leader sits: see `electedLeader`) when that node asks; its reading pump applies
+ *   decided entries.
  * - Candidate: the lowest id alive in its own view. It revokes every permission on its own log,
  *   asks every peer for permission, and once a majority (itself included) granted, runs prepare.
  * - Leader: proposes (leader.ts) until a write is refused for lack of permission, or it grants its
  *   own log to someone else.
+ *
+ * - Hand-over: a leader that sees a lower id alive, following it and caught up, stops taking
+ *   proposals, lets the pending ones commit and steps down (`maybeYield`); that node then stands.
+ *   A lower node that (re)joins never takes the lead by force, which failed every write in flight.
  *
  * - Resigned (planned stop, `resign`): stops taking proposals, lets the pending ones commit, then
  *   publishes "leaving" in its ctl region and follows; peers treat it as dead at once, so the next
@@ -103,6 +108,9 @@ export class MuNode {
   private amnesic = true;
   private resignState: ResignState = 'none';
   private resignDeadlineMs = Infinity;
+  /** While leading: the lower node we hand the lead to once our pending entries commit (0: none). */
+  private yieldTo: PeerId = 0;
+  private yieldDeadlineMs = Infinity;
   /** Highest proposal number this node knew when it left: a higher one in our log is a successor's. */
   private leftAtProposal = Infinity;
 
@@ -249,7 +257,7 @@ export class MuNode {
       cb(new EntryTooLargeError(payload.length, this.maxPayloadBytes), 0, 0);
       return;
     }
-    if (this.term === null || this.roleNow !== 'leader' || this.resignState !== 'none') {
+    if (this.term === null || this.roleNow !== 'leader' || this.resignState !== 'none' || this.yieldTo !== 0) {
       cb(new NotLeaderError(this.leaderId === this.selfId ? null : this.leaderId), 0, 0);
       return;
     }
@@ -308,7 +316,7 @@ export class MuNode {
       this.background.publish({ amnesic: this.amnesic });
       this.logger.info(this.amnesic ? 'joined a group with history: not a voter until a leader syncs this node' : 'starting a new group');
     }
-    const lowest = this.background.lowestAlive(this.mayLead);
+    const lowest = this.electedLeader();
     // No log write of ours in flight: a request sent now may be granted at any later time (see
     // Background.requestPermission), and prepare's reads must see every write we ever posted.
     const drained = this.roleNow === 'leader' || this.ops.writesInFlight(LOG_REGION) === 0;
@@ -320,9 +328,11 @@ export class MuNode {
       if ((this.roleNow as Role) !== 'candidate') return;
     }
     if (this.roleNow === 'candidate' && lowest !== this.selfId) {
-      this.toFollower(`node ${lowest} is alive and lower`);
+      this.toFollower(`node ${lowest} is alive and lower, or leads`);
       return;
     }
+    if (this.roleNow === 'leader') this.maybeYield();
+    if ((this.roleNow as Role) === 'follower') return;
     // Candidate or leader: collect grants, re-ask the peers that have not granted (the same request:
     // see Background.requestPermission).
     let granted = 1; // voters that granted, us included: an amnesic grant streams but cannot prepare
@@ -342,6 +352,47 @@ export class MuNode {
       if (drained && (state === 'revoked' || this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs)) this.background.requestPermission(p);
     }
     if (this.roleNow === 'candidate' && this.takeover === null && drained && granted >= this.majority) this.startTakeover();
+  }
+
+  /**
+   * Who should lead in this node's view: the lowest id alive (that may lead), except that a live
+   * leader keeps its term. A lower node that (re)joins follows it, is synced (then sent a snapshot
+   * if it fell behind the ring), and is handed the lead once caught up (`maybeYield`): taking the
+   * lead by force failed every write in flight at the old leader, and a resumed stale node did it
+   * with its catch-up inside the take-over.
+   */
+  private electedLeader(): PeerId {
+    const lowest = this.background.lowestAlive(this.mayLead);
+    if (this.roleNow === 'leader') return lowest;
+    const sitting = this.background.sittingLeader(this.permissionHolder);
+    return sitting !== 0 ? sitting : lowest;
+  }
+
+  /**
+   * Leading while a lower id that may lead is alive, follows us and holds all we committed: hand it
+   * the lead. New proposals are refused (NotLeader: nothing written, the caller may retry), the
+   * pending ones commit (bounded), then we step down and stop publishing ourselves as leader, so
+   * that node stands and every peer grants it.
+   */
+  private maybeYield(): void {
+    if (this.yieldTo !== 0 || this.term === null || this.resignState !== 'none') return;
+    const lower = this.background.lowestAlive(false);
+    if (lower === 0 || lower > this.selfId || !this.term.caughtUp(lower)) return;
+    this.yieldTo = lower;
+    this.yieldDeadlineMs = this.scheduler.nowMs() + this.cfg.scanIntervalMs * 20;
+    this.logger.info(`handing the lead to node ${lower} (lower id, caught up): no new proposals`);
+    this.tryYield();
+  }
+
+  private tryYield(): void {
+    if (this.yieldTo === 0 || this.stopped) return;
+    if (this.roleNow !== 'leader' || this.term === null) {
+      this.yieldTo = 0;
+      return;
+    }
+    if (this.term.undecided > 0 && this.scheduler.nowMs() < this.yieldDeadlineMs) return;
+    const to = this.yieldTo;
+    this.toFollower(this.term.undecided > 0 ? `handing the lead to node ${to} with entries undecided (drain timed out)` : `handed the lead to node ${to}`);
   }
 
   /**
@@ -402,13 +453,19 @@ export class MuNode {
       stepDown: (reason) => { if (this.term === term) this.toFollower(reason); },
       // The leader's applied index goes out with its heartbeat. A draining leader re-checks after the
       // commit's callbacks ran (stepping down inside advanceCommit would fail committed entries).
-      appliedChanged: () => { if (this.resignState === 'draining') this.scheduler.defer(() => this.tryLeave()); },
+      appliedChanged: () => {
+        if (this.resignState === 'draining') this.scheduler.defer(() => this.tryLeave());
+        if (this.yieldTo !== 0) this.scheduler.defer(() => this.tryYield());
+      },
       sendSnapshot: (peer) => {
         if (this.opts.stateTransfer) this.opts.stateTransfer.sendSnapshot(peer, this.pump.appliedIndex);
         else this.logger.warn(`no state-transfer hook: follower ${peer} cannot catch up`);
       },
     }, proposal, base, adopted, this.peers);
     this.term = term;
+    // Peers read a sitting leader from this (Background.sittingLeader). Nobody holds our log: a
+    // candidate revoked every grant on it (becomeCandidate).
+    this.setHolder(this.selfId);
     this.logger.info(`became leader (proposal ${proposal}, adopted ${adopted.length} entries after index ${base})`);
     for (const p of this.peers) {
       if (!this.background.isGrantedBy(p)) continue;
@@ -426,6 +483,8 @@ export class MuNode {
     this.takeover = null;
     const term = this.term;
     this.term = null;
+    this.yieldTo = 0;
+    if (this.permissionHolder === this.selfId) this.setHolder(0);
     this.background.dropGrantedRequests();
     if (term !== null) this.highestProposal = Math.max(this.highestProposal, term.proposal);
     this.logger.info(`${was} -> follower: ${reason}`);
@@ -434,10 +493,12 @@ export class MuNode {
 
   private onPermissionRequest(peer: PeerId, seq: number): boolean {
     // Grant only to the leader of our own view; anyone else retries until views agree.
-    if (peer !== this.background.lowestAlive(this.mayLead)) return false;
+    if (peer !== this.electedLeader()) return false;
     // A resigning leader lets its taken entries commit first (bounded by the drain deadline; the
     // request stays pending and is granted once it left): granting now would fail them all.
     if (this.resignState === 'draining' && this.roleNow === 'leader') return false;
+    // Likewise a leader handing over: the node it hands to asks once we stepped down.
+    if (this.yieldTo !== 0 && this.roleNow === 'leader') return false;
     if (this.roleNow !== 'follower') this.toFollower(`granting our log to ${peer}`);
     this.fabric.grantWrite(LOG_REGION, peer);
     if (this.permissionHolder !== peer) this.logger.info(`following leader ${peer}`);
@@ -453,7 +514,7 @@ export class MuNode {
 
   private setHolder(peer: PeerId): void {
     // The previous holder's grant is over: tell it, so it does not count that grant when it stands.
-    if (this.permissionHolder !== 0 && this.permissionHolder !== peer) this.background.revokeGrant(this.permissionHolder);
+    if (this.permissionHolder !== 0 && this.permissionHolder !== peer && this.permissionHolder !== this.selfId) this.background.revokeGrant(this.permissionHolder);
     this.permissionHolder = peer;
     this.background.publish({ permissionHolder: peer });
   }

@@ -244,10 +244,18 @@ export class ReplicatedEngine implements CacheEngine {
         },
       );
     }
-    return this.propose(effects).then((index) => {
-      if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
-      return { result, index };
-    });
+    return this.propose(effects).then(
+      (index) => {
+        if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
+        return { result, index };
+      },
+      (err: Error & { code?: string }) => {
+        // Refused before anything was written (we stopped leading, or hand the lead to a lower
+        // node): decide it again wherever the lead is now, within its deadline.
+        if (err.code === 'NotLeader') return delay(1).then(() => this.execute(op, deadlineMs));
+        throw err;
+      },
+    );
   }
 
   /**

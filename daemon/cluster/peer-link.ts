@@ -85,6 +85,8 @@ export class PeerListener {
   private readonly selfId: number;
   private readonly cluster: string;
   private readonly handshakeTimeoutMs: number;
+  /** Requests handed to the handler and not yet answered (a stopping node answers them first). */
+  private answering = 0;
 
   constructor(
     private readonly secret: string, private readonly validIds: Set<number>, private readonly handler: RequestHandler,
@@ -165,9 +167,15 @@ export class PeerListener {
     return facts;
   }
 
+  /** Requests received and not yet answered. */
+  get unanswered(): number {
+    return this.answering;
+  }
+
   private serve(socket: net.Socket, peerId: number, msg: Record<string, unknown>, binaryOk: boolean): void {
     const id = msg.id;
-    this.handler(peerId, msg).then(
+    this.answering++;
+    this.handler(peerId, msg).finally(() => { this.answering--; }).then(
       (answer) => {
         if (socket.destroyed) return;
         // The handler's answer is ours to complete: an object spread here cost 2.5 us per reply

@@ -227,7 +227,9 @@ export class Replica {
    * (bounded), then resign from the Mu group: no new proposals, peers read the leaving mark on their
    * next scan and the next node takes over at once (no heartbeat timeout). A leader waits (bounded)
    * until its successor leads, so the mark was read before our regions go; a follower waits a few
-   * scans. Everything stays within the CLI's 2 s forced exit.
+   * scans. Writes that followers forwarded to us are answered before the peer links close: one
+   * dropped unanswered has an unknown outcome, and its client would get a SERVER_ERROR during a
+   * planned restart. Everything stays within the CLI's 2 s forced exit.
    */
   async handOff(log: Logger): Promise<void> {
     const sleep = () => new Promise((r) => setTimeout(r, 1));
@@ -241,6 +243,11 @@ export class Replica {
     while (Date.now() < handOffDeadline && !(wasLeader && this.mu.successor !== null)) await sleep();
     const successor = this.mu.successor;
     log.info(!wasLeader ? 'left the group' : successor !== null ? `handed leadership to node ${successor}` : 'no successor took over in time; leaving anyway');
+    // Proposed before we resigned: they commit (or fail) within the drain; later ones were refused
+    // as NotLeader, which the sender retries with the successor.
+    const answerDeadline = Date.now() + 200;
+    while (this.listener.unanswered > 0 && Date.now() < answerDeadline) await sleep();
+    if (this.listener.unanswered > 0) log.info(`${this.listener.unanswered} forwarded requests unanswered at exit`);
     this.stop();
   }
 

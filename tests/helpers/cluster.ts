@@ -97,6 +97,9 @@ export function exchange(port: number, request: string, done: (reply: string) =>
       }
     });
     socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    // A node that closes the connection unanswered (it is stopping) fails the exchange at once,
+    // not at the timeout: callers measure stalls, and a close is no stall.
+    socket.on('close', () => { clearTimeout(timer); reject(new Error(`:${port} closed the connection before a complete reply (got ${JSON.stringify(reply)})`)); });
   });
 }
 
