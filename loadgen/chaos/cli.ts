@@ -88,7 +88,6 @@ async function main(): Promise<number> {
     },
     faults,
     unknownHorizonMs: argv['unknown-horizon-ms'] ?? unknownHorizonFor(argv['write-deadline-ms'], faults.maxPauseMs),
-    maxCheckStepsPerKey: 100_000_000,
     daemonArgs,
     freePort,
     logDir: argv['log-dir'] ?? path.join(os.tmpdir(), `mucached-chaos-logs-${seed}-${process.pid}`),

@@ -1,5 +1,6 @@
 /** The chaos run's report: a text summary for people and a JSON document for scripts. */
 import { Fault } from './faults';
+import { GaveUp } from './linearizability';
 import { ChaosResult } from './run';
 import { ALL_FAULT_KINDS, FaultKind, quotaMet } from './schedule';
 import { formatViolation } from './violation';
@@ -66,7 +67,9 @@ export function chaosJson(r: ChaosResult): object {
       verdict: r.check.verdict,
       checkedOps: r.check.checkedOps,
       weakReadsNotChecked: r.check.weakReads,
+      steps: r.check.steps,
       gaveUpKeys: r.check.keys.filter((k) => k.verdict === 'gave-up').map((k) => k.key),
+      gaveUp: r.check.keys.flatMap((k) => (k.gaveUp ? [{ key: k.key, ...k.gaveUp }] : [])),
       violations: r.check.violations.map(formatViolation),
     },
     finalReads: r.finalReads,
@@ -81,6 +84,13 @@ export function describeFault(f: Fault): string {
 }
 
 const ms = (x: number): string => `${x.toFixed(1)} ms`;
+
+/** Which segment of a key the check stopped in, and why: enough to find it in a saved history. */
+export function describeGaveUp(key: string, g: GaveUp): string {
+  const why = g.bound === 'segment' ? 'the bound on one segment' : "the bound on the whole check ran out (earlier keys' segments took it)";
+  return `  key ${JSON.stringify(key)} gave up in segment ${g.segment}: ${g.ops} operations (${g.unknownOps} of unknown outcome) from ${ms(g.fromMs)} to ${ms(g.toMs)}, `
+    + `${g.steps} search steps, ${why}`;
+}
 
 function row(cells: string[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
@@ -114,9 +124,10 @@ export function chaosText(r: ChaosResult): string {
   lines.push(
     r.finalReads === null ? 'acknowledged writes lost: not measured (the run was aborted before the final reads)'
       : `acknowledged writes lost: ${r.lostAcknowledgedWrites}` + (r.finalReads.converged ? '' : ` (replicas did not converge on keys ${r.finalReads.divergentKeys.join(' ')})`),
-    `linearizability: ${r.check.verdict} (${r.check.checkedOps} operations checked; ${r.check.weakReads} local gets recorded but not checked: followers may lag`
+    `linearizability: ${r.check.verdict} (${r.check.checkedOps} operations checked in ${r.check.steps} search steps; ${r.check.weakReads} local gets recorded but not checked: followers may lag`
       + `${r.check.violations.length > 0 ? `; ${r.check.violations.length} of ${r.check.keys.length} keys with a violation, the first 5 below` : ''})`,
   );
+  for (const k of r.check.keys) if (k.gaveUp) lines.push(describeGaveUp(k.key, k.gaveUp));
   for (const v of r.check.violations.slice(0, 5)) {
     lines.push(formatViolation(v));
     const fromMs = Math.min(...v.window.map((op) => op.invokeMs)) - 5000;

@@ -25,7 +25,10 @@ export interface ChaosOptions {
   faults: FaultOptions;
   /** The checker's assumption: no request takes effect later than this after it was sent. */
   unknownHorizonMs: number;
-  maxCheckStepsPerKey: number;
+  /** The check's bound on one segment's search (default CHECK_STEPS_PER_SEGMENT). */
+  maxCheckStepsPerSegment?: number;
+  /** The check's bound on the whole history (default checkStepsTotalFor the number of operations). */
+  maxCheckStepsTotal?: number;
   daemonArgs: string[];
   freePort: () => Promise<number>;
   /** When the run fails, every node's output (lines stamped with the history's clock) goes here. */
@@ -60,6 +63,22 @@ export interface ChaosResult {
 }
 
 const CONVERGE_TIMEOUT_MS = 15_000;
+
+// The search does 2M to 6M steps a second: 200M keeps one segment under two minutes. Quiet segments
+// take tens of steps; after a fault, 15 to 28 unknown outcomes with 4 s horizons chain into one
+// segment of 700 to 3,400 ops. In a 2-minute 5-node run (seed 9103) seven such segments took over
+// 100M steps each before wgl-search.ts's rules for unknown ops; with them every key but one took
+// under 20M in all, and that one segment (28 unknown ops, among them incr and delete) 151M (25 s).
+export const CHECK_STEPS_PER_SEGMENT = 200_000_000;
+// The whole check: a floor with room for five segments at the bound, plus room per operation far
+// above the under 10 steps an operation of a quiet segment takes, so a long run never runs out on
+// easy segments alone (2M operations: 1.4G steps, about 12 minutes).
+const CHECK_STEPS_FLOOR = 1_000_000_000;
+const CHECK_STEPS_PER_OP = 200;
+
+export function checkStepsTotalFor(ops: number): number {
+  return CHECK_STEPS_FLOOR + CHECK_STEPS_PER_OP * ops;
+}
 
 async function readAll(host: string, port: number, keys: string[], timeoutMs: number): Promise<Map<string, string | null>> {
   const conn = await TextConnection.open(port, timeoutMs, host);
@@ -139,7 +158,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   } finally {
     await cluster.stopAll();
   }
-  const check = checkHistory(rec.ops, { unknownHorizonMs: o.unknownHorizonMs, maxStepsPerKey: o.maxCheckStepsPerKey });
+  const check = checkHistory(rec.ops, {
+    unknownHorizonMs: o.unknownHorizonMs,
+    maxStepsPerSegment: o.maxCheckStepsPerSegment ?? CHECK_STEPS_PER_SEGMENT,
+    maxStepsTotal: o.maxCheckStepsTotal ?? checkStepsTotalFor(rec.ops.length),
+  });
   const lost = check.violations.filter((v) => v.blockedOp?.note?.startsWith('final read') === true).length;
   const failed = error !== null || lost > 0 || check.verdict !== 'linearizable' || final?.converged !== true;
   const logFiles = failed && o.logDir !== undefined ? cluster.writeLogs(o.logDir) : [];

@@ -8,6 +8,14 @@
  * Two pairs sharing a key is a 2^-64 event per pair, as for the set hash itself: it could at worst
  * hide a violation (a branch wrongly taken as explored), never invent one.
  */
+const keyLo = (h2: number, stateId: number): number => (h2 ^ Math.imul(stateId + 1, 0x85ebca77)) >>> 0;
+
+/** `k2`: keyLo's half of the same pair. */
+function keyHi(h1: number, k2: number, stateId: number): number {
+  const k1 = (h1 ^ Math.imul(stateId + 1, 0x9e3779b1)) >>> 0;
+  return k1 === 0 && k2 === 0 ? 1 : k1; // (0, 0) marks an empty slot
+}
+
 // Small to start: the search makes one table per segment, and most segments are a handful of ops.
 const MIN_SLOTS_LOG2 = 10;
 
@@ -27,11 +35,24 @@ export class VisitedSet {
     return this.count;
   }
 
+  /** Whether the pair (set hash h1:h2, state id) is there; adds nothing. */
+  has(h1: number, h2: number, stateId: number): boolean {
+    const k2 = keyLo(h2, stateId);
+    const k1 = keyHi(h1, k2, stateId);
+    let i = (k1 + Math.imul(k2, 0x27d4eb2d)) & this.mask;
+    for (;;) {
+      const a = this.hi[i];
+      const b = this.lo[i];
+      if (a === 0 && b === 0) return false;
+      if (a === k1 && b === k2) return true;
+      i = (i + 1) & this.mask;
+    }
+  }
+
   /** Adds the pair (set hash h1:h2, state id); false if it was there already. */
   add(h1: number, h2: number, stateId: number): boolean {
-    let k1 = (h1 ^ Math.imul(stateId + 1, 0x9e3779b1)) >>> 0;
-    const k2 = (h2 ^ Math.imul(stateId + 1, 0x85ebca77)) >>> 0;
-    if (k1 === 0 && k2 === 0) k1 = 1; // (0, 0) marks an empty slot
+    const k2 = keyLo(h2, stateId);
+    const k1 = keyHi(h1, k2, stateId);
     let i = (k1 + Math.imul(k2, 0x27d4eb2d)) & this.mask;
     for (;;) {
       const a = this.hi[i];
