@@ -38,34 +38,32 @@ export class VisitedSet {
   /** Whether the pair (set hash h1:h2, state id) is there; adds nothing. */
   has(h1: number, h2: number, stateId: number): boolean {
     const k2 = keyLo(h2, stateId);
-    const k1 = keyHi(h1, k2, stateId);
-    let i = (k1 + Math.imul(k2, 0x27d4eb2d)) & this.mask;
-    for (;;) {
-      const a = this.hi[i];
-      const b = this.lo[i];
-      if (a === 0 && b === 0) return false;
-      if (a === k1 && b === k2) return true;
-      i = (i + 1) & this.mask;
-    }
+    const i = this.slotOf(keyHi(h1, k2, stateId), k2);
+    return this.hi[i] !== 0 || this.lo[i] !== 0;
   }
 
   /** Adds the pair (set hash h1:h2, state id); false if it was there already. */
   add(h1: number, h2: number, stateId: number): boolean {
     const k2 = keyLo(h2, stateId);
     const k1 = keyHi(h1, k2, stateId);
-    let i = (k1 + Math.imul(k2, 0x27d4eb2d)) & this.mask;
-    for (;;) {
-      const a = this.hi[i];
-      const b = this.lo[i];
-      if (a === 0 && b === 0) break;
-      if (a === k1 && b === k2) return false;
-      i = (i + 1) & this.mask;
-    }
+    const i = this.slotOf(k1, k2);
+    if (this.hi[i] !== 0 || this.lo[i] !== 0) return false;
     this.hi[i] = k1;
     this.lo[i] = k2;
     // Grow at 3/4 load: probes stay short, and the table needs under 22 bytes per entry.
     if (++this.count * 4 > (this.mask + 1) * 3) this.grow();
     return true;
+  }
+
+  /** The slot holding key k1:k2, or the empty slot where it would go (linear probing). */
+  private slotOf(k1: number, k2: number): number {
+    let i = (k1 + Math.imul(k2, 0x27d4eb2d)) & this.mask;
+    for (;;) {
+      const a = this.hi[i];
+      const b = this.lo[i];
+      if ((a === 0 && b === 0) || (a === k1 && b === k2)) return i;
+      i = (i + 1) & this.mask;
+    }
   }
 
   private grow(): void {
