@@ -239,11 +239,9 @@ export class LeaderTerm {
       // (then sent a snapshot) once it grants us, as it grants the lowest id alive. Its acks are
       // void: counting them would commit entries it no longer holds.
       f.restartedAs = ctl.incarnation;
-      f.epoch++;
-      f.state = 'detached';
+      this.detach(f, 'restarted: detached until it grants us its log again');
       f.ackedIndex = 0;
       f.appliedKnown = 0;
-      this.host.logger.info(`follower ${peer} restarted: detached until it grants us its log again`);
     }
     if (ctl.permissionHolder === self) {
       f.grantedIncarnation = ctl.incarnation;
@@ -256,7 +254,7 @@ export class LeaderTerm {
     if (f.state === 'snapshot') {
       if (ctl.appliedIndex + 1 > this.myEnd - this.S) this.sync(f);
       else if (snapshotArrived || this.host.scheduler.nowMs() - f.snapshotAskedAtMs > this.host.cfg.scanIntervalMs * 50) this.askSnapshot(f);
-    } else if (f.state === 'detached' && ctl.permissionHolder === this.host.selfId) {
+    } else if (f.state === 'detached' && ctl.permissionHolder === self) {
       this.sync(f);
     }
     // A restarted follower that has granted nobody yet is no rival's.
@@ -393,29 +391,31 @@ export class LeaderTerm {
       // Revoked: a rival took its log (we step down), or it restarted empty (we keep the term).
       // Its control words tell which; until then nothing more is written there.
       if (f.epoch === epoch) {
-        f.epoch++;
-        f.state = 'detached';
-        this.host.logger.info(`follower ${f.peer} refused a write (permission revoked): reading why`);
-        this.readWhyRevoked(f);
+        this.detach(f, 'refused a write (permission revoked): reading why');
+        // A read already in flight brings its answer to peerControl all the same (the scans too).
+        // Unreachable: the scans judge it, and it stays detached.
+        this.readFollowerControl(f, (_c, ctl) => { if (!this.stopped && ctl !== null) this.peerControl(f.peer, ctl); });
       }
       return true;
     }
-    if (f.epoch === epoch) {
-      f.epoch++;
-      f.state = 'detached';
-      this.host.logger.info(`follower ${f.peer} detached (${c.error ?? 'error'})`);
-    }
+    if (f.epoch === epoch) this.detach(f, `detached (${c.error ?? 'error'})`);
     return true;
   }
 
-  private readWhyRevoked(f: Follower): void {
-    if (f.ctlReadInFlight) return; // its answer comes to peerControl's checks below all the same
+  /** Nothing more is written to `f` (its writes in flight are void) until it is synced again. */
+  private detach(f: Follower, why: string): void {
+    f.epoch++;
+    f.state = 'detached';
+    this.host.logger.info(`follower ${f.peer} ${why}`);
+  }
+
+  /** Reads `f`'s control words into its ctlBuf, unless such a read is in flight already. */
+  private readFollowerControl(f: Follower, then: (c: Completion, ctl: ControlWords | null) => void): void {
+    if (f.ctlReadInFlight) return;
     f.ctlReadInFlight = true;
     this.host.ops.read(f.peer, CTL_REGION, 0, CTL_BYTES, f.ctlBuf, (c) => {
       f.ctlReadInFlight = false;
-      if (this.stopped || !c.ok) return; // unreachable: the scans judge it, and it stays detached
-      const ctl = readControl(f.ctlBuf);
-      if (ctl !== null) this.peerControl(f.peer, ctl);
+      then(c, c.ok ? readControl(f.ctlBuf) : null);
     });
   }
 
@@ -516,13 +516,9 @@ export class LeaderTerm {
   }
 
   private refreshApplied(f: Follower): void {
-    if (f.ctlReadInFlight) return;
-    f.ctlReadInFlight = true;
     const epoch = f.epoch;
-    this.host.ops.read(f.peer, CTL_REGION, 0, CTL_BYTES, f.ctlBuf, (c) => {
-      f.ctlReadInFlight = false;
+    this.readFollowerControl(f, (c, ctl) => {
       if (this.failed(f, c, epoch)) return;
-      const ctl = readControl(f.ctlBuf);
       if (ctl !== null) this.learnApplied(f, ctl.appliedIndex);
     });
   }
