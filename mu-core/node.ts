@@ -107,10 +107,12 @@ export class MuNode {
   /** Started empty into a group with history and not yet synced by a leader: not a voter. */
   private amnesic = true;
   private resignState: ResignState = 'none';
-  private resignDeadlineMs = Infinity;
-  /** While leading: the lower node we hand the lead to once our pending entries commit (0: none). */
-  private yieldTo: PeerId = 0;
-  private yieldDeadlineMs = Infinity;
+  /**
+   * A drain (resign, hand-over): no new proposals; those taken commit, at most until `untilMs`, then
+   * `end` runs, told whether some were still undecided. Checked at every commit and every scan, so
+   * the deadline holds when nothing commits. Null: none.
+   */
+  private drain: { untilMs: number; end: (undecided: boolean) => void } | null = null;
   /** Highest proposal number this node knew when it left: a higher one in our log is a successor's. */
   private leftAtProposal = Infinity;
 
@@ -257,7 +259,7 @@ export class MuNode {
       cb(new EntryTooLargeError(payload.length, this.maxPayloadBytes), 0, 0);
       return;
     }
-    if (this.term === null || this.roleNow !== 'leader' || this.resignState !== 'none' || this.yieldTo !== 0) {
+    if (this.term === null || this.roleNow !== 'leader' || this.resignState !== 'none' || this.drain !== null) {
       cb(new NotLeaderError(this.leaderId === this.selfId ? null : this.leaderId), 0, 0);
       return;
     }
@@ -276,17 +278,28 @@ export class MuNode {
   resign(drainTimeoutMs = this.cfg.scanIntervalMs * 20): void {
     if (!this.started || this.stopped || this.resignState !== 'none') return;
     this.resignState = 'draining';
-    this.resignDeadlineMs = this.scheduler.nowMs() + drainTimeoutMs;
     this.logger.info(`resigning (${this.roleNow}): no new proposals`);
     if (this.roleNow === 'candidate') this.toFollower('resigning');
-    this.tryLeave();
+    this.startDrain(drainTimeoutMs, (undecided) => this.leave(undecided));
   }
 
-  /** Publishes the leaving mark once nothing this node took is undecided (or the drain timed out). */
-  private tryLeave(): void {
-    if (this.resignState !== 'draining' || this.stopped) return;
-    if (this.term !== null && this.term.undecided > 0 && this.scheduler.nowMs() < this.resignDeadlineMs) return;
-    if (this.roleNow !== 'follower') this.toFollower(this.term !== null && this.term.undecided > 0 ? 'resigned with entries undecided (drain timed out)' : 'resigned');
+  private startDrain(timeoutMs: number, end: (undecided: boolean) => void): void {
+    this.drain = { untilMs: this.scheduler.nowMs() + timeoutMs, end };
+    this.tryEndDrain();
+  }
+
+  private tryEndDrain(): void {
+    const d = this.drain;
+    if (d === null || this.stopped) return;
+    const undecided = this.term !== null && this.term.undecided > 0;
+    if (undecided && this.scheduler.nowMs() < d.untilMs) return;
+    this.drain = null;
+    d.end(undecided);
+  }
+
+  /** The resign drain ended: publish the leaving mark. */
+  private leave(undecided: boolean): void {
+    if (this.roleNow !== 'follower') this.toFollower(undecided ? 'resigned with entries undecided (drain timed out)' : 'resigned');
     this.resignState = 'left';
     this.leftAtProposal = Math.max(this.highestProposal, readMinProposal(this.log));
     this.background.publish({ leaving: true });
@@ -306,7 +319,7 @@ export class MuNode {
 
   private onScan(): void {
     if (this.stopped) return;
-    this.tryLeave();
+    this.tryEndDrain();
     if (this.roleNow === 'follower' && this.background.scans % TAKEOVER_DRILL_SCANS === 0) {
       recover(this.pump.appliedIndex, [ringImage(this.selfId, this.log, this.pump.appliedIndex, this.cfg.slotCount, this.cfg.slotBytes)], this.cfg.slotCount, this.cfg.slotBytes);
     }
@@ -375,24 +388,15 @@ export class MuNode {
    * that node stands and every peer grants it.
    */
   private maybeYield(): void {
-    if (this.yieldTo !== 0 || this.term === null || this.resignState !== 'none') return;
+    if (this.drain !== null || this.term === null || this.resignState !== 'none') return;
     const lower = this.background.lowestAlive(false);
     if (lower === 0 || lower > this.selfId || !this.term.caughtUp(lower)) return;
-    this.yieldTo = lower;
-    this.yieldDeadlineMs = this.scheduler.nowMs() + this.cfg.scanIntervalMs * 20;
     this.logger.info(`handing the lead to node ${lower} (lower id, caught up): no new proposals`);
-    this.tryYield();
-  }
-
-  private tryYield(): void {
-    if (this.yieldTo === 0 || this.stopped) return;
-    if (this.roleNow !== 'leader' || this.term === null) {
-      this.yieldTo = 0;
-      return;
-    }
-    if (this.term.undecided > 0 && this.scheduler.nowMs() < this.yieldDeadlineMs) return;
-    const to = this.yieldTo;
-    this.toFollower(this.term.undecided > 0 ? `handing the lead to node ${to} with entries undecided (drain timed out)` : `handed the lead to node ${to}`);
+    this.startDrain(this.cfg.scanIntervalMs * 20, (undecided) => {
+      // Lost the lead meanwhile: nothing left to hand over.
+      if (this.roleNow !== 'leader') return;
+      this.toFollower(undecided ? `handing the lead to node ${lower} with entries undecided (drain timed out)` : `handed the lead to node ${lower}`);
+    });
   }
 
   /**
@@ -453,10 +457,7 @@ export class MuNode {
       stepDown: (reason) => { if (this.term === term) this.toFollower(reason); },
       // The leader's applied index goes out with its heartbeat. A draining leader re-checks after the
       // commit's callbacks ran (stepping down inside advanceCommit would fail committed entries).
-      appliedChanged: () => {
-        if (this.resignState === 'draining') this.scheduler.defer(() => this.tryLeave());
-        if (this.yieldTo !== 0) this.scheduler.defer(() => this.tryYield());
-      },
+      appliedChanged: () => { if (this.drain !== null) this.scheduler.defer(() => this.tryEndDrain()); },
       sendSnapshot: (peer) => {
         if (this.opts.stateTransfer) this.opts.stateTransfer.sendSnapshot(peer, this.pump.appliedIndex);
         else this.logger.warn(`no state-transfer hook: follower ${peer} cannot catch up`);
@@ -483,7 +484,6 @@ export class MuNode {
     this.takeover = null;
     const term = this.term;
     this.term = null;
-    this.yieldTo = 0;
     if (this.permissionHolder === this.selfId) this.setHolder(0);
     this.background.dropGrantedRequests();
     if (term !== null) this.highestProposal = Math.max(this.highestProposal, term.proposal);
@@ -494,11 +494,10 @@ export class MuNode {
   private onPermissionRequest(peer: PeerId, seq: number): boolean {
     // Grant only to the leader of our own view; anyone else retries until views agree.
     if (peer !== this.electedLeader()) return false;
-    // A resigning leader lets its taken entries commit first (bounded by the drain deadline; the
-    // request stays pending and is granted once it left): granting now would fail them all.
-    if (this.resignState === 'draining' && this.roleNow === 'leader') return false;
-    // Likewise a leader handing over: the node it hands to asks once we stepped down.
-    if (this.yieldTo !== 0 && this.roleNow === 'leader') return false;
+    // A draining leader (resigning, or handing over) lets its taken entries commit first (bounded by
+    // the drain deadline; the request stays pending and is granted once it stepped down): granting
+    // now would fail them all.
+    if (this.drain !== null && this.roleNow === 'leader') return false;
     if (this.roleNow !== 'follower') this.toFollower(`granting our log to ${peer}`);
     this.fabric.grantWrite(LOG_REGION, peer);
     if (this.permissionHolder !== peer) this.logger.info(`following leader ${peer}`);
