@@ -232,21 +232,22 @@ export class Replica {
    * planned restart. Everything stays within the CLI's 2 s forced exit.
    */
   async handOff(log: Logger): Promise<void> {
-    const sleep = () => new Promise((r) => setTimeout(r, 1));
-    const drainDeadline = Date.now() + 1000;
-    while (!this.engine.idle && Date.now() < drainDeadline) await sleep();
+    /** Polls `done` every millisecond, for at most `ms`. */
+    const waitUntil = async (done: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    };
+    await waitUntil(() => this.engine.idle, 1000);
     log.info(this.engine.idle ? 'writes in flight applied; resigning' : 'resigning with writes still in flight');
     const wasLeader = this.mu.role === 'leader';
     this.mu.resign();
     const scanMs = muConfigFor(this.opts.config.fabric.kind, this.opts.itemSizeMaxBytes).scanIntervalMs;
-    const handOffDeadline = Date.now() + (wasLeader ? 700 : scanMs * 3);
-    while (Date.now() < handOffDeadline && !(wasLeader && this.mu.successor !== null)) await sleep();
+    await waitUntil(() => wasLeader && this.mu.successor !== null, wasLeader ? 700 : scanMs * 3);
     const successor = this.mu.successor;
     log.info(!wasLeader ? 'left the group' : successor !== null ? `handed leadership to node ${successor}` : 'no successor took over in time; leaving anyway');
     // Proposed before we resigned: they commit (or fail) within the drain; later ones were refused
     // as NotLeader, which the sender retries with the successor.
-    const answerDeadline = Date.now() + 200;
-    while (this.listener.unanswered > 0 && Date.now() < answerDeadline) await sleep();
+    await waitUntil(() => this.listener.unanswered === 0, 200);
     if (this.listener.unanswered > 0) log.info(`${this.listener.unanswered} forwarded requests unanswered at exit`);
     this.stop();
   }
