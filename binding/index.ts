@@ -14,11 +14,15 @@ interface NativeFabricObject {
   connectPeer(peerId: number, host: string | undefined, port: number | undefined): void;
   disconnectPeer(peerId: number): void;
   peerState(peerId: number): PeerState;
-  postWrite(peerId: number, region: string, offset: number, data: Buffer): number;
+  /** The number postWriteTo takes for a region name (stable for the object's life). */
+  regionId(name: string): number;
+  /** Own property, not a method (no unwrap per call): the hot path of every replicated entry. */
+  postWriteTo(peerId: number, regionId: number, offset: number, data: Buffer): number;
   postRead(peerId: number, region: string, offset: number, length: number, into: Buffer, intoOffset?: number): number;
-  /** Fills out[3i..3i+2] = wrId, peerId, error code (0 ok); returns the count. */
-  pollInto(out: Float64Array, max: number): number;
-  /** Detail text of completion i of the last pollInto. */
+  /** Fills pollBuffer[3i..3i+2] = wrId, peerId, error code (0 ok); returns the count. */
+  pollReady(max: number): number;
+  readonly pollBuffer: Float64Array;
+  /** Detail text of completion i of the last pollReady. */
   detail(index: number): string | undefined;
   /** true: completions are queued now; false: the next completion calls onWake once. */
   armWait(): boolean;
@@ -84,7 +88,9 @@ class AddonFabric implements NativeFabric {
   private readonly native: NativeFabricObject;
   private readonly waiters = new Set<Waiter>();
   private closed = false;
-  private readonly polled = new Float64Array(3 * MAX_POLL);
+  private readonly polled: Float64Array;
+  /** Region name -> the addon's id for it: the hot path passes a number, not a string. */
+  private readonly regionIds = new Map<string, number>();
   private remoteWriteHandler: (() => void) | null = null;
   private peerGoneHandler: (() => void) | null = null;
 
@@ -97,6 +103,7 @@ class AddonFabric implements NativeFabric {
       if (!this.closed) this.peerGoneHandler?.();
     });
     this.listenPort = this.native.listenPort();
+    this.polled = this.native.pollBuffer;
   }
 
   registerRegion(name: string, bytes: number): Buffer {
@@ -112,13 +119,18 @@ class AddonFabric implements NativeFabric {
     return this.native.peerState(peerId);
   }
   postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number {
-    return this.native.postWrite(peerId, region, offset, data);
+    let id = this.regionIds.get(region);
+    if (id === undefined) {
+      id = this.native.regionId(region);
+      this.regionIds.set(region, id);
+    }
+    return this.native.postWriteTo(peerId, id, offset, data);
   }
   postRead(peerId: PeerId, region: string, offset: number, length: number, into: Buffer, intoOffset = 0): number {
     return this.native.postRead(peerId, region, offset, length, into, intoOffset);
   }
   pollCompletions(max = MAX_POLL): Completion[] {
-    const count = this.native.pollInto(this.polled, Math.max(0, Math.min(max, MAX_POLL)));
+    const count = this.native.pollReady(Math.max(0, Math.min(max, MAX_POLL)));
     const out: Completion[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const wrId = this.polled[3 * i];

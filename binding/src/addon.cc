@@ -94,9 +94,8 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
                         InstanceMethod("connectPeer", &NativeFabric::connectPeer),
                         InstanceMethod("disconnectPeer", &NativeFabric::disconnectPeer),
                         InstanceMethod("peerState", &NativeFabric::peerState),
-                        InstanceMethod("postWrite", &NativeFabric::postWrite),
+                        InstanceMethod("regionId", &NativeFabric::regionId),
                         InstanceMethod("postRead", &NativeFabric::postRead),
-                        InstanceMethod("pollInto", &NativeFabric::pollInto),
                         InstanceMethod("detail", &NativeFabric::detail),
                         InstanceMethod("armWait", &NativeFabric::armWait),
                         InstanceMethod("grantWrite", &NativeFabric::grantWrite),
@@ -147,6 +146,19 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     peerGone_->wake.fn.Unref(env);
     std::shared_ptr<CoalescedSignal> gone = peerGone_;
     backend_->setPeerGoneNotifier([gone] { gone->call(gone); });
+
+    // The two calls of every replicated entry are plain functions on this object, not prototype
+    // methods: a method unwraps `this` (a private-symbol lookup) on every call, which with the
+    // argument checks of the general path cost more than the shm write itself. Their data pointer is
+    // this object: they are reachable only through it (binding/index.ts keeps them there), so they
+    // are never called after it was collected.
+    Napi::Object self = info.This().As<Napi::Object>();
+    Napi::Float64Array pollArray = Napi::Float64Array::New(env, 3 * kMaxPoll);
+    pollSlots_ = pollArray.Data();
+    pollArray_ = Napi::Persistent(pollArray);
+    self.Set("pollBuffer", pollArray);
+    self.Set("postWriteTo", hotFunction<&NativeFabric::postWriteTo>(env, "postWriteTo"));
+    self.Set("pollReady", hotFunction<&NativeFabric::pollReady>(env, "pollReady"));
   }
 
   ~NativeFabric() override {
@@ -185,16 +197,70 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     return Napi::String::New(info.Env(), peerStateName(backend_ ? backend_->peerState(peer) : PeerState::Unreachable));
   }
 
-  // postWrite(peerId, region, offset, data) -> wrId
-  Napi::Value postWrite(const Napi::CallbackInfo& info) {
-    PeerId peer = peerArg(info[0]);
-    std::string region = nameArg(info[1]);
-    uint64_t offset = sizeArg(info[2], "offset");
-    if (!info[3].IsBuffer()) throw Napi::TypeError::New(info.Env(), "data must be a Buffer");
-    auto data = info[3].As<Napi::Buffer<uint8_t>>();
+  // regionId(name) -> the number postWriteTo takes for `name` (the same number for the same name).
+  Napi::Value regionId(const Napi::CallbackInfo& info) {
+    std::string name = nameArg(info[0]);
+    auto it = regionIds_.find(name);
+    if (it == regionIds_.end()) {
+      it = regionIds_.emplace(name, uint32_t(regionNames_.size())).first;
+      regionNames_.push_back(name);
+    }
+    return Napi::Number::New(info.Env(), it->second);
+  }
+
+  using HotCall = napi_value (NativeFabric::*)(napi_env, napi_value*, size_t);
+
+  template <HotCall call>
+  Napi::Function hotFunction(Napi::Env env, const char* name) {
+    napi_value fn;
+    FABRIC_ASSERT(napi_create_function(env, name, NAPI_AUTO_LENGTH, &trampoline<call>, this, &fn) == napi_ok);
+    return Napi::Function(env, fn);
+  }
+
+  template <HotCall call>
+  static napi_value trampoline(napi_env env, napi_callback_info cbinfo) {
+    napi_value argv[4];
+    size_t argc = 4;
+    void* data = nullptr;
+    if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
+    auto* self = static_cast<NativeFabric*>(data);
+    try {
+      return (self->*call)(env, argv, argc);
+    } catch (const std::exception& e) {
+      napi_throw_error(env, nullptr, e.what());
+      return nullptr;
+    }
+  }
+
+  // postWriteTo(peerId, regionId, offset, data) -> wrId. Same checks as every call: a bad argument
+  // throws, never reaches the backend.
+  napi_value postWriteTo(napi_env env, napi_value* argv, size_t argc) {
+    double peerD = 0, offsetD = 0;
+    uint32_t regionNo = 0;
+    void* data = nullptr;
+    size_t length = 0;
+    if (argc < 4 || napi_get_value_double(env, argv[0], &peerD) != napi_ok || napi_get_value_uint32(env, argv[1], &regionNo) != napi_ok ||
+        napi_get_value_double(env, argv[2], &offsetD) != napi_ok || napi_get_buffer_info(env, argv[3], &data, &length) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "postWriteTo(peerId: number, regionId: number, offset: number, data: Buffer)");
+      return nullptr;
+    }
+    if (peerD != double(int32_t(peerD)) || peerD < 1) {
+      napi_throw_range_error(env, nullptr, "peerId must be an integer >= 1");
+      return nullptr;
+    }
+    if (!(offsetD >= 0) || offsetD > 9007199254740991.0 || offsetD != double(uint64_t(offsetD))) {
+      napi_throw_range_error(env, nullptr, "offset must be a non-negative integer");
+      return nullptr;
+    }
+    if (regionNo >= regionNames_.size()) {
+      napi_throw_range_error(env, nullptr, "unknown region id (use regionId(name))");
+      return nullptr;
+    }
     uint64_t wrId = nextWrId_++;
-    live().postWrite(wrId, peer, region, offset, data.Data(), data.Length());
-    return Napi::Number::New(info.Env(), double(wrId));
+    live().postWrite(wrId, PeerId(peerD), regionNames_[regionNo], uint64_t(offsetD), static_cast<const uint8_t*>(data), length);
+    napi_value out;
+    napi_create_double(env, double(wrId), &out);
+    return out;
   }
 
   // postRead(peerId, region, offset, length, into, intoOffset) -> wrId
@@ -215,14 +281,16 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     return Napi::Number::New(info.Env(), double(wrId));
   }
 
-  // pollInto(out: Float64Array, max) -> count. Completion i is out[3i..3i+2] = wrId, peerId, error
-  // code (0 = ok, else ErrorKind); detail(i) gives its text. Numbers in a typed array instead of
-  // objects built here: the JS side builds the objects far more cheaply (shm targets 1 µs).
-  Napi::Value pollInto(const Napi::CallbackInfo& info) {
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-      throw Napi::TypeError::New(info.Env(), "pollInto(out: Float64Array, max)");
-    auto out = info[0].As<Napi::Float64Array>();
-    size_t max = std::min<size_t>(out.ElementLength() / 3, size_t(sizeArg(info[1], "max")));
+  // pollReady(max) -> count. Completion i is pollBuffer[3i..3i+2] = wrId, peerId, error code
+  // (0 = ok, else ErrorKind); detail(i) gives its text. Numbers in a typed array instead of objects
+  // built here: the JS side builds the objects far more cheaply (shm targets 1 µs).
+  napi_value pollReady(napi_env env, napi_value* argv, size_t argc) {
+    double maxD = 0;
+    if (argc < 1 || napi_get_value_double(env, argv[0], &maxD) != napi_ok || !(maxD >= 0)) {
+      napi_throw_type_error(env, nullptr, "pollReady(max: number >= 0)");
+      return nullptr;
+    }
+    size_t max = maxD >= double(kMaxPoll) ? kMaxPoll : size_t(maxD);
     scratch_.clear();
     details_.clear();
     if (backend_) {
@@ -232,7 +300,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
         backend_->completions().popUpTo(max, scratch_);
       }
     }
-    double* slot = out.Data();
+    double* slot = pollSlots_;
     for (size_t i = 0; i < scratch_.size(); i++) {
       Completion& c = scratch_[i];
       slot[3 * i] = double(c.wrId);
@@ -241,7 +309,9 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
       if (c.isRead) finishRead(c);
       details_.push_back(std::move(c.detail));
     }
-    return Napi::Number::New(info.Env(), double(scratch_.size()));
+    napi_value out;
+    napi_create_uint32(env, uint32_t(scratch_.size()), &out);
+    return out;
   }
 
   Napi::Value detail(const Napi::CallbackInfo& info) {
@@ -324,7 +394,14 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
   bool closedCompletions_ = false;
   std::unordered_map<uint64_t, PendingRead> pendingReads_;
   std::vector<Completion> scratch_;
-  std::vector<std::string> details_;  // of the last pollInto, by index
+  std::vector<std::string> details_;  // of the last pollReady, by index
+  // Region names by the ids regionId handed out (never removed: ids stay valid).
+  std::vector<std::string> regionNames_;
+  std::unordered_map<std::string, uint32_t> regionIds_;
+  static constexpr size_t kMaxPoll = 1024;
+  // pollReady's output, allocated here (its memory stays put) and held for as long as this object lives.
+  Napi::Reference<Napi::Float64Array> pollArray_;
+  double* pollSlots_ = nullptr;
 };
 
 Napi::Value hmacSha256Js(const Napi::CallbackInfo& info) {

@@ -59,6 +59,10 @@ describe('native addon', () => {
       expect(f.registerRegion('r', 64)[0]).toBe(9); // the same memory, zero-copy
       expect(() => f.registerRegion('../etc', 64)).toThrow(/invalid region name/);
       expect(() => f.postWrite(2, 'r', -1, Buffer.from('a'))).toThrow(/offset/);
+      expect(() => f.postWrite(2, 'r', 1.5, Buffer.from('a'))).toThrow(/offset/);
+      expect(() => f.postWrite(0, 'r', 0, Buffer.from('a'))).toThrow(/peerId/);
+      expect(() => f.postWrite(2, '../etc', 0, Buffer.from('a'))).toThrow(/invalid region name/);
+      expect(() => f.postWrite(2, 'r', 0, 'a' as unknown as Buffer)).toThrow(/Buffer/);
       expect(() => f.postRead(2, 'r', 0, 10, Buffer.alloc(5))).toThrow(/too small/);
       expect(() => f.grantWrite('nosuch', 2)).toThrow(/no local region/);
       const wr = f.postWrite(2, 'r', 0, Buffer.from('a'));
