@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { decodeEffects, encodeEffects } from './effect-codec';
+import { decodeEffects, decodeEntry, encodeEffects } from './effect-codec';
 import type { Effect } from './effects';
 
 const bytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
@@ -19,6 +19,15 @@ test('every effect list survives encode/decode unchanged', () => {
   fc.assert(fc.property(fc.array(effect, { maxLength: 8 }), (effects) => {
     expect(decodeEffects(encodeEffects(effects))).toEqual(effects);
   }), { seed: 42, numRuns: 500 });
+});
+
+test('outcomes of forwarded writes travel in the entry beside its effects, and are no effect on the cache', () => {
+  const outcome = fc.record({ tag: fc.record({ origin: u32, session: u32, seq: u32 }), result: bytes(200) });
+  fc.assert(fc.property(fc.array(effect, { maxLength: 4 }), fc.array(outcome, { maxLength: 3 }), (effects, outcomes) => {
+    const entry = encodeEffects(effects, outcomes);
+    expect(decodeEntry(entry)).toEqual({ effects, outcomes });
+    expect(decodeEffects(entry)).toEqual(effects);
+  }), { seed: 43, numRuns: 300 });
 });
 
 test('a truncated or padded entry is refused, never half-applied', () => {

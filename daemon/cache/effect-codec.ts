@@ -9,12 +9,17 @@
  *   touch:      u16 keyLen, key, u32 exptimeSec
  *   invalidate: u16 keyLen, key, u64 cas, u8 hasExptime, u32 exptimeSec
  *   flush:      u8 immediate, u32 oldestLiveSec, u64 cas
+ *   outcome:    u32 origin, u32 session, u32 seq, u32 resultLen, result (kind 6; not an effect on
+ *               the cache: the answer to a forwarded write, recorded by every replica, outcomes.ts)
  * Decoding validates every length against the entry: a corrupt entry throws (a replica must crash
  * rather than apply garbage), it never reads out of bounds.
  */
 import type { Effect } from './effects';
+import type { OutcomeRecord } from './outcomes';
 
 const KIND = { put: 1, delete: 2, touch: 3, invalidate: 4, flush: 5 } as const;
+const KIND_OUTCOME = 6;
+const OUTCOME_FIXED_BYTES = 1 + 4 + 4 + 4 + 4;
 
 function encodedBytes(e: Effect): number {
   switch (e.kind) {
@@ -36,11 +41,18 @@ export function effectsBytes(effects: Effect[]): number {
   return total;
 }
 
-export function encodeEffects(effects: Effect[]): Buffer {
-  if (effects.length > MAX_EFFECTS_PER_ENTRY) throw new Error(`effect codec: ${effects.length} effects do not fit one entry`);
-  const total = 2 + effectsBytes(effects);
+/** Bytes an outcome record adds to an entry. */
+export function outcomeBytes(o: OutcomeRecord): number {
+  return OUTCOME_FIXED_BYTES + o.result.length;
+}
+
+export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = []): Buffer {
+  const count = effects.length + outcomes.length;
+  if (count > MAX_EFFECTS_PER_ENTRY) throw new Error(`effect codec: ${count} effects do not fit one entry`);
+  let total = 2 + effectsBytes(effects);
+  for (const o of outcomes) total += outcomeBytes(o);
   const out = Buffer.allocUnsafe(total);
-  let at = out.writeUInt16LE(effects.length, 0);
+  let at = out.writeUInt16LE(count, 0);
   const putKey = (key: Buffer) => {
     at = out.writeUInt16LE(key.length, at);
     at += key.copy(out, at);
@@ -78,6 +90,14 @@ export function encodeEffects(effects: Effect[]): Buffer {
         break;
     }
   }
+  for (const o of outcomes) {
+    at = out.writeUInt8(KIND_OUTCOME, at);
+    at = out.writeUInt32LE(o.tag.origin, at);
+    at = out.writeUInt32LE(o.tag.session, at);
+    at = out.writeUInt32LE(o.tag.seq, at);
+    at = out.writeUInt32LE(o.result.length, at);
+    at += o.result.copy(out, at);
+  }
   if (at !== total) throw new Error(`effect codec: wrote ${at} of ${total} bytes`);
   return out;
 }
@@ -105,9 +125,15 @@ class Reader {
 }
 
 export function decodeEffects(entry: Buffer): Effect[] {
+  return decodeEntry(entry).effects;
+}
+
+/** An entry's effects on the cache, and the outcomes of forwarded writes it records. */
+export function decodeEntry(entry: Buffer): { effects: Effect[]; outcomes: OutcomeRecord[] } {
   const r = new Reader(entry);
   const count = r.u16();
   const effects: Effect[] = [];
+  const outcomes: OutcomeRecord[] = [];
   for (let i = 0; i < count; i++) {
     const kind = r.u8();
     switch (kind) {
@@ -134,9 +160,14 @@ export function decodeEffects(entry: Buffer): Effect[] {
         break;
       }
       case KIND.flush: effects.push({ kind: 'flush', immediate: r.u8() === 1, oldestLiveSec: r.u32(), cas: r.u64() }); break;
+      case KIND_OUTCOME: {
+        const tag = { origin: r.u32(), session: r.u32(), seq: r.u32() };
+        outcomes.push({ tag, result: r.bytes(r.u32()) });
+        break;
+      }
       default: throw new Error(`corrupt effect entry: unknown effect kind ${kind} at effect ${i}`);
     }
   }
   if (!r.done()) throw new Error(`corrupt effect entry: ${entry.length - r.at} trailing bytes`);
-  return effects;
+  return { effects, outcomes };
 }

@@ -10,7 +10,9 @@
  * - On the leader, decisions read committed state plus our effects still in flight (PendingOverlay);
  *   a decision with no effect is answered only after an empty entry proposed behind it commits
  *   (proof that we still lead and that the in-flight state it read is decided).
- * - A follower never decides: it forwards the operation to the leader.
+ * - A follower never decides: it forwards the operation to the leader, tagged, and the leader records
+ *   the tag with the result in the write's entry; a forward whose fate is unknown (the leader died
+ *   or was deposed mid-write) is sent again with its tag and answered exactly once (outcomes.ts).
  * - Group commit: the writes decided in one turn of the event loop are proposed as one entry.
  * - Pushback: the leader has at most `maxInFlightProposals` entries (and `maxInFlightBytes` of
  *   payload, one entry always fits) proposed and not yet applied. Later writes wait, in arrival
@@ -24,9 +26,10 @@
  */
 import type { CommandCounters } from '../context';
 import { Decider, Limits } from './decide';
-import { decodeEffects, effectsBytes, encodeEffects, MAX_EFFECTS_PER_ENTRY } from './effect-codec';
+import { decodeEntry, effectsBytes, encodeEffects, MAX_EFFECTS_PER_ENTRY, outcomeBytes } from './effect-codec';
 import type { Effect } from './effects';
 import { LocalEngine, unixNowSec } from './engine';
+import { OutcomeRecord, outcomeRecord, OutcomeTable, TagSource, WriteTag } from './outcomes';
 import { PendingOverlay } from './pending-overlay';
 import type { CacheEngine, ItemView, MetaGetResult, WriteOp, WriteResultFor } from './types';
 
@@ -48,8 +51,19 @@ export interface ForwardedResult<R = unknown> {
 
 /** Carries an operation from a follower to the leader and its result back. */
 export interface WriteForwarder {
-  /** `deadlineMs` (Date.now() clock): the leader proposes nothing of `op` after it. */
-  forward(leaderId: number, op: WriteOp, deadlineMs: number): Promise<ForwardedResult>;
+  /**
+   * `deadlineMs` (Date.now() clock): the leader proposes nothing of `op` after it. Rejects with
+   * `retryable` (the leader provably did not apply it) or `outcomeUnknown` (it may have) set when so.
+   */
+  forward(leaderId: number, op: WriteOp, deadlineMs: number, tag: WriteTag): Promise<ForwardedResult>;
+}
+
+/** Marks on errors crossing the forwarding path. */
+type ForwardError = Error & { code?: string; retryable?: boolean; outcomeUnknown?: boolean };
+
+/** A write whose fate could not be learnt before its deadline. */
+export class OutcomeUnknownError extends Error {
+  readonly outcomeUnknown = true;
 }
 
 export interface ReplicatedEngineOptions extends Limits {
@@ -71,6 +85,8 @@ export interface ReplicatedEngineOptions extends Limits {
 
 export const DEFAULT_MAX_IN_FLIGHT_PROPOSALS = 1024;
 export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+/** Outcomes of forwarded writes kept, at most (each a few dozen bytes plus the result). */
+const MAX_OUTCOME_RECORDS = 250_000;
 
 export class BacklogFullError extends Error {
   constructor(waitedMs: number) {
@@ -100,7 +116,9 @@ interface Waiter {
 /** Effects of writes decided in this turn, not yet proposed: they become one entry. */
 interface ProposalGroup {
   effects: Effect[];
-  /** Encoded size of `effects` (the entry's 2-byte count aside). */
+  /** Results of tagged (forwarded) writes among them, recorded with the effects. */
+  outcomes: OutcomeRecord[];
+  /** Encoded size of `effects` and `outcomes` (the entry's 2-byte count aside). */
   bytes: number;
   writes: Array<{ resolve: (index: number) => void; reject: (err: Error) => void }>;
   /** inFlightGeneration when the group opened: a drop since then voids its decisions. */
@@ -111,6 +129,7 @@ interface ProposalGroup {
 interface Admission {
   op: WriteOp;
   deadlineMs: number;
+  tag: WriteTag | undefined;
   resolve: (r: ForwardedResult) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
@@ -129,7 +148,7 @@ export class ReplicatedEngine implements CacheEngine {
    * Our proposals not yet applied, in log order, to recognise them in applyEntry, with the effects
    * they encode: our own entry is applied from those, not decoded again from the slot.
    */
-  private readonly inFlight: Array<{ payload: Buffer; effects: Effect[] }> = [];
+  private readonly inFlight: Array<{ payload: Buffer; effects: Effect[]; outcomes: OutcomeRecord[] }> = [];
   private inFlightBytes = 0;
   /** Writes waiting for room in flight, in arrival order. */
   private readonly admission: Admission[] = [];
@@ -139,8 +158,14 @@ export class ReplicatedEngine implements CacheEngine {
   private group: ProposalGroup | null = null;
   private log: ReplicationLog | null = null;
   private forwarder: WriteForwarder | null = null;
+  /** Tags of the writes this node forwards, and the outcomes of everyone's (outcomes.ts). */
+  private readonly tags: TagSource;
+  readonly outcomes: OutcomeTable;
 
   constructor(private readonly options: ReplicatedEngineOptions) {
+    this.tags = new TagSource(options.selfId);
+    // Longer than any write's deadline (a retry never outlives the record of its first try).
+    this.outcomes = new OutcomeTable(2 * options.leaderWaitMs + 1000, MAX_OUTCOME_RECORDS);
     this.local = new LocalEngine(options);
     const clockSec = options.clockSec ?? unixNowSec;
     this.overlay = new PendingOverlay(this.local.store, clockSec);
@@ -187,64 +212,100 @@ export class ReplicatedEngine implements CacheEngine {
    * Run `op` and report where its effects sit in the log (the leader's side of forwarding).
    * `deadlineMs` (Date.now() clock) is the write's deadline; a new write gets `leaderWaitMs`.
    */
-  execute(op: WriteOp, deadlineMs = Date.now() + this.options.leaderWaitMs): Promise<ForwardedResult> {
-    const log = this.requireLog();
-    if (log.role === 'leader') return this.decideAsLeader(op, deadlineMs);
-    return this.forwardToLeader(op, deadlineMs);
+  execute(op: WriteOp, deadlineMs = Date.now() + this.options.leaderWaitMs, tag?: WriteTag): Promise<ForwardedResult> {
+    if (tag !== undefined && this.requireLog().role === 'leader') {
+      // A forwarded write: one try per tag on this node, however often the sender retries it.
+      return this.outcomes.inFlight(tag) ?? this.outcomes.decideOnce(tag, () => this.route(op, deadlineMs, tag));
+    }
+    return this.route(op, deadlineMs, tag);
   }
 
-  private forwardToLeader(op: WriteOp, deadlineMs: number): Promise<ForwardedResult> {
+  /** Decided here while we lead, else forwarded (with its tag: a new one for a write of our clients). */
+  private route(op: WriteOp, deadlineMs: number, tag?: WriteTag): Promise<ForwardedResult> {
+    if (this.requireLog().role === 'leader') return this.decideAsLeader(op, deadlineMs, false, tag);
+    return this.forwardToLeader(op, deadlineMs, tag ?? this.tags.next(), false);
+  }
+
+  /** `unresolved`: an earlier try's fate is unknown (so a deadline error may not say "not applied"). */
+  private forwardToLeader(op: WriteOp, deadlineMs: number, tag: WriteTag, unresolved: boolean): Promise<ForwardedResult> {
     const log = this.requireLog();
-    if (log.role === 'leader') return this.decideAsLeader(op, deadlineMs);
+    if (log.role === 'leader') return this.decideAsLeader(op, deadlineMs, false, tag);
     const leader = log.leaderId;
     if (leader === null || leader === this.options.selfId) {
       // Mid-election: wait (bounded) instead of failing at once.
-      if (Date.now() >= deadlineMs) return Promise.reject(new NoLeaderError(this.options.leaderWaitMs));
-      return delay(2).then(() => this.forwardToLeader(op, deadlineMs));
+      if (Date.now() >= deadlineMs) {
+        return Promise.reject(unresolved ? this.unknownOutcome('no leader elected to ask') : new NoLeaderError(this.options.leaderWaitMs));
+      }
+      return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, unresolved));
     }
-    return this.forwarder!.forward(leader, op, deadlineMs).then(
+    return this.forwarder!.forward(leader, op, deadlineMs, tag).then(
       (answer) => this.whenApplied(answer.index).then(() => answer),
-      (err: Error & { retryable?: boolean }) => {
-        // Retryable: the leader provably never got it (so nothing of it was applied).
-        if (!err.retryable) throw err;
-        if (Date.now() < deadlineMs) return delay(2).then(() => this.forwardToLeader(op, deadlineMs));
+      (err: ForwardError) => {
+        // Retryable: the leader provably never got it (nothing of it was applied). Outcome unknown:
+        // it may have been; sending the same tag again learns which, and never applies it twice.
+        if (!err.retryable && !err.outcomeUnknown) throw err;
+        const stillUnresolved = unresolved || err.outcomeUnknown === true;
+        if (Date.now() < deadlineMs) return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, stillUnresolved));
+        if (stillUnresolved) throw this.unknownOutcome(err.message);
         throw new WriteDeadlineError(this.options.leaderWaitMs, `leader ${leader} unreachable (${err.message})`);
       },
     );
   }
 
-  private decideAsLeader(op: WriteOp, deadlineMs: number, admitted = false): Promise<ForwardedResult> {
-    if (Date.now() >= deadlineMs) return Promise.reject(new WriteDeadlineError(this.options.leaderWaitMs, 'leader busy or changing'));
-    if (!admitted && (this.admission.length > 0 || this.inFlightFull())) return this.waitForRoom(op, deadlineMs);
+  private unknownOutcome(why: string): OutcomeUnknownError {
+    return new OutcomeUnknownError(`the leader was lost while it held this write, and no leader could tell within the ${this.options.leaderWaitMs} ms deadline whether it was applied (${why}); outcome unknown`);
+  }
+
+  /** A tagged write's recorded outcome; only once we applied everything before our term is "none" the truth. */
+  private recorded(tag: WriteTag | undefined): { known: ForwardedResult | undefined; settled: boolean } {
+    if (tag === undefined) return { known: undefined, settled: true };
+    if (this.appliedIndex < (this.requireLog().termStartIndex ?? 0)) return { known: undefined, settled: false };
+    return { known: this.outcomes.lookup(tag), settled: true };
+  }
+
+  private decideAsLeader(op: WriteOp, deadlineMs: number, admitted = false, tag?: WriteTag): Promise<ForwardedResult> {
+    // A retry of a forwarded write whose first try committed gets that try's answer, even late.
+    const { known, settled } = this.recorded(tag);
+    if (known !== undefined) return Promise.resolve(known);
+    if (Date.now() >= deadlineMs) {
+      return Promise.reject(settled ? new WriteDeadlineError(this.options.leaderWaitMs, 'leader busy or changing') : this.unknownOutcome('the new leader had not applied its predecessor\'s entries yet'));
+    }
     // A new leader's cache lacks the entries committed or adopted before its term: wait for them
-    // (deciding an incr or cas against the older cache answered from a value already overwritten).
+    // (deciding an incr or cas against the older cache answered from a value already overwritten;
+    // and only then does the outcome table hold every tag its predecessors committed).
     const termStart = this.requireLog().termStartIndex ?? 0;
     if (this.appliedIndex < termStart) {
       return this.untilDeadline(this.whenApplied(termStart), deadlineMs, 'new leader still applying its predecessor\'s entries')
-        .then(() => this.execute(op, deadlineMs));
+        .then(() => this.route(op, deadlineMs, tag), (err: Error) => {
+          throw tag === undefined ? err : this.unknownOutcome(err.message);
+        });
     }
+    if (!admitted && (this.admission.length > 0 || this.inFlightFull())) return this.waitForRoom(op, deadlineMs, tag);
     if (this.overlay.flushInFlight > 0 || this.barrierQueue.length > 0) {
       return new Promise((resolve, reject) => {
-        this.barrierQueue.push(() => this.execute(op, deadlineMs).then(resolve, reject));
+        this.barrierQueue.push(() => this.route(op, deadlineMs, tag).then(resolve, reject));
       });
     }
     const { result, effects } = this.decider.decide(op);
-    if (effects.length === 0) {
+    if (effects.length === 0 && tag === undefined) {
       // A verdict that changes nothing (NOT_FOUND, EXISTS, NOT_STORED...) is only true if this node
       // still leads when it is given: a leader cut off from its followers, not yet aware of it,
       // would answer from stale state. An empty entry, committed after everything in flight, proves
       // both our leadership and the in-flight state the verdict read. If it fails, the verdict is
       // void and the write (which changed nothing) is decided again, here or by the new leader.
+      // (A forwarded write's entry is never empty: it records the verdict, and proves the same.)
       const generation = this.inFlightGeneration;
       return this.propose([]).then(
-        (index) => (this.inFlightGeneration === generation ? { result, index } : this.execute(op, deadlineMs)),
+        (index) => (this.inFlightGeneration === generation ? { result, index } : this.route(op, deadlineMs)),
         (err: Error & { code?: string }) => {
-          if (err.code === 'LostLeadership' || err.code === 'NotLeader') return this.execute(op, deadlineMs);
+          if (err.code === 'LostLeadership' || err.code === 'NotLeader') return this.route(op, deadlineMs);
           throw err;
         },
       );
     }
-    return this.propose(effects).then(
+    // A forwarded write's result goes into the entry with its effects: it commits (and then answers
+    // every retry of the write) or not at all.
+    return this.propose(effects, tag === undefined ? undefined : outcomeRecord(tag, result)).then(
       (index) => {
         if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
         return { result, index };
@@ -252,7 +313,7 @@ export class ReplicatedEngine implements CacheEngine {
       (err: Error & { code?: string }) => {
         // Refused before anything was written (we stopped leading, or hand the lead to a lower
         // node): decide it again wherever the lead is now, within its deadline.
-        if (err.code === 'NotLeader') return delay(1).then(() => this.execute(op, deadlineMs));
+        if (err.code === 'NotLeader') return delay(1).then(() => this.route(op, deadlineMs, tag));
         throw err;
       },
     );
@@ -265,24 +326,26 @@ export class ReplicatedEngine implements CacheEngine {
    * followers fall out of it under a few thousand writes per second. Resolves with the entry's
    * index once it is applied here.
    */
-  private propose(effects: Effect[]): Promise<number> {
+  private propose(effects: Effect[], outcome?: OutcomeRecord): Promise<number> {
     const log = this.requireLog();
-    const bytes = effectsBytes(effects);
+    const bytes = effectsBytes(effects) + (outcome === undefined ? 0 : outcomeBytes(outcome));
     if (2 + bytes > log.maxPayloadBytes) {
       return Promise.reject(new Error(`entry of ${2 + bytes} bytes exceeds the log entry limit (${log.maxPayloadBytes}); raise the log size`));
     }
     const open = this.group;
-    if (open !== null && (2 + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + effects.length > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
+    const records = outcome === undefined ? 0 : 1;
+    if (open !== null && (2 + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + open.outcomes.length + effects.length + records > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
     this.overlay.propose(effects);
     const group = this.group ?? this.openGroup();
     for (const e of effects) group.effects.push(e);
+    if (outcome !== undefined) group.outcomes.push(outcome);
     group.bytes += bytes;
     return new Promise((resolve, reject) => group.writes.push({ resolve, reject }));
   }
 
   /** A new group, sealed when this turn of the event loop ends (or sooner, when full). */
   private openGroup(): ProposalGroup {
-    const group: ProposalGroup = { effects: [], bytes: 0, writes: [], generation: this.inFlightGeneration };
+    const group: ProposalGroup = { effects: [], outcomes: [], bytes: 0, writes: [], generation: this.inFlightGeneration };
     this.group = group;
     setImmediate(() => this.sealGroup());
     return group;
@@ -299,8 +362,8 @@ export class ReplicatedEngine implements CacheEngine {
       for (const w of g.writes) w.reject(err);
       return;
     }
-    const payload = encodeEffects(g.effects);
-    this.inFlight.push({ payload, effects: g.effects });
+    const payload = encodeEffects(g.effects, g.outcomes);
+    this.inFlight.push({ payload, effects: g.effects, outcomes: g.outcomes });
     this.inFlightBytes += payload.length;
     const startedNs = process.hrtime.bigint();
     this.requireLog().propose(payload).then(
@@ -324,8 +387,9 @@ export class ReplicatedEngine implements CacheEngine {
   applyEntry(index: number, payload: Buffer): void {
     // Ours when it is byte for byte the oldest proposal in flight (entries apply in log order).
     const ours = this.inFlight.length > 0 && this.inFlight[0].payload.equals(payload) ? this.inFlight.shift()! : null;
-    const effects = ours !== null ? ours.effects : decodeEffects(payload);
+    const { effects, outcomes } = ours !== null ? ours : decodeEntry(payload);
     this.local.applyAll(effects);
+    if (outcomes.length > 0) this.outcomes.record(outcomes, index);
     if (ours !== null) {
       this.inFlightBytes -= ours.payload.length;
       this.overlay.settle(effects);
@@ -367,11 +431,11 @@ export class ReplicatedEngine implements CacheEngine {
       || this.inFlightBytes >= (this.options.maxInFlightBytes ?? DEFAULT_MAX_IN_FLIGHT_BYTES);
   }
 
-  private waitForRoom(op: WriteOp, deadlineMs: number): Promise<ForwardedResult> {
+  private waitForRoom(op: WriteOp, deadlineMs: number, tag: WriteTag | undefined): Promise<ForwardedResult> {
     const startedMs = Date.now();
     return new Promise((resolve, reject) => {
       const entry: Admission = {
-        op, deadlineMs, resolve, reject,
+        op, deadlineMs, tag, resolve, reject,
         timer: setTimeout(() => {
           const at = this.admission.indexOf(entry);
           if (at >= 0) this.admission.splice(at, 1);
@@ -390,7 +454,9 @@ export class ReplicatedEngine implements CacheEngine {
       // Leadership may have moved while it waited: route it like a new write, minus the queue.
       let run: Promise<ForwardedResult>;
       try {
-        run = this.requireLog().role === 'leader' ? this.decideAsLeader(next.op, next.deadlineMs, true) : this.forwardToLeader(next.op, next.deadlineMs);
+        run = this.requireLog().role === 'leader'
+          ? this.decideAsLeader(next.op, next.deadlineMs, true, next.tag)
+          : this.forwardToLeader(next.op, next.deadlineMs, next.tag ?? this.tags.next(), false);
       } catch (err) {
         next.reject(err as Error);
         continue;

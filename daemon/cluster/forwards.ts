@@ -3,8 +3,9 @@
  * pause, SIGSTOP, a stalled VM) or is cut off never answers; a successor takes over within tens
  * of milliseconds, but the write would wait for its deadline and the answer grace, seconds. Once
  * this node knows another leader, the waits on the old one end with an error that says the outcome
- * is unknown: the old leader may have committed the write before it lost its grants, and only a
- * client knows whether doing it again is harmless (set) or not (incr), so nothing is retried here.
+ * is unknown: the old leader may have committed the write before it lost its grants. The engine
+ * then sends the write again, with the same tag, to the new leader, which answers from its log if
+ * the write took effect and does it otherwise (cache/outcomes.ts).
  */
 import { PeerLinkError } from './peer-link';
 

@@ -13,11 +13,12 @@
  * Store op (kind 1), little-endian:
  *   u8 kind | f64 id | f64 deadlineAtMs | f64 budgetMs | u8 mode | u8 optional-field bits
  *   | u32 flags | f64 exptime | [u64 compareCas] | [u64 explicitCas] | u32 keyBytes | key
- *   | u32 valueBytes | value
+ *   | u32 valueBytes | value | [u32 tag origin | u32 tag session | u32 tag seq]
  * Reply (kind 2), always ok:
  *   u8 kind | f64 id | u8 status | u8 optional-field bits | [u64 cas] | f64 index
  *   | [f64 commitIndex] | [f64 proposal]
  */
+import { isWriteTag } from '../cache/outcomes';
 import type { StoreMode, StoreOp } from '../cache/types';
 
 const KIND_STORE_OP = 1;
@@ -34,14 +35,15 @@ const OP_INVALIDATE = 4;
 const OP_INVALIDATE_TRUE = 8;
 const OP_KEY_BINARY = 16;
 const OP_KEY_BINARY_TRUE = 32;
-const OP_BITS = 63;
+const OP_TAG = 64;
+const OP_BITS = 127;
 // Reply optional fields.
 const REPLY_CAS = 1;
 const REPLY_COMMIT_INDEX = 2;
 const REPLY_PROPOSAL = 4;
 const REPLY_BITS = 7;
 
-const OP_MESSAGE_FIELDS = new Set(['t', 'id', 'op', 'deadlineAtMs', 'budgetMs']);
+const OP_MESSAGE_FIELDS = new Set(['t', 'id', 'op', 'deadlineAtMs', 'budgetMs', 'tag']);
 const STORE_OP_FIELDS = new Set(['op', 'mode', 'key', 'value', 'flags', 'exptime', 'compareCas', 'explicitCas', 'invalidate', 'keyBinary']);
 const REPLY_FIELDS = new Set(['t', 'id', 'ok', 'result', 'index', 'commitIndex', 'proposal']);
 const RESULT_FIELDS = new Set(['status', 'cas']);
@@ -85,12 +87,15 @@ function encodeStoreOp(m: Fields): Buffer | null {
   if (!isNum(flags) || !Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) return null;
   if ((compareCas !== undefined && !isU64(compareCas)) || (explicitCas !== undefined && !isU64(explicitCas))) return null;
   if ((invalidate !== undefined && typeof invalidate !== 'boolean') || (keyBinary !== undefined && typeof keyBinary !== 'boolean')) return null;
+  const tag = m.tag;
+  if (tag !== undefined && (!isWriteTag(tag) || Object.keys(tag).length !== 3)) return null;
   let bits = 0;
+  if (tag !== undefined) bits |= OP_TAG;
   if (compareCas !== undefined) bits |= OP_COMPARE_CAS;
   if (explicitCas !== undefined) bits |= OP_EXPLICIT_CAS;
   if (invalidate !== undefined) bits |= OP_INVALIDATE | (invalidate ? OP_INVALIDATE_TRUE : 0);
   if (keyBinary !== undefined) bits |= OP_KEY_BINARY | (keyBinary ? OP_KEY_BINARY_TRUE : 0);
-  const bytes = 4 + 1 + 8 * 3 + 2 + 4 + 8 + (compareCas !== undefined ? 8 : 0) + (explicitCas !== undefined ? 8 : 0) + 4 + key.length + 4 + value.length;
+  const bytes = 4 + 1 + 8 * 3 + 2 + 4 + 8 + (compareCas !== undefined ? 8 : 0) + (explicitCas !== undefined ? 8 : 0) + 4 + key.length + 4 + value.length + (tag !== undefined ? 12 : 0);
   const out = Buffer.allocUnsafe(bytes);
   let at = 4;
   at = out.writeUInt8(KIND_STORE_OP, at);
@@ -107,6 +112,11 @@ function encodeStoreOp(m: Fields): Buffer | null {
   at += key.copy(out, at);
   at = out.writeUInt32LE(value.length, at);
   at += value.copy(out, at);
+  if (tag !== undefined) {
+    at = out.writeUInt32LE(tag.origin, at);
+    at = out.writeUInt32LE(tag.session, at);
+    out.writeUInt32LE(tag.seq, at);
+  }
   return out;
 }
 
@@ -165,7 +175,9 @@ function decodeStoreOp(r: BodyReader): Record<string, unknown> {
   else if (bits & OP_KEY_BINARY_TRUE) throw new Error('bad field bits in a binary peer frame');
   op.key = r.bytes(r.u32());
   op.value = r.bytes(r.u32());
-  return { t: 'op', id, op, deadlineAtMs, budgetMs };
+  const message: Record<string, unknown> = { t: 'op', id, op, deadlineAtMs, budgetMs };
+  if (bits & OP_TAG) message.tag = { origin: r.u32(), session: r.u32(), seq: r.u32() };
+  return message;
 }
 
 function decodeStatusReply(r: BodyReader): Record<string, unknown> {

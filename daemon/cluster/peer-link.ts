@@ -30,7 +30,11 @@ function writeCorked(socket: net.Socket, frame: Buffer): void {
 export type RequestHandler = (fromNodeId: number, request: Record<string, unknown>) => Promise<Record<string, unknown>>;
 
 export class PeerLinkError extends Error {
-  constructor(message: string, readonly retryable: boolean, readonly delivered: boolean) {
+  /**
+   * `outcomeUnknown`: the request may have taken effect (it reached the peer, or may have, and no
+   * answer came back); by default, any delivered request that is not retryable.
+   */
+  constructor(message: string, readonly retryable: boolean, readonly delivered: boolean, readonly outcomeUnknown = delivered && !retryable) {
     super(message);
   }
 }
@@ -185,8 +189,10 @@ export class PeerListener {
         answer.ok = true;
         writeCorked(socket, encodeFrame(answer, binaryOk));
       },
-      (err: Error & { retryable?: boolean }) => {
-        if (!socket.destroyed) writeCorked(socket, encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true }));
+      (err: Error & { retryable?: boolean; outcomeUnknown?: boolean }) => {
+        if (!socket.destroyed) {
+          writeCorked(socket, encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true, outcomeUnknown: err.outcomeUnknown === true }));
+        }
       },
     );
   }
@@ -335,7 +341,7 @@ export class PeerDialer {
     if (!p) return;
     this.pending.delete(Number(msg.id));
     if (msg.ok) p.resolve(msg);
-    else p.reject(new PeerLinkError(String(msg.message), msg.retryable === true, true));
+    else p.reject(new PeerLinkError(String(msg.message), msg.retryable === true, true, msg.outcomeUnknown === true));
   }
 
   close(): void {

@@ -12,6 +12,7 @@ import type { CommandCounters } from '../context';
 import type { Effect } from '../cache/effects';
 import { ReplicatedEngine, WriteForwarder } from '../cache/replicated-engine';
 import type { WriteOp } from '../cache/types';
+import { isWriteTag, WriteTag } from '../cache/outcomes';
 import type { ClusterConfig, NodeEntry } from '../cluster-config';
 import type { Logger } from '../log';
 import { SnapshotStaging } from './snapshot-staging';
@@ -172,9 +173,9 @@ export class Replica {
       // The leader gets the deadline twice: as our clock reads it, and as the time left, so a
       // skewed clock cannot stretch it past the time left from when the leader receives it. We
       // wait a little longer than the deadline for the answer of a write proposed just before it.
-      forward: (leaderId, op, deadlineMs) => {
+      forward: (leaderId, op, deadlineMs, tag) => {
         const budgetMs = Math.max(0, deadlineMs - Date.now());
-        return this.forwards.track(leaderId, this.dialer(leaderId).request({ t: 'op', op, deadlineAtMs: deadlineMs, budgetMs }, budgetMs + FORWARD_ANSWER_GRACE_MS)
+        return this.forwards.track(leaderId, this.dialer(leaderId).request({ t: 'op', op, deadlineAtMs: deadlineMs, budgetMs, tag }, budgetMs + FORWARD_ANSWER_GRACE_MS)
           .then((a) => {
             if (typeof a.commitIndex === 'number' && typeof a.proposal === 'number') this.mu.learnCommit(a.commitIndex, a.proposal);
             return { result: a.result, index: Number(a.index) };
@@ -269,16 +270,20 @@ export class Replica {
   private async onPeerRequest(from: number, req: Record<string, unknown>): Promise<Record<string, unknown>> {
     switch (req.t) {
       case 'op': {
+        let tag: WriteTag | undefined;
         try {
-          const { result, index } = await this.engine.execute(req.op as WriteOp, forwardedDeadline(req));
+          tag = isWriteTag(req.tag) ? req.tag : undefined;
+          const { result, index } = await this.engine.execute(req.op as WriteOp, forwardedDeadline(req), tag);
           // Our commit point rides along: the sender applies the write without waiting for our
           // idle publish and its own pump tick. Only a leader's progress is a commit point.
           const p = this.mu.leaderCommit;
           return p === null ? { result, index } : { result, index, commitIndex: p.commitIndex, proposal: p.proposal };
         } catch (err) {
-          const e = err as Error & { code?: string; retryable?: boolean };
+          const e = err as Error & { code?: string; retryable?: boolean; outcomeUnknown?: boolean };
           // Nothing was written when this node simply is not (or no longer) the leader.
           if (e.code === 'NotLeader') e.retryable = true;
+          // It may commit under the next leader: the sender asks that one (the tag makes it safe).
+          if (e.code === 'LostLeadership' && tag !== undefined) e.outcomeUnknown = true;
           throw e;
         }
       }

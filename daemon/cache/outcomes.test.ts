@@ -1,0 +1,109 @@
+/**
+ * Exactly-once forwarded writes (outcomes.ts) in the replicated engine, against scripted logs:
+ * a tagged write sent again (its first try's fate unknown to the sender) is never applied twice,
+ * and gets the first try's answer, from the node that ran it or from a later leader.
+ */
+import { ReplicatedEngine, WriteForwarder } from './replicated-engine';
+import type { ArithOp, StoreOp } from './types';
+import type { WriteTag } from './outcomes';
+import { ScriptedLog } from '../../tests/helpers/scripted-log';
+
+const settle = () => new Promise((r) => setImmediate(r));
+const noForwarding: WriteForwarder = { forward: () => Promise.reject(new Error('no forwarding in this test')) };
+
+function leaderEngine(selfId = 1): { engine: ReplicatedEngine; log: ScriptedLog } {
+  const engine = new ReplicatedEngine({ selfId, memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: 1024 * 1024, leaderWaitMs: 10_000 });
+  const log = new ScriptedLog(() => engine);
+  engine.attach(log, noForwarding);
+  return { engine, log };
+}
+
+const setOp = (key: string, value: string): StoreOp => ({ op: 'store', mode: 'set', key: Buffer.from(key), value: Buffer.from(value), flags: 0, exptime: 0 });
+const incr = (key: string): ArithOp => ({ op: 'arith', incr: true, key: Buffer.from(key), delta: 1n });
+const valueOf = (engine: ReplicatedEngine, key: string) => engine.get(Buffer.from(key))?.value.toString();
+const deadline = () => Date.now() + 10_000;
+
+async function committed<T>(log: ScriptedLog, p: Promise<T>): Promise<T> {
+  await settle();
+  log.commitOldest();
+  return p;
+}
+
+test('a forwarded incr sent again, while in flight and after it committed, is applied once and answered as the first try', async () => {
+  const { engine, log } = leaderEngine();
+  await committed(log, engine.execute(setOp('n', '5')));
+  const tag: WriteTag = { origin: 2, session: 77, seq: 1 };
+  const first = engine.execute(incr('n'), deadline(), tag);
+  await settle();
+  const whileInFlight = engine.execute(incr('n'), deadline(), tag);
+  await settle();
+  expect(log.outstanding).toBe(1); // the retry joined the first try
+  log.commitOldest();
+  const [a, b] = await Promise.all([first, whileInFlight]);
+  expect(a.result).toMatchObject({ status: 'OK', value: 6n });
+  expect(b).toEqual(a);
+  const late = await engine.execute(incr('n'), deadline(), tag);
+  expect(late).toEqual(a);
+  expect(log.outstanding).toBe(0);
+  expect(valueOf(engine, 'n')).toBe('6');
+  // Another tag is another write.
+  const next = await committed(log, engine.execute(incr('n'), deadline(), { ...tag, seq: 2 }));
+  expect(next.result).toMatchObject({ value: 7n });
+});
+
+test('the next leader answers a retry from the entries it applied, only once it applied everything before its term', async () => {
+  const old = leaderEngine(1);
+  await committed(old.log, old.engine.execute(setOp('n', '5')));
+  const tag: WriteTag = { origin: 3, session: 9, seq: 40 };
+  const answered = await committed(old.log, old.engine.execute(incr('n'), deadline(), tag));
+  const [setEntry, incrEntry] = old.log.proposed;
+
+  // Node 2 followed and applied index 1; the incr's entry (index 2) is adopted by its prepare, and
+  // its term starts after it.
+  const next = leaderEngine(2);
+  next.engine.applyEntry(1, setEntry);
+  next.log.termStartIndex = 3;
+  const retry = next.engine.execute(incr('n'), deadline(), tag);
+  await settle();
+  expect(next.log.proposed).toHaveLength(0); // not decided before the adopted entries are applied
+  next.engine.applyEntry(2, incrEntry);
+  next.engine.passedIndex(3);
+  expect(await retry).toEqual(answered);
+  expect(next.log.proposed).toHaveLength(0);
+  expect(valueOf(next.engine, 'n')).toBe('6');
+});
+
+test('a retry of a write that never reached the log is decided afresh by the next leader', async () => {
+  const next = leaderEngine(2);
+  const tag: WriteTag = { origin: 3, session: 9, seq: 41 };
+  await committed(next.log, next.engine.execute(setOp('n', '1')));
+  const r = await committed(next.log, next.engine.execute(incr('n'), deadline(), tag));
+  expect(r.result).toMatchObject({ value: 2n });
+});
+
+test('a follower sends a write whose fate is unknown again with the same tag; past its deadline it says the outcome is unknown', async () => {
+  const engine = new ReplicatedEngine({ selfId: 2, memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: 1024 * 1024, leaderWaitMs: 300 });
+  const log = new ScriptedLog(() => engine);
+  log.role = 'follower';
+  log.leaderId = 1;
+  const tags: WriteTag[] = [];
+  let answerOnTry = 3;
+  engine.attach(log, {
+    forward: (_leader, _op, _deadlineMs, tag) => {
+      tags.push(tag);
+      if (tags.length < answerOnTry) return Promise.reject(Object.assign(new Error('link dropped; outcome unknown'), { outcomeUnknown: true }));
+      return Promise.resolve({ result: { status: 'STORED' }, index: 0 });
+    },
+  });
+  expect((await engine.execute(setOp('k', 'v'))).result).toEqual({ status: 'STORED' });
+  expect(tags).toHaveLength(3);
+  expect(new Set(tags.map((t) => `${t.origin}.${t.session}.${t.seq}`)).size).toBe(1);
+  expect(tags[0].origin).toBe(2);
+
+  // Each write has its own tag; one whose fate stays unknown fails saying so, not "not applied".
+  tags.length = 0;
+  answerOnTry = Infinity;
+  await expect(engine.execute(setOp('k', 'w'))).rejects.toThrow(/outcome unknown/);
+  expect(tags.length).toBeGreaterThan(1);
+  expect(tags[0].seq).not.toBe(0);
+});
