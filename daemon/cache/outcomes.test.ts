@@ -107,3 +107,18 @@ test('a follower sends a write whose fate is unknown again with the same tag; pa
   expect(tags.length).toBeGreaterThan(1);
   expect(tags[0].seq).not.toBe(0);
 });
+
+test('the records travel in a snapshot: a node restored from one answers a retry of a write committed before it', async () => {
+  const old = leaderEngine(1);
+  await committed(old.log, old.engine.execute(setOp('n', '5')));
+  const tag: WriteTag = { origin: 3, session: 5, seq: 9 };
+  const answered = await committed(old.log, old.engine.execute(incr('n'), deadline(), tag));
+
+  const restored = leaderEngine(2);
+  restored.engine.local.applyAll([{ kind: 'put', key: Buffer.from('n'), value: Buffer.from('6'), flags: 0, exptimeSec: 0, cas: 2n, storedAtSec: 0, stale: false, keyBinary: false }]);
+  restored.engine.outcomes.install(old.engine.outcomes.snapshot());
+  restored.engine.installedUpTo(2);
+  expect(await restored.engine.execute(incr('n'), deadline(), tag)).toEqual(answered);
+  expect(restored.log.proposed).toHaveLength(0);
+  expect(valueOf(restored.engine, 'n')).toBe('6');
+});

@@ -30,6 +30,11 @@ export interface OutcomeRecord {
   result: Buffer;
 }
 
+/** A record as a snapshot carries it to a node restarted empty (the table is part of the state). */
+export interface SnapshotOutcome extends OutcomeRecord {
+  index: number;
+}
+
 export interface RecordedOutcome {
   result: unknown;
   /** Log index of the entry that recorded it. */
@@ -73,7 +78,7 @@ export class TagSource {
 
 export class OutcomeTable {
   /** Applied records by tag, oldest first (Map keeps insertion order). */
-  private readonly applied = new Map<string, { result: Buffer; index: number; atMs: number }>();
+  private readonly applied = new Map<string, { tag: WriteTag; result: Buffer; index: number; atMs: number }>();
   /** Leader only: tagged writes being decided or in flight here. */
   private readonly pending = new Map<string, Promise<RecordedOutcome>>();
   private warnedFull = false;
@@ -92,7 +97,20 @@ export class OutcomeTable {
   /** Every replica, for each committed entry in log order. */
   record(outcomes: OutcomeRecord[], index: number): void {
     const now = this.nowMs();
-    for (const o of outcomes) this.applied.set(keyOf(o.tag), { result: o.result, index, atMs: now });
+    for (const o of outcomes) this.applied.set(keyOf(o.tag), { tag: o.tag, result: o.result, index, atMs: now });
+    this.expire(now);
+  }
+
+  /** What a snapshot carries: every record kept, oldest first. */
+  snapshot(): SnapshotOutcome[] {
+    return [...this.applied.values()].map((r) => ({ tag: r.tag, result: r.result, index: r.index }));
+  }
+
+  /** Replaces the records with a snapshot's (they count as applied now, for retention). */
+  install(records: SnapshotOutcome[]): void {
+    this.applied.clear();
+    const now = this.nowMs();
+    for (const r of records) this.applied.set(keyOf(r.tag), { tag: r.tag, result: r.result, index: r.index, atMs: now });
     this.expire(now);
   }
 

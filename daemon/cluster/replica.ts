@@ -12,7 +12,7 @@ import type { CommandCounters } from '../context';
 import type { Effect } from '../cache/effects';
 import { ReplicatedEngine, WriteForwarder } from '../cache/replicated-engine';
 import type { WriteOp } from '../cache/types';
-import { isWriteTag, WriteTag } from '../cache/outcomes';
+import { isWriteTag, SnapshotOutcome, WriteTag } from '../cache/outcomes';
 import type { ClusterConfig, NodeEntry } from '../cluster-config';
 import type { Logger } from '../log';
 import { SnapshotStaging } from './snapshot-staging';
@@ -35,6 +35,14 @@ const DEAD_AFTER_SCANS = 20;
 
 /** How much longer than a forwarded write's deadline its sender waits for the answer. */
 const FORWARD_ANSWER_GRACE_MS = 1000;
+
+/** The outcome records of a snapshot part; a malformed one throws (the part is refused). */
+function snapshotOutcomes(v: unknown): SnapshotOutcome[] {
+  if (v === undefined) return [];
+  const ok = Array.isArray(v) && v.every((r) => r !== null && typeof r === 'object' && isWriteTag(r.tag) && Buffer.isBuffer(r.result) && Number.isInteger(r.index));
+  if (!ok) throw new Error('snapshot part with malformed outcome records');
+  return v as SnapshotOutcome[];
+}
 
 /** A forwarded write's deadline on our clock: the sender's, never later than its time left from now. */
 function forwardedDeadline(req: Record<string, unknown>): number | undefined {
@@ -105,6 +113,7 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
 }
 
 const SNAPSHOT_BATCH_ITEMS = 512;
+const SNAPSHOT_BATCH_OUTCOMES = 4096;
 /** Latencies kept for the SIGUSR1 dump (the most recent ones). */
 const MAX_LATENCY_SAMPLES = 1_000_000;
 
@@ -294,7 +303,7 @@ export class Replica {
         void this.sendSnapshot(from);
         return {};
       case 'snapshot-part':
-        this.installPart(String(req.transfer), Number(req.part), req.effects as Effect[], Number(req.index), req.done === true);
+        this.installPart(String(req.transfer), Number(req.part), req.effects as Effect[], snapshotOutcomes(req.outcomes), Number(req.index), req.done === true);
         return {};
       default:
         throw new Error(`unknown peer request ${String(req.t)}`);
@@ -305,12 +314,23 @@ export class Replica {
   private *snapshotBatches(): Generator<Record<string, unknown>> {
     const index = this.engine.applied;
     const all = [...this.engine.local.store.entries()];
-    for (let i = 0, part = 0; i < all.length || i === 0; i += SNAPSHOT_BATCH_ITEMS, part++) {
-      const effects: Effect[] = all.slice(i, i + SNAPSHOT_BATCH_ITEMS).map((it) => ({
+    // The outcomes of forwarded writes are state too: a node restored from this snapshot may lead
+    // soon, and must answer a retry of a write committed before `index` from its record.
+    const outcomes = this.engine.outcomes.snapshot();
+    const itemParts = Math.max(1, Math.ceil(all.length / SNAPSHOT_BATCH_ITEMS));
+    const parts = itemParts + Math.ceil(outcomes.length / SNAPSHOT_BATCH_OUTCOMES);
+    for (let part = 0; part < parts; part++) {
+      const done = part === parts - 1;
+      if (part >= itemParts) {
+        const from = (part - itemParts) * SNAPSHOT_BATCH_OUTCOMES;
+        yield { index, part, effects: [], outcomes: outcomes.slice(from, from + SNAPSHOT_BATCH_OUTCOMES), done };
+        continue;
+      }
+      const effects: Effect[] = all.slice(part * SNAPSHOT_BATCH_ITEMS, (part + 1) * SNAPSHOT_BATCH_ITEMS).map((it) => ({
         kind: 'put', key: it.key, value: it.value, flags: it.flags, exptimeSec: it.exptimeSec, cas: it.cas,
         storedAtSec: it.storedAtSec, stale: it.stale, keyBinary: it.keyBinary,
       }));
-      yield { index, part, effects, done: i + SNAPSHOT_BATCH_ITEMS >= all.length };
+      yield { index, part, effects, done };
     }
   }
 
@@ -344,8 +364,8 @@ export class Replica {
   }
 
   /** One part of a snapshot transfer; the store is replaced once the last part is in (snapshot-staging.ts). */
-  private installPart(transfer: string, part: number, effects: Effect[], index: number, done: boolean): void {
-    const outcome = this.staging.accept({ transfer, part, effects, index, done }, this.engine.applied);
+  private installPart(transfer: string, part: number, effects: Effect[], outcomes: SnapshotOutcome[], index: number, done: boolean): void {
+    const outcome = this.staging.accept({ transfer, part, effects, outcomes, index, done }, this.engine.applied);
     if (outcome.kind === 'staged') return;
     if (outcome.kind === 'stale') {
       this.opts.log.info(`dropped a snapshot up to log index ${index}: already applied up to ${this.engine.applied}`);
@@ -354,6 +374,7 @@ export class Replica {
     const store = this.engine.local.store;
     store.reset();
     this.engine.local.applyAll(outcome.effects);
+    this.engine.outcomes.install(outcome.outcomes);
     this.engine.installedUpTo(index);
     this.mu.installSnapshot(index);
     this.opts.log.info(`caught up from a snapshot: ${store.stats().currItems} items up to log index ${index}`);

@@ -19,6 +19,19 @@ describe('snapshot staging', () => {
     }
   });
 
+  it('outcome records of forwarded writes arrive in their own parts and are installed with the items', () => {
+    const s = new SnapshotStaging();
+    const record = (seq: number) => ({ tag: { origin: 2, session: 1, seq }, result: Buffer.from('{"status":"STORED"}'), index: 40 + seq });
+    s.accept({ transfer: 'a', part: 0, effects: [put('1')], index: 50, done: false }, 10);
+    s.accept({ transfer: 'a', part: 1, effects: [], outcomes: [record(1), record(2)], index: 50, done: false }, 10);
+    const out = s.accept({ transfer: 'a', part: 2, effects: [], outcomes: [record(3)], index: 50, done: true }, 10);
+    expect(out.kind === 'install' && out.outcomes.map((o) => o.tag.seq)).toEqual([1, 2, 3]);
+    // An older sender's parts carry none.
+    s.accept({ transfer: 'b', part: 0, effects: [put('1')], index: 60, done: false }, 10);
+    const old = s.accept({ transfer: 'b', part: 1, effects: [put('2')], index: 60, done: true }, 10);
+    expect(old.kind === 'install' && old.outcomes).toEqual([]);
+  });
+
   it('two overlapping transfers never mix: the newer one wins, the older one is refused', () => {
     const s = new SnapshotStaging();
     s.accept({ transfer: 'old', part: 0, effects: [put('old-1')], index: 40, done: false }, 10);

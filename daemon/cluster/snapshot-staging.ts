@@ -10,11 +10,14 @@
  * entries applied since.
  */
 import type { Effect } from '../cache/effects';
+import type { SnapshotOutcome } from '../cache/outcomes';
 
 export interface SnapshotPart {
   transfer: string;
   part: number;
   effects: Effect[];
+  /** Outcomes of forwarded writes (cache/outcomes.ts); absent from older senders' parts. */
+  outcomes?: SnapshotOutcome[];
   /** The log index the snapshot reflects (every part of a transfer carries the same). */
   index: number;
   done: boolean;
@@ -22,24 +25,25 @@ export interface SnapshotPart {
 
 export type StagingOutcome =
   | { kind: 'staged' }
-  | { kind: 'install'; effects: Effect[]; index: number }
+  | { kind: 'install'; effects: Effect[]; outcomes: SnapshotOutcome[]; index: number }
   | { kind: 'stale'; index: number };
 
 export class SnapshotStaging {
-  private current?: { transfer: string; nextPart: number; index: number; effects: Effect[] };
+  private current?: { transfer: string; nextPart: number; index: number; effects: Effect[]; outcomes: SnapshotOutcome[] };
 
   /** Throws on a part that is out of order or belongs to a superseded transfer. */
   accept(p: SnapshotPart, appliedIndex: number): StagingOutcome {
-    if (p.part === 0) this.current = { transfer: p.transfer, nextPart: 0, index: p.index, effects: [] };
+    if (p.part === 0) this.current = { transfer: p.transfer, nextPart: 0, index: p.index, effects: [], outcomes: [] };
     const cur = this.current;
     if (cur === undefined || cur.transfer !== p.transfer || cur.nextPart !== p.part || cur.index !== p.index) {
       throw new Error(`snapshot part ${p.part} of transfer ${p.transfer} refused: superseded or out of order`);
     }
     for (const e of p.effects) cur.effects.push(e);
+    for (const o of p.outcomes ?? []) cur.outcomes.push(o);
     cur.nextPart++;
     if (!p.done) return { kind: 'staged' };
     this.current = undefined;
     if (p.index <= appliedIndex) return { kind: 'stale', index: p.index };
-    return { kind: 'install', effects: cur.effects, index: p.index };
+    return { kind: 'install', effects: cur.effects, outcomes: cur.outcomes, index: p.index };
   }
 }
