@@ -51,6 +51,29 @@ test('a forwarded incr sent again, while in flight and after it committed, is ap
   expect(next.result).toMatchObject({ value: 7n });
 });
 
+test('copies of one forwarded write that reached a node before it led are decided once when it leads', async () => {
+  // Seen in a chaos run: a follower relayed the first try to this node while it was standing, and
+  // the sender's own retry came here too; both waited for a leader, and both were decided.
+  const { engine, log } = leaderEngine(1);
+  await committed(log, engine.execute(setOp('n', '5')));
+  log.role = 'candidate';
+  log.leaderId = null;
+  const tag: WriteTag = { origin: 3, session: 11, seq: 4 };
+  const relayed = engine.execute(incr('n'), deadline(), tag);
+  const retried = engine.execute(incr('n'), deadline(), tag);
+  await new Promise((r) => setTimeout(r, 10));
+  expect(log.outstanding).toBe(0);
+  log.role = 'leader';
+  log.leaderId = 1;
+  await new Promise((r) => setTimeout(r, 20));
+  expect(log.outstanding).toBe(1);
+  log.commitOldest();
+  const [a, b] = await Promise.all([relayed, retried]);
+  expect(a.result).toMatchObject({ status: 'OK', value: 6n });
+  expect(b).toEqual(a);
+  expect(valueOf(engine, 'n')).toBe('6');
+});
+
 test('the next leader answers a retry from the entries it applied, only once it applied everything before its term', async () => {
   const old = leaderEngine(1);
   await committed(old.log, old.engine.execute(setOp('n', '5')));

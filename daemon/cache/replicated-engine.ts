@@ -213,10 +213,6 @@ export class ReplicatedEngine implements CacheEngine {
    * `deadlineMs` (Date.now() clock) is the write's deadline; a new write gets `leaderWaitMs`.
    */
   execute(op: WriteOp, deadlineMs = Date.now() + this.options.leaderWaitMs, tag?: WriteTag): Promise<ForwardedResult> {
-    if (tag !== undefined && this.requireLog().role === 'leader') {
-      // A forwarded write: one try per tag on this node, however often the sender retries it.
-      return this.outcomes.inFlight(tag) ?? this.outcomes.decideOnce(tag, () => this.route(op, deadlineMs, tag));
-    }
     return this.route(op, deadlineMs, tag);
   }
 
@@ -286,6 +282,23 @@ export class ReplicatedEngine implements CacheEngine {
         this.barrierQueue.push(() => this.route(op, deadlineMs, tag).then(resolve, reject));
       });
     }
+    if (tag !== undefined) {
+      // Several copies of one forwarded write can reach us (the sender's retry, and a node that
+      // relayed the first try while it followed): whichever decides first is the only decision
+      // here; the others get its answer. Checked at the moment of deciding, on every path to it.
+      const decision = this.outcomes.inFlight(tag) ?? this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag));
+      // Refused before anything was written: no longer a decision here (decideOnce let go of it
+      // before this runs); decide it again wherever the lead is now.
+      return decision.catch((err: Error & { code?: string }) => {
+        if (err.code === 'NotLeader') return delay(1).then(() => this.route(op, deadlineMs, tag));
+        throw err;
+      });
+    }
+    return this.decideNow(op, deadlineMs, undefined);
+  }
+
+  /** Decides `op` against committed and in-flight state and proposes its effects (no more waits). */
+  private decideNow(op: WriteOp, deadlineMs: number, tag: WriteTag | undefined): Promise<ForwardedResult> {
     const { result, effects } = this.decider.decide(op);
     if (effects.length === 0 && tag === undefined) {
       // A verdict that changes nothing (NOT_FOUND, EXISTS, NOT_STORED...) is only true if this node
@@ -312,8 +325,9 @@ export class ReplicatedEngine implements CacheEngine {
       },
       (err: Error & { code?: string }) => {
         // Refused before anything was written (we stopped leading, or hand the lead to a lower
-        // node): decide it again wherever the lead is now, within its deadline.
-        if (err.code === 'NotLeader') return delay(1).then(() => this.route(op, deadlineMs, tag));
+        // node): decide it again wherever the lead is now, within its deadline. (A tagged write
+        // is re-routed by decideAsLeader, once its decision here is let go of.)
+        if (err.code === 'NotLeader' && tag === undefined) return delay(1).then(() => this.route(op, deadlineMs));
         throw err;
       },
     );
