@@ -121,6 +121,13 @@ class Reader {
     return out;
   }
   key(): Buffer { return this.bytes(this.u16()); }
+  /** A copy for a small record kept long after its slot is recycled: from the shared pool. */
+  small(n: number): Buffer {
+    this.need(n);
+    const out = Buffer.from(this.buf.subarray(this.at, this.at + n));
+    this.at += n;
+    return out;
+  }
   done(): boolean { return this.at === this.buf.length; }
 }
 
@@ -162,7 +169,7 @@ export function decodeEntry(entry: Buffer): { effects: Effect[]; outcomes: Outco
       case KIND.flush: effects.push({ kind: 'flush', immediate: r.u8() === 1, oldestLiveSec: r.u32(), cas: r.u64() }); break;
       case KIND_OUTCOME: {
         const tag = { origin: r.u32(), session: r.u32(), seq: r.u32() };
-        outcomes.push({ tag, result: r.bytes(r.u32()) });
+        outcomes.push({ tag, result: r.small(r.u32()) });
         break;
       }
       default: throw new Error(`corrupt effect entry: unknown effect kind ${kind} at effect ${i}`);

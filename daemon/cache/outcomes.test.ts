@@ -5,7 +5,7 @@
  */
 import { ReplicatedEngine, WriteForwarder } from './replicated-engine';
 import type { ArithOp, StoreOp } from './types';
-import type { WriteTag } from './outcomes';
+import { decodeResult, encodeResult, OutcomeTable, WriteTag } from './outcomes';
 import { ScriptedLog } from '../../tests/helpers/scripted-log';
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -144,4 +144,37 @@ test('the records travel in a snapshot: a node restored from one answers a retry
   expect(await restored.engine.execute(incr('n'), deadline(), tag)).toEqual(answered);
   expect(restored.log.proposed).toHaveLength(0);
   expect(valueOf(restored.engine, 'n')).toBe('6');
+});
+
+test('results round-trip through their record: status forms in 2 or 10 bytes, anything else as tagged JSON', () => {
+  const cases: unknown[] = [
+    { status: 'STORED' }, { status: 'STORED', cas: 18446744073709551615n }, { status: 'DELETED' }, { status: 'NOT_FOUND' },
+    { status: 'OK', value: 7n, cas: 3n, item: { key: Buffer.from([0, 255]), value: Buffer.from('7') } },
+    { status: 'STORED', cas: 5n, extra: true },
+  ];
+  for (const c of cases) expect(decodeResult(encodeResult(c))).toEqual(c);
+  expect(encodeResult({ status: 'STORED' })).toHaveLength(2);
+  expect(encodeResult({ status: 'STORED', cas: 5n })).toHaveLength(10);
+  expect(() => decodeResult(Buffer.from([1, 200]))).toThrow(/malformed outcome record/);
+});
+
+test('records are kept for the retention time, and at most maxRecords (oldest dropped first, with one warning)', () => {
+  let now = 0;
+  const warnings: string[] = [];
+  const table = new OutcomeTable(1000, 3, () => now, (m) => warnings.push(m));
+  const rec = (seq: number) => ({ tag: { origin: 2, session: 1, seq }, result: encodeResult({ status: 'STORED' }) });
+  table.record([rec(1), rec(2)], 10);
+  now = 600;
+  table.record([rec(3)], 11);
+  expect(table.lookup({ origin: 2, session: 1, seq: 1 })).toEqual({ result: { status: 'STORED' }, index: 10 });
+  expect(table.lookup({ origin: 2, session: 2, seq: 1 })).toBeUndefined();
+  now = 1100; // 1 and 2 are past retention
+  table.record([], 12);
+  expect(table.size).toBe(1);
+  expect(table.lookup({ origin: 2, session: 1, seq: 2 })).toBeUndefined();
+  table.record([rec(4), rec(5), rec(6)], 13);
+  expect(table.size).toBe(3);
+  expect(table.lookup({ origin: 2, session: 1, seq: 3 })).toBeUndefined();
+  expect(warnings).toHaveLength(1);
+  expect(table.snapshot().map((r) => r.tag.seq)).toEqual([4, 5, 6]);
 });

@@ -24,7 +24,7 @@ export interface WriteTag {
   seq: number;
 }
 
-/** A forwarded write's result as the log records it (tagged JSON bytes). */
+/** A forwarded write's result as the log records it (encodeResult). */
 export interface OutcomeRecord {
   tag: WriteTag;
   result: Buffer;
@@ -42,20 +42,55 @@ export interface RecordedOutcome {
 }
 
 const U32 = 0x1_0000_0000;
+/** Sessions are below 2^21: a small integer, cheap as a Map key (TagMap). */
+const SESSIONS = 0x20_0000;
 
 export function isWriteTag(v: unknown): v is WriteTag {
   if (v === null || typeof v !== 'object') return false;
   const t = v as Record<string, unknown>;
-  const u32 = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < U32;
-  return u32(t.origin) && u32(t.session) && u32(t.seq);
+  const below = (x: unknown, limit: number) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < limit;
+  return below(t.origin, U32) && below(t.session, SESSIONS) && below(t.seq, U32);
 }
 
-function keyOf(tag: WriteTag): string {
-  return `${tag.origin}.${tag.session}.${tag.seq}`;
+/** Results that are a status and maybe a CAS (every store, delete, touch): 10 bytes, not JSON. */
+const STATUS_RESULTS = ['STORED', 'NOT_STORED', 'EXISTS', 'NOT_FOUND', 'TOO_LARGE', 'NO_MEMORY', 'OK', 'NON_NUMERIC', 'DELETED', 'TOUCHED'];
+const RESULT_JSON = 0;
+const RESULT_STATUS = 1;
+const RESULT_STATUS_CAS = 2;
+const MAX_U64 = (1n << 64n) - 1n;
+
+/** A write's result as the log records it: a status byte form for the common results, else tagged JSON. */
+export function encodeResult(result: unknown): Buffer {
+  if (result !== null && typeof result === 'object') {
+    const r = result as Record<string, unknown>;
+    const status = STATUS_RESULTS.indexOf(r.status as string);
+    let fields = 0;
+    for (const k in r) if (r[k] !== undefined) fields++;
+    const cas = r.cas;
+    if (status >= 0 && fields === 1) return Buffer.from([RESULT_STATUS, status]);
+    if (status >= 0 && fields === 2 && typeof cas === 'bigint' && cas >= 0n && cas <= MAX_U64) {
+      const out = Buffer.allocUnsafe(10);
+      out[0] = RESULT_STATUS_CAS;
+      out[1] = status;
+      out.writeBigUInt64LE(cas, 2);
+      return out;
+    }
+  }
+  return Buffer.concat([Buffer.from([RESULT_JSON]), encodeTagged(result)]);
+}
+
+/** The inverse of encodeResult; throws on bytes it did not make. */
+export function decodeResult(bytes: Buffer): unknown {
+  const form = bytes[0];
+  if (form === RESULT_JSON) return decodeTagged(bytes.subarray(1));
+  const status = STATUS_RESULTS[bytes[1]];
+  if (status !== undefined && form === RESULT_STATUS && bytes.length === 2) return { status };
+  if (status !== undefined && form === RESULT_STATUS_CAS && bytes.length === 10) return { status, cas: bytes.readBigUInt64LE(2) };
+  throw new Error(`malformed outcome record (${bytes.length} bytes, form ${form})`);
 }
 
 export function outcomeRecord(tag: WriteTag, result: unknown): OutcomeRecord {
-  return { tag, result: encodeTagged(result) };
+  return { tag, result: encodeResult(result) };
 }
 
 /** Tags for the writes this node forwards. */
@@ -69,18 +104,61 @@ export class TagSource {
     // A new random session whenever the counter wraps (and at start): tags of an earlier process
     // of this node, still in the others' tables, are not ours.
     if (this.seq >= U32) {
-      this.session = Math.floor(Math.random() * U32);
+      this.session = Math.floor(Math.random() * SESSIONS);
       this.seq = 0;
     }
     return { origin: this.origin, session: this.session, seq: this.seq++ };
   }
 }
 
+interface Kept {
+  tag: WriteTag;
+  result: Buffer;
+  index: number;
+  atMs: number;
+}
+
+/**
+ * Records by origin, session, then seq: small integers all the way down (a number key over 2^31,
+ * or a string, made every lookup and insert several times slower).
+ */
+class TagMap<V> {
+  private readonly byOrigin = new Map<number, Map<number, Map<number, V>>>();
+
+  get(tag: WriteTag): V | undefined {
+    return this.byOrigin.get(tag.origin)?.get(tag.session)?.get(tag.seq);
+  }
+
+  set(tag: WriteTag, v: V): void {
+    let sessions = this.byOrigin.get(tag.origin);
+    if (sessions === undefined) this.byOrigin.set(tag.origin, (sessions = new Map()));
+    let seqs = sessions.get(tag.session);
+    if (seqs === undefined) sessions.set(tag.session, (seqs = new Map()));
+    seqs.set(tag.seq, v);
+  }
+
+  delete(tag: WriteTag): void {
+    const sessions = this.byOrigin.get(tag.origin);
+    const seqs = sessions?.get(tag.session);
+    if (seqs === undefined) return;
+    seqs.delete(tag.seq);
+    if (seqs.size === 0) sessions!.delete(tag.session);
+  }
+
+  clear(): void {
+    this.byOrigin.clear();
+  }
+}
+
 export class OutcomeTable {
-  /** Applied records by tag, oldest first (Map keeps insertion order). */
-  private readonly applied = new Map<string, { tag: WriteTag; result: Buffer; index: number; atMs: number }>();
+  /** Applied records by tag. */
+  private readonly applied = new TagMap<Kept>();
+  /** The same records oldest first, for expiry: a queue (`head` is its start) so each expiry is O(1). */
+  private order: Kept[] = [];
+  private head = 0;
+  private count = 0;
   /** Leader only: tagged writes being decided or in flight here. */
-  private readonly pending = new Map<string, Promise<RecordedOutcome>>();
+  private readonly pending = new TagMap<Promise<RecordedOutcome>>();
   private warnedFull = false;
 
   constructor(
@@ -91,60 +169,84 @@ export class OutcomeTable {
   ) {}
 
   get size(): number {
-    return this.applied.size;
+    return this.count;
   }
 
   /** Every replica, for each committed entry in log order. */
   record(outcomes: OutcomeRecord[], index: number): void {
     const now = this.nowMs();
-    for (const o of outcomes) this.applied.set(keyOf(o.tag), { tag: o.tag, result: o.result, index, atMs: now });
-    this.expire(now);
-  }
-
-  /** What a snapshot carries: every record kept, oldest first. */
-  snapshot(): SnapshotOutcome[] {
-    return [...this.applied.values()].map((r) => ({ tag: r.tag, result: r.result, index: r.index }));
-  }
-
-  /** Replaces the records with a snapshot's (they count as applied now, for retention). */
-  install(records: SnapshotOutcome[]): void {
-    this.applied.clear();
-    const now = this.nowMs();
-    for (const r of records) this.applied.set(keyOf(r.tag), { tag: r.tag, result: r.result, index: r.index, atMs: now });
+    for (const o of outcomes) this.keep({ tag: o.tag, result: o.result, index, atMs: now });
     this.expire(now);
   }
 
   /** The recorded outcome of `tag`, if a committed entry holds it. */
   lookup(tag: WriteTag): RecordedOutcome | undefined {
-    const r = this.applied.get(keyOf(tag));
-    return r === undefined ? undefined : { result: decodeTagged(r.result), index: r.index };
+    const r = this.applied.get(tag);
+    return r === undefined ? undefined : { result: decodeResult(r.result), index: r.index };
   }
 
-  /** The first try of `tag` still running on this leader, if any. */
+  /** What a snapshot carries: every record kept, oldest first. */
+  snapshot(): SnapshotOutcome[] {
+    const out: SnapshotOutcome[] = [];
+    for (let i = this.head; i < this.order.length; i++) {
+      const r = this.order[i];
+      if (this.applied.get(r.tag) === r) out.push({ tag: r.tag, result: r.result, index: r.index });
+    }
+    return out;
+  }
+
+  /** Replaces the records with a snapshot's (they count as applied now, for retention). */
+  install(records: SnapshotOutcome[]): void {
+    this.applied.clear();
+    this.order = [];
+    this.head = 0;
+    this.count = 0;
+    const now = this.nowMs();
+    for (const r of records) this.keep({ tag: r.tag, result: r.result, index: r.index, atMs: now });
+    this.expire(now);
+  }
+
+  /** The try of `tag` being decided or in flight on this node, if any. */
   inFlight(tag: WriteTag): Promise<RecordedOutcome> | undefined {
-    return this.pending.get(keyOf(tag));
+    return this.pending.get(tag);
   }
 
-  /** Runs `decide` as the one try of `tag` on this node; retries meanwhile get its promise. */
+  /** Runs `decide` as the one try of `tag` on this node; copies arriving meanwhile get its promise. */
   decideOnce(tag: WriteTag, decide: () => Promise<RecordedOutcome>): Promise<RecordedOutcome> {
-    const key = keyOf(tag);
     const run = decide();
-    this.pending.set(key, run);
+    this.pending.set(tag, run);
     const done = () => {
-      if (this.pending.get(key) === run) this.pending.delete(key);
+      if (this.pending.get(tag) === run) this.pending.delete(tag);
     };
     run.then(done, done);
     return run;
   }
 
+  private keep(r: Kept): void {
+    if (this.applied.get(r.tag) === undefined) this.count++;
+    this.applied.set(r.tag, r);
+    this.order.push(r);
+  }
+
   private expire(now: number): void {
-    for (const [key, r] of this.applied) {
-      if (now - r.atMs < this.retentionMs && this.applied.size <= this.maxRecords) break;
-      if (now - r.atMs < this.retentionMs && !this.warnedFull) {
+    while (this.head < this.order.length) {
+      const r = this.order[this.head];
+      const old = now - r.atMs >= this.retentionMs;
+      if (!old && this.count <= this.maxRecords) break;
+      if (!old && !this.warnedFull) {
         this.warnedFull = true;
         this.warn(`more than ${this.maxRecords} forwarded-write outcomes within ${this.retentionMs} ms: dropping the oldest early (a retry of one of them would be decided again)`);
       }
-      this.applied.delete(key);
+      this.head++;
+      if (this.applied.get(r.tag) === r) {
+        this.applied.delete(r.tag);
+        this.count--;
+      }
+    }
+    // Drop the consumed front now and then (amortized O(1) per record).
+    if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
   }
 }

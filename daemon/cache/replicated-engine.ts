@@ -75,6 +75,8 @@ export interface ReplicatedEngineOptions extends Limits {
    * the backlog or for the leader's answer before failing with a clear SERVER_ERROR.
    */
   leaderWaitMs: number;
+  /** Where the engine's warnings go (the outcome table overflowing, outcomes.ts). */
+  warn?: (message: string) => void;
   /** Called once per write with its replication latency (propose to applied), in ns. */
   onReplicated?: (latencyNs: number) => void;
   /** Our proposals not yet applied, at most (default DEFAULT_MAX_IN_FLIGHT_PROPOSALS). */
@@ -165,7 +167,7 @@ export class ReplicatedEngine implements CacheEngine {
   constructor(private readonly options: ReplicatedEngineOptions) {
     this.tags = new TagSource(options.selfId);
     // Longer than any write's deadline (a retry never outlives the record of its first try).
-    this.outcomes = new OutcomeTable(2 * options.leaderWaitMs + 1000, MAX_OUTCOME_RECORDS);
+    this.outcomes = new OutcomeTable(2 * options.leaderWaitMs + 1000, MAX_OUTCOME_RECORDS, undefined, options.warn);
     this.local = new LocalEngine(options);
     const clockSec = options.clockSec ?? unixNowSec;
     this.overlay = new PendingOverlay(this.local.store, clockSec);

@@ -19,7 +19,7 @@ const storeOpMessage = fc.record({
     compareCas: opt(u64), explicitCas: opt(u64), invalidate: opt(fc.boolean()), keyBinary: opt(fc.boolean()),
   }),
   // The follower's tag (cache/outcomes.ts): absent from older builds' frames.
-  tag: opt(fc.record({ origin: fc.nat({ max: 0xffffffff }), session: fc.nat({ max: 0xffffffff }), seq: fc.nat({ max: 0xffffffff }) })),
+  tag: opt(fc.record({ origin: fc.nat({ max: 0xffffffff }), session: fc.nat({ max: 0x1fffff }), seq: fc.nat({ max: 0xffffffff }) })),
 });
 
 const statusReply = fc.record({

@@ -143,6 +143,7 @@ export class Replica {
       counters: opts.counters,
       leaderWaitMs: opts.leaderWaitMs ?? 5000,
       onReplicated: (ns) => this.recordLatency(ns),
+      warn: (m) => log.info(`warning: ${m}`),
     });
     this.fabric = openFabric({
       kind: config.fabric.kind,
