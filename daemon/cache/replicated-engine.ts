@@ -163,6 +163,8 @@ export class ReplicatedEngine implements CacheEngine {
   /** Tags of the writes this node forwards, and the outcomes of everyone's (outcomes.ts). */
   private readonly tags: TagSource;
   readonly outcomes: OutcomeTable;
+  /** Forwards sent again because the first try's fate was unknown; copies answered without a new decision. */
+  readonly forwardCounts = { resent: 0, answeredFromRecord: 0, joinedInFlight: 0 };
 
   constructor(private readonly options: ReplicatedEngineOptions) {
     this.tags = new TagSource(options.selfId);
@@ -243,7 +245,10 @@ export class ReplicatedEngine implements CacheEngine {
         // it may have been; sending the same tag again learns which, and never applies it twice.
         if (!err.retryable && !err.outcomeUnknown) throw err;
         const stillUnresolved = unresolved || err.outcomeUnknown === true;
-        if (Date.now() < deadlineMs) return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, stillUnresolved));
+        if (Date.now() < deadlineMs) {
+          if (err.outcomeUnknown === true) this.forwardCounts.resent++;
+          return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, stillUnresolved));
+        }
         if (stillUnresolved) throw this.unknownOutcome(err.message);
         throw new WriteDeadlineError(this.options.leaderWaitMs, `leader ${leader} unreachable (${err.message})`);
       },
@@ -264,7 +269,10 @@ export class ReplicatedEngine implements CacheEngine {
   private decideAsLeader(op: WriteOp, deadlineMs: number, admitted = false, tag?: WriteTag): Promise<ForwardedResult> {
     // A retry of a forwarded write whose first try committed gets that try's answer, even late.
     const { known, settled } = this.recorded(tag);
-    if (known !== undefined) return Promise.resolve(known);
+    if (known !== undefined) {
+      this.forwardCounts.answeredFromRecord++;
+      return Promise.resolve(known);
+    }
     if (Date.now() >= deadlineMs) {
       return Promise.reject(settled ? new WriteDeadlineError(this.options.leaderWaitMs, 'leader busy or changing') : this.unknownOutcome('the new leader had not applied its predecessor\'s entries yet'));
     }
@@ -288,7 +296,9 @@ export class ReplicatedEngine implements CacheEngine {
       // Several copies of one forwarded write can reach us (the sender's retry, and a node that
       // relayed the first try while it followed): whichever decides first is the only decision
       // here; the others get its answer. Checked at the moment of deciding, on every path to it.
-      const decision = this.outcomes.inFlight(tag) ?? this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag));
+      const running = this.outcomes.inFlight(tag);
+      if (running !== undefined) this.forwardCounts.joinedInFlight++;
+      const decision = running ?? this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag));
       // Refused before anything was written: no longer a decision here (decideOnce let go of it
       // before this runs); decide it again wherever the lead is now.
       return decision.catch((err: Error & { code?: string }) => {

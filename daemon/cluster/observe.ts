@@ -18,6 +18,12 @@ export function muStats(replica: Replica): Array<[string, string]> {
     ['mu_commit_index', String(progress.commitIndex)],
     ['mu_applied_index', String(replica.engine.applied)],
     ['mu_failovers_seen', String(replica.failoversSeen)],
+    // Forwarded writes whose leader was lost mid-write: sent again (here, as follower), and copies
+    // answered from the log's record or joined to the decision in flight (here, as leader).
+    ['mu_forwards_resent', String(replica.engine.forwardCounts.resent)],
+    ['mu_forwards_answered_from_record', String(replica.engine.forwardCounts.answeredFromRecord)],
+    ['mu_forwards_joined_in_flight', String(replica.engine.forwardCounts.joinedInFlight)],
+    ['mu_outcome_records', String(replica.engine.outcomes.size)],
     ['mu_replicated_writes', String(lat.count)],
     ['mu_replication_p50_ns', String(lat.p50)],
     ['mu_replication_p99_ns', String(lat.p99)],
