@@ -30,6 +30,15 @@ test('outcomes of forwarded writes travel in the entry beside its effects, and a
   }), { seed: 43, numRuns: 300 });
 });
 
+test('an annotation kind this build does not know is skipped; an unknown effect kind is refused', () => {
+  const put = encodeEffects([{ kind: 'put', key: Buffer.from('k'), value: Buffer.from('v'), flags: 0, exptimeSec: 0, cas: 1n, storedAtSec: 0, stale: false, keyBinary: false }]);
+  const withAnnotation = Buffer.concat([Buffer.from([2, 0]), put.subarray(2), Buffer.from([200, 3, 0, 0, 0, 7, 7, 7])]);
+  expect(decodeEntry(withAnnotation)).toEqual({ effects: decodeEffects(put), outcomes: [] });
+  const withUnknownEffect = Buffer.concat([Buffer.from([2, 0]), put.subarray(2), Buffer.from([9])]);
+  expect(() => decodeEntry(withUnknownEffect)).toThrow(/unknown effect kind 9/);
+  expect(() => decodeEntry(Buffer.concat([Buffer.from([2, 0]), put.subarray(2), Buffer.from([200, 9, 0, 0, 0, 7])]))).toThrow(/corrupt effect entry/);
+});
+
 test('a truncated or padded entry is refused, never half-applied', () => {
   const entry = encodeEffects([{ kind: 'put', key: Buffer.from('k'), value: Buffer.from('value'), flags: 1, exptimeSec: 0, cas: 9n, storedAtSec: 5, stale: false, keyBinary: false }]);
   for (let cut = 0; cut < entry.length; cut++) expect(() => decodeEffects(entry.subarray(0, cut))).toThrow(/corrupt effect entry/);

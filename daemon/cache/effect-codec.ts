@@ -9,8 +9,12 @@
  *   touch:      u16 keyLen, key, u32 exptimeSec
  *   invalidate: u16 keyLen, key, u64 cas, u8 hasExptime, u32 exptimeSec
  *   flush:      u8 immediate, u32 oldestLiveSec, u64 cas
- *   outcome:    u32 origin, u32 session, u32 seq, u32 resultLen, result (kind 6; not an effect on
- *               the cache: the answer to a forwarded write, recorded by every replica, outcomes.ts)
+ * Kinds 128-255 are annotations, not effects on the cache: u8 kind, u32 bodyLen, body. A build
+ * skips an annotation kind it does not know (so a later build may add one without older replicas
+ * refusing its entries); every other unknown kind is a corrupt entry. (Builds before annotations
+ * refuse them too: a cluster mixing those with this one must not forward writes through followers.)
+ *   128 outcome: u32 origin, u32 session, u32 seq, result (the answer to a forwarded write,
+ *               recorded by every replica, outcomes.ts)
  * Decoding validates every length against the entry: a corrupt entry throws (a replica must crash
  * rather than apply garbage), it never reads out of bounds.
  */
@@ -18,7 +22,8 @@ import type { Effect } from './effects';
 import type { OutcomeRecord } from './outcomes';
 
 const KIND = { put: 1, delete: 2, touch: 3, invalidate: 4, flush: 5 } as const;
-const KIND_OUTCOME = 6;
+const FIRST_ANNOTATION_KIND = 128;
+const KIND_OUTCOME = 128;
 const OUTCOME_FIXED_BYTES = 1 + 4 + 4 + 4 + 4;
 
 function encodedBytes(e: Effect): number {
@@ -92,10 +97,10 @@ export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = [])
   }
   for (const o of outcomes) {
     at = out.writeUInt8(KIND_OUTCOME, at);
+    at = out.writeUInt32LE(12 + o.result.length, at);
     at = out.writeUInt32LE(o.tag.origin, at);
     at = out.writeUInt32LE(o.tag.session, at);
     at = out.writeUInt32LE(o.tag.seq, at);
-    at = out.writeUInt32LE(o.result.length, at);
     at += o.result.copy(out, at);
   }
   if (at !== total) throw new Error(`effect codec: wrote ${at} of ${total} bytes`);
@@ -121,6 +126,7 @@ class Reader {
     return out;
   }
   key(): Buffer { return this.bytes(this.u16()); }
+  skip(n: number): void { this.need(n); this.at += n; }
   /** A copy for a small record kept long after its slot is recycled: from the shared pool. */
   small(n: number): Buffer {
     this.need(n);
@@ -168,11 +174,16 @@ export function decodeEntry(entry: Buffer): { effects: Effect[]; outcomes: Outco
       }
       case KIND.flush: effects.push({ kind: 'flush', immediate: r.u8() === 1, oldestLiveSec: r.u32(), cas: r.u64() }); break;
       case KIND_OUTCOME: {
+        const bodyBytes = r.u32();
+        if (bodyBytes < 12) throw new Error(`corrupt effect entry: outcome record of ${bodyBytes} bytes`);
         const tag = { origin: r.u32(), session: r.u32(), seq: r.u32() };
-        outcomes.push({ tag, result: r.small(r.u32()) });
+        outcomes.push({ tag, result: r.small(bodyBytes - 12) });
         break;
       }
-      default: throw new Error(`corrupt effect entry: unknown effect kind ${kind} at effect ${i}`);
+      default:
+        if (kind < FIRST_ANNOTATION_KIND) throw new Error(`corrupt effect entry: unknown effect kind ${kind} at effect ${i}`);
+        r.skip(r.u32()); // an annotation of a later build: nothing for this one
+
     }
   }
   if (!r.done()) throw new Error(`corrupt effect entry: ${entry.length - r.at} trailing bytes`);
