@@ -11,7 +11,7 @@
 import * as net from 'net';
 import {
   BINARY_FRAMES_FIELD, checkProof, encodeFrame, FrameReader, handshakeProof, HandshakeFacts, isNonce, MAX_FRAME_BYTES, newNonce,
-  PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES, saysBinaryFrames,
+  PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES, RECORDS_FIELD, saysBinaryFrames, saysRecords,
 } from './peer-wire';
 import { RefusalLog } from './refusal-log';
 
@@ -135,7 +135,7 @@ export class PeerListener {
     const reader = new FrameReader(PRE_AUTH_MAX_FRAME_BYTES);
     let peerId = 0;
     let binaryOk = false;
-    socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c: challenge, nodeId: this.selfId, [BINARY_FRAMES_FIELD]: 1 }));
+    socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c: challenge, nodeId: this.selfId, [BINARY_FRAMES_FIELD]: 1, [RECORDS_FIELD]: 1 }));
     onFrames(socket, reader, (why) => refuse(why), (msg) => {
       if (peerId !== 0) {
         this.serve(socket, peerId, msg, binaryOk);
@@ -218,6 +218,8 @@ export class PeerDialer {
   private ready: Promise<net.Socket> | null = null;
   /** The authenticated listener reads binary frames (its challenge said so). */
   private binaryOk = false;
+  /** The authenticated listener records forwarded writes' outcomes (RECORDS_FIELD). */
+  private recordsOk = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
 
@@ -245,6 +247,8 @@ export class PeerDialer {
       const done = (): void => { if (timer !== undefined) clearTimeout(timer); };
       this.pending.set(id, { resolve: (a) => { done(); resolve(a); }, reject: (e) => { done(); reject(e); } });
       message.id = id;
+      // A listener that does not record outcomes gets no tag (the caller sees it gone from `message`).
+      if (message.tag !== undefined && !this.recordsOk) delete message.tag;
       writeCorked(socket, encodeFrame(message, this.binaryOk));
     }), (err: Error) => {
       throw new PeerLinkError(`cannot reach peer ${this.host}:${this.port}: ${err.message}`, true, false);
@@ -261,6 +265,7 @@ export class PeerDialer {
       let stage: 'challenge' | 'welcome' | 'ready' = 'challenge';
       let facts: HandshakeFacts | null = null;
       let listenerBinary = false;
+      let listenerRecords = false;
       /** Why the handshake or link was given up on by us (logged), as opposed to a plain I/O error. */
       let failure: string | null = null;
       let ioError: string | null = null;
@@ -279,6 +284,7 @@ export class PeerDialer {
           facts = answered;
           stage = 'welcome';
           listenerBinary = saysBinaryFrames(msg);
+          listenerRecords = saysRecords(msg);
           socket.write(encodeFrame({
             t: 'hello', v: PEER_HANDSHAKE_VERSION, nodeId: this.selfId, nonce: facts.nonce, answer: handshakeProof(this.secret, 'client', facts),
             [BINARY_FRAMES_FIELD]: 1,
@@ -292,6 +298,7 @@ export class PeerDialer {
           this.connecting = null;
           this.socket = socket;
           this.binaryOk = listenerBinary;
+          this.recordsOk = listenerRecords;
           resolve(socket);
         }
       });

@@ -39,6 +39,17 @@ export function saysBinaryFrames(message: Record<string, unknown>): boolean {
   return message[BINARY_FRAMES_FIELD] === 1;
 }
 
+/**
+ * The challenge carries `rec: 1` from builds that record forwarded writes' outcomes in the log
+ * (cache/outcomes.ts): a dialer sends a write's tag only to such a listener, since an older one
+ * refuses a binary frame with a tag, and a forward it did not record must never be sent again.
+ */
+export const RECORDS_FIELD = 'rec';
+
+export function saysRecords(message: Record<string, unknown>): boolean {
+  return message[RECORDS_FIELD] === 1;
+}
+
 /** A frame for `message`; `binaryOk`: the peer reads binary frames (see BINARY_FRAMES_FIELD). */
 export function encodeFrame(message: unknown, binaryOk = false): Buffer {
   const binary = binaryOk ? encodeBinaryFrame(message) : null;

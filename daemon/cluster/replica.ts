@@ -185,11 +185,17 @@ export class Replica {
       // wait a little longer than the deadline for the answer of a write proposed just before it.
       forward: (leaderId, op, deadlineMs, tag) => {
         const budgetMs = Math.max(0, deadlineMs - Date.now());
-        return this.forwards.track(leaderId, this.dialer(leaderId).request({ t: 'op', op, deadlineAtMs: deadlineMs, budgetMs, tag }, budgetMs + FORWARD_ANSWER_GRACE_MS)
+        const message: Record<string, unknown> = { t: 'op', op, deadlineAtMs: deadlineMs, budgetMs, tag };
+        return this.forwards.track(leaderId, this.dialer(leaderId).request(message, budgetMs + FORWARD_ANSWER_GRACE_MS)
           .then((a) => {
             if (typeof a.commitIndex === 'number' && typeof a.proposal === 'number') this.mu.learnCommit(a.commitIndex, a.proposal);
             return { result: a.result, index: Number(a.index) };
-          }));
+          })).catch((err: Error & { outcomeUnknown?: boolean }) => {
+            // The link dropped the tag (an older leader keeps no record): sending it again could
+            // apply it twice, so its unknown outcome is final.
+            if (message.tag === undefined && err.outcomeUnknown) throw Object.assign(new Error(err.message), { outcomeUnknown: false });
+            throw err;
+          });
       },
     };
     this.engine.attach(this.mu, forwarder);

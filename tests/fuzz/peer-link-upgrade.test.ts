@@ -101,4 +101,39 @@ describe('binary peer frames are used only between builds that both read them', 
     const body = await requestBody;
     expect(body[0] === 0x7b).toBe(!listenerBinary);
   });
+
+  test.each([
+    ['an older listener (no rec in its challenge) gets no tag: it would refuse the frame, and records nothing', false],
+    ['a listener that records outcomes gets the tag', true],
+  ])('%s', async (_name, listenerRecords) => {
+    const server = net.createServer();
+    const requestBody = new Promise<Buffer>((resolve, reject) => {
+      server.on('connection', (socket) => {
+        cleanups.push(() => socket.destroy());
+        const wire = bodies(socket);
+        const c = newNonce();
+        socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c, nodeId: 1, bin: 1, ...(listenerRecords ? { rec: 1 } : {}) }));
+        void (async () => {
+          const hello = json(await wire.next());
+          const facts = { cluster: CLUSTER, serverId: 1, clientId: 2, challenge: c, nonce: String(hello.nonce) };
+          socket.write(encodeFrame({ t: 'welcome', proof: handshakeProof(SECRET, 'server', facts) }));
+          resolve(await wire.next());
+        })().catch(reject);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => server.close());
+    const dialer = new PeerDialer(2, SECRET, '127.0.0.1', (server.address() as net.AddressInfo).port, 1000, { peerId: 1, cluster: CLUSTER });
+    cleanups.push(() => dialer.close());
+    const tag = { origin: 2, session: 5, seq: 77 };
+    const message: Record<string, unknown> = { t: 'op', op: STORE_OP, deadlineAtMs: Date.now() + 1000, budgetMs: 1000, tag };
+    void dialer.request(message, 500).catch(() => undefined);
+    const body = await requestBody;
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(body.length);
+    const [decoded] = new FrameReader().push(Buffer.concat([head, body])) as Array<Record<string, unknown>>;
+    expect(decoded.tag).toEqual(listenerRecords ? tag : undefined);
+    // The sender learns from its message whether the tag went (replica.ts: no resend without it).
+    expect(message.tag).toEqual(listenerRecords ? tag : undefined);
+  });
 });
