@@ -178,3 +178,30 @@ test('records are kept for the retention time, and at most maxRecords (oldest dr
   expect(warnings).toHaveLength(1);
   expect(table.snapshot().map((r) => r.tag.seq)).toEqual([4, 5, 6]);
 });
+
+test('a forward this node came to decide itself, whose term then ended, goes to the next leader with its tag', async () => {
+  const engine = new ReplicatedEngine({ selfId: 2, memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: 1024 * 1024, leaderWaitMs: 5000 });
+  const log = new ScriptedLog(() => engine);
+  log.role = 'follower';
+  log.leaderId = 1;
+  const sent: WriteTag[] = [];
+  engine.attach(log, {
+    forward: (leader, _op, _deadlineMs, tag) => {
+      sent.push(tag);
+      if (leader === 1) {
+        // Leader 1 dies with it in hand; this node takes the lead before trying again.
+        log.role = 'leader';
+        log.leaderId = 2;
+        return Promise.reject(Object.assign(new Error('link dropped'), { outcomeUnknown: true }));
+      }
+      return Promise.resolve({ result: { status: 'STORED' }, index: 0 });
+    },
+  });
+  const write = engine.execute(setOp('k', 'v'));
+  for (let i = 0; i < 200 && log.outstanding === 0; i++) await new Promise((r) => setTimeout(r, 1));
+  expect(log.outstanding).toBe(1); // decided here, as the new leader
+  log.loseLeadership(3); // and its term ends with the entry in flight
+  expect((await write).result).toEqual({ status: 'STORED' });
+  expect(sent.map((t) => t.seq)).toEqual([sent[0].seq, sent[0].seq]);
+  expect(engine.forwardCounts.resent).toBe(2);
+});

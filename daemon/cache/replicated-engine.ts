@@ -229,7 +229,15 @@ export class ReplicatedEngine implements CacheEngine {
   /** `unresolved`: an earlier try's fate is unknown (so a deadline error may not say "not applied"). */
   private forwardToLeader(op: WriteOp, deadlineMs: number, tag: WriteTag, unresolved: boolean): Promise<ForwardedResult> {
     const log = this.requireLog();
-    if (log.role === 'leader') return this.decideAsLeader(op, deadlineMs, false, tag);
+    if (log.role === 'leader') {
+      // We lead now and decide it ourselves; should we lose the lead with it in flight, the tag
+      // lets the next leader tell, as for any forward.
+      return this.decideAsLeader(op, deadlineMs, false, tag).catch((err: ForwardError) => {
+        if (err.code !== 'LostLeadership' || Date.now() >= deadlineMs) throw err;
+        this.forwardCounts.resent++;
+        return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, true));
+      });
+    }
     const leader = log.leaderId;
     if (leader === null || leader === this.options.selfId) {
       // Mid-election: wait (bounded) instead of failing at once.
