@@ -211,14 +211,21 @@ export class OutcomeTable {
     return this.pending.get(tag);
   }
 
-  /** Runs `decide` as the one try of `tag` on this node; copies arriving meanwhile get its promise. */
+  /**
+   * Runs `decide` as the one try of `tag` on this node; copies arriving meanwhile get its promise.
+   * The try ends (the next copy decides again, or reads the record) once it settles, before any
+   * handler the caller attaches to the returned promise runs.
+   */
   decideOnce(tag: WriteTag, decide: () => Promise<RecordedOutcome>): Promise<RecordedOutcome> {
-    const run = decide();
-    this.pending.set(tag, run);
-    const done = () => {
+    let run: Promise<RecordedOutcome> | null = null;
+    const release = () => {
       if (this.pending.get(tag) === run) this.pending.delete(tag);
     };
-    run.then(done, done);
+    run = decide().then(
+      (r) => { release(); return r; },
+      (err: unknown) => { release(); throw err; },
+    );
+    this.pending.set(tag, run);
     return run;
   }
 

@@ -308,7 +308,7 @@ export class ReplicatedEngine implements CacheEngine {
       if (running !== undefined) this.forwardCounts.joinedInFlight++;
       const decision = running ?? this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag));
       // Refused before anything was written: no longer a decision here (decideOnce let go of it
-      // before this runs); decide it again wherever the lead is now.
+      // when it settled); decide it again wherever the lead is now.
       return decision.catch((err: Error & { code?: string }) => {
         if (err.code === 'NotLeader') return delay(1).then(() => this.route(op, deadlineMs, tag));
         throw err;
