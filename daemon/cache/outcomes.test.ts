@@ -18,6 +18,16 @@ function leaderEngine(selfId = 1): { engine: ReplicatedEngine; log: ScriptedLog 
   return { engine, log };
 }
 
+/** Node 2 following node 1, its forwards going to `forward`. */
+function followerEngine(leaderWaitMs: number, forward: WriteForwarder['forward']): { engine: ReplicatedEngine; log: ScriptedLog } {
+  const engine = new ReplicatedEngine({ selfId: 2, memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: 1024 * 1024, leaderWaitMs });
+  const log = new ScriptedLog(() => engine);
+  log.role = 'follower';
+  log.leaderId = 1;
+  engine.attach(log, { forward });
+  return { engine, log };
+}
+
 const setOp = (key: string, value: string): StoreOp => ({ op: 'store', mode: 'set', key: Buffer.from(key), value: Buffer.from(value), flags: 0, exptime: 0 });
 const incr = (key: string): ArithOp => ({ op: 'arith', incr: true, key: Buffer.from(key), delta: 1n });
 const valueOf = (engine: ReplicatedEngine, key: string) => engine.get(Buffer.from(key))?.value.toString();
@@ -105,18 +115,12 @@ test('a retry of a write that never reached the log is decided afresh by the nex
 });
 
 test('a follower sends a write whose fate is unknown again with the same tag; past its deadline it says the outcome is unknown', async () => {
-  const engine = new ReplicatedEngine({ selfId: 2, memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: 1024 * 1024, leaderWaitMs: 300 });
-  const log = new ScriptedLog(() => engine);
-  log.role = 'follower';
-  log.leaderId = 1;
   const tags: WriteTag[] = [];
   let answerOnTry = 3;
-  engine.attach(log, {
-    forward: (_leader, _op, _deadlineMs, tag) => {
-      tags.push(tag);
-      if (tags.length < answerOnTry) return Promise.reject(Object.assign(new Error('link dropped; outcome unknown'), { outcomeUnknown: true }));
-      return Promise.resolve({ result: { status: 'STORED' }, index: 0 });
-    },
+  const { engine } = followerEngine(300, (_leader, _op, _deadlineMs, tag) => {
+    tags.push(tag);
+    if (tags.length < answerOnTry) return Promise.reject(Object.assign(new Error('link dropped; outcome unknown'), { outcomeUnknown: true }));
+    return Promise.resolve({ result: { status: 'STORED' }, index: 0 });
   });
   expect((await engine.execute(setOp('k', 'v'))).result).toEqual({ status: 'STORED' });
   expect(tags).toHaveLength(3);
@@ -180,22 +184,16 @@ test('records are kept for the retention time, and at most maxRecords (oldest dr
 });
 
 test('a forward this node came to decide itself, whose term then ended, goes to the next leader with its tag', async () => {
-  const engine = new ReplicatedEngine({ selfId: 2, memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: 1024 * 1024, leaderWaitMs: 5000 });
-  const log = new ScriptedLog(() => engine);
-  log.role = 'follower';
-  log.leaderId = 1;
   const sent: WriteTag[] = [];
-  engine.attach(log, {
-    forward: (leader, _op, _deadlineMs, tag) => {
-      sent.push(tag);
-      if (leader === 1) {
-        // Leader 1 dies with it in hand; this node takes the lead before trying again.
-        log.role = 'leader';
-        log.leaderId = 2;
-        return Promise.reject(Object.assign(new Error('link dropped'), { outcomeUnknown: true }));
-      }
-      return Promise.resolve({ result: { status: 'STORED' }, index: 0 });
-    },
+  const { engine, log } = followerEngine(5000, (leader, _op, _deadlineMs, tag) => {
+    sent.push(tag);
+    if (leader === 1) {
+      // Leader 1 dies with it in hand; this node takes the lead before trying again.
+      log.role = 'leader';
+      log.leaderId = 2;
+      return Promise.reject(Object.assign(new Error('link dropped'), { outcomeUnknown: true }));
+    }
+    return Promise.resolve({ result: { status: 'STORED' }, index: 0 });
   });
   const write = engine.execute(setOp('k', 'v'));
   for (let i = 0; i < 200 && log.outstanding === 0; i++) await new Promise((r) => setTimeout(r, 1));

@@ -73,21 +73,21 @@ describe('binary peer frames are used only between builds that both read them', 
     expect(decoded).toMatchObject({ t: 'reply', id: 1, ok: true, result: { status: 'STORED', cas: 9n }, index: 4 });
   });
 
-  test.each([
-    ['an older listener (no bin in its challenge) gets JSON requests', false],
-    ['a listener that reads binary frames gets binary requests', true],
-  ])('%s', async (_name, listenerBinary) => {
+  /** A listener played by hand: its challenge carries `fields`; gives the dialer's hello and first request. */
+  async function handPlayedListener(fields: Record<string, unknown>): Promise<{ port: number; hello: Promise<Record<string, unknown>>; request: Promise<Buffer> }> {
     const server = net.createServer();
-    const requestBody = new Promise<Buffer>((resolve, reject) => {
+    let helloOf: (h: Record<string, unknown>) => void = () => undefined;
+    const hello = new Promise<Record<string, unknown>>((r) => { helloOf = r; });
+    const request = new Promise<Buffer>((resolve, reject) => {
       server.on('connection', (socket) => {
         cleanups.push(() => socket.destroy());
         const wire = bodies(socket);
         const c = newNonce();
-        socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c, nodeId: 1, ...(listenerBinary ? { bin: 1 } : {}) }));
+        socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c, nodeId: 1, ...fields }));
         void (async () => {
-          const hello = json(await wire.next());
-          expect(hello.bin).toBe(1);
-          const facts = { cluster: CLUSTER, serverId: 1, clientId: 2, challenge: c, nonce: String(hello.nonce) };
+          const h = json(await wire.next());
+          helloOf(h);
+          const facts = { cluster: CLUSTER, serverId: 1, clientId: 2, challenge: c, nonce: String(h.nonce) };
           socket.write(encodeFrame({ t: 'welcome', proof: handshakeProof(SECRET, 'server', facts) }));
           resolve(await wire.next());
         })().catch(reject);
@@ -95,10 +95,23 @@ describe('binary peer frames are used only between builds that both read them', 
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     cleanups.push(() => server.close());
-    const dialer = new PeerDialer(2, SECRET, '127.0.0.1', (server.address() as net.AddressInfo).port, 1000, { peerId: 1, cluster: CLUSTER });
+    return { port: (server.address() as net.AddressInfo).port, hello, request };
+  }
+
+  function dialerTo(port: number): PeerDialer {
+    const dialer = new PeerDialer(2, SECRET, '127.0.0.1', port, 1000, { peerId: 1, cluster: CLUSTER });
     cleanups.push(() => dialer.close());
-    void dialer.request({ t: 'op', op: STORE_OP, deadlineAtMs: Date.now() + 1000, budgetMs: 1000 }, 500).catch(() => undefined);
-    const body = await requestBody;
+    return dialer;
+  }
+
+  test.each([
+    ['an older listener (no bin in its challenge) gets JSON requests', false],
+    ['a listener that reads binary frames gets binary requests', true],
+  ])('%s', async (_name, listenerBinary) => {
+    const listener = await handPlayedListener(listenerBinary ? { bin: 1 } : {});
+    void dialerTo(listener.port).request({ t: 'op', op: STORE_OP, deadlineAtMs: Date.now() + 1000, budgetMs: 1000 }, 500).catch(() => undefined);
+    expect((await listener.hello).bin).toBe(1);
+    const body = await listener.request;
     expect(body[0] === 0x7b).toBe(!listenerBinary);
   });
 
@@ -106,29 +119,11 @@ describe('binary peer frames are used only between builds that both read them', 
     ['an older listener (no rec in its challenge) gets no tag: it would refuse the frame, and records nothing', false],
     ['a listener that records outcomes gets the tag', true],
   ])('%s', async (_name, listenerRecords) => {
-    const server = net.createServer();
-    const requestBody = new Promise<Buffer>((resolve, reject) => {
-      server.on('connection', (socket) => {
-        cleanups.push(() => socket.destroy());
-        const wire = bodies(socket);
-        const c = newNonce();
-        socket.write(encodeFrame({ t: 'challenge', v: PEER_HANDSHAKE_VERSION, c, nodeId: 1, bin: 1, ...(listenerRecords ? { rec: 1 } : {}) }));
-        void (async () => {
-          const hello = json(await wire.next());
-          const facts = { cluster: CLUSTER, serverId: 1, clientId: 2, challenge: c, nonce: String(hello.nonce) };
-          socket.write(encodeFrame({ t: 'welcome', proof: handshakeProof(SECRET, 'server', facts) }));
-          resolve(await wire.next());
-        })().catch(reject);
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    cleanups.push(() => server.close());
-    const dialer = new PeerDialer(2, SECRET, '127.0.0.1', (server.address() as net.AddressInfo).port, 1000, { peerId: 1, cluster: CLUSTER });
-    cleanups.push(() => dialer.close());
+    const listener = await handPlayedListener({ bin: 1, ...(listenerRecords ? { rec: 1 } : {}) });
     const tag = { origin: 2, session: 5, seq: 77 };
     const message: Record<string, unknown> = { t: 'op', op: STORE_OP, deadlineAtMs: Date.now() + 1000, budgetMs: 1000, tag };
-    void dialer.request(message, 500).catch(() => undefined);
-    const body = await requestBody;
+    void dialerTo(listener.port).request(message, 500).catch(() => undefined);
+    const body = await listener.request;
     const head = Buffer.alloc(4);
     head.writeUInt32BE(body.length);
     const [decoded] = new FrameReader().push(Buffer.concat([head, body])) as Array<Record<string, unknown>>;
