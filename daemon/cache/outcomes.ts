@@ -111,12 +111,44 @@ export class TagSource {
   }
 }
 
+/**
+ * One record as kept: flat small integers, so a table of a quarter million costs tens of MB, not a
+ * hundred. (It is a WriteTag itself: origin, session, seq.) The common results, a status and maybe
+ * a CAS below 2^53, are held as numbers; any other result as its encoded bytes.
+ */
 interface Kept {
-  tag: WriteTag;
-  result: Buffer;
+  origin: number;
+  session: number;
+  seq: number;
   index: number;
+  /** When applied here, whole ms of nowMs. */
   atMs: number;
+  /** Index in STATUS_RESULTS, or -1: the result is `bytes`. */
+  status: number;
+  /** The CAS, or -1 for none. */
+  cas: number;
+  bytes: Buffer | null;
 }
+
+function kept(tag: WriteTag, result: Buffer, index: number, atMs: number): Kept {
+  const r: Kept = { origin: tag.origin, session: tag.session, seq: tag.seq, index, atMs: Math.floor(atMs), status: -1, cas: -1, bytes: null };
+  if (result[0] === RESULT_STATUS && result.length === 2 && result[1] < STATUS_RESULTS.length) {
+    r.status = result[1];
+  } else if (result[0] === RESULT_STATUS_CAS && result.length === 10 && result[1] < STATUS_RESULTS.length && result.readBigUInt64LE(2) <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    r.status = result[1];
+    r.cas = Number(result.readBigUInt64LE(2));
+  } else {
+    r.bytes = result;
+  }
+  return r;
+}
+
+function resultOf(r: Kept): unknown {
+  if (r.bytes !== null) return decodeResult(r.bytes);
+  return r.cas < 0 ? { status: STATUS_RESULTS[r.status] } : { status: STATUS_RESULTS[r.status], cas: BigInt(r.cas) };
+}
+
+const tagOf = (r: Kept): WriteTag => ({ origin: r.origin, session: r.session, seq: r.seq });
 
 /**
  * Records by origin, session, then seq: small integers all the way down (a number key over 2^31,
@@ -175,14 +207,14 @@ export class OutcomeTable {
   /** Every replica, for each committed entry in log order. */
   record(outcomes: OutcomeRecord[], index: number): void {
     const now = this.nowMs();
-    for (const o of outcomes) this.keep({ tag: o.tag, result: o.result, index, atMs: now });
+    for (const o of outcomes) this.keep(kept(o.tag, o.result, index, now));
     this.expire(now);
   }
 
   /** The recorded outcome of `tag`, if a committed entry holds it. */
   lookup(tag: WriteTag): RecordedOutcome | undefined {
     const r = this.applied.get(tag);
-    return r === undefined ? undefined : { result: decodeResult(r.result), index: r.index };
+    return r === undefined ? undefined : { result: resultOf(r), index: r.index };
   }
 
   /** What a snapshot carries: every record kept, oldest first. */
@@ -190,7 +222,7 @@ export class OutcomeTable {
     const out: SnapshotOutcome[] = [];
     for (let i = this.head; i < this.order.length; i++) {
       const r = this.order[i];
-      if (this.applied.get(r.tag) === r) out.push({ tag: r.tag, result: r.result, index: r.index });
+      if (this.applied.get(r) === r) out.push({ tag: tagOf(r), result: r.bytes ?? encodeResult(resultOf(r)), index: r.index });
     }
     return out;
   }
@@ -202,7 +234,7 @@ export class OutcomeTable {
     this.head = 0;
     this.count = 0;
     const now = this.nowMs();
-    for (const r of records) this.keep({ tag: r.tag, result: r.result, index: r.index, atMs: now });
+    for (const r of records) this.keep(kept(r.tag, r.result, r.index, now));
     this.expire(now);
   }
 
@@ -230,8 +262,8 @@ export class OutcomeTable {
   }
 
   private keep(r: Kept): void {
-    if (this.applied.get(r.tag) === undefined) this.count++;
-    this.applied.set(r.tag, r);
+    if (this.applied.get(r) === undefined) this.count++;
+    this.applied.set(r, r);
     this.order.push(r);
   }
 
@@ -245,8 +277,8 @@ export class OutcomeTable {
         this.warn(`more than ${this.maxRecords} forwarded-write outcomes within ${this.retentionMs} ms: dropping the oldest early (a retry of one of them would be decided again)`);
       }
       this.head++;
-      if (this.applied.get(r.tag) === r) {
-        this.applied.delete(r.tag);
+      if (this.applied.get(r) === r) {
+        this.applied.delete(r);
         this.count--;
       }
     }
