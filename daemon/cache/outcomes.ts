@@ -156,29 +156,46 @@ const tagOf = (r: Kept): WriteTag => ({ origin: r.origin, session: r.session, se
  */
 class TagMap<V> {
   private readonly byOrigin = new Map<number, Map<number, Map<number, V>>>();
+  /** The seq map of the (origin, session) used last: nearly every tag is from the same few. */
+  private lastOrigin = -1;
+  private lastSession = -1;
+  private lastSeqs: Map<number, V> | undefined = undefined;
 
   get(tag: WriteTag): V | undefined {
-    return this.byOrigin.get(tag.origin)?.get(tag.session)?.get(tag.seq);
+    return this.seqs(tag, false)?.get(tag.seq);
   }
 
   set(tag: WriteTag, v: V): void {
-    let sessions = this.byOrigin.get(tag.origin);
-    if (sessions === undefined) this.byOrigin.set(tag.origin, (sessions = new Map()));
-    let seqs = sessions.get(tag.session);
-    if (seqs === undefined) sessions.set(tag.session, (seqs = new Map()));
-    seqs.set(tag.seq, v);
+    this.seqs(tag, true)!.set(tag.seq, v);
   }
 
   delete(tag: WriteTag): void {
-    const sessions = this.byOrigin.get(tag.origin);
-    const seqs = sessions?.get(tag.session);
-    if (seqs === undefined) return;
-    seqs.delete(tag.seq);
-    if (seqs.size === 0) sessions!.delete(tag.session);
+    // An emptied seq map stays: sessions are few (one per process start of each node).
+    this.seqs(tag, false)?.delete(tag.seq);
   }
 
   clear(): void {
     this.byOrigin.clear();
+    this.lastOrigin = -1;
+    this.lastSeqs = undefined;
+  }
+
+  private seqs(tag: WriteTag, create: boolean): Map<number, V> | undefined {
+    if (tag.origin === this.lastOrigin && tag.session === this.lastSession && this.lastSeqs !== undefined) return this.lastSeqs;
+    let sessions = this.byOrigin.get(tag.origin);
+    if (sessions === undefined) {
+      if (!create) return undefined;
+      this.byOrigin.set(tag.origin, (sessions = new Map()));
+    }
+    let seqs = sessions.get(tag.session);
+    if (seqs === undefined) {
+      if (!create) return undefined;
+      sessions.set(tag.session, (seqs = new Map()));
+    }
+    this.lastOrigin = tag.origin;
+    this.lastSession = tag.session;
+    this.lastSeqs = seqs;
+    return seqs;
   }
 }
 
