@@ -262,17 +262,17 @@ export class OutcomeTable {
 
   /**
    * Runs `decide` as the one try of `tag` on this node; copies arriving meanwhile get its promise.
-   * The try ends (the next copy decides again, or reads the record) once it settles, before any
-   * handler the caller attaches to the returned promise runs.
+   * The try ends once `decide` settles: before `onError` runs (which may decide again, elsewhere
+   * or here, as a new try), so copies arriving after that decide again or read the record.
    */
-  decideOnce(tag: WriteTag, decide: () => Promise<RecordedOutcome>): Promise<RecordedOutcome> {
+  decideOnce(tag: WriteTag, decide: () => Promise<RecordedOutcome>, onError: (err: Error) => Promise<RecordedOutcome>): Promise<RecordedOutcome> {
     let run: Promise<RecordedOutcome> | null = null;
     const release = () => {
       if (this.pending.get(tag) === run) this.pending.delete(tag);
     };
     run = decide().then(
       (r) => { release(); return r; },
-      (err: unknown) => { release(); throw err; },
+      (err: Error) => { release(); return onError(err); },
     );
     this.pending.set(tag, run);
     return run;

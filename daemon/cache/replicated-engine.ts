@@ -305,11 +305,13 @@ export class ReplicatedEngine implements CacheEngine {
       // relayed the first try while it followed): whichever decides first is the only decision
       // here; the others get its answer. Checked at the moment of deciding, on every path to it.
       const running = this.outcomes.inFlight(tag);
-      if (running !== undefined) this.forwardCounts.joinedInFlight++;
-      const decision = running ?? this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag));
-      // Refused before anything was written: no longer a decision here (decideOnce let go of it
-      // when it settled); decide it again wherever the lead is now.
-      return decision.catch((err: Error & { code?: string }) => {
+      if (running !== undefined) {
+        this.forwardCounts.joinedInFlight++;
+        return running;
+      }
+      // Refused before anything was written: no longer a decision here (decideOnce let go of it);
+      // decide it again wherever the lead is now (copies that joined get that answer too).
+      return this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag), (err: Error & { code?: string }) => {
         if (err.code === 'NotLeader') return delay(1).then(() => this.route(op, deadlineMs, tag));
         throw err;
       });
