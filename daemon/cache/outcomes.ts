@@ -10,10 +10,11 @@
  * have happened.
  *
  * Invariants:
- * - A tag is decided at most once per leader: a retry that arrives while the first try is still in
- *   flight on the leader waits for it (`pending`), never decides again.
+ * - A node decides a tag at most once at a time: a copy that arrives while a try is still being
+ *   decided or in flight there joins it (`pending`); a later leader finds the record instead.
  * - Records live at least `retentionMs` after they are applied, longer than any write's deadline,
- *   so no retry can outlive the record of its first try.
+ *   so no retry can outlive the record of its first try (unless more than `maxRecords` pile up
+ *   within it: the oldest go early, and the log says so once).
  */
 import { decodeTagged, encodeTagged } from '../tagged-json';
 
