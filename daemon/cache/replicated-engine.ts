@@ -213,15 +213,12 @@ export class ReplicatedEngine implements CacheEngine {
   }
 
   /**
-   * Run `op` and report where its effects sit in the log (the leader's side of forwarding).
+   * Run `op` and report where its effects sit in the log (the leader's side of forwarding): decided
+   * here while we lead, else forwarded (with its tag: a new one for a write of our clients).
    * `deadlineMs` (Date.now() clock) is the write's deadline; a new write gets `leaderWaitMs`.
+   * Every retry inside the engine comes back here with the same deadline and tag.
    */
   execute(op: WriteOp, deadlineMs = Date.now() + this.options.leaderWaitMs, tag?: WriteTag): Promise<ForwardedResult> {
-    return this.route(op, deadlineMs, tag);
-  }
-
-  /** Decided here while we lead, else forwarded (with its tag: a new one for a write of our clients). */
-  private route(op: WriteOp, deadlineMs: number, tag?: WriteTag): Promise<ForwardedResult> {
     if (this.requireLog().role === 'leader') return this.decideAsLeader(op, deadlineMs, false, tag);
     return this.forwardToLeader(op, deadlineMs, tag ?? this.tags.next(), false);
   }
@@ -233,7 +230,7 @@ export class ReplicatedEngine implements CacheEngine {
       // We lead now and decide it ourselves; should we lose the lead with it in flight, the tag
       // lets the next leader tell, as for any forward.
       return this.decideAsLeader(op, deadlineMs, false, tag).catch((err: ForwardError) => {
-        if (err.code !== 'LostLeadership' || Date.now() >= deadlineMs) throw err;
+        if (!err.outcomeUnknown || Date.now() >= deadlineMs) throw err;
         this.forwardCounts.resent++;
         return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, true));
       });
@@ -267,37 +264,35 @@ export class ReplicatedEngine implements CacheEngine {
     return new OutcomeUnknownError(`the leader was lost while it held this write, and no leader could tell within the ${this.options.leaderWaitMs} ms deadline whether it was applied (${why}); outcome unknown`);
   }
 
-  /** A tagged write's recorded outcome; only once we applied everything before our term is "none" the truth. */
-  private recorded(tag: WriteTag | undefined): { known: ForwardedResult | undefined; settled: boolean } {
-    if (tag === undefined) return { known: undefined, settled: true };
-    if (this.appliedIndex < (this.requireLog().termStartIndex ?? 0)) return { known: undefined, settled: false };
-    return { known: this.outcomes.lookup(tag), settled: true };
-  }
-
   private decideAsLeader(op: WriteOp, deadlineMs: number, admitted = false, tag?: WriteTag): Promise<ForwardedResult> {
-    // A retry of a forwarded write whose first try committed gets that try's answer, even late.
-    const { known, settled } = this.recorded(tag);
-    if (known !== undefined) {
-      this.forwardCounts.answeredFromRecord++;
-      return Promise.resolve(known);
+    // A new leader's cache lacks the entries committed or adopted before its term: it waits for them
+    // (deciding an incr or cas against the older cache answered from a value already overwritten),
+    // and only then does its outcome table hold every tag its predecessors committed.
+    const termStart = this.requireLog().termStartIndex ?? 0;
+    const predecessorsApplied = this.appliedIndex >= termStart;
+    if (tag !== undefined && predecessorsApplied) {
+      // A retry of a forwarded write whose first try committed gets that try's answer, even late.
+      const known = this.outcomes.lookup(tag);
+      if (known !== undefined) {
+        this.forwardCounts.answeredFromRecord++;
+        return Promise.resolve(known);
+      }
     }
     if (Date.now() >= deadlineMs) {
-      return Promise.reject(settled ? new WriteDeadlineError(this.options.leaderWaitMs, 'leader busy or changing') : this.unknownOutcome('the new leader had not applied its predecessor\'s entries yet'));
+      return Promise.reject(tag === undefined || predecessorsApplied
+        ? new WriteDeadlineError(this.options.leaderWaitMs, 'leader busy or changing')
+        : this.unknownOutcome('the new leader had not applied its predecessor\'s entries yet'));
     }
-    // A new leader's cache lacks the entries committed or adopted before its term: wait for them
-    // (deciding an incr or cas against the older cache answered from a value already overwritten;
-    // and only then does the outcome table hold every tag its predecessors committed).
-    const termStart = this.requireLog().termStartIndex ?? 0;
-    if (this.appliedIndex < termStart) {
+    if (!predecessorsApplied) {
       return this.untilDeadline(this.whenApplied(termStart), deadlineMs, 'new leader still applying its predecessor\'s entries')
-        .then(() => this.route(op, deadlineMs, tag), (err: Error) => {
+        .then(() => this.execute(op, deadlineMs, tag), (err: Error) => {
           throw tag === undefined ? err : this.unknownOutcome(err.message);
         });
     }
     if (!admitted && (this.admission.length > 0 || this.inFlightFull())) return this.waitForRoom(op, deadlineMs, tag);
     if (this.overlay.flushInFlight > 0 || this.barrierQueue.length > 0) {
       return new Promise((resolve, reject) => {
-        this.barrierQueue.push(() => this.route(op, deadlineMs, tag).then(resolve, reject));
+        this.barrierQueue.push(() => this.execute(op, deadlineMs, tag).then(resolve, reject));
       });
     }
     if (tag !== undefined) {
@@ -310,9 +305,12 @@ export class ReplicatedEngine implements CacheEngine {
         return running;
       }
       // Refused before anything was written: no longer a decision here (decideOnce let go of it);
-      // decide it again wherever the lead is now (copies that joined get that answer too).
-      return this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag), (err: Error & { code?: string }) => {
-        if (err.code === 'NotLeader') return delay(1).then(() => this.route(op, deadlineMs, tag));
+      // decide it again wherever the lead is now (copies that joined get that answer too). Lost
+      // with the term: it may commit under the next leader, and the tag makes sending it again
+      // safe, so whoever holds it (this node's forward, or a follower's) sends it again.
+      return this.outcomes.decideOnce(tag, () => this.decideNow(op, deadlineMs, tag), (err: ForwardError) => {
+        if (err.code === 'NotLeader') return delay(1).then(() => this.execute(op, deadlineMs, tag));
+        if (err.code === 'LostLeadership') throw Object.assign(new Error(err.message), { code: err.code, outcomeUnknown: true });
         throw err;
       });
     }
@@ -331,9 +329,9 @@ export class ReplicatedEngine implements CacheEngine {
       // (A forwarded write's entry is never empty: it records the verdict, and proves the same.)
       const generation = this.inFlightGeneration;
       return this.propose([]).then(
-        (index) => (this.inFlightGeneration === generation ? { result, index } : this.route(op, deadlineMs)),
+        (index) => (this.inFlightGeneration === generation ? { result, index } : this.execute(op, deadlineMs)),
         (err: Error & { code?: string }) => {
-          if (err.code === 'LostLeadership' || err.code === 'NotLeader') return this.route(op, deadlineMs);
+          if (err.code === 'LostLeadership' || err.code === 'NotLeader') return this.execute(op, deadlineMs);
           throw err;
         },
       );
@@ -349,7 +347,7 @@ export class ReplicatedEngine implements CacheEngine {
         // Refused before anything was written (we stopped leading, or hand the lead to a lower
         // node): decide it again wherever the lead is now, within its deadline. (A tagged write
         // is re-routed by decideAsLeader, once its decision here is let go of.)
-        if (err.code === 'NotLeader' && tag === undefined) return delay(1).then(() => this.route(op, deadlineMs));
+        if (err.code === 'NotLeader' && tag === undefined) return delay(1).then(() => this.execute(op, deadlineMs));
         throw err;
       },
     );

@@ -12,7 +12,7 @@ import type { CommandCounters } from '../context';
 import type { Effect } from '../cache/effects';
 import { ReplicatedEngine, WriteForwarder } from '../cache/replicated-engine';
 import type { WriteOp } from '../cache/types';
-import { isWriteTag, SnapshotOutcome, WriteTag } from '../cache/outcomes';
+import { isWriteTag, SnapshotOutcome } from '../cache/outcomes';
 import type { ClusterConfig, NodeEntry } from '../cluster-config';
 import type { Logger } from '../log';
 import { SnapshotStaging } from './snapshot-staging';
@@ -286,20 +286,17 @@ export class Replica {
   private async onPeerRequest(from: number, req: Record<string, unknown>): Promise<Record<string, unknown>> {
     switch (req.t) {
       case 'op': {
-        let tag: WriteTag | undefined;
         try {
-          tag = isWriteTag(req.tag) ? req.tag : undefined;
+          const tag = isWriteTag(req.tag) ? req.tag : undefined;
           const { result, index } = await this.engine.execute(req.op as WriteOp, forwardedDeadline(req), tag);
           // Our commit point rides along: the sender applies the write without waiting for our
           // idle publish and its own pump tick. Only a leader's progress is a commit point.
           const p = this.mu.leaderCommit;
           return p === null ? { result, index } : { result, index, commitIndex: p.commitIndex, proposal: p.proposal };
         } catch (err) {
-          const e = err as Error & { code?: string; retryable?: boolean; outcomeUnknown?: boolean };
+          const e = err as Error & { code?: string; retryable?: boolean };
           // Nothing was written when this node simply is not (or no longer) the leader.
           if (e.code === 'NotLeader') e.retryable = true;
-          // It may commit under the next leader: the sender asks that one (the tag makes it safe).
-          if (e.code === 'LostLeadership' && tag !== undefined) e.outcomeUnknown = true;
           throw e;
         }
       }
