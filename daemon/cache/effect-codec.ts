@@ -24,7 +24,10 @@ import type { OutcomeRecord } from './outcomes';
 const KIND = { put: 1, delete: 2, touch: 3, invalidate: 4, flush: 5 } as const;
 const FIRST_ANNOTATION_KIND = 128;
 const KIND_OUTCOME = 128;
-const OUTCOME_FIXED_BYTES = 1 + 4 + 4 + 4 + 4;
+/** An outcome's tag: origin, session, seq. */
+const TAG_BYTES = 4 + 4 + 4;
+/** Kind and body length of an annotation. */
+const ANNOTATION_HEAD_BYTES = 1 + 4;
 
 function encodedBytes(e: Effect): number {
   switch (e.kind) {
@@ -48,7 +51,7 @@ export function effectsBytes(effects: Effect[]): number {
 
 /** Bytes an outcome record adds to an entry. */
 export function outcomeBytes(o: OutcomeRecord): number {
-  return OUTCOME_FIXED_BYTES + o.result.length;
+  return ANNOTATION_HEAD_BYTES + TAG_BYTES + o.result.length;
 }
 
 export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = []): Buffer {
@@ -97,7 +100,7 @@ export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = [])
   }
   for (const o of outcomes) {
     at = out.writeUInt8(KIND_OUTCOME, at);
-    at = out.writeUInt32LE(12 + o.result.length, at);
+    at = out.writeUInt32LE(TAG_BYTES + o.result.length, at);
     at = out.writeUInt32LE(o.tag.origin, at);
     at = out.writeUInt32LE(o.tag.session, at);
     at = out.writeUInt32LE(o.tag.seq, at);
@@ -175,15 +178,14 @@ export function decodeEntry(entry: Buffer): { effects: Effect[]; outcomes: Outco
       case KIND.flush: effects.push({ kind: 'flush', immediate: r.u8() === 1, oldestLiveSec: r.u32(), cas: r.u64() }); break;
       case KIND_OUTCOME: {
         const bodyBytes = r.u32();
-        if (bodyBytes < 12) throw new Error(`corrupt effect entry: outcome record of ${bodyBytes} bytes`);
+        if (bodyBytes < TAG_BYTES) throw new Error(`corrupt effect entry: outcome record of ${bodyBytes} bytes`);
         const tag = { origin: r.u32(), session: r.u32(), seq: r.u32() };
-        outcomes.push({ tag, result: r.small(bodyBytes - 12) });
+        outcomes.push({ tag, result: r.small(bodyBytes - TAG_BYTES) });
         break;
       }
       default:
         if (kind < FIRST_ANNOTATION_KIND) throw new Error(`corrupt effect entry: unknown effect kind ${kind} at effect ${i}`);
         r.skip(r.u32()); // an annotation of a later build: nothing for this one
-
     }
   }
   if (!r.done()) throw new Error(`corrupt effect entry: ${entry.length - r.at} trailing bytes`);

@@ -4,7 +4,7 @@
  */
 import { safeStrtoull } from '../../protocol/ascii/numbers';
 
-const UINT64_MAX = (1n << 64n) - 1n;
+export const UINT64_MAX = (1n << 64n) - 1n;
 
 /** The value's number as memcached's incr sees it; undefined = "non-numeric". */
 export function storedNumber(value: Buffer): bigint | undefined {

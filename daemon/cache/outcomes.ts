@@ -17,6 +17,8 @@
  *   within it: the oldest go early, and the log says so once).
  */
 import { decodeTagged, encodeTagged } from '../tagged-json';
+import { UINT64_MAX } from './numeric';
+import { PLAIN_RESULT_STATUSES as STATUS_RESULTS } from './types';
 
 /** Who sent a forwarded write: node id, a random number per process start, a counter. */
 export interface WriteTag {
@@ -53,23 +55,21 @@ export function isWriteTag(v: unknown): v is WriteTag {
   return below(t.origin, U32) && below(t.session, SESSIONS) && below(t.seq, U32);
 }
 
-/** Results that are a status and maybe a CAS (every store, delete, touch): 10 bytes, not JSON. */
-const STATUS_RESULTS = ['STORED', 'NOT_STORED', 'EXISTS', 'NOT_FOUND', 'TOO_LARGE', 'NO_MEMORY', 'OK', 'NON_NUMERIC', 'DELETED', 'TOUCHED'];
+// Result forms: tagged JSON, or a status (index in STATUS_RESULTS) alone (2 bytes) or with a CAS (10).
 const RESULT_JSON = 0;
 const RESULT_STATUS = 1;
 const RESULT_STATUS_CAS = 2;
-const MAX_U64 = (1n << 64n) - 1n;
 
 /** A write's result as the log records it: a status byte form for the common results, else tagged JSON. */
 export function encodeResult(result: unknown): Buffer {
   if (result !== null && typeof result === 'object') {
     const r = result as Record<string, unknown>;
-    const status = STATUS_RESULTS.indexOf(r.status as string);
+    const status = (STATUS_RESULTS as readonly unknown[]).indexOf(r.status);
     let fields = 0;
     for (const k in r) if (r[k] !== undefined) fields++;
     const cas = r.cas;
     if (status >= 0 && fields === 1) return Buffer.from([RESULT_STATUS, status]);
-    if (status >= 0 && fields === 2 && typeof cas === 'bigint' && cas >= 0n && cas <= MAX_U64) {
+    if (status >= 0 && fields === 2 && typeof cas === 'bigint' && cas >= 0n && cas <= UINT64_MAX) {
       const out = Buffer.allocUnsafe(10);
       out[0] = RESULT_STATUS_CAS;
       out[1] = status;
@@ -80,14 +80,19 @@ export function encodeResult(result: unknown): Buffer {
   return Buffer.concat([Buffer.from([RESULT_JSON]), encodeTagged(result)]);
 }
 
+/** The status index of a record in a status form (its CAS, if any, at byte 2), or -1 for any other bytes. */
+function statusOf(bytes: Buffer): number {
+  if (bytes.length < 2 || bytes[1] >= STATUS_RESULTS.length) return -1;
+  const form = bytes[0];
+  return (form === RESULT_STATUS && bytes.length === 2) || (form === RESULT_STATUS_CAS && bytes.length === 10) ? bytes[1] : -1;
+}
+
 /** The inverse of encodeResult; throws on bytes it did not make. */
 export function decodeResult(bytes: Buffer): unknown {
-  const form = bytes[0];
-  if (form === RESULT_JSON) return decodeTagged(bytes.subarray(1));
-  const status = STATUS_RESULTS[bytes[1]];
-  if (status !== undefined && form === RESULT_STATUS && bytes.length === 2) return { status };
-  if (status !== undefined && form === RESULT_STATUS_CAS && bytes.length === 10) return { status, cas: bytes.readBigUInt64LE(2) };
-  throw new Error(`malformed outcome record (${bytes.length} bytes, form ${form})`);
+  if (bytes[0] === RESULT_JSON) return decodeTagged(bytes.subarray(1));
+  const status = statusOf(bytes);
+  if (status < 0) throw new Error(`malformed outcome record (${bytes.length} bytes, form ${bytes[0]})`);
+  return bytes.length === 10 ? { status: STATUS_RESULTS[status], cas: bytes.readBigUInt64LE(2) } : { status: STATUS_RESULTS[status] };
 }
 
 export function outcomeRecord(tag: WriteTag, result: unknown): OutcomeRecord {
@@ -151,11 +156,11 @@ class RecordRing {
     this.status[slot] = -1;
     this.cas[slot] = -1;
     this.bytes.delete(slot);
-    if (result[0] === RESULT_STATUS && result.length === 2 && result[1] < STATUS_RESULTS.length) {
-      this.status[slot] = result[1];
-    } else if (result[0] === RESULT_STATUS_CAS && result.length === 10 && result[1] < STATUS_RESULTS.length && result.readBigUInt64LE(2) <= BigInt(Number.MAX_SAFE_INTEGER)) {
-      this.status[slot] = result[1];
-      this.cas[slot] = Number(result.readBigUInt64LE(2));
+    const status = statusOf(result);
+    const cas = status >= 0 && result.length === 10 ? result.readBigUInt64LE(2) : -1n;
+    if (status >= 0 && cas <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      this.status[slot] = status;
+      this.cas[slot] = Number(cas);
     } else {
       this.bytes.set(slot, result);
     }

@@ -57,6 +57,13 @@ export interface StoreOp {
 
 export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND' | 'TOO_LARGE' | 'NO_MEMORY';
 
+/**
+ * Statuses of results that often carry nothing but the status and maybe a CAS (store, delete,
+ * touch, a failed arith): the peer link's binary reply and the log's outcome record send such a
+ * result as an index into this list. The order is part of both formats: append only.
+ */
+export const PLAIN_RESULT_STATUSES = ['STORED', 'NOT_STORED', 'EXISTS', 'NOT_FOUND', 'TOO_LARGE', 'NO_MEMORY', 'OK', 'NON_NUMERIC', 'DELETED', 'TOUCHED'] as const;
+
 export interface StoreResult {
   status: StoreStatus;
   /** CAS unique of the stored item (when status is STORED). */

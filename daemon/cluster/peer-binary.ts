@@ -18,15 +18,14 @@
  *   u8 kind | f64 id | u8 status | u8 optional-field bits | [u64 cas] | f64 index
  *   | [f64 commitIndex] | [f64 proposal]
  */
+import { UINT64_MAX } from '../cache/numeric';
 import { isWriteTag } from '../cache/outcomes';
-import type { StoreMode, StoreOp } from '../cache/types';
+import { PLAIN_RESULT_STATUSES as STATUSES, StoreMode, StoreOp } from '../cache/types';
 
 const KIND_STORE_OP = 1;
 const KIND_STATUS_REPLY = 2;
 
 const MODES: readonly StoreMode[] = ['set', 'add', 'replace', 'append', 'prepend', 'cas'];
-/** Statuses of results that carry nothing but a status and maybe a CAS. */
-const STATUSES = ['STORED', 'NOT_STORED', 'EXISTS', 'NOT_FOUND', 'TOO_LARGE', 'NO_MEMORY', 'OK', 'NON_NUMERIC', 'DELETED', 'TOUCHED'] as const;
 
 // Store op optional fields.
 const OP_COMPARE_CAS = 1;
@@ -47,7 +46,6 @@ const OP_MESSAGE_FIELDS = new Set(['t', 'id', 'op', 'deadlineAtMs', 'budgetMs', 
 const STORE_OP_FIELDS = new Set(['op', 'mode', 'key', 'value', 'flags', 'exptime', 'compareCas', 'explicitCas', 'invalidate', 'keyBinary']);
 const REPLY_FIELDS = new Set(['t', 'id', 'ok', 'result', 'index', 'commitIndex', 'proposal']);
 const RESULT_FIELDS = new Set(['status', 'cas']);
-const MAX_U64 = (1n << 64n) - 1n;
 
 /** True if the first body byte says JSON (every JSON message is an object). */
 export function isJsonBody(firstByte: number): boolean {
@@ -66,7 +64,7 @@ function onlyFields(v: Fields, allowed: Set<string>): boolean {
   return true;
 }
 
-const isU64 = (v: unknown): v is bigint => typeof v === 'bigint' && v >= 0n && v <= MAX_U64;
+const isU64 = (v: unknown): v is bigint => typeof v === 'bigint' && v >= 0n && v <= UINT64_MAX;
 const isNum = (v: unknown): v is number => typeof v === 'number';
 
 /** The message's binary body with room for the 4-byte frame length in front, or null: use JSON. */

@@ -16,7 +16,7 @@
  */
 import * as crypto from 'crypto';
 import { decodeBinaryBody, encodeBinaryFrame, isJsonBody } from './peer-binary';
-import { fromWire, toWire } from '../tagged-json';
+import { decodeTagged, encodeTagged } from '../tagged-json';
 
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 /**
@@ -54,7 +54,7 @@ export function saysRecords(message: Record<string, unknown>): boolean {
 export function encodeFrame(message: unknown, binaryOk = false): Buffer {
   const binary = binaryOk ? encodeBinaryFrame(message) : null;
   if (binary !== null) return withLength(binary, binary.length - 4);
-  const body = Buffer.from(JSON.stringify(toWire(message)), 'utf8');
+  const body = encodeTagged(message);
   return Buffer.concat([withLength(Buffer.allocUnsafe(4), body.length), body]);
 }
 
@@ -118,7 +118,7 @@ export class FrameReader {
     this.bufferedBytes = rest.length;
     this.frameBytes = 0;
     if (bytes.length > 0 && !isJsonBody(bytes[0])) return decodeBinaryBody(bytes);
-    const message: unknown = fromWire(JSON.parse(bytes.toString('utf8')));
+    const message: unknown = decodeTagged(bytes);
     if (message === null || typeof message !== 'object' || Array.isArray(message)) throw new Error('peer frame is not a JSON object');
     return message as Record<string, unknown>;
   }
