@@ -53,9 +53,10 @@ export interface Fabric {
   /**
    * One-sided write of `data` into peer's region at offset; returns a work-request id. The fabric
    * takes the bytes when the call is made: the caller may change `data` right after (mu-core passes
-   * views of its own log).
+   * its own log). With `dataStart` and `dataLength`, only those bytes of `data` are written (a range
+   * outside `data` throws), which spares the caller a view object per write.
    */
-  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number;
+  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer, dataStart?: number, dataLength?: number): number;
   /** One-sided read of `length` bytes of peer's region at offset into `into` (at intoOffset). */
   postRead(peerId: PeerId, region: string, offset: number, length: number, into: Buffer, intoOffset?: number): number;
   /** Non-blocking: completions ready now (at most `max`). */

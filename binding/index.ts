@@ -17,7 +17,7 @@ interface NativeFabricObject {
   /** The number postWriteTo takes for a region name (stable for the object's life). */
   regionId(name: string): number;
   /** Own property, not a method (no unwrap per call): the hot path of every replicated entry. */
-  postWriteTo(peerId: number, regionId: number, offset: number, data: Buffer): number;
+  postWriteTo(peerId: number, regionId: number, offset: number, data: Buffer, dataStart?: number, dataLength?: number): number;
   postRead(peerId: number, region: string, offset: number, length: number, into: Buffer, intoOffset?: number): number;
   /** Fills pollBuffer[3i..3i+2] = wrId, peerId, error code (0 ok); returns the count. */
   pollReady(max: number): number;
@@ -118,13 +118,14 @@ class AddonFabric implements NativeFabric {
   peerState(peerId: PeerId): PeerState {
     return this.native.peerState(peerId);
   }
-  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number {
+  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer, dataStart?: number, dataLength?: number): number {
     let id = this.regionIds.get(region);
     if (id === undefined) {
       id = this.native.regionId(region);
       this.regionIds.set(region, id);
     }
-    return this.native.postWriteTo(peerId, id, offset, data);
+    if (dataStart === undefined && dataLength === undefined) return this.native.postWriteTo(peerId, id, offset, data);
+    return this.native.postWriteTo(peerId, id, offset, data, dataStart ?? 0, dataLength ?? data.length - (dataStart ?? 0));
   }
   postRead(peerId: PeerId, region: string, offset: number, length: number, into: Buffer, intoOffset = 0): number {
     return this.native.postRead(peerId, region, offset, length, into, intoOffset);

@@ -24,7 +24,7 @@ export async function mainStLat(a: MainStArgs): Promise<number> {
     await warmUp(member.node, payload, a.warmup, a.outstanding, a.leaderTimeoutS);
     const latNs = new Float64Array(a.count);
     let k = 0;
-    await drive(member.node, payload, a.count, a.outstanding, (s, e) => { latNs[k++] = Number(e - s); });
+    await drive(member.node, payload, a.count, a.outstanding, (ns) => { latNs[k++] = ns; });
     const file = path.join(a.outDir, `dump-st-${a.payloadBytes}-${a.outstanding}.txt`);
     fs.writeFileSync(file, Array.from(latNs, (v) => String(v)).join('\n') + '\n');
     const sorted = Float64Array.from(latNs).sort();

@@ -17,10 +17,10 @@ import { invariant, LostLeadershipError } from './errors';
 import {
   encodeCommitMarker, encodeMinProposal, H_COMMIT_MARKER, H_MIN_PROPOSAL, H_SYNC_MARKER, LOG_REGION, maxEntryBytes, partChunkBytes,
   readControl, readPartHeader, readSlot, slotOffset, slotsForEntry, SLOT_HEADER_BYTES, SLOT_KIND_ENTRY, SLOT_KIND_NOOP, SLOT_KIND_PART,
-  CTL_BYTES, CTL_REGION, writePartSlot, writeSlot, ControlWords,
+  CTL_BYTES, CTL_REGION, writePartSlot, writeSlot, ControlWords, viewOf,
 } from './layout';
 import type { MuLogger } from './logger';
-import type { OpTable } from './ops';
+import type { OpTable, OpTarget } from './ops';
 import type { ReadingPump } from './pump';
 import type { Scheduler, TimerHandle } from './scheduler';
 
@@ -54,11 +54,28 @@ export interface FollowerProgress {
   appliedIndex: number;
 }
 
-interface InflightWrite {
-  start: number;
-  end: number;
-  epoch: number;
-  ok: boolean | null;
+/** One write of slots start..end to a follower; it is its own completion target (no closure per write). */
+class InflightWrite implements OpTarget {
+  ok: boolean | null = null;
+  constructor(
+    private readonly term: LeaderTerm,
+    private readonly follower: Follower,
+    readonly start: number,
+    readonly end: number,
+    readonly epoch: number,
+  ) {}
+
+  complete(c: Completion): void {
+    this.term.writeDone(this.follower, this, c);
+  }
+}
+
+/** A proposal: queued until written into our log, then waiting (at `index`, its last) for the commit point. */
+interface Proposal {
+  payload: Buffer;
+  cb: ProposeCallback;
+  kind: number;
+  index: number;
 }
 
 interface Follower {
@@ -92,18 +109,21 @@ export class LeaderTerm {
   private commit: number;
   private readonly base: number;
   private readonly followers = new Map<PeerId, Follower>();
-  private readonly queue: Array<{ payload: Buffer; cb: ProposeCallback; kind: number }> = [];
-  /** Proposals written, in index order (the last index of each), waiting for the commit point to pass them. */
-  private readonly waiting: Array<{ index: number; cb: ProposeCallback }> = [];
+  private readonly queue: Proposal[] = [];
+  /** Proposals written, in index order, waiting for the commit point to pass them. */
+  private readonly waiting: Proposal[] = [];
   private flushScheduled = false;
   private publishTimer: TimerHandle | null = null;
   private probeTimer: TimerHandle | null = null;
   private readonly S: number;
   private readonly acksScratch: Float64Array;
+  /** viewOf(host.log): slot headers are written and read through it on every entry. */
+  private readonly logView: DataView;
 
   constructor(private readonly host: LeaderHost, readonly proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, peers: PeerId[]) {
     this.S = host.cfg.slotCount;
     this.acksScratch = new Float64Array(peers.length + 1);
+    this.logView = viewOf(host.log);
     this.base = base;
     this.commit = base;
     this.myEnd = base;
@@ -118,7 +138,7 @@ export class LeaderTerm {
         // The log ends inside a multi-slot entry whose later parts nobody in our majority holds, so
         // it was never committed. A no-op right after it settles it as abandoned (layout.ts); without
         // it, the entry would stall every node's pump until later entries happened to cover its span.
-        this.queue.push({ payload: Buffer.alloc(0), cb: () => undefined, kind: SLOT_KIND_NOOP });
+        this.queue.push({ payload: Buffer.alloc(0), cb: () => undefined, kind: SLOT_KIND_NOOP, index: 0 });
       }
     }
     for (const peer of peers) {
@@ -172,21 +192,22 @@ export class LeaderTerm {
       cb(new LostLeadershipError('term over'), 0, this.proposal);
       return;
     }
-    invariant(payload.length <= this.maxPayloadBytes, `entry of ${payload.length} bytes over ${this.maxPayloadBytes}`);
-    this.queue.push({ payload, cb, kind: SLOT_KIND_ENTRY });
+    if (payload.length > this.maxPayloadBytes) invariant(false, `entry of ${payload.length} bytes over ${this.maxPayloadBytes}`);
+    this.queue.push({ payload, cb, kind: SLOT_KIND_ENTRY, index: 0 });
     this.kick();
   }
+
+  private readonly scheduledFlush = (): void => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   /** Flush at the end of this turn: everything proposed in the turn goes out in one batch. */
   private kick(): void {
     if (this.flushScheduled || this.stopped) return;
     this.flushScheduled = true;
-    const run = () => {
-      this.flushScheduled = false;
-      this.flush();
-    };
     // Inside a completion poll, callbacks may propose more: flush once they all ran.
-    if (!this.host.ops.whenPollDone(run)) this.host.scheduler.defer(run);
+    if (!this.host.ops.whenPollDone(this.scheduledFlush)) this.host.scheduler.defer(this.scheduledFlush);
   }
 
   /** `peer` granted us permission on its log: bring it up to date, then stream to it. */
@@ -266,14 +287,21 @@ export class LeaderTerm {
     }
   }
 
-  /** The term ends: every proposal not yet committed fails with LostLeadership. */
+  /**
+   * The term ends: every proposal not yet committed fails with LostLeadership. One the commit point
+   * passed is decided whatever happens next, so it succeeds (a callback that ended the term while
+   * the commit's callbacks ran would otherwise leave the rest unanswered or wrongly failed).
+   */
   stop(reason: string): void {
     if (this.stopped) return;
     this.stopped = true;
     this.publishTimer?.cancel();
     this.probeTimer?.cancel();
     const err = new LostLeadershipError(reason);
-    for (const w of this.waiting.splice(0)) w.cb(err, w.index, this.proposal);
+    for (const w of this.waiting.splice(0)) {
+      if (w.index <= this.commit) w.cb(null, w.index, this.proposal);
+      else w.cb(err, w.index, this.proposal);
+    }
     for (const q of this.queue.splice(0)) q.cb(err, 0, this.proposal);
   }
 
@@ -286,7 +314,8 @@ export class LeaderTerm {
       this.queue.shift();
       if (slots === 1) this.writeOwn(this.myEnd + 1, q.kind, q.payload);
       else this.writeOwnParts(q.payload, slots);
-      this.waiting.push({ index: this.myEnd, cb: q.cb });
+      q.index = this.myEnd;
+      this.waiting.push(q);
     }
     for (const f of this.followers.values()) this.stream(f);
     this.advanceCommit();
@@ -295,7 +324,7 @@ export class LeaderTerm {
 
   private writeOwn(index: number, kind: number, payload: Buffer): void {
     const { slotCount, slotBytes } = this.host.cfg;
-    writeSlot(this.host.log, slotOffset(index, slotCount, slotBytes), { proposal: this.proposal, index, commitIndex: this.commit, kind, payload });
+    writeSlot(this.host.log, slotOffset(index, slotCount, slotBytes), { proposal: this.proposal, index, commitIndex: this.commit, kind, payload }, this.logView);
     this.myEnd = index;
   }
 
@@ -451,7 +480,10 @@ export class LeaderTerm {
       }
       const lastInLap = start + (slotCount - ((start - 1) % slotCount)) - 1;
       let end = Math.min(this.myEnd, limit, start + maxBatchSlots - 1, lastInLap);
+      // The bytes to write: [dataStart, dataStart + dataLength) of `data`.
       let data: Buffer;
+      let dataStart = 0;
+      let dataLength: number;
       if (start <= this.base) {
         // Decided before this term and stamped with an older proposal: re-stamp a copy with ours so
         // the follower's marker rule accepts it.
@@ -463,17 +495,18 @@ export class LeaderTerm {
           return;
         }
         data = copy;
+        dataLength = copy.length;
       } else {
-        const from = slotOffset(start, slotCount, slotBytes);
         const lastOff = slotOffset(end, slotCount, slotBytes);
-        const lastLen = this.host.log.readUInt32LE(lastOff + 4);
-        data = this.host.log.subarray(from, lastOff + SLOT_HEADER_BYTES + lastLen);
+        data = this.host.log;
+        dataStart = slotOffset(start, slotCount, slotBytes);
+        dataLength = lastOff + SLOT_HEADER_BYTES + this.logView.getUint32(lastOff + 4, true) - dataStart;
       }
-      const w: InflightWrite = { start, end, epoch: f.epoch, ok: null };
+      const w = new InflightWrite(this, f, start, end, f.epoch);
       f.inflight.push(w);
       f.nextIndex = end + 1;
-      f.lastSentCommit = Math.max(f.lastSentCommit, this.host.log.readDoubleLE(slotOffset(end, slotCount, slotBytes) + 24));
-      this.host.ops.write(f.peer, LOG_REGION, slotOffset(start, slotCount, slotBytes), data, (c) => this.writeDone(f, w, c));
+      f.lastSentCommit = Math.max(f.lastSentCommit, this.logView.getFloat64(slotOffset(end, slotCount, slotBytes) + 24, true));
+      this.host.ops.write(f.peer, LOG_REGION, slotOffset(start, slotCount, slotBytes), data, w, dataStart, dataLength);
     }
   }
 
@@ -491,7 +524,8 @@ export class LeaderTerm {
     return out;
   }
 
-  private writeDone(f: Follower, w: InflightWrite, c: Completion): void {
+  /** Completion of a write to `f` (InflightWrite.complete). */
+  writeDone(f: Follower, w: InflightWrite, c: Completion): void {
     w.ok = c.ok;
     // Acks count in write order, and none past a failed write of this epoch: completions may come
     // out of order, and a later write that landed says nothing of the earlier one that did not
@@ -547,17 +581,18 @@ export class LeaderTerm {
     if (candidate <= this.commit) return;
     this.commit = candidate;
     const pump = this.host.pump;
-    pump.learn({ commitIndex: this.commit, proposal: this.proposal });
+    pump.learnMarker(this.commit, this.proposal);
     pump.run(Number.MAX_SAFE_INTEGER, true);
     // Everything decided is applied, except a multi-slot entry the commit point is still inside.
-    invariant(pump.appliedIndex >= this.commit || pump.awaitedEntryEnd > this.commit, `leader applied ${pump.appliedIndex} < commit ${this.commit}`);
+    // (The message is built only on failure: this runs once per commit.)
+    if (!(pump.appliedIndex >= this.commit || pump.awaitedEntryEnd > this.commit)) invariant(false, `leader applied ${pump.appliedIndex} < commit ${this.commit}`);
     this.host.appliedChanged();
-    let resolved = 0;
-    while (resolved < this.waiting.length && this.waiting[resolved].index <= this.commit) resolved++;
-    for (const w of this.waiting.splice(0, resolved)) {
+    // One at a time off the front: a callback may end the term, and stop() answers the rest.
+    while (this.waiting.length > 0 && this.waiting[0].index <= this.commit) {
+      const w = this.waiting.shift()!;
       w.cb(null, w.index, this.proposal);
-      if (this.stopped) return;
     }
+    if (this.stopped) return;
     this.schedulePublish();
     if (this.queue.length > 0) this.kick();
   }

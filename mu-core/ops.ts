@@ -7,11 +7,29 @@ import type { Scheduler, TimerHandle } from './scheduler';
 
 export type OpCallback = (c: Completion) => void;
 
+/** A completion target that is an object already (the leader's in-flight write): no closure per operation. */
+export interface OpTarget {
+  complete(c: Completion): void;
+}
+
+/** Writes in flight into one region name (of any peer). */
+interface RegionCount {
+  n: number;
+}
+
+/** One outstanding operation: whom to tell, and the region count it holds (writes only). */
+interface Outstanding {
+  cb: OpCallback | OpTarget;
+  count: RegionCount | null;
+}
+
 export class OpTable {
-  private readonly callbacks = new Map<number, OpCallback>();
-  private readonly writesByRegion = new Map<string, number>();
+  private readonly callbacks = new Map<number, Outstanding>();
+  private readonly writesByRegion = new Map<string, RegionCount>();
   private polling = false;
   private afterPoll: Array<() => void> = [];
+  /** Emptied afterPoll arrays for reuse (a poll inside an afterPoll function takes its own). */
+  private readonly spareArrays: Array<Array<() => void>> = [];
   private armed = false;
   private closed = false;
   /** The back-off timer of an empty wake-up (see arm), while armed on it. */
@@ -55,22 +73,25 @@ export class OpTable {
 
   /** Writes into `region` (of any peer) not yet completed. */
   writesInFlight(region: string): number {
-    return this.writesByRegion.get(region) ?? 0;
+    return this.writesByRegion.get(region)?.n ?? 0;
   }
 
-  write(peer: PeerId, region: string, offset: number, data: Buffer, cb: OpCallback): void {
-    const id = this.fabric.postWrite(peer, region, offset, data);
-    this.writesByRegion.set(region, (this.writesByRegion.get(region) ?? 0) + 1);
-    this.callbacks.set(id, (c) => {
-      this.writesByRegion.set(region, this.writesByRegion.get(region)! - 1);
-      cb(c);
-    });
+  /** Writes `data` (or its bytes [dataStart, dataStart + dataLength)) to `peer`'s `region` at `offset`. */
+  write(peer: PeerId, region: string, offset: number, data: Buffer, cb: OpCallback | OpTarget, dataStart?: number, dataLength?: number): void {
+    const id = dataStart === undefined ? this.fabric.postWrite(peer, region, offset, data) : this.fabric.postWrite(peer, region, offset, data, dataStart, dataLength);
+    let count = this.writesByRegion.get(region);
+    if (count === undefined) {
+      count = { n: 0 };
+      this.writesByRegion.set(region, count);
+    }
+    count.n++;
+    this.callbacks.set(id, { cb, count });
     this.posted();
   }
 
-  read(peer: PeerId, region: string, offset: number, length: number, into: Buffer, cb: OpCallback): void {
+  read(peer: PeerId, region: string, offset: number, length: number, into: Buffer, cb: OpCallback | OpTarget): void {
     const id = this.fabric.postRead(peer, region, offset, length, into, 0);
-    this.callbacks.set(id, cb);
+    this.callbacks.set(id, { cb, count: null });
     this.posted();
   }
 
@@ -102,7 +123,12 @@ export class OpTable {
         this.polling = false;
       }
       if (this.afterPoll.length === 0) break;
-      for (const fn of this.afterPoll.splice(0)) fn();
+      // Functions queued while these run (by a poll inside one) go to another array, for the next round.
+      const fns = this.afterPoll;
+      this.afterPoll = this.spareArrays.pop() ?? [];
+      for (let k = 0; k < fns.length; k++) fns[k]();
+      fns.length = 0;
+      this.spareArrays.push(fns);
     }
     if (n > 0) this.spinUntilMs = -1;
     if (rearm) this.arm();
@@ -117,11 +143,13 @@ export class OpTable {
       const batch = this.fabric.pollCompletions(64);
       if (batch.length === 0) break;
       for (const c of batch) {
-        const cb = this.callbacks.get(c.wrId);
-        if (cb === undefined) continue; // posted by a previous OpTable (restart); nothing waits for it
+        const op = this.callbacks.get(c.wrId);
+        if (op === undefined) continue; // posted by a previous OpTable (restart); nothing waits for it
         this.callbacks.delete(c.wrId);
         n++;
-        cb(c);
+        if (op.count !== null) op.count.n--;
+        if (typeof op.cb === 'function') op.cb(c);
+        else op.cb.complete(c);
       }
     }
     return n;

@@ -19,7 +19,7 @@
 import { invariant } from './errors';
 import {
   CommitMarker, copySlot, PART_HEADER_BYTES, partChunkBytes, readCommitMarker, readPartHeader, readSlot, slotOffset, SlotView,
-  SLOT_KIND_ENTRY, SLOT_KIND_PART,
+  SLOT_KIND_ENTRY, SLOT_KIND_PART, viewOf,
 } from './layout';
 
 /**
@@ -41,11 +41,15 @@ export class ReadingPump {
   appliedIndex = 0;
   /** Highest index installed by a snapshot: our own log slots up to it may hold undecided leftovers. */
   snapshotIndex = 0;
-  private marker: CommitMarker = { commitIndex: 0, proposal: 0 };
+  /** The best commit marker known (two numbers, not an object: the leader learns one per commit). */
+  private markerIndex = 0;
+  private markerProposalNo = 0;
   /** How many slots past a blocked one the pump peeks for a newer piggybacked commit point. */
   private readonly peekSlots: number;
   /** Private copy of the slot being examined on a follower (see the top of this file). */
   private readonly slotCopy: Buffer;
+  private readonly slotCopyView: DataView;
+  private readonly logView: DataView;
   /**
    * After a run: the last index of the multi-slot entry the pump stopped at because not all of its
    * parts are decided yet (0 if it stopped for another reason). The leader's commit point may stop
@@ -62,20 +66,28 @@ export class ReadingPump {
   ) {
     this.peekSlots = Math.min(16, slotCount - 1);
     this.slotCopy = Buffer.alloc(slotBytes);
+    this.slotCopyView = viewOf(this.slotCopy);
+    this.logView = viewOf(log);
   }
 
   get commitKnown(): number {
-    return this.marker.commitIndex;
+    return this.markerIndex;
   }
 
   get markerProposal(): number {
-    return this.marker.proposal;
+    return this.markerProposalNo;
   }
 
   /** A marker told directly (the leader's own commit point). */
   learn(m: CommitMarker): void {
-    if (m.proposal > this.marker.proposal || (m.proposal === this.marker.proposal && m.commitIndex > this.marker.commitIndex)) {
-      this.marker = { commitIndex: m.commitIndex, proposal: m.proposal };
+    this.learnMarker(m.commitIndex, m.proposal);
+  }
+
+  /** learn, from its two numbers. */
+  learnMarker(commitIndex: number, proposal: number): void {
+    if (proposal > this.markerProposalNo || (proposal === this.markerProposalNo && commitIndex > this.markerIndex)) {
+      this.markerIndex = commitIndex;
+      this.markerProposalNo = proposal;
     }
   }
 
@@ -91,8 +103,11 @@ export class ReadingPump {
    * `ownWrites`: the leader's own log, written by this thread, needs no checksum check.
    */
   run(maxEntries: number, ownWrites = false): number {
-    const header = readCommitMarker(this.log);
-    if (header !== null) this.learn(header);
+    // The leader's commit point is told directly (learn); nobody else writes its log header while it leads.
+    if (!ownWrites) {
+      const header = readCommitMarker(this.log);
+      if (header !== null) this.learn(header);
+    }
     this.awaitedEntryEnd = 0;
     let consumed = 0;
     while (consumed < maxEntries) {
@@ -127,12 +142,12 @@ export class ReadingPump {
   private decidedSlot(i: number, ownWrites: boolean): SlotView | null {
     let s = this.slot(i, ownWrites);
     if (s === null || s.index !== i) return null;
-    if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) {
+    if (!(s.proposal === this.markerProposalNo && i <= this.markerIndex)) {
       // Peeking reuses the private copy: take slot i again afterwards (it may have changed).
       if (!this.peekForMarker(i, ownWrites)) return null;
       s = this.slot(i, ownWrites);
       if (s === null || s.index !== i) return null;
-      if (!(s.proposal === this.marker.proposal && i <= this.marker.commitIndex)) return null;
+      if (!(s.proposal === this.markerProposalNo && i <= this.markerIndex)) return null;
     }
     return s;
   }
@@ -171,19 +186,20 @@ export class ReadingPump {
    */
   private slot(i: number, ownWrites: boolean, trusted = ownWrites): SlotView | null {
     const offset = slotOffset(i, this.slotCount, this.slotBytes);
-    if (ownWrites) return readSlot(this.log, offset, this.slotBytes, trusted);
-    return copySlot(this.log, offset, this.slotBytes, this.slotCopy);
+    if (ownWrites) return readSlot(this.log, offset, this.slotBytes, trusted, this.logView);
+    return copySlot(this.log, offset, this.slotBytes, this.slotCopy, this.logView, this.slotCopyView);
   }
 
   /** Learns markers piggybacked in slots i..i+peek; true if the marker changed. */
   private peekForMarker(i: number, ownWrites: boolean): boolean {
-    const before = this.marker;
+    const beforeIndex = this.markerIndex;
+    const beforeProposal = this.markerProposalNo;
     for (let j = i; j <= i + this.peekSlots; j++) {
       // Checked even on the leader: slots past its log end may be leftovers written by others.
       const s = this.slot(j, ownWrites, false);
       if (s === null || s.index !== j) break;
-      this.learn({ commitIndex: s.commitIndex, proposal: s.proposal });
+      this.learnMarker(s.commitIndex, s.proposal);
     }
-    return this.marker !== before;
+    return this.markerIndex !== beforeIndex || this.markerProposalNo !== beforeProposal;
   }
 }

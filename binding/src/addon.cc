@@ -219,8 +219,9 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
 
   template <HotCall call>
   static napi_value trampoline(napi_env env, napi_callback_info cbinfo) {
-    napi_value argv[4];
-    size_t argc = 4;
+    // Room for the longest hot call (postWriteTo with a source range); missing ones read as undefined.
+    napi_value argv[6];
+    size_t argc = 6;
     void* data = nullptr;
     if (napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
     auto* self = static_cast<NativeFabric*>(data);
@@ -232,8 +233,9 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     }
   }
 
-  // postWriteTo(peerId, regionId, offset, data) -> wrId. Same checks as every call: a bad argument
-  // throws, never reaches the backend.
+  // postWriteTo(peerId, regionId, offset, data[, dataStart, dataLength]) -> wrId: writes all of
+  // `data`, or its bytes [dataStart, dataStart + dataLength) (the caller then makes no view object per
+  // write). Same checks as every call: a bad argument throws, never reaches the backend.
   napi_value postWriteTo(napi_env env, napi_value* argv, size_t argc) {
     double peerD = 0, offsetD = 0;
     uint32_t regionNo = 0;
@@ -241,8 +243,23 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     size_t length = 0;
     if (argc < 4 || napi_get_value_double(env, argv[0], &peerD) != napi_ok || napi_get_value_uint32(env, argv[1], &regionNo) != napi_ok ||
         napi_get_value_double(env, argv[2], &offsetD) != napi_ok || napi_get_buffer_info(env, argv[3], &data, &length) != napi_ok) {
-      napi_throw_type_error(env, nullptr, "postWriteTo(peerId: number, regionId: number, offset: number, data: Buffer)");
+      napi_throw_type_error(env, nullptr, "postWriteTo(peerId: number, regionId: number, offset: number, data: Buffer, dataStart?: number, dataLength?: number)");
       return nullptr;
+    }
+    if (argc >= 5) {
+      double startD = 0, lengthD = 0;
+      if (napi_get_value_double(env, argv[4], &startD) != napi_ok || napi_get_value_double(env, argv[5], &lengthD) != napi_ok) {
+        napi_throw_type_error(env, nullptr, "postWriteTo: dataStart and dataLength must be numbers");
+        return nullptr;
+      }
+      // Integers inside the buffer: never a byte outside the caller's memory.
+      if (!(startD >= 0) || !(lengthD >= 0) || startD != double(uint64_t(startD)) || lengthD != double(uint64_t(lengthD)) ||
+          startD > double(length) || lengthD > double(length) - startD) {
+        napi_throw_range_error(env, nullptr, "dataStart/dataLength outside data");
+        return nullptr;
+      }
+      data = static_cast<uint8_t*>(data) + size_t(startD);
+      length = size_t(lengthD);
     }
     if (peerD != double(int32_t(peerD)) || peerD < 1) {
       napi_throw_range_error(env, nullptr, "peerId must be an integer >= 1");

@@ -40,9 +40,12 @@ export class SimFabric implements Fabric {
     return this.world.host(peerId)?.alive ? 'connected' : 'unreachable';
   }
 
-  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer): number {
+  postWrite(peerId: PeerId, region: string, offset: number, data: Buffer, dataStart = 0, dataLength = data.length - dataStart): number {
+    if (!(Number.isInteger(dataStart) && Number.isInteger(dataLength) && dataStart >= 0 && dataLength >= 0 && dataStart + dataLength <= data.length)) {
+      throw new RangeError('dataStart/dataLength outside data');
+    }
     const wrId = this.world.nextWrId++;
-    const bytes = Buffer.from(data); // the NIC takes the bytes at post time
+    const bytes = Buffer.from(data.subarray(dataStart, dataStart + dataLength)); // the NIC takes the bytes at post time
     const writer = this.selfId;
     this.world.schedule(this.world.netDelayMs(), null, () => {
       const target = this.world.host(peerId);

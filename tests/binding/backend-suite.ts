@@ -91,6 +91,18 @@ export function backendSuite(kind: 'shm' | 'tcp', makeCluster: () => Cluster): v
         expect(r.hex).toBe(expected.subarray(offset, offset + length).toString('hex'));
       }
       expect(region.equals(expected)).toBe(true);
+      // A range of the caller's buffer: exactly those bytes land (the leader writes its log this way).
+      for (let i = 0; i < 10; i++) {
+        const whole = Buffer.alloc(1 + Math.floor(random() * 300));
+        for (let j = 0; j < whole.length; j++) whole[j] = Math.floor(random() * 256);
+        const dataStart = Math.floor(random() * whole.length);
+        const dataLength = Math.floor(random() * (whole.length - dataStart + 1));
+        const offset = Math.floor(random() * (REGION_BYTES - dataLength));
+        const w = await a.must({ op: 'write', peerId: 1, region: REGION, offset, hex: whole.toString('hex'), dataStart, dataLength });
+        expect(w.completion).toMatchObject({ peerId: 1, ok: true });
+        whole.copy(expected, offset, dataStart, dataStart + dataLength);
+        expect(region.equals(expected)).toBe(true);
+      }
       // the last byte is writable, one past it is not
       const last = await a.must({ op: 'write', peerId: 1, region: REGION, offset: REGION_BYTES - 1, hex: 'ab' });
       expect(last.completion.ok).toBe(true);

@@ -97,7 +97,11 @@ async function handle(cmd) {
       return { state: fabric.peerState(cmd.peerId) };
     }
     case 'write': {
-      const wrId = fabric.postWrite(cmd.peerId, cmd.region, cmd.offset, Buffer.from(cmd.hex, 'hex'));
+      // With dataStart/dataLength: only that range of the bytes is written.
+      const data = Buffer.from(cmd.hex, 'hex');
+      const wrId = cmd.dataStart === undefined
+        ? fabric.postWrite(cmd.peerId, cmd.region, cmd.offset, data)
+        : fabric.postWrite(cmd.peerId, cmd.region, cmd.offset, data, cmd.dataStart, cmd.dataLength);
       return { completion: await completionOf(wrId, cmd.timeoutMs ?? 5000) };
     }
     case 'read': {

@@ -63,6 +63,12 @@ describe('native addon', () => {
       expect(() => f.postWrite(0, 'r', 0, Buffer.from('a'))).toThrow(/peerId/);
       expect(() => f.postWrite(2, '../etc', 0, Buffer.from('a'))).toThrow(/invalid region name/);
       expect(() => f.postWrite(2, 'r', 0, 'a' as unknown as Buffer)).toThrow(/Buffer/);
+      // A source range outside the data never reads the caller's other memory.
+      expect(() => f.postWrite(2, 'r', 0, Buffer.from('abc'), 2, 2)).toThrow(/outside data/);
+      expect(() => f.postWrite(2, 'r', 0, Buffer.from('abc'), 4, 0)).toThrow(/outside data/);
+      expect(() => f.postWrite(2, 'r', 0, Buffer.from('abc'), -1, 1)).toThrow(/outside data/);
+      expect(() => f.postWrite(2, 'r', 0, Buffer.from('abc'), 0.5, 1)).toThrow(/outside data/);
+      expect(() => f.postWrite(2, 'r', 0, Buffer.from('abc'), 1, Number.NaN)).toThrow(/outside data/);
       expect(() => f.postRead(2, 'r', 0, 10, Buffer.alloc(5))).toThrow(/too small/);
       expect(() => f.grantWrite('nosuch', 2)).toThrow(/no local region/);
       const wr = f.postWrite(2, 'r', 0, Buffer.from('a'));
