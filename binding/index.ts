@@ -91,6 +91,9 @@ class AddonFabric implements NativeFabric {
   private readonly polled: Float64Array;
   /** Region name -> the addon's id for it: the hot path passes a number, not a string. */
   private readonly regionIds = new Map<string, number>();
+  /** The region of the last write and its id: mu-core writes one region over and over. */
+  private lastRegion: string | null = null;
+  private lastRegionId = 0;
   private remoteWriteHandler: (() => void) | null = null;
   private peerGoneHandler: (() => void) | null = null;
 
@@ -119,11 +122,13 @@ class AddonFabric implements NativeFabric {
     return this.native.peerState(peerId);
   }
   postWrite(peerId: PeerId, region: string, offset: number, data: Buffer, dataStart?: number, dataLength?: number): number {
-    let id = this.regionIds.get(region);
+    let id = region === this.lastRegion ? this.lastRegionId : this.regionIds.get(region);
     if (id === undefined) {
       id = this.native.regionId(region);
       this.regionIds.set(region, id);
     }
+    this.lastRegion = region;
+    this.lastRegionId = id;
     if (dataStart === undefined && dataLength === undefined) return this.native.postWriteTo(peerId, id, offset, data);
     return this.native.postWriteTo(peerId, id, offset, data, dataStart ?? 0, dataLength ?? data.length - (dataStart ?? 0));
   }

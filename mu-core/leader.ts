@@ -311,7 +311,8 @@ export class LeaderTerm {
       const q = this.queue[0];
       const slots = q.kind === SLOT_KIND_ENTRY ? slotsForEntry(q.payload.length, this.host.cfg.slotBytes) : 1;
       if (!this.canOverwriteRange(this.myEnd + 1, this.myEnd + slots)) break;
-      this.queue.shift();
+      if (this.queue.length === 1) this.queue.pop();
+      else this.queue.shift();
       if (slots === 1) this.writeOwn(this.myEnd + 1, q.kind, q.payload);
       else this.writeOwnParts(q.payload, slots);
       q.index = this.myEnd;
@@ -532,7 +533,8 @@ export class LeaderTerm {
     // (failed() ends the epoch below, so later completions are ignored too).
     let gap = false;
     while (f.inflight.length > 0 && f.inflight[0].ok !== null) {
-      const head = f.inflight.shift()!;
+      // pop when it is the only one (the usual case): shift is a runtime call, pop is inlined.
+      const head = f.inflight.length === 1 ? f.inflight.pop()! : f.inflight.shift()!;
       if (head.epoch !== f.epoch) continue;
       if (!head.ok) gap = true;
       else if (!gap && head.end > f.ackedIndex) f.ackedIndex = head.end;
@@ -589,7 +591,7 @@ export class LeaderTerm {
     this.host.appliedChanged();
     // One at a time off the front: a callback may end the term, and stop() answers the rest.
     while (this.waiting.length > 0 && this.waiting[0].index <= this.commit) {
-      const w = this.waiting.shift()!;
+      const w = this.waiting.length === 1 ? this.waiting.pop()! : this.waiting.shift()!;
       w.cb(null, w.index, this.proposal);
     }
     if (this.stopped) return;

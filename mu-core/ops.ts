@@ -26,6 +26,9 @@ interface Outstanding {
 export class OpTable {
   private readonly callbacks = new Map<number, Outstanding>();
   private readonly writesByRegion = new Map<string, RegionCount>();
+  /** The region of the last write and its count: a leader writes one region over and over. */
+  private lastRegion: string | null = null;
+  private lastRegionCount: RegionCount | undefined = undefined;
   private polling = false;
   private afterPoll: Array<() => void> = [];
   /** Emptied afterPoll arrays for reuse (a poll inside an afterPoll function takes its own). */
@@ -79,11 +82,13 @@ export class OpTable {
   /** Writes `data` (or its bytes [dataStart, dataStart + dataLength)) to `peer`'s `region` at `offset`. */
   write(peer: PeerId, region: string, offset: number, data: Buffer, cb: OpCallback | OpTarget, dataStart?: number, dataLength?: number): void {
     const id = dataStart === undefined ? this.fabric.postWrite(peer, region, offset, data) : this.fabric.postWrite(peer, region, offset, data, dataStart, dataLength);
-    let count = this.writesByRegion.get(region);
+    let count = region === this.lastRegion ? this.lastRegionCount : this.writesByRegion.get(region);
     if (count === undefined) {
       count = { n: 0 };
       this.writesByRegion.set(region, count);
     }
+    this.lastRegion = region;
+    this.lastRegionCount = count;
     count.n++;
     this.callbacks.set(id, { cb, count });
     this.posted();

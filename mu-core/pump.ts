@@ -112,6 +112,8 @@ export class ReadingPump {
     let consumed = 0;
     while (consumed < maxEntries) {
       const i = this.appliedIndex + 1;
+      // The leader's own commit point is all it applies by (its slots never carry a later one).
+      if (ownWrites && i > this.markerIndex) break;
       const s = this.decidedSlot(i, ownWrites);
       if (s === null) break;
       if (s.kind === SLOT_KIND_ENTRY) {
