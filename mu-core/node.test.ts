@@ -39,6 +39,25 @@ test('the lowest id leads; entries commit on the leader and reach every follower
   expect(c.log.some((l) => l.includes('[1] became leader'))).toBe(true);
 });
 
+test('a term that ends while its commit is being answered still answers every committed proposal with success', () => {
+  const c = cluster(14);
+  runUntil(c, () => c.leader() !== undefined, 100);
+  const leader = c.members.get(1)!.node;
+  // One batch, so one commit covers all three; the application stops the node on the first answer.
+  const answers: Array<[string, Error | null, number]> = [];
+  for (const p of ['a', 'b', 'c']) {
+    leader.proposeCb(Buffer.from(p), (err, index) => {
+      answers.push([p, err, index]);
+      if (p === 'a') leader.stop();
+    });
+  }
+  runUntil(c, () => answers.length === 3, 50);
+  expect(answers).toEqual([['a', null, 1], ['b', null, 2], ['c', null, 3]]);
+  // They were committed: the followers apply them under the next leader.
+  runUntil(c, () => [2, 3].every((id) => c.members.get(id)!.node.appliedIndex >= 3), 200);
+  for (const id of [2, 3]) expect([...c.members.get(id)!.entries.values()].slice(0, 3)).toEqual(['a', 'b', 'c']);
+});
+
 test('followers refuse proposals with NotLeader naming the leader; oversized entries are refused', () => {
   const c = cluster(12);
   runUntil(c, () => c.leader() !== undefined && c.members.get(2)!.node.leaderId === 1, 100);
