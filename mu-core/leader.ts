@@ -20,7 +20,7 @@ import {
   CTL_BYTES, CTL_REGION, writePartSlot, writeSlot, ControlWords, viewOf,
 } from './layout';
 import type { MuLogger } from './logger';
-import type { OpTable, OpTarget } from './ops';
+import type { OpTable, OpTarget, RegionCount } from './ops';
 import type { ReadingPump } from './pump';
 import type { Scheduler, TimerHandle } from './scheduler';
 
@@ -57,6 +57,7 @@ export interface FollowerProgress {
 /** One write of slots start..end to a follower; it is its own completion target (no closure per write). */
 class InflightWrite implements OpTarget {
   ok: boolean | null = null;
+  regionCount: RegionCount | null = null;
   constructor(
     private readonly term: LeaderTerm,
     private readonly follower: Follower,
@@ -109,6 +110,8 @@ export class LeaderTerm {
   private commit: number;
   private readonly base: number;
   private readonly followers = new Map<PeerId, Follower>();
+  /** The same followers as an array: the per-entry loops iterate it without an iterator object. */
+  private readonly followerList: Follower[] = [];
   private readonly queue: Proposal[] = [];
   /** Proposals written, in index order, waiting for the commit point to pass them. */
   private readonly waiting: Proposal[] = [];
@@ -119,11 +122,14 @@ export class LeaderTerm {
   private readonly acksScratch: Float64Array;
   /** viewOf(host.log): slot headers are written and read through it on every entry. */
   private readonly logView: DataView;
+  /** host.cfg, one load nearer. */
+  private readonly cfg: MuConfig;
 
   constructor(private readonly host: LeaderHost, readonly proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, peers: PeerId[]) {
     this.S = host.cfg.slotCount;
     this.acksScratch = new Float64Array(peers.length + 1);
     this.logView = viewOf(host.log);
+    this.cfg = host.cfg;
     this.base = base;
     this.commit = base;
     this.myEnd = base;
@@ -142,11 +148,13 @@ export class LeaderTerm {
       }
     }
     for (const peer of peers) {
-      this.followers.set(peer, {
+      const f: Follower = {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
         snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null,
-      });
+      };
+      this.followers.set(peer, f);
+      this.followerList.push(f);
     }
     this.scheduleProbe();
     if (this.queue.length > 0) this.kick();
@@ -318,7 +326,7 @@ export class LeaderTerm {
       q.index = this.myEnd;
       this.waiting.push(q);
     }
-    for (const f of this.followers.values()) this.stream(f);
+    for (let k = 0; k < this.followerList.length; k++) this.stream(this.followerList[k]);
     this.advanceCommit();
     this.host.ops.poll();
   }
@@ -349,7 +357,8 @@ export class LeaderTerm {
     const newestOld = last - this.S;
     if (newestOld < 1) return true;
     if (newestOld > this.host.pump.appliedIndex) return false;
-    for (const f of this.followers.values()) {
+    for (let k = 0; k < this.followerList.length; k++) {
+      const f = this.followerList[k];
       for (const w of f.inflight) if (w.ok === null && w.start <= newestOld && first - this.S <= w.end) return false;
     }
     return true;
@@ -467,7 +476,7 @@ export class LeaderTerm {
 
   /** Writes what `f` lacks, within the ring and in-flight limits. */
   private stream(f: Follower): void {
-    const { slotCount, slotBytes, maxInflightPerPeer, maxBatchSlots } = this.host.cfg;
+    const { slotCount, slotBytes, maxInflightPerPeer, maxBatchSlots } = this.cfg;
     while (f.state === 'streaming' && f.inflight.length < maxInflightPerPeer && f.nextIndex <= this.myEnd) {
       const start = f.nextIndex;
       if (start <= this.myEnd - this.S) {
@@ -564,7 +573,8 @@ export class LeaderTerm {
     const acks = this.acksScratch;
     let n = 0;
     acks[n++] = this.myEnd;
-    for (const f of this.followers.values()) {
+    for (let k = 0; k < this.followerList.length; k++) {
+      const f = this.followerList[k];
       // Insertion into a descending array of at most a few members: no allocation on the hot path.
       const v = Math.min(f.ackedIndex, this.myEnd);
       let j = n++;

@@ -7,24 +7,32 @@ import type { Scheduler, TimerHandle } from './scheduler';
 
 export type OpCallback = (c: Completion) => void;
 
-/** A completion target that is an object already (the leader's in-flight write): no closure per operation. */
-export interface OpTarget {
-  complete(c: Completion): void;
-}
-
 /** Writes in flight into one region name (of any peer). */
-interface RegionCount {
+export interface RegionCount {
   n: number;
 }
 
-/** One outstanding operation: whom to tell, and the region count it holds (writes only). */
-interface Outstanding {
-  cb: OpCallback | OpTarget;
-  count: RegionCount | null;
+/**
+ * A completion target that is an object already (the leader's in-flight write): the table keeps it
+ * as it is, so an operation costs no allocation here. One outstanding operation per target.
+ */
+export interface OpTarget {
+  complete(c: Completion): void;
+  /** Set by the table while the operation is outstanding: the count a write holds (null: a read). */
+  regionCount: RegionCount | null;
+}
+
+/** A plain callback as a target. */
+class CallbackOp implements OpTarget {
+  regionCount: RegionCount | null = null;
+  constructor(private readonly cb: OpCallback) {}
+  complete(c: Completion): void {
+    this.cb(c);
+  }
 }
 
 export class OpTable {
-  private readonly callbacks = new Map<number, Outstanding>();
+  private readonly callbacks = new Map<number, OpTarget>();
   private readonly writesByRegion = new Map<string, RegionCount>();
   /** The region of the last write and its count: a leader writes one region over and over. */
   private lastRegion: string | null = null;
@@ -90,13 +98,17 @@ export class OpTable {
     this.lastRegion = region;
     this.lastRegionCount = count;
     count.n++;
-    this.callbacks.set(id, { cb, count });
+    const op = typeof cb === 'function' ? new CallbackOp(cb) : cb;
+    op.regionCount = count;
+    this.callbacks.set(id, op);
     this.posted();
   }
 
   read(peer: PeerId, region: string, offset: number, length: number, into: Buffer, cb: OpCallback | OpTarget): void {
     const id = this.fabric.postRead(peer, region, offset, length, into, 0);
-    this.callbacks.set(id, { cb, count: null });
+    const op = typeof cb === 'function' ? new CallbackOp(cb) : cb;
+    op.regionCount = null;
+    this.callbacks.set(id, op);
     this.posted();
   }
 
@@ -152,9 +164,8 @@ export class OpTable {
         if (op === undefined) continue; // posted by a previous OpTable (restart); nothing waits for it
         this.callbacks.delete(c.wrId);
         n++;
-        if (op.count !== null) op.count.n--;
-        if (typeof op.cb === 'function') op.cb(c);
-        else op.cb.complete(c);
+        if (op.regionCount !== null) op.regionCount.n--;
+        op.complete(c);
       }
     }
     return n;
