@@ -24,6 +24,23 @@ namespace {
 struct ShmPeer {
   std::string dir;
   std::unordered_map<std::string, std::shared_ptr<ShmMapping>> regions;
+  // The region found last and its mapping (a leader writes one region of each peer over and over):
+  // a short string compare instead of a hash lookup. Invariant: empty, or an entry of `regions`.
+  std::string lastName;
+  std::shared_ptr<ShmMapping> lastMapping;
+
+  void forget(const std::string& region) {
+    regions.erase(region);
+    if (lastName == region) {
+      lastName.clear();
+      lastMapping.reset();
+    }
+  }
+  void forgetAll() {
+    regions.clear();
+    lastName.clear();
+    lastMapping.reset();
+  }
 };
 
 // One thread per watched peer (watchPeerGone), asleep on the liveness lock of one of its regions.
@@ -65,7 +82,7 @@ class ShmBackend : public Backend {
       throw std::runtime_error("shm: the peer address's host is the directory of its region files and must be absolute, got '" + host + "'");
     ShmPeer& entry = peers_[peer];
     entry.dir = host.empty() ? dir_ : host;
-    entry.regions.clear();
+    entry.forgetAll();
   }
 
   void disconnectPeer(PeerId peer) override { peers_.erase(peer); }
@@ -314,7 +331,7 @@ class ShmBackend : public Backend {
 
   void dropPeerRegion(PeerId peer, const std::string& region) {
     auto it = peers_.find(peer);
-    if (it != peers_.end()) it->second.regions.erase(region);
+    if (it != peers_.end()) it->second.forget(region);
   }
 
   std::shared_ptr<ShmMapping> peerRegion(PeerId peer, const std::string& region, ErrorKind& error, std::string& detail) {
@@ -325,23 +342,29 @@ class ShmBackend : public Backend {
       return nullptr;
     }
     ShmPeer& entry = it->second;
-    auto found = entry.regions.find(region);
     std::shared_ptr<ShmMapping> mapping;
-    if (found != entry.regions.end()) {
-      mapping = found->second;
+    if (entry.lastMapping && entry.lastName == region) {
+      mapping = entry.lastMapping;
     } else {
-      mapping = ShmMapping::open(regionPath(entry.dir, peer, region));
-      if (!mapping) {
-        pid_t pid = readPresence(entry.dir, peer);
-        bool alive = pid != 0 && pidAlive(pid);
-        error = alive ? ErrorKind::NoRegion : ErrorKind::Gone;
-        detail = alive ? "node " + std::to_string(peer) + " has no region '" + region + "'" : "node " + std::to_string(peer) + " is not running";
-        return nullptr;
+      auto found = entry.regions.find(region);
+      if (found != entry.regions.end()) {
+        mapping = found->second;
+      } else {
+        mapping = ShmMapping::open(regionPath(entry.dir, peer, region));
+        if (!mapping) {
+          pid_t pid = readPresence(entry.dir, peer);
+          bool alive = pid != 0 && pidAlive(pid);
+          error = alive ? ErrorKind::NoRegion : ErrorKind::Gone;
+          detail = alive ? "node " + std::to_string(peer) + " has no region '" + region + "'" : "node " + std::to_string(peer) + " is not running";
+          return nullptr;
+        }
+        entry.regions[region] = mapping;
       }
-      entry.regions[region] = mapping;
+      entry.lastName = region;
+      entry.lastMapping = mapping;
     }
     if (!mapping->ownerAlive()) {
-      entry.regions.erase(region);
+      entry.forget(region);
       error = ErrorKind::Gone;
       detail = "node " + std::to_string(peer) + " (pid " + std::to_string(mapping->header()->ownerPid) + ") is dead";
       return nullptr;
