@@ -24,6 +24,14 @@ import type { OpTable, OpTarget, RegionCount } from './ops';
 import type { ReadingPump } from './pump';
 import type { Scheduler, TimerHandle } from './scheduler';
 
+/**
+ * Removes and returns the first item. pop when it is the only one (the usual case on the per-entry
+ * path): shift is a runtime call, pop is inlined.
+ */
+function takeFirst<T>(items: T[]): T | undefined {
+  return items.length === 1 ? items.pop() : items.shift();
+}
+
 export type ProposeCallback = (err: Error | null, index: number, proposal: number) => void;
 
 export interface LeaderHost {
@@ -122,7 +130,7 @@ export class LeaderTerm {
   private readonly acksScratch: Float64Array;
   /** viewOf(host.log): slot headers are written and read through it on every entry. */
   private readonly logView: DataView;
-  /** host.cfg, one load nearer. */
+  /** host.cfg, one load nearer (every use in this class reads it here). */
   private readonly cfg: MuConfig;
 
   constructor(private readonly host: LeaderHost, readonly proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, peers: PeerId[]) {
@@ -166,7 +174,7 @@ export class LeaderTerm {
    * without waiting for a client.
    */
   private scheduleProbe(): void {
-    this.probeTimer = this.host.scheduler.setTimer(this.host.cfg.scanIntervalMs * 4, () => {
+    this.probeTimer = this.host.scheduler.setTimer(this.cfg.scanIntervalMs * 4, () => {
       if (this.stopped) return;
       this.publishCommit(true);
       this.scheduleProbe();
@@ -187,7 +195,7 @@ export class LeaderTerm {
   }
 
   get maxPayloadBytes(): number {
-    return maxEntryBytes(this.host.cfg.slotCount, this.host.cfg.slotBytes);
+    return maxEntryBytes(this.cfg.slotCount, this.cfg.slotBytes);
   }
 
   /** Entries taken (queued or written) and not yet committed. */
@@ -282,7 +290,7 @@ export class LeaderTerm {
     this.learnApplied(f, ctl.appliedIndex);
     if (f.state === 'snapshot') {
       if (ctl.appliedIndex + 1 > this.myEnd - this.S) this.sync(f);
-      else if (snapshotArrived || this.host.scheduler.nowMs() - f.snapshotAskedAtMs > this.host.cfg.scanIntervalMs * 50) this.askSnapshot(f);
+      else if (snapshotArrived || this.host.scheduler.nowMs() - f.snapshotAskedAtMs > this.cfg.scanIntervalMs * 50) this.askSnapshot(f);
     } else if (f.state === 'detached' && ctl.permissionHolder === self) {
       this.sync(f);
     }
@@ -317,10 +325,9 @@ export class LeaderTerm {
     if (this.stopped) return;
     while (this.queue.length > 0) {
       const q = this.queue[0];
-      const slots = q.kind === SLOT_KIND_ENTRY ? slotsForEntry(q.payload.length, this.host.cfg.slotBytes) : 1;
+      const slots = q.kind === SLOT_KIND_ENTRY ? slotsForEntry(q.payload.length, this.cfg.slotBytes) : 1;
       if (!this.canOverwriteRange(this.myEnd + 1, this.myEnd + slots)) break;
-      if (this.queue.length === 1) this.queue.pop();
-      else this.queue.shift();
+      takeFirst(this.queue);
       if (slots === 1) this.writeOwn(this.myEnd + 1, q.kind, q.payload);
       else this.writeOwnParts(q.payload, slots);
       q.index = this.myEnd;
@@ -332,14 +339,14 @@ export class LeaderTerm {
   }
 
   private writeOwn(index: number, kind: number, payload: Buffer): void {
-    const { slotCount, slotBytes } = this.host.cfg;
+    const { slotCount, slotBytes } = this.cfg;
     writeSlot(this.host.log, slotOffset(index, slotCount, slotBytes), { proposal: this.proposal, index, commitIndex: this.commit, kind, payload }, this.logView);
     this.myEnd = index;
   }
 
   /** An entry larger than a slot: one part per slot, each carrying the entry's identity (layout.ts). */
   private writeOwnParts(payload: Buffer, partCount: number): void {
-    const { slotCount, slotBytes } = this.host.cfg;
+    const { slotCount, slotBytes } = this.cfg;
     const chunkBytes = partChunkBytes(slotBytes);
     const entryStart = this.myEnd + 1;
     for (let partNo = 0; partNo < partCount; partNo++) {
@@ -521,7 +528,7 @@ export class LeaderTerm {
   }
 
   private restamped(start: number, end: number): Buffer | null {
-    const { slotCount, slotBytes } = this.host.cfg;
+    const { slotCount, slotBytes } = this.cfg;
     // Slots up to a snapshot we installed were never checked against a commit marker.
     if (start <= this.host.pump.snapshotIndex) return null;
     const out = Buffer.alloc((end - start + 1) * slotBytes);
@@ -542,8 +549,7 @@ export class LeaderTerm {
     // (failed() ends the epoch below, so later completions are ignored too).
     let gap = false;
     while (f.inflight.length > 0 && f.inflight[0].ok !== null) {
-      // pop when it is the only one (the usual case): shift is a runtime call, pop is inlined.
-      const head = f.inflight.length === 1 ? f.inflight.pop()! : f.inflight.shift()!;
+      const head = takeFirst(f.inflight)!;
       if (head.epoch !== f.epoch) continue;
       if (!head.ok) gap = true;
       else if (!gap && head.end > f.ackedIndex) f.ackedIndex = head.end;
@@ -601,7 +607,7 @@ export class LeaderTerm {
     this.host.appliedChanged();
     // One at a time off the front: a callback may end the term, and stop() answers the rest.
     while (this.waiting.length > 0 && this.waiting[0].index <= this.commit) {
-      const w = this.waiting.length === 1 ? this.waiting.pop()! : this.waiting.shift()!;
+      const w = takeFirst(this.waiting)!;
       w.cb(null, w.index, this.proposal);
     }
     if (this.stopped) return;
@@ -611,7 +617,7 @@ export class LeaderTerm {
 
   private schedulePublish(): void {
     if (this.publishTimer !== null) return;
-    this.publishTimer = this.host.scheduler.setTimer(this.host.cfg.commitPublishDelayMs, () => {
+    this.publishTimer = this.host.scheduler.setTimer(this.cfg.commitPublishDelayMs, () => {
       this.publishTimer = null;
       this.publishCommit();
     });

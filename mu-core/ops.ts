@@ -89,7 +89,7 @@ export class OpTable {
 
   /** Writes `data` (or its bytes [dataStart, dataStart + dataLength)) to `peer`'s `region` at `offset`. */
   write(peer: PeerId, region: string, offset: number, data: Buffer, cb: OpCallback | OpTarget, dataStart?: number, dataLength?: number): void {
-    const id = dataStart === undefined ? this.fabric.postWrite(peer, region, offset, data) : this.fabric.postWrite(peer, region, offset, data, dataStart, dataLength);
+    const id = this.fabric.postWrite(peer, region, offset, data, dataStart, dataLength);
     let count = region === this.lastRegion ? this.lastRegionCount : this.writesByRegion.get(region);
     if (count === undefined) {
       count = { n: 0 };
