@@ -1,6 +1,15 @@
 /**
- * Runs a differential script against a reference server (real memcached) and a subject server
- * (mucached), step by step, both at once, and stops at the first step whose replies differ.
+ * Runs a differential script against reference servers (real memcached) and a subject server
+ * (mucached), step by step, all at once, and stops at the first step where the subject differs
+ * from every reference still in the run.
+ *
+ * Why more than one reference: memcached 1.6.18 is not deterministic everywhere. Its incr/decr of
+ * a stored number >= 2^63 checks for a minus sign with strchr(), which runs past the value into
+ * whatever the slab holds next (stale items, pointers that ASLR moves), so the same script
+ * sometimes answers "non-numeric" there. When the references disagree among themselves at a
+ * step, the ones the subject disagrees with have diverged from the script's intended state: they
+ * are dropped (and reported in `droppedReferences`), and the run goes on against the others. The
+ * subject never gets a pass from a disagreement it alone has.
  *
  * Reading: after each batch the runner sends a sentinel (text `mn`, binary noop with a unique
  * opaque) and reads until the reply stream parses completely and ends with the sentinel's reply,
@@ -52,6 +61,8 @@ export interface DiffOutcome {
   framesCompared: number;
   /** Undefined when every step agreed. */
   mismatch?: string;
+  /** One line per reference dropped because it disagreed with another reference. */
+  droppedReferences: string[];
   incomplete?: string;
 }
 
@@ -168,34 +179,51 @@ function compareStep(ref: StepReply, sub: StepReply): { why: string; at: number 
   return undefined;
 }
 
-export async function runDifferential(steps: Step[], reference: Endpoint, subject: Endpoint, opts: DiffOptions): Promise<DiffOutcome> {
+function traceStep(file: string, step: Step, sent: Buffer, names: string[], replies: StepReply[]): void {
+  fs.appendFileSync(file, `--- step ${step.index} conn ${step.conn} ${step.what}\n> ${escapeBytes(sent, 1 << 20)}\n` +
+    (step.proto === 'binary' ? binarySummary(sent) + '\n' : '') +
+    replies.map((r, i) => `< ${names[i]}: ${escapeBytes(r.bytes, 4000)}\n`).join(''));
+}
+
+export async function runDifferential(steps: Step[], references: Endpoint[], subject: Endpoint, opts: DiffOptions): Promise<DiffOutcome> {
+  if (references.length === 0) throw new Error('runDifferential needs at least one reference server');
   const mk = (ep: Endpoint): Side => ({ ep, conns: [], casBook: new Map(), casNames: newCasNames(opts.strictCas) });
-  const ref = mk(reference);
+  let refs = references.map(mk);
   const sub = mk(subject);
-  const outcome: DiffOutcome = { stepsRun: 0, commandsRun: 0, framesCompared: 0 };
+  const all = [...refs, sub];
+  const outcome: DiffOutcome = { stepsRun: 0, commandsRun: 0, framesCompared: 0, droppedReferences: [] };
   try {
     for (const step of steps) {
       if (Date.now() > opts.deadlineMs) {
         outcome.incomplete = `stopped at step ${step.index}/${steps.length}: time budget used`;
         break;
       }
-      const [a, b] = await Promise.all([runStep(ref, step, opts), runStep(sub, step, opts)]);
-      if (opts.traceFile) {
-        fs.appendFileSync(opts.traceFile, `--- step ${step.index} conn ${step.conn} ${step.what}\n> ${escapeBytes(b.sent, 1 << 20)}\n` +
-          (step.proto === 'binary' ? binarySummary(b.sent) + '\n' : '') +
-          `< ${reference.name}: ${escapeBytes(a.bytes, 4000)}\n< ${subject.name}: ${escapeBytes(b.bytes, 4000)}\n`);
-      }
-      const diff = compareStep(a, b);
-      if (diff) {
-        outcome.mismatch = explain(step, a, b, diff.why, diff.at, opts, reference.name, subject.name);
+      const replies = await Promise.all([...refs, sub].map((side) => runStep(side, step, opts)));
+      const subReply = replies[replies.length - 1];
+      const refReplies = replies.slice(0, -1);
+      if (opts.traceFile) traceStep(opts.traceFile, step, subReply.sent, [...refs, sub].map((s) => s.ep.name), replies);
+      const diffs = refReplies.map((r) => compareStep(r, subReply));
+      const agreeing = refs.filter((_, i) => diffs[i] === undefined);
+      if (agreeing.length === 0) {
+        const d = diffs[0]!;
+        outcome.mismatch = explain(step, refReplies[0], subReply, d.why, d.at, opts, refs[0].ep.name, subject.name);
         break;
       }
+      refs.forEach((side, i) => {
+        const d = diffs[i];
+        if (d === undefined) return;
+        const frame = d.at >= 0 ? `: ${describeFrame(refReplies[i].frames[d.at])} where ${agreeing[0].ep.name} and ` +
+          `${subject.name} gave ${describeFrame(subReply.frames[d.at])}` : '';
+        outcome.droppedReferences.push(`${side.ep.name} dropped at step ${step.index} (${d.why}${frame})`);
+        for (const c of side.conns) c?.destroy();
+      });
+      refs = agreeing;
       outcome.stepsRun++;
       outcome.commandsRun += step.cmds.length;
-      outcome.framesCompared += a.frames.length;
+      outcome.framesCompared += subReply.frames.length;
     }
   } finally {
-    for (const c of [...ref.conns, ...sub.conns]) c?.destroy();
+    for (const side of all) for (const c of side.conns) c?.destroy();
   }
   return outcome;
 }
