@@ -34,7 +34,9 @@ export const SCENARIOS: Scenario[] = [
   { name: 'C number syntax', pieces: ['set a +5 0 1\r\nx\r\nset a -0 0 1\r\nx\r\nset a 5\t 0 1\r\nx\r\nset a \t7 0 1\r\nx\r\nget a\r\nset a 0 0 1 junk\r\nx\r\n'] },
   { name: 'add/replace/append/prepend/cas', pieces: ['add a 0 0 1\r\nq\r\nadd new 0 0 1\r\nq\r\nreplace nope 0 0 1\r\nq\r\nreplace a 0 0 2\r\nrr\r\nappend a 0 0 1\r\n>\r\nprepend a 0 0 1\r\n<\r\nappend nope 0 0 1\r\nx\r\ngets a\r\ncas a 0 0 1 1\r\nx\r\ncas nope 0 0 1 1\r\nx\r\ncas a 0 0 1\r\nx\r\ncas a 0 0 1 abc\r\nx\r\ncas a 0 0 1 1 noreply\r\nx\r\n'] },
   { name: 'cas with the right unique', pieces: ['set c 0 0 1\r\n1\r\ngets c\r\n'] },
-  { name: 'incr/decr', pieces: ['set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 100\r\nincr n -1\r\nincr n abc\r\nincr n 18446744073709551615\r\nincr n 1\r\nincr n 18446744073709551616\r\nincr nokey 1\r\nincr n 1 noreply\r\nincr n\r\nset s 0 0 2\r\nab\r\nincr s 1\r\nset sp 0 0 3\r\n 12\r\nincr sp 1\r\nset big 0 0 3\r\n100\r\ndecr big 1\r\nget big\r\n'] },
+  // incr by 2^64-1 wraps (15 -> 14). No incr/decr here meets a stored number >= 2^63: memcached's
+  // answer to that depends on stale slab memory (tests/helpers/diffRunner.ts says why).
+  { name: 'incr/decr', pieces: ['set n 0 0 2\r\n10\r\nincr n 5\r\nincr n 18446744073709551615\r\ndecr n 100\r\nincr n -1\r\nincr n abc\r\nincr n 1\r\nincr n 18446744073709551616\r\nincr nokey 1\r\nincr n 1 noreply\r\nincr n\r\nset s 0 0 2\r\nab\r\nincr s 1\r\nset sp 0 0 3\r\n 12\r\nincr sp 1\r\nset big 0 0 3\r\n100\r\ndecr big 1\r\nget big\r\n'] },
   { name: 'delete/touch/gat', pieces: ['delete n 0\r\ndelete n 1\r\ndelete n noreply\r\ndelete n 0 noreply\r\ndelete n x noreply\r\ndelete s\r\ndelete s\r\ndelete\r\ntouch sp 10\r\ntouch sp abc\r\ntouch nokey 10\r\ntouch sp 10 noreply\r\ngat 0 sp nokey\r\ngats abc sp\r\ngat 10\r\ngats\r\n'] },
   { name: 'verbosity', pieces: ['verbosity\r\nverbosity 1\r\nverbosity x\r\nverbosity 1 noreply\r\nverbosity 1 2 3\r\nverbosity 0\r\n'] },
   { name: 'flush_all forms', pieces: ['flush_all 0 noreply\r\nflush_all abc\r\nflush_all 0 0 0\r\nflush_all -1\r\nflush_all noreply\r\nflush_all\r\n'] },

@@ -77,10 +77,12 @@ export const scenarios: Scenario[] = [
     arith(Opcode.INCREMENT, 'm', 1n, 0n, 0, { cas: 1234n }), arith(Opcode.INCREMENTQ, 'm', 1n, 0n, 0),
     // No get between the decrements: memcached rewrites a number in place (space padded) only while
     // no unsent reply references the item, which depends on socket timing.
-    arith(Opcode.DECREMENT, 'm', 2n, 0n, 0), arith(Opcode.DECREMENT, 'm', 100n, 0n, 0), keyed(Opcode.GET, 'm'), store(Opcode.SET, 'w', '18446744073709551615'), arith(Opcode.INCREMENT, 'w', 2n, 0n, 0),
+    arith(Opcode.DECREMENT, 'm', 2n, 0n, 0), arith(Opcode.DECREMENT, 'm', 100n, 0n, 0), keyed(Opcode.GET, 'm'), store(Opcode.SET, 'w', '3'), arith(Opcode.INCREMENT, 'w', 18446744073709551615n, 0n, 0),
     keyed(Opcode.GET, 'w'), store(Opcode.SET, 'e', ''), arith(Opcode.INCREMENT, 'e', 1n, 0n, 0),
     arith(Opcode.DECREMENTQ, 'fresh', 1n, 42n, 0), keyed(Opcode.GETK, 'fresh'),
-    arith(Opcode.INCREMENT, 'big', 1n, 18446744073709551615n, 0), arith(Opcode.INCREMENT, 'big', 1n, 0n, 0),
+    // Created at 2^64-1 and read back, not incremented: memcached's incr of a stored number >= 2^63
+    // depends on stale slab memory (tests/helpers/diffRunner.ts). 3 + (2^64-1) above wraps to 2.
+    arith(Opcode.INCREMENT, 'big', 1n, 18446744073709551615n, 0), keyed(Opcode.GET, 'big'),
   ] },
   { name: 'delete', requests: [
     keyed(Opcode.DELETE, 'a', { cas: 1n }), keyed(Opcode.DELETE, 'a'), keyed(Opcode.DELETEQ, 'a'),
