@@ -70,3 +70,29 @@ test('without new posts, empty wake-ups back off on a timer instead of looping',
   expect(s.liveTimers()).toBe(1); // backed off on a timer, not re-armed on completions
   expect(seen).toBe(0);
 });
+
+test('a chain of writes, each posted from the previous one\'s callback after the poll, runs without nesting polls', () => {
+  // The leader's pattern: a completion commits, the commit's callback proposes, the flush runs after
+  // the poll (whenPollDone), writes, and polls again. 5,000 rounds in one go must neither nest one
+  // stack level per round nor leave a write behind.
+  const s = new ManualScheduler();
+  const fabric = fakeFabric();
+  const ops = new OpTable(fabric, s, 1);
+  const rounds = 5000;
+  let completed = 0;
+  const depths: number[] = [];
+  const flush = () => {
+    depths.push(new Error().stack!.split('\n').length);
+    ops.write(2, 'log', 0, Buffer.alloc(8), () => {
+      completed++;
+      if (completed < rounds) expect(ops.whenPollDone(flush)).toBe(true);
+    });
+    ops.poll();
+  };
+  flush();
+  expect(completed).toBe(Math.min(rounds, 1000)); // one poll call runs at most 1000 rounds...
+  while (completed < rounds && s.waits.length > 0) s.signal(); // ...the rest on later wake-ups
+  expect(completed).toBe(rounds);
+  expect(ops.outstanding).toBe(0);
+  expect(Math.max(...depths) - Math.min(...depths)).toBeLessThan(20);
+});

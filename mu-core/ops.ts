@@ -38,6 +38,13 @@ export class OpTable {
   private lastRegion: string | null = null;
   private lastRegionCount: RegionCount | undefined = undefined;
   private polling = false;
+  /**
+   * While poll runs its afterPoll functions: a poll they ask for (the leader's flush ends with one)
+   * is done by the running poll's next round instead of inside them, so a leader that proposes from
+   * its commit callbacks loops here rather than nesting one stack level deeper per entry.
+   */
+  private inAfterPoll = false;
+  private pollAgain = false;
   private afterPoll: Array<() => void> = [];
   /** Emptied afterPoll arrays for reuse (a poll inside an afterPoll function takes its own). */
   private readonly spareArrays: Array<Array<() => void>> = [];
@@ -131,21 +138,32 @@ export class OpTable {
   /** Dispatch every completion ready now; returns how many. `rearm`: wait for more afterwards. */
   poll(rearm = true): number {
     if (this.polling || this.closed) return 0;
+    if (this.inAfterPoll) {
+      this.pollAgain = true;
+      return 0;
+    }
     let n = 0;
     for (let round = 0; round < 1000; round++) {
       this.polling = true;
+      this.pollAgain = false;
       try {
         n += this.drain();
       } finally {
         this.polling = false;
       }
       if (this.afterPoll.length === 0) break;
-      // Functions queued while these run (by a poll inside one) go to another array, for the next round.
+      // Functions queued while these run (by a callback they make) go to another array, for the next round.
       const fns = this.afterPoll;
       this.afterPoll = this.spareArrays.pop() ?? [];
-      for (let k = 0; k < fns.length; k++) fns[k]();
+      this.inAfterPoll = true;
+      try {
+        for (let k = 0; k < fns.length; k++) fns[k]();
+      } finally {
+        this.inAfterPoll = false;
+      }
       fns.length = 0;
       this.spareArrays.push(fns);
+      if (this.afterPoll.length === 0 && !this.pollAgain) break;
     }
     if (n > 0) this.spinUntilMs = -1;
     if (rearm) this.arm();
