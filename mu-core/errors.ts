@@ -11,10 +11,15 @@ export class NotLeaderError extends Error {
 /**
  * Leadership was lost while the entry was in flight. The entry may or may not be committed later
  * (a new leader adopts what it finds); the caller must not report success.
+ *
+ * `entryIndex`: the log index the entry was written at in this node's log (its last slot for an
+ * entry in parts), or 0 if it was never written anywhere (still queued: it can never commit). A
+ * written entry's fate is whatever the reading pump delivers at that index later: this entry (it
+ * was committed after all) or another one (it never will be).
  */
 export class LostLeadershipError extends Error {
   readonly code = 'LostLeadership';
-  constructor(detail: string) {
+  constructor(detail: string, readonly entryIndex = 0) {
     // Said in the message too: a client must treat the write as of unknown outcome, not as failed.
     super(`lost leadership, outcome unknown (the write may still be applied): ${detail}`);
   }

@@ -313,12 +313,12 @@ export class LeaderTerm {
     this.stopped = true;
     this.publishTimer?.cancel();
     this.probeTimer?.cancel();
-    const err = new LostLeadershipError(reason);
     for (const w of this.waiting.splice(0)) {
       if (w.index <= this.commit) w.cb(null, w.index, this.proposal);
-      else w.cb(err, w.index, this.proposal);
+      else w.cb(new LostLeadershipError(reason, w.index), w.index, this.proposal);
     }
-    for (const q of this.queue.splice(0)) q.cb(err, 0, this.proposal);
+    const unwritten = new LostLeadershipError(reason, 0);
+    for (const q of this.queue.splice(0)) q.cb(unwritten, 0, this.proposal);
   }
 
   flush(): void {

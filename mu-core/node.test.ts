@@ -100,12 +100,17 @@ test('a paused leader that wakes up is refused and follows; its in-flight propos
   const stale = proposeAt(c, 1, 'stale');
   runUntil(c, () => stale.err !== null || stale.index > 0, 50);
   expect(stale.err).toBeInstanceOf(LostLeadershipError);
+  // The error names the index node 1 wrote it at (0: never written), whose fate the pump tells.
+  const staleAt = (stale.err as LostLeadershipError).entryIndex;
   // Node 1 is the lowest id alive again: it takes back the lead, adopting what node 2 committed.
   runUntil(c, () => c.leader()?.id === 1, 200);
   const next = proposeAt(c, 1, 'after');
   runUntil(c, () => next.index > 0, 50);
   expect(next.index).toBeGreaterThan(committed.index);
   expect(c.members.get(1)!.entries.get(committed.index)).toBe('during-pause');
+  // Whatever holds that index now, it is not the refused entry, on any node.
+  expect(next.index).toBeGreaterThanOrEqual(staleAt);
+  for (const id of [1, 2, 3]) expect([...c.members.get(id)!.entries.values()]).not.toContain('stale');
 });
 
 test('a follower restarted empty does not vote until the leader synced it, then catches up', () => {

@@ -9,6 +9,9 @@
  * - Deposed leaders: no slot lands in a log that already holds a slot of a higher proposal, and a
  *   paused leader that resumed never gets a proposal made after waking committed under a proposal
  *   number older than a leader elected while it slept.
+ * - Lost proposals (LostLeadership): one that names no index (never written) is never applied
+ *   anywhere; one that names an index is applied, if ever, at that index only. The daemon answers
+ *   such a write from what the pump delivers there (replicated-engine.ts).
  */
 import { LOG_HEADER_BYTES, LOG_REGION, readSlot } from '../layout';
 
@@ -28,6 +31,8 @@ export class SafetyChecker {
   private highestLandedProposal = 0;
   /** Proposal number a resumed node's new proposals must beat. */
   private readonly resumeFloor = new Map<number, number>();
+  /** Entries whose proposal failed with LostLeadership: the index they may only ever sit at (0: none). */
+  private readonly lostAt = new Map<string, number>();
 
   constructor(private readonly slotBytes: number) {}
 
@@ -55,6 +60,10 @@ export class SafetyChecker {
     if (c !== undefined && c !== payload) this.fail(`${who}: index ${index} holds "${payload}" but "${c}" was chosen there`);
     const at = this.indexOf.get(payload);
     if (at !== undefined && at !== index) this.fail(`${who}: entry "${payload}" at index ${index} and at index ${at}`);
+    const lost = this.lostAt.get(payload);
+    if (lost !== undefined && lost !== index) {
+      this.fail(`${who}: entry "${payload}" at index ${index}, but its proposer was told it could only ever be at ${lost === 0 ? 'no index (never written)' : `index ${lost}`}`);
+    }
     this.chosen.set(index, payload);
     this.indexOf.set(payload, index);
   }
@@ -80,6 +89,14 @@ export class SafetyChecker {
     if (proposal < floor) {
       this.fail(`node ${node} resumed and committed "${payload}" under stale proposal ${proposal} (< ${floor})`);
     }
+  }
+
+  /** A proposal failed with LostLeadership naming `entryIndex` (0: it was never written). */
+  onLost(node: number, payload: string, entryIndex: number): void {
+    const at = this.indexOf.get(payload);
+    if (at !== undefined && at !== entryIndex) this.fail(`node ${node} lost "${payload}" naming index ${entryIndex}, but it is already at index ${at}`);
+    if (this.committed.has(payload)) this.fail(`entry "${payload}" was reported committed and then lost`);
+    this.lostAt.set(payload, entryIndex);
   }
 
   onSnapshot(node: number, entries: Map<number, string>, upTo: number): void {

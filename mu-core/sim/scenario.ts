@@ -7,6 +7,7 @@
  */
 import { SimCluster } from './cluster';
 import { SLOT_HEADER_BYTES } from '../layout';
+import { LostLeadershipError } from '../errors';
 import { Rng } from './rng';
 
 export interface ScenarioResult {
@@ -68,6 +69,7 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
         target.node.proposeCb(Buffer.from(payload), (err, index, proposal) => {
           outstanding--;
           if (err === null) cluster.checker.onCommitted(node, payload, index, proposal, floor, afterResign);
+          else if (err instanceof LostLeadershipError) cluster.checker.onLost(node, payload, err.entryIndex);
         });
       });
     };
