@@ -11,7 +11,7 @@ import { addDelta, storedNumber } from './numeric';
 import { itemBytes, LookupMiss, StoredItem } from './store';
 import type { ItemView } from './types';
 import type {
-  ArithOp, ArithResult, DeleteOp, DeleteResult, FlushOp, FlushResult, MetaGetOp, MetaGetResult,
+  ArithOp, ArithResult, DeleteOp, DeleteResult, FenceResult, FlushOp, FlushResult, MetaGetOp, MetaGetResult,
   StoreOp, StoreResult, TouchOp, TouchResult, WriteOp, WriteResultFor,
 } from './types';
 
@@ -47,6 +47,9 @@ export interface DecisionState {
   view(item: StoredItem): ItemView;
 }
 
+/** A fence changes nothing (types.ts FenceOp). */
+const FENCE_DECISION: Decision<FenceResult> = { result: { status: 'OK' }, effects: [] };
+
 export class Decider {
   constructor(
     private readonly store: DecisionState,
@@ -77,6 +80,7 @@ export class Decider {
       case 'touch': return this.decideTouch(op) as Decision<WriteResultFor<O>>;
       case 'flush': return this.decideFlush(op) as Decision<WriteResultFor<O>>;
       case 'metaGet': return this.decideMetaGet(op) as Decision<WriteResultFor<O>>;
+      case 'fence': return FENCE_DECISION as Decision<WriteResultFor<O>>;
     }
     throw new Error(`unknown cache op ${(op as WriteOp).op}`);
   }

@@ -44,3 +44,17 @@ test('a truncated or padded entry is refused, never half-applied', () => {
   for (let cut = 0; cut < entry.length; cut++) expect(() => decodeEffects(entry.subarray(0, cut))).toThrow(/corrupt effect entry/);
   expect(() => decodeEffects(Buffer.concat([entry, Buffer.from([0])]))).toThrow(/trailing/);
 });
+
+test('a stamp makes entries of the same effects differ, and changes nothing a replica applies', () => {
+  const effects: Effect[] = [{ kind: 'put', key: Buffer.from('k'), value: Buffer.from('v'), flags: 0, exptimeSec: 0, cas: 7n, storedAtSec: 1, stale: false, keyBinary: false }];
+  const a = encodeEffects(effects, [], { origin: 1, session: 5, seq: 1 });
+  const b = encodeEffects(effects, [], { origin: 1, session: 5, seq: 2 });
+  expect(a.equals(b)).toBe(false);
+  expect(a.equals(encodeEffects(effects, [], { origin: 1, session: 5, seq: 1 }))).toBe(true);
+  expect(decodeEntry(a)).toEqual({ effects, outcomes: [] });
+  expect(decodeEntry(encodeEffects([], [], { origin: 2, session: 0, seq: 0 }))).toEqual({ effects: [], outcomes: [] });
+  // A stamp of the wrong size is a corrupt entry, not skipped.
+  const bad = Buffer.from(a);
+  bad.writeUInt32LE(11, bad.length - 16);
+  expect(() => decodeEntry(bad)).toThrow(/stamp of 11 bytes/);
+});

@@ -15,15 +15,18 @@
  * refuse them too: a cluster mixing those with this one must not forward writes through followers.)
  *   128 outcome: u32 origin, u32 session, u32 seq, result (the answer to a forwarded write,
  *               recorded by every replica, outcomes.ts)
+ *   129 stamp:   u32 origin, u32 session, u32 seq (a tag no other entry carries: the proposing
+ *               node tells its own entry from any other by bytes alone, replicated-engine.ts)
  * Decoding validates every length against the entry: a corrupt entry throws (a replica must crash
  * rather than apply garbage), it never reads out of bounds.
  */
 import type { Effect } from './effects';
-import type { OutcomeRecord } from './outcomes';
+import type { OutcomeRecord, WriteTag } from './outcomes';
 
 const KIND = { put: 1, delete: 2, touch: 3, invalidate: 4, flush: 5 } as const;
 const FIRST_ANNOTATION_KIND = 128;
 const KIND_OUTCOME = 128;
+const KIND_STAMP = 129;
 /** An outcome's tag: origin, session, seq. */
 const TAG_BYTES = 4 + 4 + 4;
 /** Kind and body length of an annotation. */
@@ -49,15 +52,18 @@ export function effectsBytes(effects: Effect[]): number {
   return total;
 }
 
+/** Bytes a stamp adds to an entry. */
+export const STAMP_BYTES = ANNOTATION_HEAD_BYTES + TAG_BYTES;
+
 /** Bytes an outcome record adds to an entry. */
 export function outcomeBytes(o: OutcomeRecord): number {
   return ANNOTATION_HEAD_BYTES + TAG_BYTES + o.result.length;
 }
 
-export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = []): Buffer {
-  const count = effects.length + outcomes.length;
+export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = [], stamp?: WriteTag): Buffer {
+  const count = effects.length + outcomes.length + (stamp === undefined ? 0 : 1);
   if (count > MAX_EFFECTS_PER_ENTRY) throw new Error(`effect codec: ${count} effects do not fit one entry`);
-  let total = 2 + effectsBytes(effects);
+  let total = 2 + effectsBytes(effects) + (stamp === undefined ? 0 : STAMP_BYTES);
   for (const o of outcomes) total += outcomeBytes(o);
   const out = Buffer.allocUnsafe(total);
   let at = out.writeUInt16LE(count, 0);
@@ -105,6 +111,13 @@ export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = [])
     at = out.writeUInt32LE(o.tag.session, at);
     at = out.writeUInt32LE(o.tag.seq, at);
     at += o.result.copy(out, at);
+  }
+  if (stamp !== undefined) {
+    at = out.writeUInt8(KIND_STAMP, at);
+    at = out.writeUInt32LE(TAG_BYTES, at);
+    at = out.writeUInt32LE(stamp.origin, at);
+    at = out.writeUInt32LE(stamp.session, at);
+    at = out.writeUInt32LE(stamp.seq, at);
   }
   if (at !== total) throw new Error(`effect codec: wrote ${at} of ${total} bytes`);
   return out;
@@ -181,6 +194,12 @@ export function decodeEntry(entry: Buffer): { effects: Effect[]; outcomes: Outco
         if (bodyBytes < TAG_BYTES) throw new Error(`corrupt effect entry: outcome record of ${bodyBytes} bytes`);
         const tag = { origin: r.u32(), session: r.u32(), seq: r.u32() };
         outcomes.push({ tag, result: r.small(bodyBytes - TAG_BYTES) });
+        break;
+      }
+      case KIND_STAMP: {
+        const bodyBytes = r.u32();
+        if (bodyBytes !== TAG_BYTES) throw new Error(`corrupt effect entry: stamp of ${bodyBytes} bytes`);
+        r.skip(bodyBytes); // only its proposer reads it, by comparing whole entries
         break;
       }
       default:

@@ -17,6 +17,10 @@
  * - Pushback: the leader has at most `maxInFlightProposals` entries (and `maxInFlightBytes` of
  *   payload, one entry always fits) proposed and not yet applied. Later writes wait, in arrival
  *   order and undecided, until their deadline, then fail with a SERVER_ERROR (nothing applied).
+ * - Lost lead: a write of our own clients whose entry was in flight when we lost the lead gets the
+ *   answer its entry's fate gives (lost-entries.ts): committed after all, its result; never to be
+ *   committed, it is decided again wherever the lead is now (it took no effect); unknown by its
+ *   deadline, "outcome unknown". Until then fences sent to the leader move the log past it.
  * - Deadline: a write gets one deadline where a client sent it (`leaderWaitMs` from then) and keeps
  *   it through every wait, retry and forward (the leader is told it). Past it nothing of the write
  *   is proposed any more, so a write a client gave up on cannot take effect long after: whatever
@@ -26,9 +30,10 @@
  */
 import type { CommandCounters } from '../context';
 import { Decider, Limits } from './decide';
-import { decodeEntry, effectsBytes, encodeEffects, MAX_EFFECTS_PER_ENTRY, outcomeBytes } from './effect-codec';
+import { decodeEntry, effectsBytes, encodeEffects, MAX_EFFECTS_PER_ENTRY, outcomeBytes, STAMP_BYTES } from './effect-codec';
 import type { Effect } from './effects';
 import { LocalEngine, unixNowSec } from './engine';
+import { LostEntries, LostFate } from './lost-entries';
 import { OutcomeRecord, outcomeRecord, OutcomeTable, TagSource, WriteTag } from './outcomes';
 import { PendingOverlay } from './pending-overlay';
 import type { CacheEngine, ItemView, MetaGetResult, WriteOp, WriteResultFor } from './types';
@@ -58,8 +63,8 @@ export interface WriteForwarder {
   forward(leaderId: number, op: WriteOp, deadlineMs: number, tag: WriteTag): Promise<ForwardedResult>;
 }
 
-/** Marks on errors crossing the forwarding path. */
-type ForwardError = Error & { code?: string; retryable?: boolean; outcomeUnknown?: boolean };
+/** Marks on errors crossing the forwarding path; `fate`: a lost entry's (see LostEntries). */
+type ForwardError = Error & { code?: string; retryable?: boolean; outcomeUnknown?: boolean; fate?: Promise<LostFate>; entryIndex?: number };
 
 /** A write whose fate could not be learnt before its deadline. */
 export class OutcomeUnknownError extends Error {
@@ -165,6 +170,13 @@ export class ReplicatedEngine implements CacheEngine {
   readonly outcomes: OutcomeTable;
   /** Forwards sent again because the first try's fate was unknown; copies answered without a new decision. */
   readonly forwardCounts = { resent: 0, answeredFromRecord: 0, joinedInFlight: 0 };
+  /** Our entries undecided when we lost the lead, until the pump tells their fate. */
+  private readonly lost = new LostEntries();
+  /** Our clients' writes in such entries, by the answer they got. */
+  readonly lostWriteCounts = { applied: 0, decidedAgain: 0, unknown: 0 };
+  /** Fences are being sent (see fenceLostEntries) until this time, while lost entries wait. */
+  private fenceUntilMs = 0;
+  private fencing = false;
 
   constructor(private readonly options: ReplicatedEngineOptions) {
     this.tags = new TagSource(options.selfId);
@@ -343,14 +355,74 @@ export class ReplicatedEngine implements CacheEngine {
         if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
         return { result, index };
       },
-      (err: Error & { code?: string }) => {
+      (err: ForwardError) => {
         // Refused before anything was written (we stopped leading, or hand the lead to a lower
         // node): decide it again wherever the lead is now, within its deadline. (A tagged write
-        // is re-routed by decideAsLeader, once its decision here is let go of.)
+        // is re-routed by decideAsLeader, once its decision here is let go of: its tag tells.)
         if (err.code === 'NotLeader' && tag === undefined) return delay(1).then(() => this.execute(op, deadlineMs));
+        if (err.fate !== undefined && tag === undefined) return this.afterLostLead(op, deadlineMs, result, err);
         throw err;
       },
     );
+  }
+
+  /**
+   * Our write `op`, decided as `result`, was in an entry still undecided when we lost the lead: its
+   * answer is the entry's fate, learnt by the deadline (fences move the log on meanwhile).
+   */
+  private afterLostLead(op: WriteOp, deadlineMs: number, result: unknown, err: ForwardError): Promise<ForwardedResult> {
+    this.fenceLostEntries(deadlineMs);
+    return this.untilDeadline(err.fate!, deadlineMs, 'its entry still undecided').then(
+      (fate) => {
+        if (fate === 'applied') {
+          this.lostWriteCounts.applied++;
+          if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
+          return { result, index: err.entryIndex ?? 0 };
+        }
+        if (fate === 'not-applied') {
+          // Nothing of it took effect, and nothing ever will: it is a new write again.
+          this.lostWriteCounts.decidedAgain++;
+          return this.execute(op, deadlineMs);
+        }
+        this.lostWriteCounts.unknown++;
+        throw this.unknownOutcome('lost the lead with it in flight, and a snapshot was installed over its entry');
+      },
+      () => {
+        this.lostWriteCounts.unknown++;
+        throw this.unknownOutcome('lost the lead with it in flight, and its entry was still undecided');
+      },
+    );
+  }
+
+  /**
+   * While our lost entries wait for their fate and a write waits on one, make the log move past
+   * them: a fence (an entry that changes nothing) through whoever leads, over and over until the
+   * pump has passed the highest of them or the latest waiting deadline passes. Ordinary writes move
+   * the log too; a quiet cluster would otherwise leave them waiting until their deadline.
+   */
+  private fenceLostEntries(deadlineMs: number): void {
+    if (deadlineMs > this.fenceUntilMs) this.fenceUntilMs = deadlineMs;
+    if (this.fencing) return;
+    this.fencing = true;
+    const next = (): void => {
+      if (this.lost.size === 0 || Date.now() >= this.fenceUntilMs) {
+        this.fencing = false;
+        return;
+      }
+      // Paced: a fence applied with lost entries still beyond it is followed by the next a
+      // millisecond later (the leader's log is that far behind), not by a loop of round trips.
+      this.fence(this.fenceUntilMs).then((index) => this.whenApplied(index)).then(() => delay(1).then(next), () => delay(2).then(next));
+    };
+    next();
+  }
+
+  /** One empty entry at the leader (here, if we lead); resolves with its index. */
+  private fence(deadlineMs: number): Promise<number> {
+    const log = this.requireLog();
+    if (log.role === 'leader') return this.propose([]);
+    const leader = log.leaderId;
+    if (leader === null || leader === this.options.selfId) return Promise.reject(new Error('no leader to fence through'));
+    return this.forwarder!.forward(leader, { op: 'fence' }, deadlineMs, this.tags.next()).then((a) => a.index);
   }
 
   /**
@@ -363,12 +435,13 @@ export class ReplicatedEngine implements CacheEngine {
   private propose(effects: Effect[], outcome?: OutcomeRecord): Promise<number> {
     const log = this.requireLog();
     const bytes = effectsBytes(effects) + (outcome === undefined ? 0 : outcomeBytes(outcome));
-    if (2 + bytes > log.maxPayloadBytes) {
-      return Promise.reject(new Error(`entry of ${2 + bytes} bytes exceeds the log entry limit (${log.maxPayloadBytes}); raise the log size`));
+    // Every entry carries its count (2 bytes) and our stamp.
+    if (2 + STAMP_BYTES + bytes > log.maxPayloadBytes) {
+      return Promise.reject(new Error(`entry of ${2 + STAMP_BYTES + bytes} bytes exceeds the log entry limit (${log.maxPayloadBytes}); raise the log size`));
     }
     const open = this.group;
     const records = outcome === undefined ? 0 : 1;
-    if (open !== null && (2 + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + open.outcomes.length + effects.length + records > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
+    if (open !== null && (2 + STAMP_BYTES + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + open.outcomes.length + effects.length + records + 1 > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
     this.overlay.propose(effects);
     const group = this.group ?? this.openGroup();
     for (const e of effects) group.effects.push(e);
@@ -396,7 +469,8 @@ export class ReplicatedEngine implements CacheEngine {
       for (const w of g.writes) w.reject(err);
       return;
     }
-    const payload = encodeEffects(g.effects, g.outcomes);
+    // The stamp makes the entry ours alone, byte for byte (what LostEntries compares).
+    const payload = encodeEffects(g.effects, g.outcomes, this.tags.next());
     this.inFlight.push({ payload, effects: g.effects, outcomes: g.outcomes });
     this.inFlightBytes += payload.length;
     const startedNs = process.hrtime.bigint();
@@ -408,17 +482,24 @@ export class ReplicatedEngine implements CacheEngine {
           w.resolve(index);
         }
       }),
-      (err: Error) => {
+      (err: ForwardError) => {
         // What was in flight may or may not commit under the next leader: decide nothing from it.
         this.overlay.clear();
         this.dropInFlight();
-        for (const w of g.writes) w.reject(err);
+        let reason: ForwardError = err;
+        if (err.code === 'LostLeadership') {
+          // The pump will tell whether it was committed after all (mu-core names its index).
+          const entryIndex = typeof err.entryIndex === 'number' ? err.entryIndex : 0;
+          reason = Object.assign(new Error(err.message), { code: err.code, entryIndex, fate: this.lost.watch(entryIndex, payload, this.appliedIndex) });
+        }
+        for (const w of g.writes) w.reject(reason);
       },
     );
   }
 
   /** The reading pump's handler: entry `index` is committed; apply it. Called in index order. */
   applyEntry(index: number, payload: Buffer): void {
+    if (this.lost.size > 0) this.lost.delivered(index, payload);
     // Ours when it is byte for byte the oldest proposal in flight (entries apply in log order).
     const ours = this.inFlight.length > 0 && this.inFlight[0].payload.equals(payload) ? this.inFlight.shift()! : null;
     const { effects, outcomes } = ours !== null ? ours : decodeEntry(payload);
@@ -444,6 +525,7 @@ export class ReplicatedEngine implements CacheEngine {
    * that only a write could bring.
    */
   passedIndex(index: number): void {
+    if (this.lost.size > 0) this.lost.delivered(index, null);
     if (index <= this.appliedIndex) return;
     this.appliedIndex = index;
     this.release();
@@ -452,6 +534,7 @@ export class ReplicatedEngine implements CacheEngine {
 
   /** State transfer installed everything up to `index`. */
   installedUpTo(index: number): void {
+    this.lost.jumped(index);
     if (index > this.appliedIndex) this.appliedIndex = index;
     this.overlay.clear();
     this.dropInFlight();
@@ -525,10 +608,10 @@ export class ReplicatedEngine implements CacheEngine {
   }
 
   /** `wait`, or a WriteDeadlineError at `deadlineMs` (the wait goes on; its outcome is ignored). */
-  private untilDeadline(wait: Promise<void>, deadlineMs: number, why: string): Promise<void> {
+  private untilDeadline<T>(wait: Promise<T>, deadlineMs: number, why: string): Promise<T> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new WriteDeadlineError(this.options.leaderWaitMs, why)), Math.max(0, deadlineMs - Date.now()));
-      wait.then(() => { clearTimeout(timer); resolve(); });
+      wait.then((v) => { clearTimeout(timer); resolve(v); });
     });
   }
 

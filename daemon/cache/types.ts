@@ -160,7 +160,19 @@ export interface MetaGetResult {
   vivified: boolean;
 }
 
-export type WriteOp = StoreOp | ArithOp | DeleteOp | TouchOp | FlushOp | MetaGetOp;
+/**
+ * Changes nothing; its entry only moves the log on. A deposed leader sends it to the new leader to
+ * learn the fate of the entries it had in flight (replicated-engine.ts). No client command makes one.
+ */
+export interface FenceOp {
+  op: 'fence';
+}
+
+export interface FenceResult {
+  status: 'OK';
+}
+
+export type WriteOp = StoreOp | ArithOp | DeleteOp | TouchOp | FlushOp | MetaGetOp | FenceOp;
 
 export type WriteResultFor<O extends WriteOp> = O extends StoreOp
   ? StoreResult
@@ -174,7 +186,9 @@ export type WriteResultFor<O extends WriteOp> = O extends StoreOp
           ? FlushResult
           : O extends MetaGetOp
             ? MetaGetResult
-            : never;
+            : O extends FenceOp
+              ? FenceResult
+              : never;
 
 export type MaybePromise<T> = T | Promise<T>;
 

@@ -24,6 +24,11 @@ export function muStats(replica: Replica): Array<[string, string]> {
     ['mu_forwards_answered_from_record', String(replica.engine.forwardCounts.answeredFromRecord)],
     ['mu_forwards_joined_in_flight', String(replica.engine.forwardCounts.joinedInFlight)],
     ['mu_outcome_records', String(replica.engine.outcomes.size)],
+    // Our clients' writes whose entry was undecided when this node lost the lead: committed after
+    // all, decided again (never took effect), or answered "outcome unknown".
+    ['mu_lost_lead_writes_applied', String(replica.engine.lostWriteCounts.applied)],
+    ['mu_lost_lead_writes_decided_again', String(replica.engine.lostWriteCounts.decidedAgain)],
+    ['mu_lost_lead_writes_unknown', String(replica.engine.lostWriteCounts.unknown)],
     ['mu_replicated_writes', String(lat.count)],
     ['mu_replication_p50_ns', String(lat.p50)],
     ['mu_replication_p99_ns', String(lat.p99)],

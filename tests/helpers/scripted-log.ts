@@ -2,6 +2,7 @@
  * A replication log for in-process tests of the replicated engine (not mu-core): proposals commit,
  * or fail, only when the test says so.
  */
+import { encodeEffects } from '../../daemon/cache/effect-codec';
 import type { ReplicatedEngine, ReplicationLog } from '../../daemon/cache/replicated-engine';
 
 export class ScriptedLog implements ReplicationLog {
@@ -43,10 +44,33 @@ export class ScriptedLog implements ReplicationLog {
     this.engine().passedIndex(this.nextIndex++);
   }
 
-  /** Leadership lost: every outstanding proposal fails. */
+  /**
+   * Leadership lost: every outstanding proposal fails with LostLeadership naming the index it was
+   * written at in our log, as mu-core's do (the next indices, in order). Their fate comes later,
+   * from `deliverLost`.
+   */
   loseLeadership(newLeader: number): void {
     this.role = 'follower';
     this.leaderId = newLeader;
-    for (const p of this.open.splice(0)) p.reject(Object.assign(new Error('lost leadership: test'), { code: 'LostLeadership' }));
+    let index = this.nextIndex;
+    for (const p of this.open.splice(0)) {
+      this.lost.push({ index, payload: p.payload });
+      p.reject(Object.assign(new Error('lost leadership: test'), { code: 'LostLeadership', entryIndex: index++ }));
+    }
+  }
+
+  /** Entries of ours that were undecided when leadership was lost, oldest first. */
+  readonly lost: Array<{ index: number; payload: Buffer }> = [];
+
+  /**
+   * The pump reaches the oldest lost entry's index: it delivers that entry (`committed`: the next
+   * leader adopted it) or another one decided there instead (an empty entry of the next leader).
+   */
+  deliverLost(committed: boolean): void {
+    const l = this.lost.shift();
+    if (!l) throw new Error('no lost entry');
+    if (l.index !== this.nextIndex) throw new Error(`lost entry at ${l.index}, pump at ${this.nextIndex}`);
+    this.nextIndex++;
+    this.engine().applyEntry(l.index, committed ? l.payload : encodeEffects([]));
   }
 }

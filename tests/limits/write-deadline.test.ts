@@ -6,7 +6,7 @@
  */
 import { PeerDialer, PeerLinkError, PeerListener } from '../../daemon/cluster/peer-link';
 import { decodeEffects } from '../../daemon/cache/effect-codec';
-import { NoLeaderError, ReplicatedEngine, WriteDeadlineError, WriteForwarder } from '../../daemon/cache/replicated-engine';
+import { NoLeaderError, OutcomeUnknownError, ReplicatedEngine, WriteDeadlineError, WriteForwarder } from '../../daemon/cache/replicated-engine';
 import type { StoreOp, WriteOp } from '../../daemon/cache/types';
 import { ScriptedLog } from '../helpers/scripted-log';
 
@@ -64,11 +64,31 @@ test('a write waiting for room keeps its arrival deadline when leadership moves 
   expect(engine.backlog.waiting).toBe(1);
   await new Promise((r) => setTimeout(r, 20));
   log.loseLeadership(2);
-  await expect(first).rejects.toThrow(/lost leadership/);
   expect((await waiting.value).status).toBe('STORED');
-  expect(forwarded).toHaveLength(1);
-  expect(forwarded[0].deadlineMs).toBeGreaterThanOrEqual(waiting.min);
-  expect(forwarded[0].deadlineMs).toBeLessThanOrEqual(waiting.max);
+  const writes = () => forwarded.filter((f) => f.op.op !== 'fence');
+  expect(writes()).toHaveLength(1);
+  expect(writes()[0].deadlineMs).toBeGreaterThanOrEqual(waiting.min);
+  expect(writes()[0].deadlineMs).toBeLessThanOrEqual(waiting.max);
+  // The first write's entry was in flight: once another entry is decided at its index, it is
+  // decided again, under its own deadline.
+  log.deliverLost(false);
+  expect((await first).status).toBe('STORED');
+  expect(writes()).toHaveLength(2);
+  expect(writes()[1].deadlineMs).toBeLessThanOrEqual(waiting.min);
+});
+
+test('a write whose entry was in flight when the lead was lost, and stays undecided, is "outcome unknown" at its deadline', async () => {
+  const { engine, log, forwarded } = setup({ leaderWaitMs: 300 });
+  const write = engine.mutate(store('set', 'limbo'));
+  await settle();
+  log.loseLeadership(2);
+  const err = await write.catch((e: Error) => e);
+  expect(err).toBeInstanceOf(OutcomeUnknownError);
+  expect((err as Error).message).toMatch(/lost the lead with it in flight, and its entry was still undecided\); outcome unknown$/);
+  expect(engine.lostWriteCounts).toEqual({ applied: 0, decidedAgain: 0, unknown: 1 });
+  // Meanwhile it asked the new leader for fences, to move the log past the entry.
+  expect(forwarded.filter((f) => f.op.op === 'fence').length).toBeGreaterThan(0);
+  expect(forwarded.filter((f) => f.op.op !== 'fence')).toHaveLength(0);
 });
 
 test('a no-change verdict whose proof entry fails is decided again under the same deadline', async () => {
