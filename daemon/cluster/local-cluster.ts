@@ -53,7 +53,7 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
     .option('nodes', { type: 'number', default: 3, describe: 'how many nodes (3 or 5 tolerate 1 or 2 failures)' })
     .option('fabric', { choices: ['shm', 'tcp'] as const, default: 'shm' as const, describe: 'shm: one host, shared memory; tcp: the software NIC over TCP' })
     .option('port', { type: 'number', default: 11211, describe: 'client port of node 1; node i listens on port+i-1' })
-    .option('fabric-port', { type: 'number', default: 11311, describe: 'tcp fabric port of node 1' })
+    .option('fabric-port', { type: 'number', describe: 'tcp fabric port of node 1 (default: --port + 100; node links use it + 100)' })
     .option('m', { type: 'number', default: 64, describe: 'item memory per node, megabytes' })
     .option('I', { type: 'string', default: '1m', describe: 'max item size' })
     .epilogue('Options after -- go to every node as they are (mucached --help lists them), e.g.\n  mucached cluster --nodes 3 -- -c 4096 --write-deadline-ms 2000')
@@ -70,8 +70,10 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mucached-cluster-'));
   const configFile = path.join(dir, 'cluster.json');
+  // Derived from --port by default, so a second local cluster needs only another --port.
+  const fabricPort = args['fabric-port'] ?? args.port + 100;
   const nodes = Array.from({ length: args.nodes }, (_, i) => ({
-    id: i + 1, host: '127.0.0.1', clientPort: args.port + i, fabricPort: args['fabric-port'] + i, peerPort: args['fabric-port'] + 100 + i,
+    id: i + 1, host: '127.0.0.1', clientPort: args.port + i, fabricPort: fabricPort + i, peerPort: fabricPort + 100 + i,
   }));
   const clusterName = `local-${process.pid}`;
   fs.writeFileSync(configFile, JSON.stringify({

@@ -109,3 +109,33 @@ test('nodes started by a tool that dies stop by themselves and remove their file
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('two local clusters run side by side when only --port differs (their fabric and link ports follow it)', async () => {
+  // Bases with all offsets free: clients +0..2, tcp fabric +100..102, node links +200..202.
+  const offsets = [0, 1, 2, 100, 101, 102, 200, 201, 202];
+  const first = await freePortBase(offsets);
+  let second = await freePortBase(offsets);
+  for (let i = 0; i < 100 && Math.abs(second - first) < 203; i++) second = await freePortBase(offsets);
+  const cmds = [first, second].map((port) => {
+    const cmd = spawn(process.execPath, [daemonCli, 'cluster', '--nodes', '3', '--fabric', 'tcp', '--port', String(port), '-m', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = { text: '' };
+    cmd.stdout!.on('data', (d) => { out.text += d.toString(); });
+    cmd.stderr!.on('data', (d) => { out.text += d.toString(); });
+    return { cmd, out, port, exited: new Promise<void>((r) => cmd.once('exit', () => r())) };
+  });
+  try {
+    for (const c of cmds) {
+      await waitUntil(() => /nodes up on tcp; node \d leads/.test(c.out.text), 30_000, `the cluster on ${c.port} to come up`).catch((e: Error) => {
+        throw new Error(`${e.message}; its output:\n${c.out.text}`);
+      });
+    }
+    for (const c of cmds) {
+      expect(await exchange(c.port, `set side-${c.port} 0 0 2\r\nok\r\n`, (r) => r.endsWith('\r\n'))).toBe('STORED\r\n');
+      await waitForValue(c.port + 2, `side-${c.port}`, 'ok');
+    }
+  } finally {
+    for (const c of cmds) if (c.cmd.exitCode === null && c.cmd.signalCode === null) c.cmd.kill('SIGTERM');
+    await Promise.race([Promise.all(cmds.map((c) => c.exited)), new Promise((r) => setTimeout(r, 20_000))]);
+    for (const c of cmds) if (c.cmd.exitCode === null && c.cmd.signalCode === null) c.cmd.kill('SIGKILL');
+  }
+});
