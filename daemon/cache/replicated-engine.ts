@@ -411,7 +411,9 @@ export class ReplicatedEngine implements CacheEngine {
       }
       // Paced: a fence applied with lost entries still beyond it is followed by the next a
       // millisecond later (the leader's log is that far behind), not by a loop of round trips.
-      this.fence(this.fenceUntilMs).then((index) => this.whenApplied(index)).then(() => delay(1).then(next), () => delay(2).then(next));
+      const until = this.fenceUntilMs;
+      this.fence(until).then((index) => this.untilDeadline(this.whenApplied(index), until, 'fence not applied'))
+        .then(() => delay(1).then(next), () => delay(2).then(next));
     };
     next();
   }
