@@ -4,7 +4,7 @@
  * earlier entries are applied, fail cleanly after leaderWaitMs, and are re-routed when leadership
  * moves while they wait.
  */
-import { decodeEffects } from '../../daemon/cache/effect-codec';
+import { decodeEffects, decodeEntry } from '../../daemon/cache/effect-codec';
 import { BacklogFullError, ReplicatedEngine, WriteForwarder } from '../../daemon/cache/replicated-engine';
 import type { StoreOp, WriteOp } from '../../daemon/cache/types';
 import { ScriptedLog } from '../helpers/scripted-log';
@@ -150,4 +150,18 @@ test('a group stops growing at the slot payload limit; the rest goes into the ne
   log.commitOldest();
   log.commitOldest();
   expect((await Promise.all(results)).map((r) => r.status)).toEqual(keys.map(() => 'STORED'));
+});
+
+test('a fence sent to the leader commits an entry that changes nothing but records its answer', async () => {
+  const { engine, log } = setup({});
+  const tag = { origin: 2, session: 9, seq: 1 };
+  const fence = engine.execute({ op: 'fence' }, Date.now() + 10_000, tag);
+  await settle();
+  expect(log.outstanding).toBe(1);
+  log.commitOldest();
+  const answer = await fence;
+  expect(answer.result).toEqual({ status: 'OK' });
+  expect(answer.index).toBe(1);
+  expect(decodeEntry(log.proposed[0]).effects).toEqual([]);
+  expect(engine.outcomes.lookup(tag)).toEqual({ result: { status: 'OK' }, index: 1 });
 });
