@@ -45,9 +45,8 @@ export class OpTable {
    */
   private inAfterPoll = false;
   private pollAgain = false;
-  private afterPoll: Array<() => void> = [];
-  /** Emptied afterPoll arrays for reuse (a poll inside an afterPoll function takes its own). */
-  private readonly spareArrays: Array<Array<() => void>> = [];
+  /** Filled only while drain runs (whenPollDone), run and emptied by poll after it. */
+  private readonly afterPoll: Array<() => void> = [];
   private armed = false;
   private closed = false;
   /** The back-off timer of an empty wake-up (see arm), while armed on it. */
@@ -152,18 +151,17 @@ export class OpTable {
         this.polling = false;
       }
       if (this.afterPoll.length === 0) break;
-      // Functions queued while these run (by a callback they make) go to another array, for the next round.
+      // Nothing is queued while these run (whenPollDone only queues during drain, and a poll they
+      // ask for is deferred to the next round), so the list is run in place.
       const fns = this.afterPoll;
-      this.afterPoll = this.spareArrays.pop() ?? [];
       this.inAfterPoll = true;
       try {
         for (let k = 0; k < fns.length; k++) fns[k]();
       } finally {
         this.inAfterPoll = false;
+        fns.length = 0;
       }
-      fns.length = 0;
-      this.spareArrays.push(fns);
-      if (this.afterPoll.length === 0 && !this.pollAgain) break;
+      if (!this.pollAgain) break;
     }
     if (n > 0) this.spinUntilMs = -1;
     if (rearm) this.arm();
