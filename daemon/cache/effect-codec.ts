@@ -71,6 +71,11 @@ export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = [],
     at = out.writeUInt16LE(key.length, at);
     at += key.copy(out, at);
   };
+  const putTag = (tag: WriteTag) => {
+    at = out.writeUInt32LE(tag.origin, at);
+    at = out.writeUInt32LE(tag.session, at);
+    at = out.writeUInt32LE(tag.seq, at);
+  };
   for (const e of effects) {
     at = out.writeUInt8(KIND[e.kind], at);
     switch (e.kind) {
@@ -107,17 +112,13 @@ export function encodeEffects(effects: Effect[], outcomes: OutcomeRecord[] = [],
   for (const o of outcomes) {
     at = out.writeUInt8(KIND_OUTCOME, at);
     at = out.writeUInt32LE(TAG_BYTES + o.result.length, at);
-    at = out.writeUInt32LE(o.tag.origin, at);
-    at = out.writeUInt32LE(o.tag.session, at);
-    at = out.writeUInt32LE(o.tag.seq, at);
+    putTag(o.tag);
     at += o.result.copy(out, at);
   }
   if (stamp !== undefined) {
     at = out.writeUInt8(KIND_STAMP, at);
     at = out.writeUInt32LE(TAG_BYTES, at);
-    at = out.writeUInt32LE(stamp.origin, at);
-    at = out.writeUInt32LE(stamp.session, at);
-    at = out.writeUInt32LE(stamp.seq, at);
+    putTag(stamp);
   }
   if (at !== total) throw new Error(`effect codec: wrote ${at} of ${total} bytes`);
   return out;

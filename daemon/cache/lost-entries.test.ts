@@ -14,7 +14,6 @@ test('the pump tells each lost entry its fate by what it delivers at the entry\'
   const at12 = track(lost.watch(12, b('twelve'), 10));
   const at11 = track(lost.watch(11, b('eleven'), 10)); // registered out of order: kept sorted
   const at14 = track(lost.watch(14, b('fourteen'), 10));
-  expect(lost.highestIndex).toBe(14);
   lost.delivered(11, b('eleven')); // ours: committed after all
   lost.delivered(12, b('other')); // someone else's entry there
   await tick();

@@ -26,11 +26,6 @@ export class LostEntries {
     return this.entries.length;
   }
 
-  /** The highest index still waiting for its fate (0: none). */
-  get highestIndex(): number {
-    return this.entries.length === 0 ? 0 : this.entries[this.entries.length - 1].index;
-  }
-
   /**
    * `payload` was written at `index` (0: never written, so it never takes effect). `appliedIndex`:
    * how far the pump has gone; an index it already passed cannot be watched any more.

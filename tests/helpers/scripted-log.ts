@@ -15,6 +15,8 @@ export class ScriptedLog implements ReplicationLog {
   maxOutstanding = 0;
   /** Leader: where its term began (ReplicationLog.termStartIndex). */
   termStartIndex = 0;
+  /** Entries of ours that were undecided when leadership was lost, oldest first. */
+  readonly lost: Array<{ index: number; payload: Buffer }> = [];
 
   constructor(private readonly engine: () => ReplicatedEngine) {}
 
@@ -58,9 +60,6 @@ export class ScriptedLog implements ReplicationLog {
       p.reject(Object.assign(new Error('lost leadership: test'), { code: 'LostLeadership', entryIndex: index++ }));
     }
   }
-
-  /** Entries of ours that were undecided when leadership was lost, oldest first. */
-  readonly lost: Array<{ index: number; payload: Buffer }> = [];
 
   /**
    * The pump reaches the oldest lost entry's index: it delivers that entry (`committed`: the next
