@@ -45,6 +45,8 @@ export type Role = 'follower' | 'candidate' | 'leader';
  * rings, interpreted, it cost 2-4 ms of the fail-over for a 4096-slot log.
  */
 const TAKEOVER_DRILL_SCANS = 1000;
+/** Entries a follower's pump applies per run (one turn of the event loop), at most. */
+const PUMP_BATCH_ENTRIES = 1024;
 
 /** none: a member; draining: resigned, pending proposals still committing; left: mark published. */
 type ResignState = 'none' | 'draining' | 'left';
@@ -522,18 +524,25 @@ export class MuNode {
     this.background.publish({ appliedIndex: this.pump.appliedIndex, firstUndecided: this.pump.commitKnown + 1 });
   }
 
-  private schedulePump(): void {
-    this.pumpTimer = this.scheduler.setTimer(this.cfg.pumpIntervalMs, () => {
+  /**
+   * A run that applied a whole batch is followed by the next one in the next turn of the event loop,
+   * not a pump interval later: a follower that was descheduled for a few milliseconds has that much
+   * of the leader's stream to apply, and at one batch per interval it could never catch up (it fell
+   * out of the ring instead, into a state transfer).
+   */
+  private schedulePump(afterMs = this.cfg.pumpIntervalMs): void {
+    this.pumpTimer = this.scheduler.setTimer(afterMs, () => {
       if (this.stopped) return;
-      this.runPump();
-      this.schedulePump();
+      const more = this.runPump();
+      this.schedulePump(more ? 0 : this.cfg.pumpIntervalMs);
     });
   }
 
-  private runPump(): void {
-    if (this.roleNow === 'leader') return; // the leader's pump is fed by its commits
+  /** Applies one batch of what is decided; true if the batch was full (more may be waiting). */
+  private runPump(): boolean {
+    if (this.roleNow === 'leader') return false; // the leader's pump is fed by its commits
     const before = this.pump.appliedIndex;
-    this.pump.run(1024);
+    const applied = this.pump.run(PUMP_BATCH_ENTRIES);
     if (this.pump.appliedIndex !== before) this.publishApplied();
     if (this.amnesic && this.historyKnown) {
       const sync = readCommitMarker(this.log, H_SYNC_MARKER);
@@ -547,5 +556,6 @@ export class MuNode {
       this.pumpStartedLogged = true;
       this.logger.info('Reading pump started');
     }
+    return applied >= PUMP_BATCH_ENTRIES;
   }
 }
