@@ -23,6 +23,12 @@ export interface MuConfig {
   commitPublishDelayMs: number;
   /** Followers poll their own log this often. */
   pumpIntervalMs: number;
+  /**
+   * Longest the leader holds new entries, per episode, for a streaming follower whose unapplied
+   * slots they would overwrite (leader.ts, ring hold); past it the follower falls out of the ring
+   * and gets a state transfer. 0: never hold. Default: the failure detector's fuse.
+   */
+  ringHoldMs: number;
   /** Writes in flight per follower; beyond this entries wait (batched into the next write). */
   maxInflightPerPeer: number;
   /** Most slots in one write. */
@@ -86,13 +92,16 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
     electionPollMs: 0,
     electionWindowScans: 10,
     unreachableMissScans: 1,
+    ringHoldMs: 0,
   };
+  // As long as the failure detector's fuse: a follower held for longer is dead or lastingly slower.
+  base.ringHoldMs = (base.scoreMax - base.scoreDeadAt) * base.scanIntervalMs;
   if (kind === 'tcp' || kind === 'verbs') {
     // An unanswered connection drops the score by a third of the fuse: 3 such reads and the peer
     // is dead; a slow read still counts 1, a refused or reset connection ('gone') the whole fuse.
     const unreachableMissScans = Math.ceil((base.scoreMax - base.scoreDeadAt) / 3);
     if (kind === 'verbs') return { ...base, unreachableMissScans };
-    return { ...base, scanIntervalMs: 2, permissionRetryMs: 5, commitPublishDelayMs: 0.2, completionBusyPollMs: 0.5, unreachableMissScans };
+    return { ...base, scanIntervalMs: 2, ringHoldMs: 2 * base.ringHoldMs, permissionRetryMs: 5, commitPublishDelayMs: 0.2, completionBusyPollMs: 0.5, unreachableMissScans };
   }
   if (kind === 'shm') return { ...base, unreachableMissScans: base.scoreMax - base.scoreDeadAt };
   if (kind === 'sim') {
@@ -101,7 +110,7 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
       scoreDeadAt: 2, permissionRetryMs: 3, commitPublishDelayMs: 0.3, pumpIntervalMs: 0.5, maxInflightPerPeer: 4, maxBatchSlots: 4,
       // 4 slots: prepare reads a log in several windows, often across the end of the ring.
       prepareFirstReadBytes: 4 * 128,
-      electionPollMs: 0.05, electionWindowScans: 8, unreachableMissScans: 2,
+      electionPollMs: 0.05, electionWindowScans: 8, unreachableMissScans: 2, ringHoldMs: 6,
     };
   }
   return base;

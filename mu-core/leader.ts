@@ -10,6 +10,11 @@
  *   and no write of the old slot is still in flight.
  * - f's ackedIndex: every index <= it is on f under this proposal, or already applied by f.
  * - A commit marker goes to f only under this proposal, so f applies only slots we wrote there.
+ * - Ring hold: no entry is taken into our log while it would overwrite, in a streaming follower's
+ *   ring, a slot that follower has not applied, for at most ringHoldMs per episode (the episode ends
+ *   once it is back within half a ring). A follower on a hiccup (descheduled, a GC pause) catches up
+ *   instead of falling out of the ring into a state transfer; a dead or lastingly slower one stalls
+ *   the term at most ringHoldMs, then falls out as before (every wait is for a majority, bounded).
  */
 import type { Completion, PeerId } from '../binding/fabric';
 import type { MuConfig } from './config';
@@ -31,6 +36,12 @@ import type { Scheduler, TimerHandle } from './scheduler';
 function takeFirst<T>(items: T[]): T | undefined {
   return items.length === 1 ? items.pop() : items.shift();
 }
+
+/**
+ * How often the applied index of a follower held for is read again while the hold lasts. A real
+ * sleep, not a spin: the follower being waited for may need this very core to catch up.
+ */
+const RING_HOLD_POLL_MS = 1;
 
 export type ProposeCallback = (err: Error | null, index: number, proposal: number) => void;
 
@@ -60,6 +71,9 @@ export interface FollowerProgress {
   ackedIndex: number;
   /** The follower's applied index as last read from its control region. */
   appliedIndex: number;
+  /** Times new entries were held for it (ring hold), and times it was given up on after ringHoldMs. */
+  ringHolds: number;
+  ringHoldsWaived: number;
 }
 
 /** One write of slots start..end to a follower; it is its own completion target (no closure per write). */
@@ -110,6 +124,13 @@ interface Follower {
   grantedIncarnation: number | null;
   /** The incarnation it restarted as, while we wait for it to grant us again (null: none). */
   restartedAs: number | null;
+  /** Time held for it in the current ring-hold episode (see ringHeld), and when last counted (-1: no episode). */
+  heldMs: number;
+  holdCountedAtMs: number;
+  /** Held for ringHoldMs without catching up: not held for again until it streams anew. */
+  holdWaived: boolean;
+  ringHolds: number;
+  ringHoldsWaived: number;
 }
 
 export class LeaderTerm {
@@ -126,6 +147,8 @@ export class LeaderTerm {
   private flushScheduled = false;
   private publishTimer: TimerHandle | null = null;
   private probeTimer: TimerHandle | null = null;
+  /** While a ring hold lasts: the next read of the held followers' applied indices. */
+  private holdTimer: TimerHandle | null = null;
   private readonly S: number;
   private readonly acksScratch: Float64Array;
   /** viewOf(host.log): slot headers are written and read through it on every entry. */
@@ -159,7 +182,8 @@ export class LeaderTerm {
       const f: Follower = {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
-        snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null,
+        snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false,
+        ringHolds: 0, ringHoldsWaived: 0,
       };
       this.followers.set(peer, f);
       this.followerList.push(f);
@@ -187,7 +211,9 @@ export class LeaderTerm {
 
   /** Each follower's state in this term, what it holds of our log and what it applied (for stats). */
   followerProgress(): FollowerProgress[] {
-    return [...this.followers.values()].map((f) => ({ peer: f.peer, state: f.state, ackedIndex: f.ackedIndex, appliedIndex: f.appliedKnown }));
+    return [...this.followers.values()].map((f) => ({
+      peer: f.peer, state: f.state, ackedIndex: f.ackedIndex, appliedIndex: f.appliedKnown, ringHolds: f.ringHolds, ringHoldsWaived: f.ringHoldsWaived,
+    }));
   }
 
   get lastIndex(): number {
@@ -245,6 +271,8 @@ export class LeaderTerm {
     if (f === undefined || this.stopped || f.state !== 'ungranted') return;
     f.epoch++;
     f.lastSentCommit = 0;
+    f.holdWaived = false;
+    f.holdCountedAtMs = -1;
     invariant(appliedIndex <= this.myEnd, `follower ${peer} applied ${appliedIndex} beyond leader's log end ${this.myEnd}`);
     f.appliedKnown = appliedIndex;
     f.ackedIndex = Math.max(f.ackedIndex, appliedIndex);
@@ -313,6 +341,7 @@ export class LeaderTerm {
     this.stopped = true;
     this.publishTimer?.cancel();
     this.probeTimer?.cancel();
+    this.holdTimer?.cancel();
     for (const w of this.waiting.splice(0)) {
       if (w.index <= this.commit) w.cb(null, w.index, this.proposal);
       else w.cb(new LostLeadershipError(reason, w.index), w.index, this.proposal);
@@ -327,6 +356,7 @@ export class LeaderTerm {
       const q = this.queue[0];
       const slots = q.kind === SLOT_KIND_ENTRY ? slotsForEntry(q.payload.length, this.cfg.slotBytes) : 1;
       if (!this.canOverwriteRange(this.myEnd + 1, this.myEnd + slots)) break;
+      if (this.ringHeld(this.myEnd + slots)) break;
       takeFirst(this.queue);
       if (slots === 1) this.writeOwn(this.myEnd + 1, q.kind, q.payload);
       else this.writeOwnParts(q.payload, slots);
@@ -371,8 +401,58 @@ export class LeaderTerm {
     return true;
   }
 
+  /**
+   * Whether taking entries up to `lastIndex` waits for a follower that has not applied the slots
+   * they would overwrite in its ring (the ring hold, see the top of this file). Starts, ends and
+   * gives up episodes; while one lasts, the held followers' applied indices are read again every
+   * RING_HOLD_POLL_MS. The time held is counted in steps of at most twice that: a stall of this
+   * process (or of the whole host) is not the follower being slow, as the failure detector counts
+   * scans, not time, for the same reason.
+   */
+  private ringHeld(lastIndex: number): boolean {
+    const holdMs = this.cfg.ringHoldMs;
+    if (holdMs <= 0 || lastIndex <= this.S) return false;
+    let held = false;
+    for (let k = 0; k < this.followerList.length; k++) {
+      const f = this.followerList[k];
+      if (f.holdCountedAtMs >= 0 && (f.state !== 'streaming' || f.appliedKnown + this.S / 2 >= this.myEnd)) f.holdCountedAtMs = -1;
+      if (f.state !== 'streaming' || f.holdWaived || lastIndex - this.S <= f.appliedKnown) continue;
+      const nowMs = this.host.scheduler.nowMs();
+      if (f.holdCountedAtMs < 0) {
+        f.heldMs = 0;
+        f.ringHolds++;
+      } else {
+        f.heldMs += Math.min(nowMs - f.holdCountedAtMs, 2 * RING_HOLD_POLL_MS);
+      }
+      f.holdCountedAtMs = nowMs;
+      if (f.heldMs >= holdMs) {
+        f.holdCountedAtMs = -1;
+        f.holdWaived = true;
+        f.ringHoldsWaived++;
+        this.host.logger.info(`follower ${f.peer} still ${this.myEnd - f.appliedKnown} entries behind after ${holdMs} ms of holding new entries for it: going on without it`);
+        continue;
+      }
+      held = true;
+    }
+    if (held && this.holdTimer === null) {
+      this.holdTimer = this.host.scheduler.setTimer(RING_HOLD_POLL_MS, () => {
+        this.holdTimer = null;
+        if (this.stopped) return;
+        for (let k = 0; k < this.followerList.length; k++) {
+          const f = this.followerList[k];
+          if (f.holdCountedAtMs >= 0) this.refreshApplied(f);
+        }
+        // A read that finds progress kicks the flush itself (learnApplied); this one times the hold.
+        this.kick();
+      });
+    }
+    return held;
+  }
+
   private sync(f: Follower): void {
     f.state = 'syncing';
+    f.holdWaived = false;
+    f.holdCountedAtMs = -1;
     f.epoch++;
     f.lastSentCommit = 0; // what reached it before may be gone (snapshot, detach): publish again
     const epoch = f.epoch;
@@ -469,6 +549,7 @@ export class LeaderTerm {
     if (applied > f.appliedKnown) {
       f.appliedKnown = applied;
       if (f.state === 'streaming') this.stream(f);
+      if (f.holdCountedAtMs >= 0 && this.queue.length > 0) this.kick();
     }
   }
 

@@ -45,6 +45,9 @@ export function muStats(replica: Replica): Array<[string, string]> {
     pairs.push([`mu_peer_${peer}_acked_index`, String(f.ackedIndex)]);
     pairs.push([`mu_peer_${peer}_applied_index`, String(f.appliedIndex)]);
     pairs.push([`mu_peer_${peer}_lag`, String(Math.max(0, progress.commitIndex - f.appliedIndex))]);
+    // Episodes of new entries held back so it would not fall out of the ring, and those given up.
+    pairs.push([`mu_peer_${peer}_ring_holds`, String(f.ringHolds)]);
+    pairs.push([`mu_peer_${peer}_ring_holds_waived`, String(f.ringHoldsWaived)]);
   }
   return pairs;
 }
