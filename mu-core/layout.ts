@@ -7,7 +7,8 @@
  * writes its own log locally).
  *
  *   header, 128 bytes
- *     0  u32  magic 'MuLg'
+ *     0  u32  magic: the log format, 'MuL2' (slots checked by slotChecksum); 'MuLg' was format 1,
+ *             whose slots carried FNV-1a (mucached before the four-lane checksum)
  *     4  u32  slotCount
  *     8  u32  slotBytes
  *     16 f64  minProposal            prepare writes it (in the log, not the control region, so that the
@@ -20,7 +21,7 @@
  *     72 f64  sync marker: proposal   to its own log end, this index": once applied that far, the
  *     80 u32  sync marker checksum    node's log is a trustworthy acceptor again (see ctl 'amnesic')
  *   slot k at LOG_HEADER_BYTES + k * slotBytes holds entry index i where k = (i - 1) % slotCount
- *     0  u32  checksum over [4, SLOT_HEADER_BYTES + length): a torn or partial slot never validates
+ *     0  u32  checksum over [4, SLOT_HEADER_BYTES + length) (slotChecksum): a torn or partial slot never validates
  *     4  u32  payload length
  *     8  f64  proposal number under which the leader wrote it
  *     16 f64  entry index (1-based, absolute; tells a fresh slot from one of an older lap of the ring)
@@ -76,7 +77,7 @@
  *                         the number negated once p gave its log to someone else (older builds only
  *                         compare for equality, so they read a negated number as no grant)
  */
-import { fnv1a32 } from './checksum';
+import { fnv1a32, slotChecksum } from './checksum';
 
 export const LOG_REGION = 'log';
 export const CTL_REGION = 'ctl';
@@ -84,7 +85,8 @@ export function mailboxRegion(fromPeer: number): string {
   return `mbox-${fromPeer}`;
 }
 
-const LOG_MAGIC = 0x674c754d; // 'MuLg'
+const LOG_MAGIC = 0x324c754d; // 'MuL2'
+const LEGACY_LOG_MAGIC = 0x674c754d; // 'MuLg'
 export const LOG_HEADER_BYTES = 128;
 export const H_MIN_PROPOSAL = 16;
 export const H_COMMIT_MARKER = 24;
@@ -112,6 +114,35 @@ export function initLogHeader(log: Buffer, slotCount: number, slotBytes: number)
   log.writeUInt32LE(LOG_MAGIC, 0);
   log.writeUInt32LE(slotCount, 4);
   log.writeUInt32LE(slotBytes, 8);
+}
+
+/** Bytes of the log header that say its format and geometry (magic, slotCount, slotBytes). */
+export const LOG_FORMAT_BYTES = 12;
+
+/**
+ * Why a peer's log (its first LOG_FORMAT_BYTES in `header`) cannot be replicated with ours, or null
+ * if it can: another format (another mucached version) or another ring geometry.
+ */
+export function logFormatMismatch(header: Buffer, slotCount: number, slotBytes: number): string | null {
+  const magic = header.readUInt32LE(0);
+  if (magic !== LOG_MAGIC) {
+    const theirs = magic === LEGACY_LOG_MAGIC ? "format 1 ('MuLg', an older mucached)" : `an unknown format (magic 0x${magic.toString(16)})`;
+    return `its log is in ${theirs}, ours in format 2 ('MuL2'): every member must run the same log format; restart the whole cluster on one version`;
+  }
+  if (header.readUInt32LE(4) !== slotCount || header.readUInt32LE(8) !== slotBytes) {
+    return `its log has ${header.readUInt32LE(4)} slots of ${header.readUInt32LE(8)} bytes, ours ${slotCount} of ${slotBytes}: every member needs the same slotCount and slotBytes`;
+  }
+  return null;
+}
+
+/**
+ * The slot at `offset` of `log` claims `index` and is whole under format 1's checksum (FNV-1a), not
+ * ours: a leader running an older mucached wrote it.
+ */
+export function isFormat1Slot(log: Buffer, view: DataView, offset: number, slotBytes: number, index: number): boolean {
+  const len = view.getUint32(offset + 4, true);
+  if (!slotHeaderFits(len, view.getUint32(offset + 32, true), slotBytes) || view.getFloat64(offset + 16, true) !== index) return false;
+  return view.getUint32(offset, true) === fnv1a32(log, offset + 4, offset + SLOT_HEADER_BYTES + len);
 }
 
 export function readMinProposal(log: Buffer): number {
@@ -196,7 +227,7 @@ function sealSlot(buf: Buffer, view: DataView, offset: number, proposal: number,
   view.setFloat64(offset + 24, commitIndex, true);
   view.setUint32(offset + 32, kind, true);
   view.setUint32(offset + 36, 0, true);
-  view.setUint32(offset, fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + length), true);
+  view.setUint32(offset, slotChecksum(view, offset + 4, offset + SLOT_HEADER_BYTES + length), true);
   return SLOT_HEADER_BYTES + length;
 }
 
@@ -241,19 +272,23 @@ export function slotCountFor(entryBytes: number, slotBytes: number): number {
   return Math.max(2, 2 * slotsForEntry(entryBytes, slotBytes));
 }
 
-/** Writes part `part.partNo` of an entry (its `chunk` of the payload) as a complete slot. */
+/**
+ * Writes part `part.partNo` of an entry (its `chunk` of the payload) as a complete slot.
+ * `view`: viewOf(buf), if the caller keeps one.
+ */
 export function writePartSlot(
   buf: Buffer,
   offset: number,
   slot: { proposal: number; index: number; commitIndex: number; part: PartHeader; chunk: Buffer },
+  view: DataView = viewOf(buf),
 ): number {
   const p = offset + SLOT_HEADER_BYTES;
-  buf.writeDoubleLE(slot.part.entryStart, p);
-  buf.writeDoubleLE(slot.part.entryProposal, p + 8);
-  buf.writeUInt32LE(slot.part.partNo, p + 16);
-  buf.writeUInt32LE(slot.part.partCount, p + 20);
+  view.setFloat64(p, slot.part.entryStart, true);
+  view.setFloat64(p + 8, slot.part.entryProposal, true);
+  view.setUint32(p + 16, slot.part.partNo, true);
+  view.setUint32(p + 20, slot.part.partCount, true);
   slot.chunk.copy(buf, p + PART_HEADER_BYTES);
-  return sealSlot(buf, viewOf(buf), offset, slot.proposal, slot.index, slot.commitIndex, SLOT_KIND_PART, PART_HEADER_BYTES + slot.chunk.length);
+  return sealSlot(buf, view, offset, slot.proposal, slot.index, slot.commitIndex, SLOT_KIND_PART, PART_HEADER_BYTES + slot.chunk.length);
 }
 
 /** The part header of a kind-3 slot whose payload starts at `payloadOffset` of `buf`. */
@@ -277,7 +312,7 @@ export function readSlot(buf: Buffer, offset: number, slotBytes: number, trusted
   const len = view.getUint32(offset + 4, true);
   const kind = view.getUint32(offset + 32, true);
   if (!slotHeaderFits(len, kind, slotBytes)) return null;
-  if (!trusted && view.getUint32(offset, true) !== fnv1a32(buf, offset + 4, offset + SLOT_HEADER_BYTES + len)) return null;
+  if (!trusted && view.getUint32(offset, true) !== slotChecksum(view, offset + 4, offset + SLOT_HEADER_BYTES + len)) return null;
   return {
     proposal: view.getFloat64(offset + 8, true),
     index: view.getFloat64(offset + 16, true),

@@ -22,7 +22,7 @@ import { invariant, LostLeadershipError } from './errors';
 import {
   encodeCommitMarker, encodeMinProposal, H_COMMIT_MARKER, H_MIN_PROPOSAL, H_SYNC_MARKER, LOG_REGION, maxEntryBytes, partChunkBytes,
   readControl, readPartHeader, readSlot, slotOffset, slotsForEntry, SLOT_HEADER_BYTES, SLOT_KIND_ENTRY, SLOT_KIND_NOOP, SLOT_KIND_PART,
-  CTL_BYTES, CTL_REGION, writePartSlot, writeSlot, ControlWords, viewOf,
+  CTL_BYTES, CTL_REGION, writePartSlot, writeSlot, ControlWords, viewOf, logFormatMismatch,
 } from './layout';
 import type { MuLogger } from './logger';
 import type { OpTable, OpTarget, RegionCount } from './ops';
@@ -42,6 +42,9 @@ function takeFirst<T>(items: T[]): T | undefined {
  * sleep, not a spin: the follower being waited for may need this very core to catch up.
  */
 const RING_HOLD_POLL_MS = 1;
+
+/** How long a follower whose log is in another format stays detached before it is looked at again. */
+const FORMAT_RECHECK_MS = 1000;
 
 export type ProposeCallback = (err: Error | null, index: number, proposal: number) => void;
 
@@ -127,6 +130,8 @@ interface Follower {
   /** Time held for it in the current ring-hold episode (see ringHeld), and when last counted (-1: no episode). */
   heldMs: number;
   holdCountedAtMs: number;
+  /** When its log was last found in another format (sync is not tried again for a while: -Infinity). */
+  formatRefusedAtMs: number;
   /** Held for ringHoldMs without catching up: not held for again until it streams anew. */
   holdWaived: boolean;
   ringHolds: number;
@@ -182,7 +187,7 @@ export class LeaderTerm {
       const f: Follower = {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
-        snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false,
+        snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false, formatRefusedAtMs: -Infinity,
         ringHolds: 0, ringHoldsWaived: 0,
       };
       this.followers.set(peer, f);
@@ -384,7 +389,7 @@ export class LeaderTerm {
       const chunk = payload.subarray(partNo * chunkBytes, Math.min(payload.length, (partNo + 1) * chunkBytes));
       writePartSlot(this.host.log, slotOffset(index, slotCount, slotBytes), {
         proposal: this.proposal, index, commitIndex: this.commit, part: { entryStart, entryProposal: this.proposal, partNo, partCount }, chunk,
-      });
+      }, this.logView);
       this.myEnd = index;
     }
   }
@@ -450,6 +455,9 @@ export class LeaderTerm {
   }
 
   private sync(f: Follower): void {
+    // A member running another log format is asked again now and then (it may have been restarted
+    // on our version), not on every scan that sees it grant us its log.
+    if (this.host.scheduler.nowMs() - f.formatRefusedAtMs < FORMAT_RECHECK_MS) return;
     f.state = 'syncing';
     f.holdWaived = false;
     f.holdCountedAtMs = -1;
@@ -457,13 +465,15 @@ export class LeaderTerm {
     f.lastSentCommit = 0; // what reached it before may be gone (snapshot, detach): publish again
     const epoch = f.epoch;
     let pending = 3;
-    const header = Buffer.alloc(8);
+    // Its log's format and geometry, then its minProposal (at H_MIN_PROPOSAL).
+    const header = Buffer.alloc(H_MIN_PROPOSAL + 8);
+    const promised = () => header.readDoubleLE(H_MIN_PROPOSAL);
     const done = () => {
       if (--pending > 0 || this.stopped || f.epoch !== epoch) return;
-      if (header.readDoubleLE(0) > this.proposal) {
+      if (promised() > this.proposal) {
         // Another leader prepared this follower after our prepare (its grant to us came late):
         // our proposal number is stale, so nothing of this term may be written there.
-        this.host.stepDown(`follower ${f.peer} promised a higher proposal (${header.readDoubleLE(0)} > ${this.proposal})`);
+        this.host.stepDown(`follower ${f.peer} promised a higher proposal (${promised()} > ${this.proposal})`);
         return;
       }
       const ctl = readControl(f.ctlBuf);
@@ -483,9 +493,18 @@ export class LeaderTerm {
       this.advanceCommit();
     };
     // The follower's promise first: we hold its permission now, so nobody changes it meanwhile.
-    this.host.ops.read(f.peer, LOG_REGION, H_MIN_PROPOSAL, 8, header, (c) => {
+    this.host.ops.read(f.peer, LOG_REGION, 0, header.length, header, (c) => {
       if (this.failed(f, c, epoch)) return;
-      if (header.readDoubleLE(0) > this.proposal) {
+      const mismatch = logFormatMismatch(header, this.S, this.cfg.slotBytes);
+      if (mismatch !== null) {
+        // Nothing we write there could be read (nor what it holds by us): it stays out of the term,
+        // and the majority goes on without it.
+        this.host.logger.warn(`follower ${f.peer}: ${mismatch}`);
+        f.formatRefusedAtMs = this.host.scheduler.nowMs();
+        this.detach(f, 'detached: its log cannot take ours');
+        return;
+      }
+      if (promised() > this.proposal) {
         pending = 1;
         done();
         return;
@@ -674,6 +693,15 @@ export class LeaderTerm {
     return acks[this.host.majority - 1];
   }
 
+  /** The payload we proposed as the entry ending at `lastIndex`, while it waits for the commit point. */
+  private readonly proposedAt = (lastIndex: number): Buffer | undefined => {
+    const waiting = this.waiting;
+    for (let k = 0; k < waiting.length && waiting[k].index <= lastIndex; k++) {
+      if (waiting[k].index === lastIndex) return waiting[k].payload;
+    }
+    return undefined;
+  };
+
   private advanceCommit(): void {
     if (this.stopped) return;
     const candidate = this.majorityAcked();
@@ -681,7 +709,7 @@ export class LeaderTerm {
     this.commit = candidate;
     const pump = this.host.pump;
     pump.learnMarker(this.commit, this.proposal);
-    pump.run(Number.MAX_SAFE_INTEGER, true);
+    pump.run(Number.MAX_SAFE_INTEGER, true, this.proposedAt);
     // Everything decided is applied, except a multi-slot entry the commit point is still inside.
     // (The message is built only on failure: this runs once per commit.)
     if (!(pump.appliedIndex >= this.commit || pump.awaitedEntryEnd > this.commit)) invariant(false, `leader applied ${pump.appliedIndex} < commit ${this.commit}`);

@@ -6,7 +6,7 @@
  */
 import type { PeerId } from '../binding/fabric';
 import { invariant } from './errors';
-import { CTL_BYTES, CTL_REGION, LOG_HEADER_BYTES, LOG_REGION, readControl, readMinProposal } from './layout';
+import { CTL_BYTES, CTL_REGION, LOG_HEADER_BYTES, LOG_REGION, logFormatMismatch, readControl, readMinProposal } from './layout';
 import type { OpTable } from './ops';
 import { ImageRun, LogImage, scanRun, windowImage } from './recovery';
 
@@ -76,9 +76,9 @@ export function readPeerLog(input: PeerLogReadInput, done: (o: PeerLogOutcome) =
       done({ kind: 'refused', why: words === null ? 'control words unreadable' : words.amnesic ? 'amnesic' : 'leaving' });
       return;
     }
-    // A member with another ring geometry: nothing it holds can be interpreted. Crash loudly.
-    invariant(header.readUInt32LE(4) === slotCount && header.readUInt32LE(8) === slotBytes,
-      `node ${peer}'s log has ${header.readUInt32LE(4)} slots of ${header.readUInt32LE(8)} bytes, ours ${slotCount} of ${slotBytes}: every member needs the same slotCount and slotBytes`);
+    // A member with another log format or ring geometry: nothing it holds can be interpreted. Crash loudly.
+    const mismatch = logFormatMismatch(header, slotCount, slotBytes);
+    if (mismatch !== null) invariant(false, `node ${peer}: ${mismatch}`);
     const image = windowImage(peer, words.appliedIndex, readMinProposal(header), base + 1, slots.subarray(0, readSlots * slotBytes), slotBytes);
     run = scanRun(image, base, slotCount, slotBytes, run);
     if (run.stop === 'unread' && readSlots < slotCount) {

@@ -250,7 +250,12 @@ export class MuNode {
     this.ops?.close();
   }
 
-  /** Resolves with the entry's index once committed; rejects with NotLeader / LostLeadership. */
+  /**
+   * Resolves with the entry's index once committed; rejects with NotLeader / LostLeadership.
+   * `payload` is not copied: it must not change until the proposal settles (it is written into the
+   * log when the turn ends, and the leader's pump hands this very Buffer to the entry handler for an
+   * entry in parts instead of assembling a copy from the log).
+   */
   propose(payload: Buffer): Promise<number> {
     return new Promise((resolve, reject) => this.proposeCb(payload, (err, index) => (err ? reject(err) : resolve(index))));
   }

@@ -21,17 +21,19 @@ const mockLandAfter: { rangeBytes: number; land: (() => void) | null } = { range
 jest.mock('./checksum', () => {
   const real = jest.requireActual('./checksum');
   return {
-    fnv1a32: (buf: Buffer, start: number, end: number): number => {
-      const h = real.fnv1a32(buf, start, end);
-      if (mockLandAfter.land !== null && end - start === mockLandAfter.rangeBytes) {
-        const land = mockLandAfter.land;
-        mockLandAfter.land = null;
-        land();
-      }
-      return h;
-    },
+    fnv1a32: (buf: Buffer, start: number, end: number): number => landAfter(real.fnv1a32(buf, start, end), end - start),
+    slotChecksum: (view: DataView, start: number, end: number): number => landAfter(real.slotChecksum(view, start, end), end - start),
   };
 });
+
+function landAfter(checksum: number, rangeBytes: number): number {
+  if (mockLandAfter.land !== null && rangeBytes === mockLandAfter.rangeBytes) {
+    const land = mockLandAfter.land;
+    mockLandAfter.land = null;
+    land();
+  }
+  return checksum;
+}
 
 afterEach(() => {
   mockLandAfter.land = null;

@@ -18,7 +18,7 @@
  */
 import { invariant } from './errors';
 import {
-  CommitMarker, copySlot, PART_HEADER_BYTES, partChunkBytes, readCommitMarker, readPartHeader, readSlot, slotOffset, SlotView,
+  CommitMarker, copySlot, isFormat1Slot, PART_HEADER_BYTES, partChunkBytes, readCommitMarker, readPartHeader, readSlot, slotOffset, SlotView,
   SLOT_KIND_ENTRY, SLOT_KIND_PART, viewOf,
 } from './layout';
 
@@ -56,6 +56,8 @@ export class ReadingPump {
    * inside such an entry; the entry is applied when the commit point passes its end.
    */
   awaitedEntryEnd = 0;
+  /** Runs in a row that found the slot waited on whole under format 1's checksum only (see decidedSlot). */
+  private format1Runs = 0;
 
   constructor(
     private readonly log: Buffer,
@@ -101,8 +103,12 @@ export class ReadingPump {
    * Deliver what is decided now, at most `maxEntries` (an entry in parts, a no-op or a skipped slot
    * counts one); returns how many.
    * `ownWrites`: the leader's own log, written by this thread, needs no checksum check.
+   * `proposedAt`: on the leader, the payload it proposed as the entry ending at an index, if it did
+   * (not one adopted from a predecessor): an entry in parts is then delivered as that Buffer, whose
+   * bytes the parts were cut from, instead of a copy assembled from the log (a megabyte entry cost
+   * a megabyte allocation and copy per commit).
    */
-  run(maxEntries: number, ownWrites = false): number {
+  run(maxEntries: number, ownWrites = false, proposedAt?: (lastIndex: number) => Buffer | undefined): number {
     // The leader's commit point is told directly (learn); nobody else writes its log header while it leads.
     if (!ownWrites) {
       const header = readCommitMarker(this.log);
@@ -121,7 +127,7 @@ export class ReadingPump {
         this.onEntry(i, buf.subarray(s.payloadOffset, s.payloadOffset + s.length));
         this.appliedIndex = i;
       } else if (s.kind === SLOT_KIND_PART) {
-        const outcome = this.multiSlotEntry(i, s, ownWrites);
+        const outcome = this.multiSlotEntry(i, s, ownWrites, proposedAt);
         if (outcome === 'wait') break;
         // Abandoned (or an orphan part): index i carries nothing, the rest is looked at on its own.
         if (outcome === 'abandoned') {
@@ -143,7 +149,9 @@ export class ReadingPump {
   /** Slot i if it is decided (peeking ahead for a newer commit point if needed), else null. */
   private decidedSlot(i: number, ownWrites: boolean): SlotView | null {
     let s = this.slot(i, ownWrites);
+    if (s === null && !ownWrites) this.checkFormat1(i);
     if (s === null || s.index !== i) return null;
+    this.format1Runs = 0;
     if (!(s.proposal === this.markerProposalNo && i <= this.markerIndex)) {
       // Peeking reuses the private copy: take slot i again afterwards (it may have changed).
       if (!this.peekForMarker(i, ownWrites)) return null;
@@ -159,13 +167,17 @@ export class ReadingPump {
    * decided parts; 'wait' until each part is decided or one is found that does not belong
    * (layout.ts: the entry is then abandoned, as it is when slot i is itself an orphan part).
    */
-  private multiSlotEntry(i: number, head: SlotView, ownWrites: boolean): { lastIndex: number; payload: Buffer } | 'wait' | 'abandoned' {
+  private multiSlotEntry(
+    i: number, head: SlotView, ownWrites: boolean, proposedAt?: (lastIndex: number) => Buffer | undefined,
+  ): { lastIndex: number; payload: Buffer } | 'wait' | 'abandoned' {
     const buf = () => (ownWrites ? this.log : this.slotCopy);
     const id = readPartHeader(buf(), head.payloadOffset);
     if (id.partNo !== 0 || id.entryStart !== i) return 'abandoned';
     const k = id.partCount;
     invariant(k >= 2 && k <= this.slotCount, `entry at ${i} claims ${k} parts in a ring of ${this.slotCount}`);
-    const out = Buffer.allocUnsafe(k * partChunkBytes(this.slotBytes));
+    // Parts are still checked one by one below; only the copy is saved.
+    const proposed = ownWrites && proposedAt !== undefined ? proposedAt(i + k - 1) : undefined;
+    const out = proposed === undefined ? Buffer.allocUnsafe(k * partChunkBytes(this.slotBytes)) : null;
     let filled = 0;
     for (let part = 0; part < k; part++) {
       const j = i + part;
@@ -177,9 +189,12 @@ export class ReadingPump {
       if (s.kind !== SLOT_KIND_PART) return 'abandoned';
       const h = readPartHeader(buf(), s.payloadOffset);
       if (h.entryStart !== i || h.entryProposal !== id.entryProposal || h.partNo !== part || h.partCount !== k) return 'abandoned';
-      filled += buf().copy(out, filled, s.payloadOffset + PART_HEADER_BYTES, s.payloadOffset + s.length);
+      if (out !== null) buf().copy(out, filled, s.payloadOffset + PART_HEADER_BYTES, s.payloadOffset + s.length);
+      filled += s.length - PART_HEADER_BYTES;
     }
-    return { lastIndex: i + k - 1, payload: out.subarray(0, filled) };
+    if (out !== null) return { lastIndex: i + k - 1, payload: out.subarray(0, filled) };
+    invariant(proposed!.length === filled, `entry at ${i}: proposed ${proposed!.length} bytes, its parts hold ${filled}`);
+    return { lastIndex: i + k - 1, payload: proposed! };
   }
 
   /**
@@ -190,6 +205,18 @@ export class ReadingPump {
     const offset = slotOffset(i, this.slotCount, this.slotBytes);
     if (ownWrites) return readSlot(this.log, offset, this.slotBytes, trusted, this.logView);
     return copySlot(this.log, offset, this.slotBytes, this.slotCopy, this.logView, this.slotCopyView);
+  }
+
+  /**
+   * Slot i failed our checksum: if it is whole under format 1's (a leader running an older mucached
+   * wrote it), this node can never apply it, nor anything after it. Seen on three runs in a row (a
+   * torn write matching the old checksum by chance would not stay so), that is fatal, with a message
+   * that says why instead of a pump stuck without a word.
+   */
+  private checkFormat1(i: number): void {
+    if (!isFormat1Slot(this.log, this.logView, slotOffset(i, this.slotCount, this.slotBytes), this.slotBytes, i)) return;
+    this.format1Runs++;
+    invariant(this.format1Runs < 3, `the leader wrote index ${i} in log format 1 (an older mucached): this node runs format 2 and cannot follow it; every member must run the same log format, restart the whole cluster on one version`);
   }
 
   /** Learns markers piggybacked in slots i..i+peek; true if the marker changed. */

@@ -503,7 +503,9 @@ export class ReplicatedEngine implements CacheEngine {
   applyEntry(index: number, payload: Buffer): void {
     if (this.lost.size > 0) this.lost.delivered(index, payload);
     // Ours when it is byte for byte the oldest proposal in flight (entries apply in log order).
-    const ours = this.inFlight.length > 0 && this.inFlight[0].payload.equals(payload) ? this.inFlight.shift()! : null;
+    // (The pump hands our own Buffer back for an entry in parts: no need to compare megabytes.)
+    const head = this.inFlight.length > 0 ? this.inFlight[0].payload : null;
+    const ours = head !== null && (head === payload || head.equals(payload)) ? this.inFlight.shift()! : null;
     const { effects, outcomes } = ours !== null ? ours : decodeEntry(payload);
     this.local.applyAll(effects);
     if (outcomes.length > 0) this.outcomes.record(outcomes, index);
