@@ -56,6 +56,12 @@ export class ReadingPump {
    * inside such an entry; the entry is applied when the commit point passes its end.
    */
   awaitedEntryEnd = 0;
+  /**
+   * Where an entry in parts is assembled, kept from one to the next (grown to the largest seen): the
+   * handler gets a view valid only during its call (EntryHandler), and a fresh megabyte per entry
+   * cost a follower an allocation, page faults and garbage collections for every large write.
+   */
+  private assembly = Buffer.alloc(0);
   /** Runs in a row that found the slot waited on whole under format 1's checksum only (see decidedSlot). */
   private format1Runs = 0;
 
@@ -177,7 +183,7 @@ export class ReadingPump {
     invariant(k >= 2 && k <= this.slotCount, `entry at ${i} claims ${k} parts in a ring of ${this.slotCount}`);
     // Parts are still checked one by one below; only the copy is saved.
     const proposed = ownWrites && proposedAt !== undefined ? proposedAt(i + k - 1) : undefined;
-    const out = proposed === undefined ? Buffer.allocUnsafe(k * partChunkBytes(this.slotBytes)) : null;
+    const out = proposed === undefined ? this.assemblyOf(k * partChunkBytes(this.slotBytes)) : null;
     let filled = 0;
     for (let part = 0; part < k; part++) {
       const j = i + part;
@@ -195,6 +201,11 @@ export class ReadingPump {
     if (out !== null) return { lastIndex: i + k - 1, payload: out.subarray(0, filled) };
     invariant(proposed!.length === filled, `entry at ${i}: proposed ${proposed!.length} bytes, its parts hold ${filled}`);
     return { lastIndex: i + k - 1, payload: proposed! };
+  }
+
+  private assemblyOf(bytes: number): Buffer {
+    if (this.assembly.length < bytes) this.assembly = Buffer.allocUnsafeSlow(bytes);
+    return this.assembly;
   }
 
   /**
