@@ -139,7 +139,9 @@ export class Decider {
     const cas = op.explicitCas ?? this.nextCas();
     return {
       result: { status: 'STORED', cas },
-      effects: [{ kind: 'put', key: copy(op.key), value: copy(value), flags, exptimeSec, cas, storedAtSec: nowSec, stale, keyBinary }],
+      // A value the parser allocated for this command alone is kept as is: a large set spent one
+      // more allocation and copy of its value here (and their garbage collections).
+      effects: [{ kind: 'put', key: copy(op.key), value: value === op.value && op.valueOwned === true ? value : copy(value), flags, exptimeSec, cas, storedAtSec: nowSec, stale, keyBinary }],
     };
   }
 

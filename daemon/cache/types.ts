@@ -53,6 +53,11 @@ export interface StoreOp {
   invalidate?: boolean;
   /** Meta `b`: the key arrived base64-encoded; replies show it that way. */
   keyBinary?: boolean;
+  /**
+   * `value` is the caller's to give away (nothing else refers to it or changes it): the store may
+   * keep it instead of a copy. Otherwise it is copied, as a view of a read buffer must be.
+   */
+  valueOwned?: boolean;
 }
 
 export type StoreStatus = 'STORED' | 'NOT_STORED' | 'EXISTS' | 'NOT_FOUND' | 'TOO_LARGE' | 'NO_MEMORY';

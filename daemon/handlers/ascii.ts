@@ -66,7 +66,7 @@ class AsciiHandler implements ProtocolHandler {
       case 'store': {
         counters.cmd_set++;
         const result = ctx.engine.mutate({
-          op: 'store', mode: c.mode, key: c.key, value: c.value, flags: c.flags, exptime: c.exptime,
+          op: 'store', mode: c.mode, key: c.key, value: c.value, valueOwned: c.valueOwned, flags: c.flags, exptime: c.exptime,
           compareCas: c.mode === 'cas' ? c.cas : undefined,
         });
         this.replyUnlessQuiet(sink, c.noreply, formatResult(result, (r) => {

@@ -12,7 +12,12 @@ export type GetVariant = 'get' | 'gets' | 'gat' | 'gats';
 
 export type AsciiCommand =
   | { kind: 'get'; variant: GetVariant; exptime: number; keys: Buffer[]; keyTooLong: boolean }
-  | { kind: 'store'; mode: StoreMode; key: Buffer; flags: number; exptime: number; cas: bigint; value: Buffer; noreply: boolean }
+  /**
+   * `valueOwned`: `value` sits alone in a buffer the parser allocated for it (a value longer than
+   * what one read brought), referenced by nothing else, so the cache may keep it without a copy.
+   * Otherwise it is a view of the read chunk, valid only while the command is handled.
+   */
+  | { kind: 'store'; mode: StoreMode; key: Buffer; flags: number; exptime: number; cas: bigint; value: Buffer; valueOwned: boolean; noreply: boolean }
   /** Value over the item-size limit; its bytes are swallowed by the parser. */
   | { kind: 'tooLarge'; mode: StoreMode; key: Buffer; noreply: boolean; meta: boolean }
   /** The data block did not end in \r\n; `noreply` already accounts for ms always replying. */

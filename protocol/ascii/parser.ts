@@ -78,7 +78,7 @@ export class AsciiParser {
         pos += n;
         if (st.filled === st.block.length) {
           this.state = { mode: 'line' };
-          out.push(finishValue(st.pending, st.block));
+          out.push(finishValue(st.pending, st.block, true));
         }
         continue;
       }
@@ -125,10 +125,11 @@ export class AsciiParser {
         if (data.length - pos >= blockBytes) {
           // The whole data block is in this chunk: hand out a view, no copy. The cache copies what
           // it keeps (decide.ts), so the view never outlives the command that carries it.
-          out.push(finishValue(outcome.pending, data.subarray(pos, pos + blockBytes)));
+          out.push(finishValue(outcome.pending, data.subarray(pos, pos + blockBytes), false));
           pos += blockBytes;
         } else {
-          this.state = { mode: 'value', pending: outcome.pending, block: Buffer.allocUnsafe(blockBytes), filled: 0 };
+          // Its own memory (not a slice of Buffer's shared pool): the cache may keep the value as is.
+          this.state = { mode: 'value', pending: outcome.pending, block: Buffer.allocUnsafeSlow(blockBytes), filled: 0 };
         }
       }
     }
@@ -184,13 +185,14 @@ export class AsciiParser {
   }
 }
 
-function finishValue(pending: PendingValue, block: Buffer): AsciiCommand {
+/** `owned`: `block` was allocated for this value alone and is not used again (see valueOwned). */
+function finishValue(pending: PendingValue, block: Buffer, owned: boolean): AsciiCommand {
   const n = pending.valueBytes;
   const terminated = block[n] === 0x0d && block[n + 1] === 0x0a;
   if (!terminated) return { kind: 'badDataChunk', noreply: pending.text ? pending.text.noreply : false };
   const value = block.subarray(0, n);
   const t = pending.text;
-  if (t) return { kind: 'store', mode: t.mode, key: t.key, flags: t.flags, exptime: t.exptime, cas: t.cas, value, noreply: t.noreply };
+  if (t) return { kind: 'store', mode: t.mode, key: t.key, flags: t.flags, exptime: t.exptime, cas: t.cas, value, valueOwned: owned, noreply: t.noreply };
   const meta = pending.meta!;
   return { kind: 'ms', key: meta.key, flags: meta.flags, value };
 }
