@@ -5,17 +5,12 @@
  * Deterministic simulation (mu-core/sim): 3 nodes, an 8-slot ring, simulated time.
  */
 import { defaultConfig, MuConfig } from './config';
-import { SimCluster, SimMember } from './sim/cluster';
-import { Rng } from './sim/rng';
+import type { SimCluster, SimMember } from './sim/cluster';
+import { quietGroupWithLeader, runUntil } from './sim/quiet-group';
 
 const SLOTS = 8;
 const ENTRIES = 3 * SLOTS;
 const PROPOSE_EVERY_MS = 0.05;
-
-function runUntil(cluster: SimCluster, untilMs: number, done: () => boolean = () => false): void {
-  const world = cluster.world;
-  for (let i = 0; i < 5_000_000 && world.nextTime <= untilMs && !done(); i++) world.step();
-}
 
 interface Run {
   cluster: SimCluster;
@@ -29,13 +24,8 @@ interface Run {
 
 /** A group with a leader; `follower` is paused (or crashed) while the leader proposes ENTRIES. */
 function start(seed: number, cfg: MuConfig, how: 'pause' | 'crash'): Run {
-  const rng = new Rng(seed);
-  const cluster = new SimCluster(rng, 3, cfg, { minMs: 0.002, maxMs: 0.02, spikeChance: 0, spikeMaxMs: 0, tornChance: 0 }, true);
+  const { cluster, leader } = quietGroupWithLeader(seed, cfg);
   const world = cluster.world;
-  for (const id of cluster.ids) world.schedule(0, null, () => cluster.start(id));
-  runUntil(cluster, 500, () => cluster.leader() !== undefined && world.now > 50);
-  const leader = cluster.leader();
-  if (leader === undefined) throw new Error(`seed ${seed}: no leader\n${cluster.log.slice(-30).join('\n')}`);
   const follower = cluster.ids.find((id) => id !== leader.id)!;
   const stoppedAtMs = world.now;
   if (how === 'pause') world.pause(follower);
@@ -48,6 +38,16 @@ function start(seed: number, cfg: MuConfig, how: 'pause' | 'crash'): Run {
   }
   const context = () => `seed ${seed}\n${cluster.log.filter((l) => l.includes(`[${leader.id}]`) || l.includes(`[${follower}]`)).slice(-40).join('\n')}`;
   return { cluster, leader, follower, committedAtMs, stoppedAtMs, context };
+}
+
+/** Keeps the follower paused `pausedMs` after it stopped, resumes it, runs `thenMs` more; returns the commits seen while paused. */
+function pauseThenResume(r: Run, pausedMs: number, thenMs: number): number {
+  runUntil(r.cluster, r.stoppedAtMs + pausedMs);
+  const committedWhilePaused = r.committedAtMs.size;
+  r.cluster.world.resume(r.follower);
+  r.cluster.checker.onResume(r.follower);
+  runUntil(r.cluster, r.cluster.world.now + thenMs);
+  return committedWhilePaused;
 }
 
 function fellOut(r: Run): number {
@@ -64,13 +64,8 @@ const SEEDS = [1, 2, 3, 4, 5];
 test.each(SEEDS)('seed %i: a follower paused for less than ringHoldMs is waited for, not sent a state transfer', (seed) => {
   const cfg = { ...defaultConfig('sim'), slotCount: SLOTS, electionPollMs: 0, ringHoldMs: 6 };
   const r = start(seed, cfg, 'pause');
-  const world = r.cluster.world;
   // Paused well past one ring of proposals, well within the hold (and the failure detector's fuse).
-  runUntil(r.cluster, r.stoppedAtMs + 2);
-  const committedWhilePaused = r.committedAtMs.size;
-  world.resume(r.follower);
-  r.cluster.checker.onResume(r.follower);
-  runUntil(r.cluster, world.now + 100);
+  const committedWhilePaused = pauseThenResume(r, 2, 100);
 
   if (fellOut(r) !== 0) throw new Error(`the paused follower fell out of the ring; ${r.context()}`);
   // It was held for: the leader stopped taking entries before the follower's ring would overflow.
@@ -86,13 +81,8 @@ test.each(SEEDS)('seed %i: a follower paused for less than ringHoldMs is waited 
 test.each(SEEDS)('seed %i: a follower behind for longer than ringHoldMs is given up on once, then falls out and catches up', (seed) => {
   const cfg = { ...defaultConfig('sim'), slotCount: SLOTS, electionPollMs: 0, ringHoldMs: 1 };
   const r = start(seed, cfg, 'pause');
-  const world = r.cluster.world;
   // Paused for 3 ms: past the 1 ms hold, still within the failure detector's fuse (6 scans).
-  runUntil(r.cluster, r.stoppedAtMs + 3);
-  const committedWhilePaused = r.committedAtMs.size;
-  world.resume(r.follower);
-  r.cluster.checker.onResume(r.follower);
-  runUntil(r.cluster, world.now + 200);
+  const committedWhilePaused = pauseThenResume(r, 3, 200);
 
   expect(committedWhilePaused).toBe(ENTRIES);
   expect(holds(r)).toEqual({ ringHolds: 1, ringHoldsWaived: 1 });
