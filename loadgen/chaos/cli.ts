@@ -21,6 +21,10 @@ import { DEFAULT_CHAOS_WRITE_DEADLINE_MS, unknownHorizonFor } from './horizon';
 import { chaosJson, chaosText, passed } from './report';
 import { runChaos } from './run';
 import { runSoak, soakText } from './soak';
+import { parseSize } from '../../daemon/size-arg';
+
+/** Room in an item beyond a big value: its key (chaos keys are short) and memcached's item header. */
+const BIG_VALUE_ITEM_ROOM_BYTES = 256;
 
 async function main(): Promise<number> {
   const argv = await yargs(hideBin(process.argv))
@@ -50,6 +54,12 @@ async function main(): Promise<number> {
       if (a.minutes !== undefined && !(a.minutes > 0)) throw new Error('--minutes must be > 0');
       if (a.nodes !== 3 && a.nodes !== 5) throw new Error('--nodes must be 3 or 5');
       if (a['faults-per-kind'] !== undefined && !(Number.isInteger(a['faults-per-kind']) && a['faults-per-kind'] >= 0)) throw new Error('--faults-per-kind must be an integer >= 0');
+      // An item counts its key and header against -I: a value this close would be refused as too
+      // large, and a refused set deletes the old item (memcached's rule), which the history cannot show.
+      const itemBytes = parseSize(a['item-size']);
+      if (a['big-value-bytes'] > 0 && a['big-value-bytes'] + BIG_VALUE_ITEM_ROOM_BYTES > itemBytes) {
+        throw new Error(`--big-value-bytes ${a['big-value-bytes']} does not fit the daemons' -I ${a['item-size']} (${itemBytes} bytes, key and item header included): raise --item-size`);
+      }
       return true;
     })
     .strict()
