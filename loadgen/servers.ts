@@ -13,7 +13,7 @@ import { registerChild } from './children';
 import { startCluster } from './cluster';
 import { lastSamples } from './replication-dump';
 import { freePort, waitForListening } from './ports';
-import { oldSpaceOption } from '../daemon/heap-size';
+import { memoryLimitMbOf, oldSpaceOption } from '../daemon/heap-size';
 export { freePort } from './ports';
 
 /**
@@ -96,7 +96,8 @@ function commandFor(system: 'memcached' | 'mucached', port: number, memcachedThr
     return [memcachedBinary(), ['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-t', String(memcachedThreads), ...memcachedUserArgs()]];
   }
   if (!fs.existsSync(mucachedCli)) throw new Error(`${mucachedCli} not found: run \`npm run build\` first (or choose --systems memcached)`);
-  return [process.execPath, [oldSpaceOption(64), mucachedCli, '-p', String(port), '-l', '127.0.0.1']];
+  const daemonArgs = ['-p', String(port), '-l', '127.0.0.1'];
+  return [process.execPath, [oldSpaceOption(memoryLimitMbOf(daemonArgs)), mucachedCli, ...daemonArgs]];
 }
 
 async function startClusterServer(system: SystemName, fabric: ClusterFabric, o: StartOptions): Promise<StartedServer> {

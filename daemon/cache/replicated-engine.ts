@@ -92,6 +92,8 @@ export interface ReplicatedEngineOptions extends Limits {
 
 export const DEFAULT_MAX_IN_FLIGHT_PROPOSALS = 1024;
 export const DEFAULT_MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024;
+/** Bytes every entry carries besides its effects and outcomes: the 2-byte count and our stamp. */
+const ENTRY_OVERHEAD_BYTES = 2 + STAMP_BYTES;
 /** Outcomes of forwarded writes kept, at most (each a few dozen bytes plus the result). */
 const MAX_OUTCOME_RECORDS = 250_000;
 
@@ -351,10 +353,7 @@ export class ReplicatedEngine implements CacheEngine {
     // A forwarded write's result goes into the entry with its effects: it commits (and then answers
     // every retry of the write) or not at all.
     return this.propose(effects, tag === undefined ? undefined : outcomeRecord(tag, result)).then(
-      (index) => {
-        if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
-        return { result, index };
-      },
+      (index) => this.committedAnswer(op, result, index),
       (err: ForwardError) => {
         // Refused before anything was written (we stopped leading, or hand the lead to a lower
         // node): decide it again wherever the lead is now, within its deadline. (A tagged write
@@ -376,8 +375,7 @@ export class ReplicatedEngine implements CacheEngine {
       (fate) => {
         if (fate === 'applied') {
           this.lostWriteCounts.applied++;
-          if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
-          return { result, index: err.entryIndex ?? 0 };
+          return this.committedAnswer(op, result, err.entryIndex ?? 0);
         }
         if (fate === 'not-applied') {
           // Nothing of it took effect, and nothing ever will: it is a new write again.
@@ -437,13 +435,12 @@ export class ReplicatedEngine implements CacheEngine {
   private propose(effects: Effect[], outcome?: OutcomeRecord): Promise<number> {
     const log = this.requireLog();
     const bytes = effectsBytes(effects) + (outcome === undefined ? 0 : outcomeBytes(outcome));
-    // Every entry carries its count (2 bytes) and our stamp.
-    if (2 + STAMP_BYTES + bytes > log.maxPayloadBytes) {
-      return Promise.reject(new Error(`entry of ${2 + STAMP_BYTES + bytes} bytes exceeds the log entry limit (${log.maxPayloadBytes}); raise the log size`));
+    if (ENTRY_OVERHEAD_BYTES + bytes > log.maxPayloadBytes) {
+      return Promise.reject(new Error(`entry of ${ENTRY_OVERHEAD_BYTES + bytes} bytes exceeds the log entry limit (${log.maxPayloadBytes}); raise the log size`));
     }
     const open = this.group;
     const records = outcome === undefined ? 0 : 1;
-    if (open !== null && (2 + STAMP_BYTES + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + open.outcomes.length + effects.length + records + 1 > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
+    if (open !== null && (ENTRY_OVERHEAD_BYTES + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + open.outcomes.length + effects.length + records + 1 > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
     this.overlay.propose(effects);
     const group = this.group ?? this.openGroup();
     for (const e of effects) group.effects.push(e);
@@ -617,6 +614,12 @@ export class ReplicatedEngine implements CacheEngine {
       const timer = setTimeout(() => reject(new WriteDeadlineError(this.options.leaderWaitMs, why)), Math.max(0, deadlineMs - Date.now()));
       wait.then((v) => { clearTimeout(timer); resolve(v); });
     });
+  }
+
+  /** `op`, decided as `result`, committed at `index`: its answer (a vivifying mg has sent its win token). */
+  private committedAnswer(op: WriteOp, result: unknown, index: number): ForwardedResult {
+    if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
+    return { result, index };
   }
 
   private markWinToken(key: Buffer): void {

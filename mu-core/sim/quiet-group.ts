@@ -13,9 +13,14 @@ export function runUntil(cluster: SimCluster, untilMs: number, done: () => boole
   for (let i = 0; i < maxSteps && world.nextTime <= untilMs && !done(); i++) world.step();
 }
 
+/** `n` nodes on a quiet fabric, none started yet. */
+export function quietCluster(seed: number, cfg: MuConfig, n = 3): SimCluster {
+  return new SimCluster(new Rng(seed), n, cfg, { minMs: 0.002, maxMs: 0.02, spikeChance: 0, spikeMaxMs: 0, tornChance: 0 }, true);
+}
+
 /** `n` nodes started at time 0, run until one leads (and 50 ms passed); throws with the log if none does. */
 export function quietGroupWithLeader(seed: number, cfg: MuConfig, n = 3): { cluster: SimCluster; leader: SimMember } {
-  const cluster = new SimCluster(new Rng(seed), n, cfg, { minMs: 0.002, maxMs: 0.02, spikeChance: 0, spikeMaxMs: 0, tornChance: 0 }, true);
+  const cluster = quietCluster(seed, cfg, n);
   const world = cluster.world;
   for (const id of cluster.ids) world.schedule(0, null, () => cluster.start(id));
   runUntil(cluster, 500, () => cluster.leader() !== undefined && world.now > 50);
