@@ -61,4 +61,8 @@ export interface ServerContext {
   readonly maxKeyBytes: number;
   /** -S: binary clients must authenticate (SASL PLAIN) first; text clients are refused. */
   sasl?: SaslSettings;
+  /** -A: the text `shutdown` command stops the daemon as SIGTERM does; absent without -A. */
+  shutdown?: (why: string) => void;
+  /** -F: flush_all is refused. */
+  flushDisabled?: boolean;
 }

@@ -8,11 +8,10 @@ import type { ItemStore } from './cache/store';
 import type { CacheEngine } from './cache/types';
 import { Connection, ConnectionStats } from './connection';
 import { newCommandCounters, ServerContext, StatsGroup } from './context';
-import { createAsciiHandler } from './handlers/ascii';
-import { createBinaryHandler } from './handlers/binary';
-import { refuseTextUnderSasl } from './sasl/text-refusal';
+import { protocolHandlers } from './handlers/protocol-choice';
 import type { Logger, LogLevel } from './log';
 import { ServerState, Settings, statsGroup } from './stats-report';
+import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
 
 export const VERSION = '1.6.18-mucached-0.1.0';
 
@@ -106,6 +105,7 @@ export class CacheServer {
         this.connStats.bytesRead = 0;
         this.connStats.bytesWritten = 0;
       },
+      flushDisabled: this.settings.flushEnabled === false,
       setVerbosity: (level: number) => {
         this.settings.verbosity = level;
         this.log.verbosity = Math.max(0, Math.min(2, level)) as LogLevel;
@@ -125,7 +125,7 @@ export class CacheServer {
       bytesWritten: this.connStats.bytesWritten,
       conns: [...this.conns].map((c) => ({
         id: c.id,
-        remote: `${c.socket.remoteAddress}:${c.socket.remotePort}`,
+        remote: this.settings.unixSocket !== undefined ? `unix:${this.settings.unixSocket}` : `${c.socket.remoteAddress}:${c.socket.remotePort}`,
         protocol: c.protocol,
         secsSinceLastCmd: Math.floor((nowMs - c.lastCommandMs) / 1000),
       })),
@@ -142,9 +142,7 @@ export class CacheServer {
       return;
     }
     const conn = new Connection(socket, {
-      // -S: the port serves binary SASL clients only (daemon/sasl/text-refusal.ts).
-      ascii: this.ctx.sasl ? refuseTextUnderSasl : createAsciiHandler,
-      binary: createBinaryHandler,
+      ...protocolHandlers(this.ctx, this.settings.bindingProtocol ?? 'auto', this.log),
       ctx: this.ctx,
       log: this.log,
       stats: this.connStats,
@@ -156,20 +154,30 @@ export class CacheServer {
       },
     });
     this.conns.add(conn);
-    this.log.debug(`conn ${conn.id} new client connection from ${socket.remoteAddress}:${socket.remotePort}`);
+    this.log.debug(`conn ${conn.id} new client connection from ${this.settings.unixSocket !== undefined ? 'the UNIX socket' : `${socket.remoteAddress}:${socket.remotePort}`}`);
   }
 
-  listen(): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
+  /** Listens on the TCP port, or on the UNIX socket (-s) instead; resolves with where, for the log. */
+  async listen(): Promise<string> {
+    const backlog = this.settings.tcpBacklog ?? 1024;
+    const path = this.settings.unixSocket;
+    if (path !== undefined) {
+      await clearStaleSocket(path);
+      await listenOnUnixSocket(this.server, path, this.settings.unixMask ?? '700', backlog);
+      this.startIdleReaper();
+      return `unix:${path}`;
+    }
+    await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen({ port: this.settings.port, host: this.settings.listenHost, backlog: 1024 }, () => {
+      this.server.listen({ port: this.settings.port, host: this.settings.listenHost, backlog }, () => {
         this.server.off('error', reject);
-        const address = this.server.address() as net.AddressInfo;
-        this.settings.port = address.port;
-        this.startIdleReaper();
-        resolve(address);
+        resolve();
       });
     });
+    const address = this.server.address() as net.AddressInfo;
+    this.settings.port = address.port;
+    this.startIdleReaper();
+    return `${address.address}:${address.port}`;
   }
 
   /** Stop accepting, close every client, resolve when the listener is closed. */

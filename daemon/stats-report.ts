@@ -18,6 +18,21 @@ export interface Settings {
   idleTimeoutSec?: number;
   /** `-S`: SASL authentication on the binary protocol. */
   saslEnabled?: boolean;
+  /** `-M` turns evictions off: a store that does not fit fails with SERVER_ERROR out of memory. */
+  evictions?: boolean;
+  /** `-C` turns CAS off: cas uniques read 0 and cas commands fail. */
+  casEnabled?: boolean;
+  /** `-F` turns flush_all off. */
+  flushEnabled?: boolean;
+  /** `-A`: the text `shutdown` command stops the daemon. */
+  shutdownEnabled?: boolean;
+  /** `-s`: the UNIX socket served instead of TCP, and its `-a` mask (octal text). */
+  unixSocket?: string;
+  unixMask?: string;
+  /** `-b`: listen backlog. */
+  tcpBacklog?: number;
+  /** `-B`: ascii, binary or auto. */
+  bindingProtocol?: 'ascii' | 'binary' | 'auto';
 }
 
 export interface ConnInfo {
@@ -114,6 +129,12 @@ function general(c: CommandCounters, store: ItemStore, settings: Settings, serve
   return pairs;
 }
 
+/** As memcached names it in `stats settings` (-S implies binary). */
+function bindingProtocolName(settings: Settings): string {
+  if (settings.saslEnabled || settings.bindingProtocol === 'binary') return 'binary';
+  return settings.bindingProtocol === 'ascii' ? 'ascii' : 'auto-negotiate';
+}
+
 function settingsPairs(settings: Settings): Pairs {
   return [
     ['maxbytes', String(settings.memoryLimitBytes)],
@@ -123,21 +144,23 @@ function settingsPairs(settings: Settings): Pairs {
     ['inter', settings.listenHost],
     ['verbosity', String(settings.verbosity)],
     ['oldest', '0'],
-    ['evictions', 'on'],
-    ['domain_socket', 'NULL'],
-    ['umask', '700'],
-    ['shutdown_command', 'no'],
+    ['evictions', settings.evictions === false ? 'off' : 'on'],
+    ['domain_socket', settings.unixSocket ?? 'NULL'],
+    ['umask', settings.unixMask ?? '700'],
+    ['shutdown_command', settings.shutdownEnabled ? 'yes' : 'no'],
     ['growth_factor', '1.25'],
     ['chunk_size', '48'],
     ['num_threads', String(settings.threads)],
     ['stat_key_prefix', ':'],
     ['detail_enabled', 'no'],
-    ['cas_enabled', 'yes'],
-    ['binding_protocol', settings.saslEnabled ? 'binary' : 'auto-negotiate'],
+    ['cas_enabled', settings.casEnabled === false ? 'no' : 'yes'],
+    ['tcp_backlog', String(settings.tcpBacklog ?? 1024)],
+    ['binding_protocol', bindingProtocolName(settings)],
     ['auth_enabled_sasl', settings.saslEnabled ? 'yes' : 'no'],
     ['item_size_max', String(settings.itemSizeMaxBytes)],
     ['maxconns_fast', 'yes'],
     ['slab_chunk_max', String(Math.floor(settings.itemSizeMaxBytes / 2))],
+    ['flush_enabled', settings.flushEnabled === false ? 'no' : 'yes'],
     ['lru_segmented', 'no'],
     ['idle_timeout', String(settings.idleTimeoutSec ?? 0)],
   ];
@@ -197,7 +220,7 @@ function conns(server: ServerState): Pairs {
   const pairs: Pairs = [];
   for (const c of server.conns) {
     pairs.push(
-      [`${c.id}:addr`, `tcp:${c.remote}`],
+      [`${c.id}:addr`, c.remote.startsWith('unix:') ? c.remote : `tcp:${c.remote}`],
       [`${c.id}:protocol`, c.protocol],
       [`${c.id}:state`, 'conn_parse_cmd'],
       [`${c.id}:secs_since_last_cmd`, String(c.secsSinceLastCmd)],

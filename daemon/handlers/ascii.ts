@@ -25,6 +25,9 @@ const STORE_REPLIES: Record<StoreResult['status'], Buffer> = {
   TOO_LARGE: line('SERVER_ERROR object too large for cache'),
   NO_MEMORY: line('SERVER_ERROR out of memory storing object'),
 };
+const FLUSH_NOT_ALLOWED = line('CLIENT_ERROR flush_all not allowed');
+const SHUTDOWN_NOT_ENABLED = line('ERROR: shutdown not enabled');
+const INVALID_SHUTDOWN_MODE = line('CLIENT_ERROR invalid shutdown mode');
 const DELETED = line('DELETED');
 const NOT_FOUND = line('NOT_FOUND');
 const TOUCHED = line('TOUCHED');
@@ -134,6 +137,11 @@ class AsciiHandler implements ProtocolHandler {
       }
       case 'flush': {
         counters.cmd_flush++;
+        // -F: counted all the same, as memcached logs refused flushes in its stats.
+        if (ctx.flushDisabled) {
+          this.replyUnlessQuiet(sink, c.noreply, FLUSH_NOT_ALLOWED);
+          return;
+        }
         // A negative delay means "now", as memcached's flush_all treats it.
         const result = ctx.engine.mutate({ op: 'flush', delay: Math.max(0, c.delay) });
         this.replyUnlessQuiet(sink, c.noreply, formatResult(result, () => line('OK')));
@@ -152,8 +160,24 @@ class AsciiHandler implements ProtocolHandler {
       case 'quit':
         this.close(sink, 'quit');
         return;
+      case 'shutdown':
+        // memcached checks -A first, then the mode; noreply is not a mode and gets no silence.
+        if (ctx.shutdown === undefined) sink.reply(SHUTDOWN_NOT_ENABLED);
+        else if (c.mode === 'invalid') sink.reply(INVALID_SHUTDOWN_MODE);
+        else {
+          this.close(sink, 'shutdown command');
+          ctx.shutdown(`shutdown${c.mode === 'graceful' ? ' graceful' : ''} command received`);
+        }
+        return;
       case 'reply':
-        if (c.count === 'cmd_flush') counters.cmd_flush++;
+        if (c.count === 'cmd_flush') {
+          counters.cmd_flush++;
+          // -F refuses a flush_all before looking at its delay.
+          if (ctx.flushDisabled) {
+            this.replyUnlessQuiet(sink, c.noreply, FLUSH_NOT_ALLOWED);
+            return;
+          }
+        }
         this.replyUnlessQuiet(sink, c.noreply, line(c.line));
         return;
       case 'close':

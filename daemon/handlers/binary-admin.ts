@@ -10,8 +10,12 @@ export function handleVersion(ctx: ServerContext, req: BinaryRequest): Buffer {
   return success(req, { value: Buffer.from(ctx.version, 'latin1') });
 }
 
-/** Flush with an optional 4-byte expiration extra (a delay, by exptime rules; 0 = now). */
+/**
+ * Flush with an optional 4-byte expiration extra (a delay, by exptime rules; 0 = now). Under -F,
+ * memcached 1.6.18 answers an auth error ("Auth failure."), quiet form included, and does not count it.
+ */
 export function handleFlush(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
+  if (ctx.flushDisabled) return failure(req, Status.AUTH_ERROR);
   const delay = req.extras.length === 4 ? req.extras.readUInt32BE(0) : 0;
   return whenReady(ctx.engine.mutate({ op: 'flush', delay }), () => {
     ctx.counters.cmd_flush++;

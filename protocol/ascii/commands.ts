@@ -30,6 +30,8 @@ export type AsciiCommand =
   | { kind: 'version' }
   | { kind: 'verbosity'; level: number; noreply: boolean }
   | { kind: 'quit' }
+  /** `shutdown` (now), `shutdown graceful`, or anything else after the word (refused as memcached does). */
+  | { kind: 'shutdown'; mode: 'now' | 'graceful' | 'invalid' }
   /** A fixed reply line (without \r\n), e.g. ERROR or a CLIENT_ERROR; `count` names a counter
    *  memcached bumps even though the command failed. */
   | { kind: 'reply'; line: string; noreply: boolean; count?: 'cmd_flush' }

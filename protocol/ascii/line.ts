@@ -110,8 +110,8 @@ export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
     case 'quit':
       return cmd({ kind: 'quit' });
     case 'shutdown':
-      // Not started with -A: memcached refuses whatever the arguments.
-      return reply('ERROR: shutdown not enabled');
+      // Whether it is allowed (-A) is the server's to say; without -A every form is refused alike.
+      return cmd({ kind: 'shutdown', mode: ntokens === 2 ? 'now' : ntokens === 3 && words[1] === 'graceful' ? 'graceful' : 'invalid' });
     case 'verbosity': {
       if (ntokens !== 3 && ntokens !== 4) return reply('ERROR');
       const level = safeStrtoul(words[1]);

@@ -9,7 +9,7 @@
  *   implement accepted with a warning).
  */
 import { spawnSync } from 'child_process';
-import { ExtendedOptions, parseExtendedOptions } from '../../daemon/cli';
+import { ExtendedOptions, parseExtendedOptions } from '../../daemon/cli-args';
 import { exchange } from '../helpers/cluster';
 import { daemonCli, RunningServer, startMemcached, startMucached } from '../helpers/procs';
 import { sleep, SlowReader } from './support';
