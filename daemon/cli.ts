@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       replica = new Replica({
         config: node!.config, self: node!.self, memoryLimitBytes: Math.floor(args.m * 1024 * 1024),
         itemSizeMaxBytes: parseSize(args.I), counters, log, leaderWaitMs: args['write-deadline-ms'],
+        evictions: !args.M, casEnabled: !args.C,
       }, loadOpenFabric());
       return { engine: replica.engine, muStats: () => muStats(replica!) };
     }),

@@ -57,6 +57,8 @@ export interface ServerContext {
   resetStats(): void;
   /** `verbosity N`. */
   setVerbosity(level: number): void;
+  /** `cache_memlimit`: the item memory limit of this node from now on. */
+  setMemoryLimit(bytes: number): void;
   /** Largest key in bytes (250, as memcached). */
   readonly maxKeyBytes: number;
   /** -S: binary clients must authenticate (SASL PLAIN) first; text clients are refused. */

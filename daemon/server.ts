@@ -56,6 +56,8 @@ export class CacheServer {
     this.engine = this.hooks?.engine ?? new LocalEngine({
       memoryLimitBytes: settings.memoryLimitBytes,
       itemSizeMaxBytes: settings.itemSizeMaxBytes,
+      evictions: settings.evictions,
+      casEnabled: settings.casEnabled,
       counters: this.counters,
     });
     this.ctx = this.makeContext(this.engine);
@@ -106,6 +108,11 @@ export class CacheServer {
         this.connStats.bytesWritten = 0;
       },
       flushDisabled: this.settings.flushEnabled === false,
+      setMemoryLimit: (bytes: number) => {
+        this.settings.memoryLimitBytes = bytes;
+        engine.setMemoryLimit(bytes);
+        this.log.info(`item memory limit set to ${bytes / (1024 * 1024)} MB (cache_memlimit)`);
+      },
       setVerbosity: (level: number) => {
         this.settings.verbosity = level;
         this.log.verbosity = Math.max(0, Math.min(2, level)) as LogLevel;

@@ -8,7 +8,7 @@
  */
 import type { Effect } from './effects';
 import { addDelta, storedNumber } from './numeric';
-import { itemBytes, LookupMiss, StoredItem } from './store';
+import { casBytesFor, itemBytes, LookupMiss, StoredItem } from './store';
 import type { ItemView } from './types';
 import type {
   ArithOp, ArithResult, DeleteOp, DeleteResult, FenceResult, FlushOp, FlushResult, MetaGetOp, MetaGetResult,
@@ -31,6 +31,14 @@ export interface Limits {
   memoryLimitBytes: number;
 }
 
+/** memcached's -M and -C. */
+export interface CachePolicy {
+  /** False under -M: a store that needs memory beyond the limit fails instead of evicting. */
+  evictions?: boolean;
+  /** False under -C: items carry no CAS unique (it reads 0) and stores ignore a client's CAS. */
+  casEnabled?: boolean;
+}
+
 export interface Decision<R> {
   result: R;
   effects: Effect[];
@@ -45,31 +53,52 @@ export interface DecisionState {
   lookup(key: Buffer): StoredItem | LookupMiss;
   bump(item: StoredItem): void;
   view(item: StoredItem): ItemView;
+  /** Room for an item of `bytes` without evicting a live one (dead ones may be reclaimed for it). */
+  hasRoomFor(bytes: number): boolean;
 }
 
 /** A fence changes nothing (types.ts FenceOp). */
 const FENCE_DECISION: Decision<FenceResult> = { result: { status: 'OK' }, effects: [] };
 
 export class Decider {
+  private readonly evictions: boolean;
+  private readonly casEnabled: boolean;
+  private readonly casBytes: number;
+
   constructor(
     private readonly store: DecisionState,
-    private readonly limits: Limits,
+    private readonly limits: Limits & CachePolicy,
     private readonly clockSec: () => number,
-  ) {}
+  ) {
+    this.evictions = limits.evictions !== false;
+    this.casEnabled = limits.casEnabled !== false;
+    this.casBytes = casBytesFor(limits.casEnabled);
+  }
 
-  /** CAS uniques follow memcached's global counter: one per link, incr, immediate flush. */
-  private nextCas(): bigint {
-    return this.store.lastCas + 1n;
+  /**
+   * CAS uniques follow memcached's global counter: one per link, incr, immediate flush. Under -C
+   * memcached's items have no room for one and every item reads CAS 0.
+   */
+  private nextCas(explicitCas?: bigint): bigint {
+    if (!this.casEnabled) return 0n;
+    return explicitCas ?? this.store.lastCas + 1n;
+  }
+
+  private itemBytes(keyBytes: number, flags: number, valueBytes: number): number {
+    return itemBytes(keyBytes, flags, valueBytes, this.casBytes);
+  }
+
+  /**
+   * -M: memcached cannot allocate an item when no memory is free and evicting is off. Without -M
+   * an allocation evicts what it needs (the store does, when the effect is applied).
+   */
+  private cannotAllocate(bytes: number): boolean {
+    return !this.evictions && !this.store.hasRoomFor(bytes);
   }
 
   private live(key: Buffer): StoredItem | undefined {
     const found = this.store.lookup(key);
     return typeof found === 'string' ? undefined : found;
-  }
-
-  fits(keyBytes: number, flags: number, valueBytes: number): boolean {
-    const bytes = itemBytes(keyBytes, flags, valueBytes);
-    return bytes <= this.limits.itemSizeMaxBytes;
   }
 
   decide<O extends WriteOp>(op: O): Decision<WriteResultFor<O>> {
@@ -87,7 +116,8 @@ export class Decider {
 
   private decideStore(op: StoreOp): Decision<StoreResult> {
     const nowSec = this.clockSec();
-    const fits = this.fits(op.key.length, op.flags, op.value.length);
+    const incomingBytes = this.itemBytes(op.key.length, op.flags, op.value.length);
+    const fits = incomingBytes <= this.limits.itemSizeMaxBytes;
     // A set that fits replaces whatever is stored without reading it, so it skips the lookup (the
     // store counts an expired item it replaces, as a lookup would have).
     const old = op.mode === 'set' && fits ? undefined : this.live(op.key);
@@ -96,7 +126,11 @@ export class Decider {
       const effects: Effect[] = op.mode === 'set' && old ? [{ kind: 'delete', key: copy(op.key) }] : [];
       return { result: { status: 'TOO_LARGE' }, effects };
     }
-    const compare = op.compareCas ?? 0n;
+    // memcached allocates the client's item before it looks at the stored one, so under -M a full
+    // cache answers every store alike, whether it would have been stored or not.
+    if (this.cannotAllocate(incomingBytes)) return this.noMemory(op, old);
+    // memcached compares the CAS it copied into the new item, and under -C an item holds none.
+    const compare = this.casEnabled ? op.compareCas ?? 0n : 0n;
     switch (op.mode) {
       case 'add':
         if (old) {
@@ -110,8 +144,9 @@ export class Decider {
         return this.put(op, op.value, op.flags, absoluteExptime(op.exptime, nowSec), false, nowSec);
       case 'cas':
         if (!old) return { result: { status: 'NOT_FOUND' }, effects: [] };
-        if (old.cas === compare) return this.put(op, op.value, op.flags, absoluteExptime(op.exptime, nowSec), false, nowSec);
-        // (A CAS of 0 is memcached's "no CAS", which never counts as an older one.)
+        // A CAS of 0 is memcached's "no CAS": it never matches (it is all there is under -C) and
+        // never counts as an older one.
+        if (compare !== 0n && old.cas === compare) return this.put(op, op.value, op.flags, absoluteExptime(op.exptime, nowSec), false, nowSec);
         if (op.invalidate && compare !== 0n && compare < old.cas) {
           // Meta I: a stale write-back is accepted but marked stale, keeping the item's TTL.
           return this.put(op, op.value, op.flags, old.exptimeSec, true, nowSec);
@@ -122,21 +157,35 @@ export class Decider {
         if (!old) return { result: { status: 'NOT_STORED' }, effects: [] };
         if (compare !== 0n && compare !== old.cas) return { result: { status: 'EXISTS' }, effects: [] };
         const value = op.mode === 'append' ? Buffer.concat([old.value, op.value]) : Buffer.concat([op.value, old.value]);
-        if (!this.fits(op.key.length, old.flags, value.length)) return { result: { status: 'NOT_STORED' }, effects: [] };
+        const combinedBytes = this.itemBytes(op.key.length, old.flags, value.length);
+        if (combinedBytes > this.limits.itemSizeMaxBytes) return { result: { status: 'NOT_STORED' }, effects: [] };
+        // memcached allocates the combined item while it still holds the client's.
+        if (this.cannotAllocate(incomingBytes + combinedBytes)) return { result: { status: 'NOT_STORED' }, effects: [] };
         return this.put(op, value, old.flags, old.exptimeSec, false, nowSec);
       }
     }
   }
 
+  /**
+   * A store whose item could not be allocated. memcached then unlinks the key's item so that no
+   * stale value outlives a failed set: for text and binary set (binary SET with a CAS too) and for
+   * meta ms in any mode (`unlinkOnNoMemory`), not for add/replace/cas/append/prepend.
+   */
+  private noMemory(op: StoreOp, known: StoredItem | undefined): Decision<StoreResult> {
+    const unlink = op.unlinkOnNoMemory ?? op.mode === 'set';
+    const old = unlink ? known ?? this.live(op.key) : undefined;
+    return { result: { status: 'NO_MEMORY' }, effects: old ? [{ kind: 'delete', key: copy(op.key) }] : [] };
+  }
+
   /** The put effect of a store that succeeds; key and value are copied out of the client's input. */
   private put(op: StoreOp, value: Buffer, flags: number, exptimeSec: number, stale: boolean, nowSec: number): Decision<StoreResult> {
-    if (itemBytes(op.key.length, flags, value.length) > this.limits.memoryLimitBytes) {
+    if (this.itemBytes(op.key.length, flags, value.length) > this.limits.memoryLimitBytes) {
       return { result: { status: 'NO_MEMORY' }, effects: [] };
     }
     // Only a whole new item from `ms ... b` carries the binary-key mark; append/prepend build a new
     // item without it, as memcached does.
     const keyBinary = op.keyBinary === true && op.mode !== 'append' && op.mode !== 'prepend';
-    const cas = op.explicitCas ?? this.nextCas();
+    const cas = this.nextCas(op.explicitCas);
     return {
       result: { status: 'STORED', cas },
       // A value the parser allocated for this command alone is kept as is: a large set spent one
@@ -150,9 +199,13 @@ export class Decider {
     const old = this.live(op.key);
     if (!old) {
       if (!op.create) return { result: { status: 'NOT_FOUND' }, effects: [] };
-      const cas = op.explicitCas ?? this.nextCas();
+      const value = Buffer.from(op.create.initial.toString(), 'latin1');
+      if (this.cannotAllocate(this.itemBytes(op.key.length, op.create.flags ?? 0, value.length))) {
+        return { result: { status: 'NO_MEMORY', creating: true }, effects: [] };
+      }
+      const cas = this.nextCas(op.explicitCas);
       const effect: Effect = {
-        kind: 'put', key: copy(op.key), value: Buffer.from(op.create.initial.toString(), 'latin1'),
+        kind: 'put', key: copy(op.key), value,
         flags: op.create.flags ?? 0, exptimeSec: absoluteExptime(op.create.exptime, nowSec), cas, storedAtSec: nowSec, stale: false,
         keyBinary: false,
       };
@@ -166,11 +219,15 @@ export class Decider {
     if (current === undefined) return { result: { status: 'NON_NUMERIC' }, effects: [] };
     const value = addDelta(current, op.delta, op.incr);
     const digits = Buffer.from(value.toString(), 'latin1');
+    // Only a longer number needs a new item (memcached rewrites one that fits in place).
+    if (digits.length > old.value.length && this.cannotAllocate(this.itemBytes(op.key.length, old.flags, digits.length))) {
+      return { result: { status: 'NO_MEMORY' }, effects: [] };
+    }
     // memcached rewrites a shorter number in place, padding the old length with spaces.
     const newValue = digits.length < old.value.length
       ? Buffer.concat([digits, Buffer.alloc(old.value.length - digits.length, 0x20)])
       : digits;
-    const cas = op.explicitCas ?? this.nextCas();
+    const cas = this.nextCas(op.explicitCas);
     // An in-place rewrite keeps the item (and its binary-key mark); a longer number is a new item.
     const effect: Effect = {
       kind: 'put', key: copy(op.key), value: newValue, flags: old.flags, exptimeSec: old.exptimeSec, cas,
@@ -190,7 +247,7 @@ export class Decider {
       const exptimeSec = op.exptime !== undefined ? absoluteExptime(op.exptime, this.clockSec()) : undefined;
       return {
         result: { status: 'DELETED' },
-        effects: [{ kind: 'invalidate', key: copy(op.key), cas: op.explicitCas ?? this.nextCas(), exptimeSec }],
+        effects: [{ kind: 'invalidate', key: copy(op.key), cas: this.nextCas(op.explicitCas), exptimeSec }],
       };
     }
     return { result: { status: 'DELETED' }, effects: [{ kind: 'delete', key: copy(op.key) }] };
@@ -209,9 +266,18 @@ export class Decider {
 
   private decideFlush(op: FlushOp): Decision<FlushResult> {
     const nowSec = this.clockSec();
+    const flushAtSec = op.delay > 0 ? absoluteExptime(op.delay, nowSec) : nowSec;
+    if (!this.casEnabled) {
+      // memcached -C has no CAS to tell older items from newer ones within a second: oldest_live
+      // is the flush's second itself, so whatever is stored during that second is flushed too.
+      // A flush for now also drops everything at once, as with CAS (memory is free at once).
+      const later: Effect = { kind: 'flush', immediate: false, oldestLiveSec: flushAtSec, cas: 0n };
+      const effects: Effect[] = op.delay > 0 ? [later] : [{ kind: 'flush', immediate: true, oldestLiveSec: nowSec, cas: 0n }, later];
+      return { result: { status: 'OK' }, effects };
+    }
     // memcached: oldest_live = realtime(delay) - 1 (or now - 1); it is immediate when that is not in
     // the future, and only then consumes a CAS unique.
-    const oldestLiveSec = (op.delay > 0 ? absoluteExptime(op.delay, nowSec) : nowSec) - 1;
+    const oldestLiveSec = flushAtSec - 1;
     const immediate = oldestLiveSec <= nowSec;
     const cas = immediate ? this.nextCas() : 0n;
     return { result: { status: 'OK' }, effects: [{ kind: 'flush', immediate, oldestLiveSec, cas }] };
@@ -221,7 +287,8 @@ export class Decider {
     const nowSec = this.clockSec();
     const old = this.live(op.key);
     if (!old) {
-      if (op.vivifyExptime === undefined) {
+      // memcached answers a miss when it cannot allocate the empty item N asks for (-M).
+      if (op.vivifyExptime === undefined || this.cannotAllocate(this.itemBytes(op.key.length, 0, 0))) {
         return { result: { win: false, winTokenAlreadySent: false, stale: false, vivified: false }, effects: [] };
       }
       const cas = this.nextCas();

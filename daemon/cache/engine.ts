@@ -4,12 +4,12 @@
  * (a later issue) keeps the same decide/apply split and puts consensus between the two.
  */
 import type { CommandCounters } from '../context';
-import { Decider, Limits } from './decide';
+import { CachePolicy, Decider, Limits } from './decide';
 import type { Effect } from './effects';
-import { itemBytes, ItemStore } from './store';
+import { casBytesFor, itemBytes, ItemStore } from './store';
 import type { CacheEngine, ItemView, WriteOp, WriteResultFor } from './types';
 
-export interface EngineOptions extends Limits {
+export interface EngineOptions extends Limits, CachePolicy {
   /** Unix seconds; injectable for tests. */
   clockSec?: () => number;
   counters?: CommandCounters;
@@ -24,7 +24,7 @@ export class LocalEngine implements CacheEngine {
 
   constructor(readonly options: EngineOptions) {
     const clockSec = options.clockSec ?? unixNowSec;
-    this.store = new ItemStore(options.memoryLimitBytes, clockSec);
+    this.store = new ItemStore(options.memoryLimitBytes, clockSec, casBytesFor(options.casEnabled));
     this.decider = new Decider(this.store, options, clockSec);
     this.counters = options.counters;
   }
@@ -59,6 +59,20 @@ export class LocalEngine implements CacheEngine {
   }
 
   maxValueBytes(keyBytes: number, flags: number): number {
-    return this.options.itemSizeMaxBytes - itemBytes(keyBytes, flags, 0);
+    return this.options.itemSizeMaxBytes - itemBytes(keyBytes, flags, 0, this.store.casBytes);
+  }
+
+  get casEnabled(): boolean {
+    return this.options.casEnabled !== false;
+  }
+
+  /**
+   * `cache_memlimit`: the decider reads the limit from `options` at every decision. Lowered, the
+   * store evicts down to it at once; under -M nothing is evicted and stores are refused until
+   * deletes bring the items under it (memcached likewise keeps what it holds).
+   */
+  setMemoryLimit(bytes: number): void {
+    this.options.memoryLimitBytes = bytes;
+    this.store.setMemoryLimit(bytes, this.options.evictions !== false);
   }
 }

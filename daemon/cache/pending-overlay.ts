@@ -7,6 +7,9 @@
  * - For every key with in-flight effects, `pending` holds the item as it will be once they are all
  *   applied (null = deleted), and how many of its effects are still in flight.
  * - `lastCas` is at least every CAS unique handed out, committed or not, so uniques never repeat.
+ * - `growthBytes` is the sum over pending keys of how many bytes the store will hold more for that
+ *   key once its effects are applied (its `growthBytes`, computed against the store as it was at
+ *   the key's last propose or settle), so -M decides against the memory the log will leave used.
  * - A flush in flight is a barrier (`flushInFlight`): the engine decides nothing until it is applied,
  *   because a flush touches every key.
  */
@@ -18,14 +21,21 @@ import type { ItemView } from './types';
 interface PendingKey {
   item: StoredItem | null;
   inFlight: number;
+  /** Bytes of `item` less those the store holds for the key now. */
+  growthBytes: number;
 }
 
 export class PendingOverlay implements DecisionState {
   private readonly pending = new Map<string, PendingKey>();
   private speculativeCas = 0n;
+  private growthBytes = 0;
   flushInFlight = 0;
 
-  constructor(private readonly store: ItemStore, private readonly clockSec: () => number) {}
+  /**
+   * `trackGrowth`: keep `growthBytes`, which only -M's decisions read (hasRoomFor); without -M the
+   * leader skips the store lookup it costs per proposed effect.
+   */
+  constructor(private readonly store: ItemStore, private readonly clockSec: () => number, private readonly trackGrowth = false) {}
 
   get lastCas(): bigint {
     return this.store.lastCas > this.speculativeCas ? this.store.lastCas : this.speculativeCas;
@@ -50,6 +60,12 @@ export class PendingOverlay implements DecisionState {
     return this.store.view(item);
   }
 
+  /** Room for `bytes` once the effects in flight are applied; their items stay (see ItemStore). */
+  hasRoomFor(bytes: number): boolean {
+    if (!this.trackGrowth) throw new Error('pending overlay: hasRoomFor asked without growth tracking (only -M decides on room)');
+    return this.store.hasRoomFor(bytes + this.growthBytes, (id) => this.pending.has(id));
+  }
+
   /** The leader proposed these effects: later decisions see them. */
   propose(effects: Effect[]): void {
     for (const effect of effects) {
@@ -59,10 +75,11 @@ export class PendingOverlay implements DecisionState {
         continue;
       }
       const id = effect.key.toString('latin1');
-      const entry = this.pending.get(id) ?? { item: this.currentItem(effect.key), inFlight: 0 };
+      const entry = this.pending.get(id) ?? { item: this.currentItem(effect.key), inFlight: 0, growthBytes: 0 };
       entry.item = this.after(entry.item, effect, id);
       entry.inFlight++;
       this.pending.set(id, entry);
+      this.recountGrowth(id, entry);
     }
   }
 
@@ -77,13 +94,26 @@ export class PendingOverlay implements DecisionState {
       const entry = this.pending.get(id);
       if (entry === undefined) continue;
       entry.inFlight--;
-      if (entry.inFlight <= 0) this.pending.delete(id);
+      if (entry.inFlight > 0) {
+        this.recountGrowth(id, entry);
+      } else {
+        this.growthBytes -= entry.growthBytes;
+        this.pending.delete(id);
+      }
     }
+  }
+
+  private recountGrowth(id: string, entry: PendingKey): void {
+    if (!this.trackGrowth) return;
+    this.growthBytes -= entry.growthBytes;
+    entry.growthBytes = (entry.item?.bytes ?? 0) - this.store.bytesOf(id);
+    this.growthBytes += entry.growthBytes;
   }
 
   /** Leadership was lost: what was in flight may or may not commit; forget it all. */
   clear(): void {
     this.pending.clear();
+    this.growthBytes = 0;
     this.flushInFlight = 0;
   }
 
@@ -95,7 +125,7 @@ export class PendingOverlay implements DecisionState {
   private after(item: StoredItem | null, effect: Exclude<Effect, { kind: 'flush' }>, id: string): StoredItem | null {
     switch (effect.kind) {
       case 'put':
-        return itemFromPut(effect, id, this.clockSec(), item ?? undefined);
+        return itemFromPut(effect, id, this.clockSec(), this.store.casBytes, item ?? undefined);
       case 'delete':
         return null;
       case 'touch':

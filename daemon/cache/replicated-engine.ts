@@ -29,7 +29,7 @@
  *   the clients, and nothing queues without bound inside mu-core.
  */
 import type { CommandCounters } from '../context';
-import { Decider, Limits } from './decide';
+import { CachePolicy, Decider, Limits } from './decide';
 import { decodeEntry, effectsBytes, encodeEffects, MAX_EFFECTS_PER_ENTRY, outcomeBytes, STAMP_BYTES } from './effect-codec';
 import type { Effect } from './effects';
 import { LocalEngine, unixNowSec } from './engine';
@@ -71,7 +71,7 @@ export class OutcomeUnknownError extends Error {
   readonly outcomeUnknown = true;
 }
 
-export interface ReplicatedEngineOptions extends Limits {
+export interface ReplicatedEngineOptions extends Limits, CachePolicy {
   selfId: number;
   counters?: CommandCounters;
   clockSec?: () => number;
@@ -186,7 +186,7 @@ export class ReplicatedEngine implements CacheEngine {
     this.outcomes = new OutcomeTable(2 * options.leaderWaitMs + 1000, MAX_OUTCOME_RECORDS, undefined, options.warn);
     this.local = new LocalEngine(options);
     const clockSec = options.clockSec ?? unixNowSec;
-    this.overlay = new PendingOverlay(this.local.store, clockSec);
+    this.overlay = new PendingOverlay(this.local.store, clockSec, options.evictions === false);
     this.decider = new Decider(this.overlay, options, clockSec);
   }
 
@@ -216,6 +216,15 @@ export class ReplicatedEngine implements CacheEngine {
 
   get(key: Buffer, bump = true): ItemView | undefined {
     return this.local.get(key, bump);
+  }
+
+  get casEnabled(): boolean {
+    return this.local.casEnabled;
+  }
+
+  /** `cache_memlimit` on this node: evictions and -M decisions are each node's own. */
+  setMemoryLimit(bytes: number): void {
+    this.local.setMemoryLimit(bytes);
   }
 
   maxValueBytes(keyBytes: number, flags: number): number {

@@ -4,7 +4,11 @@
  *
  * Invariants:
  * - `usedBytes` is the sum of `itemBytes` over the items in `items`, and after every apply it is
- *   at most `memoryLimitBytes` (the least recently used items are evicted to make room).
+ *   at most `memoryLimitBytes` (the least recently used items are evicted to make room), unless
+ *   cache_memlimit lowered the limit under -M (then nothing is evicted, and the decider refuses
+ *   stores until deletes bring the items under it). The bound holds under -M otherwise: there the decider refuses a store that would not fit (hasRoomFor), but applying
+ *   an effect never fails, since a replica cannot refuse what the log committed; a follower whose
+ *   store differs a little from the leader's (local LRU, lazy expiry) evicts as without -M.
  * - An item is in `items` exactly when it is linked (`linked`) into the LRU list, which runs from
  *   `lruOldest` (evicted first) to `lruNewest`. The list, not the Map, holds the order, so a set
  *   or a hit moves pointers instead of deleting and re-inserting a Map entry: V8's hash maps keep
@@ -14,15 +18,22 @@
 import type { Effect, PutEffect } from './effects';
 import type { ItemView } from './types';
 
-/** memcached's per-item header: sizeof(item) (48) + the 8-byte CAS. */
-const ITEM_HEADER_BYTES = 56;
+/** memcached's per-item header, sizeof(item). */
+const ITEM_HEADER_BYTES = 48;
+/** The CAS unique each item carries after its header; memcached leaves it out under -C. */
+export const ITEM_CAS_BYTES = 8;
+
+/** Bytes of CAS per item: none when CAS is disabled (-C). */
+export function casBytesFor(casEnabled: boolean | undefined): number {
+  return casEnabled === false ? 0 : ITEM_CAS_BYTES;
+}
 
 /**
- * Bytes an item costs, computed as memcached 1.6 does (header + key + NUL + 4-byte flags suffix when
- * flags != 0 + value + CRLF), so `-m` and `-I` mean what they mean for memcached.
+ * Bytes an item costs, computed as memcached 1.6 does (header + CAS + key + NUL + 4-byte flags
+ * suffix when flags != 0 + value + CRLF), so `-m` and `-I` mean what they mean for memcached.
  */
-export function itemBytes(keyBytes: number, flags: number, valueBytes: number): number {
-  return ITEM_HEADER_BYTES + keyBytes + 1 + (flags !== 0 ? 4 : 0) + valueBytes + 2;
+export function itemBytes(keyBytes: number, flags: number, valueBytes: number, casBytes = ITEM_CAS_BYTES): number {
+  return ITEM_HEADER_BYTES + casBytes + keyBytes + 1 + (flags !== 0 ? 4 : 0) + valueBytes + 2;
 }
 
 export interface StoredItem {
@@ -49,8 +60,11 @@ export interface StoredItem {
 
 export type LookupMiss = 'missing' | 'expired' | 'flushed';
 
-/** The item a put creates; `previous` is the item it replaces (a stale write-back keeps its token). */
-export function itemFromPut(effect: PutEffect, id: string, nowSec: number, previous?: StoredItem): StoredItem {
+/**
+ * The item a put creates; `previous` is the item it replaces (a stale write-back keeps its token).
+ * `casBytes`: the store's (casBytesFor).
+ */
+export function itemFromPut(effect: PutEffect, id: string, nowSec: number, casBytes: number, previous?: StoredItem): StoredItem {
   return {
     id,
     key: effect.key,
@@ -64,7 +78,7 @@ export function itemFromPut(effect: PutEffect, id: string, nowSec: number, previ
     lastAccessSec: nowSec,
     fetched: false,
     winTokenSent: previous !== undefined && effect.stale && previous.winTokenSent,
-    bytes: itemBytes(effect.key.length, effect.flags, effect.value.length),
+    bytes: itemBytes(effect.key.length, effect.flags, effect.value.length, casBytes),
     older: null,
     newer: null,
     linked: false,
@@ -99,12 +113,55 @@ export class ItemStore {
   private expiredUnfetched = 0;
   private evictedUnfetched = 0;
   private reclaimed = 0;
+  /** Counts applied effects that can leave a dead item behind (all but deletes): see hasRoomFor. */
+  private changeCount = 0;
+  /** hasRoomFor found nothing dead left to reclaim in this second, with changeCount at this value. */
+  private sweptClean: { atSec: number; changeCount: number } | undefined;
 
   constructor(
     public memoryLimitBytes: number,
     private readonly clockSec: () => number,
+    /** casBytesFor(casEnabled): every item's size counts it. */
+    readonly casBytes = ITEM_CAS_BYTES,
     private readonly onEvict?: (item: StoredItem) => void,
   ) {}
+
+  /** A new item memory limit (cache_memlimit); `evictNow`: evict least recently used items down to it. */
+  setMemoryLimit(bytes: number, evictNow: boolean): void {
+    this.memoryLimitBytes = bytes;
+    if (evictNow) this.makeRoom(0);
+  }
+
+  /** Bytes the item stored under `id` takes (dead or alive), 0 if there is none. */
+  bytesOf(id: string): number {
+    return this.items.get(id)?.bytes ?? 0;
+  }
+
+  /**
+   * Whether `bytes` more fit under the limit without evicting a live item (-M). Dead items (expired,
+   * flushed) are taken out for room, oldest first, as memcached reclaims them before it would
+   * evict; those `keep` names stay (a replicated leader's in-flight state refers to them).
+   * A sweep that found nothing to take is not repeated within the same second unless an effect was
+   * applied since: until then no item can have died, and a client retrying a refused store would
+   * otherwise walk the whole store each time.
+   */
+  hasRoomFor(bytes: number, keep?: (id: string) => boolean): boolean {
+    if (this.usedBytes + bytes <= this.memoryLimitBytes) return true;
+    const nowSec = this.clockSec();
+    if (this.sweptClean?.atSec === nowSec && this.sweptClean.changeCount === this.changeCount) return false;
+    for (let item = this.lruOldest; item !== null && this.usedBytes + bytes > this.memoryLimitBytes;) {
+      const next = item.newer;
+      const gone = this.deadReason(item);
+      if (gone !== undefined && !keep?.(item.id)) {
+        if (gone === 'expired') this.countReclaimed(item);
+        this.remove(item.id, item);
+      }
+      item = next;
+    }
+    if (this.usedBytes + bytes <= this.memoryLimitBytes) return true;
+    this.sweptClean = { atSec: nowSec, changeCount: this.changeCount };
+    return false;
+  }
 
   /**
    * The live item for `key`, or why there is none. Expired and flushed items are removed here
@@ -155,6 +212,7 @@ export class ItemStore {
 
   /** Apply one decided effect. Deterministic given the effect sequence (modulo local eviction). */
   apply(effect: Effect): void {
+    if (effect.kind !== 'delete') this.changeCount++;
     switch (effect.kind) {
       case 'put':
         this.put(effect);
@@ -198,7 +256,7 @@ export class ItemStore {
   private put(effect: PutEffect): void {
     const id = effect.key.toString('latin1');
     const old = this.items.get(id);
-    const item = itemFromPut(effect, id, this.clockSec(), old);
+    const item = itemFromPut(effect, id, this.clockSec(), this.casBytes, old);
     if (old) {
       // A plain set decides without looking the key up, so an expired item it replaces is counted
       // here, as a lookup would have counted it.

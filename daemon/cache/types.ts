@@ -54,6 +54,14 @@ export interface StoreOp {
   /** Meta `b`: the key arrived base64-encoded; replies show it that way. */
   keyBinary?: boolean;
   /**
+   * When the new item cannot be allocated (-M, or an item larger than -m), drop the key's item too,
+   * as memcached does for a set. Default: mode 'set'. Meta ms (any mode) and a binary SET turned
+   * into 'cas' by its CAS field pass true. (Leave it undefined when it equals the default: the peer
+   * link's compact binary form of a forwarded store op has no room for it, so one carrying it goes
+   * as JSON.)
+   */
+  unlinkOnNoMemory?: boolean;
+  /**
    * `value` is the caller's to give away (nothing else refers to it or changes it): the store may
    * keep it instead of a copy. Otherwise it is copied, as a view of a read buffer must be.
    */
@@ -93,6 +101,8 @@ export interface ArithResult {
   cas?: bigint;
   /** The key was missing and `create` made it (the value is the initial one, no delta applied). */
   created?: boolean;
+  /** NO_MEMORY: the key was missing and the item `create` asks for could not be allocated. */
+  creating?: boolean;
   /** The item after the operation (status OK): meta `ma` reports t/c/v from it. */
   item?: ItemView;
 }
@@ -199,12 +209,16 @@ export type MaybePromise<T> = T | Promise<T>;
 
 /** What handlers talk to. */
 export interface CacheEngine {
+  /** `cache_memlimit`: this node's item memory limit from now on. */
+  setMemoryLimit(bytes: number): void;
   /** Plain read of committed state; `bump` (default true) updates LRU and access metadata. */
   get(key: Buffer, bump?: boolean): ItemView | undefined;
   /** Decide, commit and apply one mutation. */
   mutate<O extends WriteOp>(op: O): MaybePromise<WriteResultFor<O>>;
   /** Largest value in bytes that can be stored for this key (from -I), for early rejection. */
   maxValueBytes(keyBytes: number, flags: number): number;
+  /** False under -C (items carry no CAS); absent means true. */
+  readonly casEnabled?: boolean;
 }
 
 /** Run `f` on a value that may still be pending, keeping synchronous values synchronous. */

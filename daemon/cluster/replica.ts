@@ -29,6 +29,12 @@ export interface ReplicaOptions {
   log: Logger;
   /** Writes wait this long for a leader during an election before failing. */
   leaderWaitMs?: number;
+  /**
+   * memcached's -M (false) and -C (false). Every node of a cluster should run with the same: the
+   * leader decides with its own, and every node sizes the items it applies with its own -C.
+   */
+  evictions?: boolean;
+  casEnabled?: boolean;
 }
 
 const DEAD_AFTER_SCANS = 20;
@@ -140,6 +146,8 @@ export class Replica {
       selfId: self.id,
       memoryLimitBytes: opts.memoryLimitBytes,
       itemSizeMaxBytes: opts.itemSizeMaxBytes,
+      evictions: opts.evictions,
+      casEnabled: opts.casEnabled,
       counters: opts.counters,
       leaderWaitMs: opts.leaderWaitMs ?? 5000,
       onReplicated: (ns) => this.recordLatency(ns),

@@ -28,6 +28,11 @@ const STORE_REPLIES: Record<StoreResult['status'], Buffer> = {
 const FLUSH_NOT_ALLOWED = line('CLIENT_ERROR flush_all not allowed');
 const SHUTDOWN_NOT_ENABLED = line('ERROR: shutdown not enabled');
 const INVALID_SHUTDOWN_MODE = line('CLIENT_ERROR invalid shutdown mode');
+const MEMLIMIT_TOO_SMALL = line('MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m');
+const MEMLIMIT_NOT_BYTES = line('MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes');
+/** memcached's bounds for cache_memlimit, in megabytes. */
+const MEMLIMIT_MIN_MB = 8;
+const MEMLIMIT_MAX_MB = 1_000_000_000;
 const DELETED = line('DELETED');
 const NOT_FOUND = line('NOT_FOUND');
 const TOUCHED = line('TOUCHED');
@@ -67,15 +72,16 @@ class AsciiHandler implements ProtocolHandler {
         sink.reply(executeGet(ctx, c));
         return;
       case 'store': {
-        counters.cmd_set++;
         const result = ctx.engine.mutate({
           op: 'store', mode: c.mode, key: c.key, value: c.value, valueOwned: c.valueOwned, flags: c.flags, exptime: c.exptime,
           compareCas: c.mode === 'cas' ? c.cas : undefined,
         });
         this.replyUnlessQuiet(sink, c.noreply, formatResult(result, (r) => {
+          // memcached counts a set once its value is read into an allocated item (-M: not always).
+          if (r.status === 'NO_MEMORY') counters.store_no_memory++;
+          else counters.cmd_set++;
           if (c.mode === 'cas') countCas(ctx, r.status);
           if (r.status === 'TOO_LARGE') counters.store_too_large++;
-          if (r.status === 'NO_MEMORY') counters.store_no_memory++;
           return STORE_REPLIES[r.status];
         }));
         return;
@@ -159,6 +165,14 @@ class AsciiHandler implements ProtocolHandler {
         return;
       case 'quit':
         this.close(sink, 'quit');
+        return;
+      case 'memlimit':
+        if (c.megabytes < MEMLIMIT_MIN_MB) this.replyUnlessQuiet(sink, c.noreply, MEMLIMIT_TOO_SMALL);
+        else if (c.megabytes > MEMLIMIT_MAX_MB) this.replyUnlessQuiet(sink, c.noreply, MEMLIMIT_NOT_BYTES);
+        else {
+          ctx.setMemoryLimit(c.megabytes * 1024 * 1024);
+          this.replyUnlessQuiet(sink, c.noreply, line('OK'));
+        }
         return;
       case 'shutdown':
         // memcached checks -A first, then the mode; noreply is not a mode and gets no silence.

@@ -22,11 +22,14 @@ function requestCas(req: BinaryRequest): bigint | undefined {
 export function handleStore(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
   const flags = req.extras.readUInt32BE(0);
   const exptime = req.extras.readUInt32BE(4);
-  const compareCas = requestCas(req);
-  // memcached turns any set/add/replace carrying a CAS into a compare-and-swap (NREAD_CAS).
+  // memcached turns any set/add/replace carrying a CAS into a compare-and-swap (NREAD_CAS), reading
+  // the CAS back from the new item: under -C an item holds none, so the store stays what it was.
+  const compareCas = ctx.engine.casEnabled === false ? undefined : requestCas(req);
   const mode: StoreMode = compareCas !== undefined ? 'cas'
     : req.command === Opcode.ADD ? 'add' : req.command === Opcode.REPLACE ? 'replace' : 'set';
-  const pending = ctx.engine.mutate({ op: 'store', mode, key: req.key, value: req.value, flags, exptime, compareCas });
+  // A SET whose item cannot be allocated drops the stored one, CAS or not.
+  const unlinkOnNoMemory = mode === 'cas' && req.command === Opcode.SET ? true : undefined;
+  const pending = ctx.engine.mutate({ op: 'store', mode, key: req.key, value: req.value, flags, exptime, compareCas, unlinkOnNoMemory });
   return whenReady(pending, (result) => {
     if (result.status === 'NO_MEMORY') {
       // memcached fails the allocation before reading the value: not counted as a set.
@@ -59,6 +62,8 @@ export function handleAppend(ctx: ServerContext, req: BinaryRequest): MaybePromi
     op: 'store', mode, key: req.key, value: req.value, flags: 0, exptime: 0, compareCas: requestCas(req),
   });
   return whenReady(pending, (result) => {
+    // As for set: the allocation failed before the value was read, so this is not counted as a set.
+    if (result.status === 'NO_MEMORY') return failure(req, Status.ENOMEM, 'Out of memory allocating item');
     ctx.counters.cmd_set++;
     switch (result.status) {
       case 'STORED': return success(req, { cas: result.cas });

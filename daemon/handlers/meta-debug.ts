@@ -4,7 +4,7 @@
  */
 import type { ItemView } from '../cache/types';
 import type { ServerContext } from '../context';
-import { itemBytes } from '../cache/store';
+import { casBytesFor, itemBytes } from '../cache/store';
 import { slabClassSizes } from '../stats-report';
 import { encodeBase64Key } from '../../protocol/ascii/base64';
 import { nowSec } from './ascii-reply';
@@ -13,8 +13,9 @@ export function metaDebugLine(ctx: ServerContext, item: ItemView, binaryKey: boo
   const now = nowSec();
   // memcached prints current_time - exptime (so a future expiry is negative) through a 32-bit int.
   const exp = item.exptimeSec === 0 ? -1 : (now - item.exptimeSec) | 0;
-  const size = itemBytes(item.key.length, item.flags, item.value.length);
-  const itemSizeMax = ctx.engine.maxValueBytes(0, 0) + itemBytes(0, 0, 0);
+  const casBytes = casBytesFor(ctx.engine.casEnabled);
+  const size = itemBytes(item.key.length, item.flags, item.value.length, casBytes);
+  const itemSizeMax = ctx.engine.maxValueBytes(0, 0) + itemBytes(0, 0, 0, casBytes);
   const classes = slabClassSizes(itemSizeMax);
   let cls = classes.findIndex((s) => size <= s) + 1;
   if (cls === 0) cls = classes.length;

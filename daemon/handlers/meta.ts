@@ -114,16 +114,19 @@ function metaSet(ctx: ServerContext, key: Buffer, flags: MetaFlags, value: Buffe
   const hasCas = flags.compareCas !== undefined;
   // memcached upgrades set/replace with C to a CAS store; append/prepend compare it too; add ignores it.
   if (hasCas && (mode === 'set' || mode === 'replace')) mode = 'cas';
-  ctx.counters.cmd_set++;
   const result = ctx.engine.mutate({
     op: 'store', mode, key, value, flags: flags.clientFlags, exptime: flags.touchExptime ?? 0, keyBinary: flags.binaryKey,
     compareCas: flags.compareCas,
     invalidate: mode === 'cas' && flags.invalidate ? true : undefined,
+    // memcached's ms drops the stored item when it cannot allocate the new one, whatever the mode.
+    unlinkOnNoMemory: mode !== 'set' ? true : undefined,
   });
   return formatResult(result, (r) => {
+    // memcached counts a set once its value is read into an allocated item (-M: not always).
+    if (r.status === 'NO_MEMORY') ctx.counters.store_no_memory++;
+    else ctx.counters.cmd_set++;
     if (mode === 'cas') countCas(ctx, r.status);
     if (r.status === 'TOO_LARGE') ctx.counters.store_too_large++;
-    if (r.status === 'NO_MEMORY') ctx.counters.store_no_memory++;
     const status = MS_STATUS[r.status];
     if (r.status === 'TOO_LARGE' || r.status === 'NO_MEMORY') return line(status);
     if (r.status === 'STORED' && flags.quiet) return EMPTY;
@@ -166,7 +169,7 @@ function metaArith(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybeProm
       case 'NON_NUMERIC':
         return line('CLIENT_ERROR cannot increment or decrement non-numeric value');
       case 'NO_MEMORY':
-        return line('SERVER_ERROR out of memory');
+        return line(r.creating ? 'SERVER_ERROR Out of memory allocating new item' : 'SERVER_ERROR out of memory');
       case 'EXISTS':
         return metaReply('EX', opaqueAndKey(flags, key));
       case 'NOT_FOUND':

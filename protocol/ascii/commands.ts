@@ -30,6 +30,8 @@ export type AsciiCommand =
   | { kind: 'version' }
   | { kind: 'verbosity'; level: number; noreply: boolean }
   | { kind: 'quit' }
+  /** `cache_memlimit <megabytes>`: the item memory limit, changed at run time (uint32 as memcached reads it). */
+  | { kind: 'memlimit'; megabytes: number; noreply: boolean }
   /** `shutdown` (now), `shutdown graceful`, or anything else after the word (refused as memcached does). */
   | { kind: 'shutdown'; mode: 'now' | 'graceful' | 'invalid' }
   /** A fixed reply line (without \r\n), e.g. ERROR or a CLIENT_ERROR; `count` names a counter

@@ -109,6 +109,12 @@ export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
       return cmd({ kind: 'version' });
     case 'quit':
       return cmd({ kind: 'quit' });
+    case 'cache_memlimit': {
+      if (ntokens !== 3 && ntokens !== 4) return reply('ERROR');
+      const megabytes = safeStrtoul(words[1]);
+      if (megabytes === undefined) return reply('ERROR', noreply);
+      return cmd({ kind: 'memlimit', megabytes, noreply });
+    }
     case 'shutdown':
       // Whether it is allowed (-A) is the server's to say; without -A every form is refused alike.
       return cmd({ kind: 'shutdown', mode: ntokens === 2 ? 'now' : ntokens === 3 && words[1] === 'graceful' ? 'graceful' : 'invalid' });

@@ -30,6 +30,10 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     }),
     resetStats: () => Object.assign(counters, newCommandCounters()),
     setVerbosity: (level) => verbosity.push(level),
+    setMemoryLimit: (bytes) => {
+      settings.memoryLimitBytes = bytes;
+      local.setMemoryLimit(bytes);
+    },
   };
   return { ctx, local, verbosity };
 }
