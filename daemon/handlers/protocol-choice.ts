@@ -14,33 +14,17 @@ import { refuseTextUnderSasl } from '../sasl/text-refusal';
 
 export const TEXT_REFUSED_BINARY_ONLY = Buffer.from('CLIENT_ERROR this server speaks only the binary protocol (-B binary)\r\n');
 
-/** Refuses a text client: one CLIENT_ERROR line it can read, then close. */
-function refuseText(log: Logger): HandlerFactory {
+/** Refuses a client at its first bytes: `reply` if it could read one, then close. */
+function refusal(log: Logger, why: string, reply?: Buffer): HandlerFactory {
   return (_ctx, sink) => {
     let refused = false;
     return {
       onData(): void {
         if (refused) return;
         refused = true;
-        log.verbose('text protocol client refused (-B binary)');
-        sink.reply(TEXT_REFUSED_BINARY_ONLY);
-        sink.closeAfterReplies('text protocol under -B binary');
-      },
-      bufferedBytes: () => 0,
-    };
-  };
-}
-
-/** Refuses a binary client: it could not read a text line, so it is only closed. */
-function refuseBinary(log: Logger): HandlerFactory {
-  return (_ctx, sink) => {
-    let refused = false;
-    return {
-      onData(): void {
-        if (refused) return;
-        refused = true;
-        log.verbose('binary protocol client refused (-B ascii)');
-        sink.closeAfterReplies('binary protocol under -B ascii');
+        log.verbose(`client refused: ${why}`);
+        if (reply !== undefined) sink.reply(reply);
+        sink.closeAfterReplies(why);
       },
       bufferedBytes: () => 0,
     };
@@ -52,6 +36,7 @@ export function protocolHandlers(ctx: ServerContext, protocol: BindingProtocol, 
   // -S: the port serves binary SASL clients only (daemon/sasl/text-refusal.ts); -B ascii with -S is refused at start.
   let ascii: HandlerFactory = createAsciiHandler;
   if (ctx.sasl) ascii = refuseTextUnderSasl;
-  else if (protocol === 'binary') ascii = refuseText(log);
-  return { ascii, binary: protocol === 'ascii' ? refuseBinary(log) : createBinaryHandler };
+  else if (protocol === 'binary') ascii = refusal(log, 'text protocol under -B binary', TEXT_REFUSED_BINARY_ONLY);
+  // A binary client could not read a text line: it is only closed.
+  return { ascii, binary: protocol === 'ascii' ? refusal(log, 'binary protocol under -B ascii') : createBinaryHandler };
 }
