@@ -57,7 +57,6 @@ export const NO_EFFECT_FLAGS: ReadonlyArray<{ flag: string; name: string; why: s
   { flag: 'k', name: 'lock-memory', why: 'Node.js cannot lock its pages (mlockall); use systemd LimitMEMLOCK with swap off instead' },
   { flag: 'r', name: 'enable-coredumps', why: 'set the core limit outside (ulimit -c, systemd LimitCORE)' },
   { flag: 'R', name: 'max-reqs-per-event', why: 'fairness between clients comes from per-connection read budgets' },
-  { flag: 'D', name: 'prefix-delimiter', why: 'per-prefix stats (stats detail) are not kept' },
   { flag: 'X', name: 'disable-dumping', why: 'stats cachedump and lru_crawler metadump are not implemented, so they are always off' },
   { flag: 'W', name: 'disable-watch', why: 'watch commands are not implemented, so they are always off' },
 ];
@@ -86,6 +85,7 @@ export function parseArgs(argv: string[]) {
     .option('c', { alias: 'conn-limit', type: 'number', default: 1024, describe: 'max simultaneous connections' })
     .option('I', { alias: 'max-item-size', type: 'string', default: '1m', describe: 'max item size (bytes, k or m suffix)' })
     .option('C', { alias: 'disable-cas', type: 'boolean', default: false, describe: 'disable CAS (cas uniques read 0; cas commands fail)' })
+    .option('D', { alias: 'prefix-delimiter', type: 'string', describe: 'per-prefix stats (stats detail) from the start, keys split at this character' })
     .option('F', { alias: 'disable-flush-all', type: 'boolean', default: false, describe: 'refuse flush_all' })
     .option('A', { alias: 'enable-shutdown', type: 'boolean', default: false, describe: 'allow the text "shutdown" command (a cluster leader hands over first, as on SIGTERM)' })
     .option('t', { alias: 'threads', type: 'number', default: 4, describe: 'accepted for compatibility; one event loop serves all clients' })
@@ -102,7 +102,7 @@ export function parseArgs(argv: string[]) {
     .option('write-deadline-ms', { type: 'number', default: 5000, describe: 'cluster mode: a write not proposed within this many ms of its arrival (waiting for a leader, for room in the replication backlog) fails with SERVER_ERROR and never takes effect later' })
     .option('fabric', { choices: ['shm', 'tcp', 'verbs'] as const, default: 'shm' as const, describe: 'fabric for an IDS-only group' });
   for (const f of NO_EFFECT_FLAGS) {
-    const takesValue = f.flag === 'f' || f.flag === 'n' || f.flag === 'R' || f.flag === 'D';
+    const takesValue = f.flag === 'f' || f.flag === 'n' || f.flag === 'R';
     parser = parser.option(f.flag, { alias: f.name, type: takesValue ? 'string' : 'boolean', hidden: true });
   }
   for (const f of REFUSED_FLAGS) parser = parser.option(f.flag, { alias: f.name, type: 'string', hidden: true });
@@ -127,6 +127,8 @@ export function parseArgs(argv: string[]) {
         throw new Error('-s (UNIX socket) is for a single node: cluster nodes serve clients on the client port their config names');
       }
       if (args.u !== undefined && args.u === '') throw new Error('-u: name a user');
+      // memcached uses the first character of a longer -D.
+      if (args.D !== undefined && args.D === '') throw new Error('-D: name a delimiter character');
       if (args.P !== undefined && args.P === '') throw new Error('-P: name a file');
       const itemMax = parseSize(args.I);
       if (itemMax < 1024 || itemMax > 1024 * 1024 * 1024) throw new Error(`-I ${args.I}: item size must be between 1k and 1024m`);

@@ -82,6 +82,7 @@ async function main(): Promise<void> {
       unixMask: args.a,
       tcpBacklog: args.b,
       bindingProtocol: args.B,
+      prefixDelimiter: args.D,
     },
     log,
     node && ((counters) => {

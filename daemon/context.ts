@@ -3,6 +3,7 @@
  * few server-wide actions (verbosity). Protocol handlers format; they do not own server state.
  */
 import type { CacheEngine } from './cache/types';
+import type { PrefixStats } from './prefix-stats';
 import type { SaslSettings } from './sasl/settings';
 
 /** Counters memcached reports in `stats`; handlers increment the ones their commands touch. */
@@ -63,6 +64,8 @@ export interface ServerContext {
   readonly maxKeyBytes: number;
   /** -S: binary clients must authenticate (SASL PLAIN) first; text clients are refused. */
   sasl?: SaslSettings;
+  /** `stats detail` (per-prefix counts), recorded by the handlers. */
+  readonly prefixStats: PrefixStats;
   /** -A: the text `shutdown` command stops the daemon as SIGTERM does; absent without -A. */
   shutdown?: (why: string) => void;
   /** -F: flush_all is refused. */

@@ -9,6 +9,7 @@ import type { CacheEngine } from './cache/types';
 import { Connection, ConnectionStats } from './connection';
 import { newCommandCounters, ServerContext, StatsGroup } from './context';
 import { protocolHandlers } from './handlers/protocol-choice';
+import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
 import { ServerState, Settings, statsGroup } from './stats-report';
 import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
@@ -50,6 +51,7 @@ export class CacheServer {
   private idleTimer?: NodeJS.Timeout;
   private readonly startedAtMs = Date.now();
   private readonly hooks?: ClusterHooks;
+  private readonly prefixStats: PrefixStats;
 
   constructor(readonly settings: ServerOptions, private readonly log: Logger, cluster?: (counters: ReturnType<typeof newCommandCounters>) => ClusterHooks) {
     this.hooks = cluster?.(this.counters);
@@ -60,6 +62,7 @@ export class CacheServer {
       casEnabled: settings.casEnabled,
       counters: this.counters,
     });
+    this.prefixStats = new PrefixStats(settings.prefixDelimiter);
     this.ctx = this.makeContext(this.engine);
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = Number.MAX_SAFE_INTEGER; // -c is enforced with memcached's error, below
@@ -96,10 +99,12 @@ export class CacheServer {
       counters: this.counters,
       version: VERSION,
       maxKeyBytes: 250,
+      prefixStats: this.prefixStats,
       stats: (group: StatsGroup) =>
         group === 'mu' && this.hooks ? this.hooks.muStats() : statsGroup(group, this.counters, this.engine.store, this.settings, this.state()),
       resetStats: () => {
         Object.assign(this.counters, newCommandCounters());
+        this.prefixStats.reset();
         this.engine.store.resetStats();
         this.totalConnections = 0;
         this.rejectedConnections = 0;
@@ -136,6 +141,8 @@ export class CacheServer {
         protocol: c.protocol,
         secsSinceLastCmd: Math.floor((nowMs - c.lastCommandMs) / 1000),
       })),
+      detailEnabled: this.prefixStats.enabled,
+      prefixDelimiter: this.prefixStats.delimiter,
     };
   }
 

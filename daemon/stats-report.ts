@@ -29,6 +29,8 @@ export interface Settings {
   /** `-s`: the UNIX socket served instead of TCP, and its `-a` mask (octal text). */
   unixSocket?: string;
   unixMask?: string;
+  /** `-D`: per-prefix stats from the start, with this delimiter (stats detail). */
+  prefixDelimiter?: string;
   /** `-b`: listen backlog. */
   tcpBacklog?: number;
   /** `-B`: ascii, binary or auto. */
@@ -51,6 +53,9 @@ export interface ServerState {
   bytesRead: number;
   bytesWritten: number;
   conns: ConnInfo[];
+  /** Per-prefix stats (stats detail): on or off now, and their delimiter. */
+  detailEnabled: boolean;
+  prefixDelimiter: string;
 }
 
 type Pairs = Array<[string, string]>;
@@ -82,7 +87,7 @@ export function statsGroup(
 ): Pairs | undefined {
   switch (group) {
     case '': return general(counters, store, settings, server);
-    case 'settings': return settingsPairs(settings);
+    case 'settings': return settingsPairs(settings, server);
     case 'items': return items(store, settings);
     case 'slabs': return slabs(store, settings);
     case 'conns': return conns(server);
@@ -135,7 +140,7 @@ function bindingProtocolName(settings: Settings): string {
   return settings.bindingProtocol === 'ascii' ? 'ascii' : 'auto-negotiate';
 }
 
-function settingsPairs(settings: Settings): Pairs {
+function settingsPairs(settings: Settings, server: ServerState): Pairs {
   return [
     ['maxbytes', String(settings.memoryLimitBytes)],
     ['maxconns', String(settings.maxConnections)],
@@ -151,8 +156,8 @@ function settingsPairs(settings: Settings): Pairs {
     ['growth_factor', '1.25'],
     ['chunk_size', '48'],
     ['num_threads', String(settings.threads)],
-    ['stat_key_prefix', ':'],
-    ['detail_enabled', 'no'],
+    ['stat_key_prefix', server.prefixDelimiter],
+    ['detail_enabled', server.detailEnabled ? 'yes' : 'no'],
     ['cas_enabled', settings.casEnabled === false ? 'no' : 'yes'],
     ['tcp_backlog', String(settings.tcpBacklog ?? 1024)],
     ['binding_protocol', bindingProtocolName(settings)],

@@ -24,13 +24,14 @@ export function executeGet(ctx: ServerContext, c: GetCommand): MaybePromise<Buff
   for (const key of c.keys) {
     if (touch) {
       const r = ctx.engine.mutate({ op: 'touch', key, exptime: c.exptime });
-      const item = r instanceof Promise ? r.then(countTouch(ctx)) : countTouch(ctx)(r);
+      const item = r instanceof Promise ? r.then(countTouch(ctx, key)) : countTouch(ctx, key)(r);
       if (item instanceof Promise) pending = true;
       found.push(item);
     } else {
       const item = ctx.engine.get(key);
       counters.cmd_get++;
       if (item) counters.get_hits++; else counters.get_misses++;
+      ctx.prefixStats.recordGet(key, item !== undefined);
       found.push(item);
     }
   }
@@ -49,10 +50,12 @@ export function executeGet(ctx: ServerContext, c: GetCommand): MaybePromise<Buff
   return formatResult(Promise.all(found), format);
 }
 
-function countTouch(ctx: ServerContext): (r: TouchResult) => ItemView | undefined {
+/** gat/gats count as touches, and per prefix as gets (memcached's stats detail does). */
+function countTouch(ctx: ServerContext, key: Buffer): (r: TouchResult) => ItemView | undefined {
   return (r) => {
     ctx.counters.cmd_touch++;
     if (r.status === 'TOUCHED') ctx.counters.touch_hits++; else ctx.counters.touch_misses++;
+    ctx.prefixStats.recordGet(key, r.status === 'TOUCHED');
     return r.item;
   };
 }

@@ -72,6 +72,7 @@ class AsciiHandler implements ProtocolHandler {
         sink.reply(executeGet(ctx, c));
         return;
       case 'store': {
+        ctx.prefixStats.recordSet(c.key);
         const result = ctx.engine.mutate({
           op: 'store', mode: c.mode, key: c.key, value: c.value, valueOwned: c.valueOwned, flags: c.flags, exptime: c.exptime,
           compareCas: c.mode === 'cas' ? c.cas : undefined,
@@ -88,6 +89,7 @@ class AsciiHandler implements ProtocolHandler {
       }
       case 'tooLarge':
         counters.store_too_large++;
+        if (!c.meta) ctx.prefixStats.recordSet(c.key);
         // memcached drops the old item so a failed set cannot leave stale data behind.
         if (c.meta || c.mode === 'set') fireAndForget(ctx.engine.mutate({ op: 'delete', key: c.key }));
         this.replyUnlessQuiet(sink, c.noreply, line('SERVER_ERROR object too large for cache'));
@@ -117,6 +119,7 @@ class AsciiHandler implements ProtocolHandler {
         return;
       }
       case 'delete': {
+        ctx.prefixStats.recordDelete(c.key);
         const result = ctx.engine.mutate({ op: 'delete', key: c.key });
         this.replyUnlessQuiet(sink, c.noreply, formatResult(result, (r) => {
           if (r.status === 'DELETED') {
@@ -215,8 +218,11 @@ class AsciiHandler implements ProtocolHandler {
         return line('RESET');
       case 'detail':
         if (words.length < 2) return line('CLIENT_ERROR usage: stats detail on|off|dump');
-        if (words[1] === 'on' || words[1] === 'off') return line('OK');
-        if (words[1] === 'dump') return line('END');
+        if (words[1] === 'on' || words[1] === 'off') {
+          ctx.prefixStats.enabled = words[1] === 'on';
+          return line('OK');
+        }
+        if (words[1] === 'dump') return Buffer.from(ctx.prefixStats.dump(), 'latin1');
         return line('CLIENT_ERROR usage: stats detail on|off|dump');
       case 'cachedump':
         if (words.length < 3) return line('CLIENT_ERROR bad command line');

@@ -24,9 +24,8 @@ export function handleFlush(ctx: ServerContext, req: BinaryRequest): MaybePromis
 }
 
 /**
- * memcached 1.6.18 matches "reset" and "settings" as prefixes of the key and the other groups
- * exactly; anything else, including "conns" (text protocol only), is "Not found". "detail" is not
- * supported here (this server keeps no per-prefix stats) and answers "Not found" as well.
+ * memcached 1.6.18 matches "reset", "settings" and "detail" as prefixes of the key and the other
+ * groups exactly; anything else, including "conns" (text protocol only), is "Not found".
  */
 export function handleStat(ctx: ServerContext, req: BinaryRequest): Buffer {
   const { opcode, opaque } = req.header;
@@ -36,9 +35,24 @@ export function handleStat(ctx: ServerContext, req: BinaryRequest): Buffer {
     ctx.resetStats();
     return encodeResponse({ opcode, opaque });
   }
+  if (name.startsWith('detail')) return detailStat(ctx, req, name.slice('detail'.length));
   let group: StatsGroup | undefined;
   if (name.startsWith('settings')) group = 'settings';
   else if (name === 'items' || name === 'slabs' || name === 'sizes' || name === 'mu') group = name;
   const pairs = group === undefined ? undefined : ctx.stats(group);
   return pairs === undefined ? failure(req, Status.KEY_ENOENT) : encodeStats(opcode, opaque, pairs);
+}
+
+/**
+ * `stat detail on|off|dump` (memcached matches each word as a prefix of what follows "detail"): on
+ * and off answer the empty terminator alone, dump one stat "detailed" holding the text dump.
+ */
+function detailStat(ctx: ServerContext, req: BinaryRequest, rest: string): Buffer {
+  const { opcode, opaque } = req.header;
+  if (rest.startsWith(' dump')) return encodeStats(opcode, opaque, [['detailed', ctx.prefixStats.dump()]]);
+  if (rest.startsWith(' on') || rest.startsWith(' off')) {
+    ctx.prefixStats.enabled = rest.startsWith(' on');
+    return encodeResponse({ opcode, opaque });
+  }
+  return failure(req, Status.KEY_ENOENT);
 }

@@ -11,16 +11,21 @@ export function handleGet(ctx: ServerContext, req: BinaryRequest): Buffer {
   ctx.counters.cmd_get++;
   if (item) ctx.counters.get_hits++;
   else ctx.counters.get_misses++;
+  ctx.prefixStats.recordGet(req.key, item !== undefined);
   return itemReply(req, item);
 }
 
-/** touch, gat, gatk: counted as touches only (binary gat does not count as a get in memcached). */
+/**
+ * touch, gat, gatk: counted as touches only (binary gat does not count as a get in memcached), but
+ * per prefix as gets (stats detail), touch included.
+ */
 export function handleTouch(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
   const exptime = req.extras.readUInt32BE(0);
   return whenReady(ctx.engine.mutate({ op: 'touch', key: req.key, exptime }), (result) => {
     ctx.counters.cmd_touch++;
     if (result.status === 'TOUCHED') ctx.counters.touch_hits++;
     else ctx.counters.touch_misses++;
+    ctx.prefixStats.recordGet(req.key, result.status === 'TOUCHED');
     return itemReply(req, result.status === 'TOUCHED' ? result.item : undefined);
   });
 }

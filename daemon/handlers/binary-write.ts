@@ -20,6 +20,7 @@ function requestCas(req: BinaryRequest): bigint | undefined {
 }
 
 export function handleStore(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
+  ctx.prefixStats.recordSet(req.key);
   const flags = req.extras.readUInt32BE(0);
   const exptime = req.extras.readUInt32BE(4);
   // memcached turns any set/add/replace carrying a CAS into a compare-and-swap (NREAD_CAS), reading
@@ -57,6 +58,7 @@ function countCas(ctx: ServerContext, result: StoreResult): void {
 }
 
 export function handleAppend(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
+  ctx.prefixStats.recordSet(req.key);
   const mode: StoreMode = req.command === Opcode.PREPEND ? 'prepend' : 'append';
   const pending = ctx.engine.mutate({
     op: 'store', mode, key: req.key, value: req.value, flags: 0, exptime: 0, compareCas: requestCas(req),
@@ -79,12 +81,15 @@ export function handleAppend(ctx: ServerContext, req: BinaryRequest): MaybePromi
  * failed set must not leave the old value readable, so it is deleted first.
  */
 export function handleTooLarge(ctx: ServerContext, cmd: BinaryTooLarge): MaybePromise<Buffer> {
+  // Refused or not, a store counts per prefix (memcached records it before allocating).
+  ctx.prefixStats.recordSet(cmd.key);
   const reply = failure(cmd, Status.E2BIG);
   if (cmd.command !== Opcode.SET) return reply;
   return whenReady(ctx.engine.mutate({ op: 'delete', key: cmd.key }), () => reply);
 }
 
 export function handleDelete(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
+  ctx.prefixStats.recordDelete(req.key);
   return whenReady(ctx.engine.mutate({ op: 'delete', key: req.key, compareCas: requestCas(req) }), (result) => {
     switch (result.status) {
       case 'DELETED':

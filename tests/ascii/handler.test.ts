@@ -42,6 +42,7 @@ describe('ASCII handler (in process)', () => {
     const delayed = (engine: CacheEngine): CacheEngine => ({
       get: (key, bump) => engine.get(key, bump),
       maxValueBytes: (k, f) => engine.maxValueBytes(k, f),
+      setMemoryLimit: (bytes) => engine.setMemoryLimit(bytes),
       mutate: <O extends WriteOp>(op: O) => {
         const result = engine.mutate(op);
         return new Promise<WriteResultFor<O>>((resolve) => setTimeout(() => resolve(result), rng.next32() % 5));
@@ -61,6 +62,7 @@ describe('ASCII handler (in process)', () => {
     const failing = (engine: CacheEngine): CacheEngine => ({
       get: (key, bump) => engine.get(key, bump),
       maxValueBytes: (k, f) => engine.maxValueBytes(k, f),
+      setMemoryLimit: (bytes) => engine.setMemoryLimit(bytes),
       mutate: () => Promise.reject(new Error('leadership lost')),
     });
     const { send, sink } = session(failing);

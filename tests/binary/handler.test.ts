@@ -28,6 +28,7 @@ function deferredEngine(local: CacheEngine, random: () => number): CacheEngine {
   return {
     get: (key, bump) => local.get(key, bump),
     maxValueBytes: (k, f) => local.maxValueBytes(k, f),
+    setMemoryLimit: (bytes) => local.setMemoryLimit(bytes),
     mutate<O extends WriteOp>(op: O): Promise<WriteResultFor<O>> {
       const turns = Math.floor(random() * 3);
       const result = chain.then(async () => {

@@ -6,6 +6,7 @@ import { LocalEngine } from '../../daemon/cache/engine';
 import type { CacheEngine, MaybePromise } from '../../daemon/cache/types';
 import { newCommandCounters, ServerContext, StatsGroup } from '../../daemon/context';
 import type { ReplySink } from '../../daemon/handlers/types';
+import { PrefixStats } from '../../daemon/prefix-stats';
 import { Settings, statsGroup } from '../../daemon/stats-report';
 
 export const ITEM_SIZE_MAX_BYTES = 1024 * 1024;
@@ -18,17 +19,22 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     itemSizeMaxBytes: ITEM_SIZE_MAX_BYTES, threads: 1, verbosity: 0,
   };
   const verbosity: number[] = [];
+  const prefixStats = new PrefixStats();
   const startedAtMs = Date.now();
   const ctx: ServerContext = {
     engine: wrap(local),
     counters,
     version: '1.6.18',
     maxKeyBytes: 250,
+    prefixStats,
     stats: (group: StatsGroup) => statsGroup(group, counters, local.store, settings, {
       startedAtMs, version: '1.6.18', currConnections: 1, totalConnections: 1, rejectedConnections: 0,
-      bytesRead: 0, bytesWritten: 0, conns: [],
+      bytesRead: 0, bytesWritten: 0, conns: [], detailEnabled: prefixStats.enabled, prefixDelimiter: prefixStats.delimiter,
     }),
-    resetStats: () => Object.assign(counters, newCommandCounters()),
+    resetStats: () => {
+      Object.assign(counters, newCommandCounters());
+      prefixStats.reset();
+    },
     setVerbosity: (level) => verbosity.push(level),
     setMemoryLimit: (bytes) => {
       settings.memoryLimitBytes = bytes;

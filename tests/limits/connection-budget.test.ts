@@ -34,6 +34,10 @@ class GatedEngine implements CacheEngine {
     return this.local.maxValueBytes(keyBytes, flags);
   }
 
+  setMemoryLimit(bytes: number): void {
+    this.local.setMemoryLimit(bytes);
+  }
+
   mutate<O extends WriteOp>(op: O): Promise<WriteResultFor<O>> {
     this.started++;
     return new Promise((resolve) => {
