@@ -57,7 +57,6 @@ export const NO_EFFECT_FLAGS: ReadonlyArray<{ flag: string; name: string; why: s
   { flag: 'k', name: 'lock-memory', why: 'Node.js cannot lock its pages (mlockall); use systemd LimitMEMLOCK with swap off instead' },
   { flag: 'r', name: 'enable-coredumps', why: 'set the core limit outside (ulimit -c, systemd LimitCORE)' },
   { flag: 'R', name: 'max-reqs-per-event', why: 'fairness between clients comes from per-connection read budgets' },
-  { flag: 'X', name: 'disable-dumping', why: 'stats cachedump and lru_crawler metadump are not implemented, so they are always off' },
   { flag: 'W', name: 'disable-watch', why: 'watch commands are not implemented, so they are always off' },
 ];
 
@@ -86,6 +85,7 @@ export function parseArgs(argv: string[]) {
     .option('I', { alias: 'max-item-size', type: 'string', default: '1m', describe: 'max item size (bytes, k or m suffix)' })
     .option('C', { alias: 'disable-cas', type: 'boolean', default: false, describe: 'disable CAS (cas uniques read 0; cas commands fail)' })
     .option('D', { alias: 'prefix-delimiter', type: 'string', describe: 'per-prefix stats (stats detail) from the start, keys split at this character' })
+    .option('X', { alias: 'disable-dumping', type: 'boolean', default: false, describe: 'refuse lru_crawler metadump' })
     .option('F', { alias: 'disable-flush-all', type: 'boolean', default: false, describe: 'refuse flush_all' })
     .option('A', { alias: 'enable-shutdown', type: 'boolean', default: false, describe: 'allow the text "shutdown" command (a cluster leader hands over first, as on SIGTERM)' })
     .option('t', { alias: 'threads', type: 'number', default: 4, describe: 'accepted for compatibility; one event loop serves all clients' })

@@ -83,6 +83,7 @@ async function main(): Promise<void> {
       tcpBacklog: args.b,
       bindingProtocol: args.B,
       prefixDelimiter: args.D,
+      dumpEnabled: !args.X,
     },
     log,
     node && ((counters) => {

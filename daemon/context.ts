@@ -68,6 +68,10 @@ export interface ServerContext {
   readonly prefixStats: PrefixStats;
   /** -A: the text `shutdown` command stops the daemon as SIGTERM does; absent without -A. */
   shutdown?: (why: string) => void;
+  /** `lru_crawler metadump`'s text (metadump.ts); `classes` undefined = all. */
+  metadump(classes?: ReadonlySet<number>): string;
+  /** -X: metadump is refused. */
+  dumpDisabled?: boolean;
   /** -F: flush_all is refused. */
   flushDisabled?: boolean;
 }

@@ -9,6 +9,7 @@ import type { CacheEngine } from './cache/types';
 import { Connection, ConnectionStats } from './connection';
 import { newCommandCounters, ServerContext, StatsGroup } from './context';
 import { protocolHandlers } from './handlers/protocol-choice';
+import { metadumpText } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
 import { ServerState, Settings, statsGroup } from './stats-report';
@@ -113,6 +114,8 @@ export class CacheServer {
         this.connStats.bytesWritten = 0;
       },
       flushDisabled: this.settings.flushEnabled === false,
+      dumpDisabled: this.settings.dumpEnabled === false,
+      metadump: (classes) => metadumpText(this.engine.store, this.settings.itemSizeMaxBytes, classes),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;
         engine.setMemoryLimit(bytes);

@@ -22,6 +22,8 @@ export interface Settings {
   evictions?: boolean;
   /** `-C` turns CAS off: cas uniques read 0 and cas commands fail. */
   casEnabled?: boolean;
+  /** `-X` turns metadump off. */
+  dumpEnabled?: boolean;
   /** `-F` turns flush_all off. */
   flushEnabled?: boolean;
   /** `-A`: the text `shutdown` command stops the daemon. */
@@ -73,7 +75,7 @@ export function slabClassSizes(itemSizeMaxBytes: number): number[] {
   return sizes;
 }
 
-function slabClassOf(bytes: number, sizes: number[]): number {
+export function slabClassOf(bytes: number, sizes: number[]): number {
   for (let i = 0; i < sizes.length; i++) if (bytes <= sizes[i]) return i + 1;
   return sizes.length; // chunked large items live in the largest class
 }
@@ -166,6 +168,7 @@ function settingsPairs(settings: Settings, server: ServerState): Pairs {
     ['maxconns_fast', 'yes'],
     ['slab_chunk_max', String(Math.floor(settings.itemSizeMaxBytes / 2))],
     ['flush_enabled', settings.flushEnabled === false ? 'no' : 'yes'],
+    ['dump_enabled', settings.dumpEnabled === false ? 'no' : 'yes'],
     ['lru_segmented', 'no'],
     ['idle_timeout', String(settings.idleTimeoutSec ?? 0)],
   ];

@@ -48,8 +48,7 @@ export class LocalEngine implements CacheEngine {
     const { result, effects } = this.decider.decide(op);
     this.applyAll(effects);
     if (op.op === 'metaGet' && (result as WriteResultFor<{ op: 'metaGet'; key: Buffer }>).vivified) {
-      const created = this.store.lookup(op.key);
-      if (typeof created !== 'string') created.winTokenSent = true;
+      this.store.markVivified(op.key);
     }
     return result;
   }

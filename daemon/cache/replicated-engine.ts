@@ -627,13 +627,8 @@ export class ReplicatedEngine implements CacheEngine {
 
   /** `op`, decided as `result`, committed at `index`: its answer (a vivifying mg has sent its win token). */
   private committedAnswer(op: WriteOp, result: unknown, index: number): ForwardedResult {
-    if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.markWinToken(op.key);
+    if (op.op === 'metaGet' && (result as MetaGetResult).vivified) this.local.store.markVivified(op.key);
     return { result, index };
-  }
-
-  private markWinToken(key: Buffer): void {
-    const created = this.local.store.lookup(key);
-    if (typeof created !== 'string') created.winTokenSent = true;
   }
 
   private requireLog(): ReplicationLog {

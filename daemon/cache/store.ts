@@ -132,6 +132,18 @@ export class ItemStore {
     if (evictNow) this.makeRoom(0);
   }
 
+  /**
+   * The item a vivifying mg created was handed to its client with the win token, and counts as
+   * fetched (memcached's mg marks it so: metadump says fetch=yes, eviction does not count it
+   * unfetched). Access metadata, local to the node that answered.
+   */
+  markVivified(key: Buffer): void {
+    const created = this.lookup(key);
+    if (typeof created === 'string') return;
+    created.winTokenSent = true;
+    created.fetched = true;
+  }
+
   /** Bytes the item stored under `id` takes (dead or alive), 0 if there is none. */
   bytesOf(id: string): number {
     return this.items.get(id)?.bytes ?? 0;

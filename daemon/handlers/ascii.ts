@@ -25,6 +25,7 @@ const STORE_REPLIES: Record<StoreResult['status'], Buffer> = {
   TOO_LARGE: line('SERVER_ERROR object too large for cache'),
   NO_MEMORY: line('SERVER_ERROR out of memory storing object'),
 };
+const METADUMP_NOT_ALLOWED = line('ERROR metadump not allowed');
 const FLUSH_NOT_ALLOWED = line('CLIENT_ERROR flush_all not allowed');
 const SHUTDOWN_NOT_ENABLED = line('ERROR: shutdown not enabled');
 const INVALID_SHUTDOWN_MODE = line('CLIENT_ERROR invalid shutdown mode');
@@ -168,6 +169,10 @@ class AsciiHandler implements ProtocolHandler {
         return;
       case 'quit':
         this.close(sink, 'quit');
+        return;
+      case 'metadump':
+        if (ctx.dumpDisabled) sink.reply(METADUMP_NOT_ALLOWED);
+        else sink.reply(Buffer.from(ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes)), 'latin1'));
         return;
       case 'memlimit':
         if (c.megabytes < MEMLIMIT_MIN_MB) this.replyUnlessQuiet(sink, c.noreply, MEMLIMIT_TOO_SMALL);

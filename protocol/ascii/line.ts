@@ -33,6 +33,8 @@ export type LineOutcome =
 const MAX_ANNOUNCED_BYTES = 2147483645;
 
 const FORMAT = 'CLIENT_ERROR bad command line format';
+/** memcached: MAX_NUMBER_OF_SLAB_CLASSES - 1, the highest class id a metadump may name. */
+const METADUMP_MAX_CLASS_ID = 63;
 
 function reply(line: string, noreply = false): LineOutcome {
   return { next: 'command', command: { kind: 'reply', line, noreply } };
@@ -109,6 +111,19 @@ export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
       return cmd({ kind: 'version' });
     case 'quit':
       return cmd({ kind: 'quit' });
+    case 'lru_crawler': {
+      // Of the crawler's subcommands only metadump has a meaning here (there is no crawler thread).
+      if (words[1] !== 'metadump' || ntokens !== 4) return reply('ERROR');
+      if (words[2] === 'all' || words[2] === 'hash') return cmd({ kind: 'metadump', classes: 'all' });
+      const classes: number[] = [];
+      for (const id of words[2].split(',')) {
+        if (id === '') continue; // memcached splits with strtok: empty ids vanish
+        const n = safeStrtoul(id);
+        if (n === undefined || n < 1 || n > METADUMP_MAX_CLASS_ID) return reply('BADCLASS invalid class id');
+        classes.push(n);
+      }
+      return cmd({ kind: 'metadump', classes });
+    }
     case 'cache_memlimit': {
       if (ntokens !== 3 && ntokens !== 4) return reply('ERROR');
       const megabytes = safeStrtoul(words[1]);

@@ -6,6 +6,7 @@ import { LocalEngine } from '../../daemon/cache/engine';
 import type { CacheEngine, MaybePromise } from '../../daemon/cache/types';
 import { newCommandCounters, ServerContext, StatsGroup } from '../../daemon/context';
 import type { ReplySink } from '../../daemon/handlers/types';
+import { metadumpText } from '../../daemon/metadump';
 import { PrefixStats } from '../../daemon/prefix-stats';
 import { Settings, statsGroup } from '../../daemon/stats-report';
 
@@ -27,6 +28,7 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     version: '1.6.18',
     maxKeyBytes: 250,
     prefixStats,
+    metadump: (classes) => metadumpText(local.store, ITEM_SIZE_MAX_BYTES, classes),
     stats: (group: StatsGroup) => statsGroup(group, counters, local.store, settings, {
       startedAtMs, version: '1.6.18', currConnections: 1, totalConnections: 1, rejectedConnections: 0,
       bytesRead: 0, bytesWritten: 0, conns: [], detailEnabled: prefixStats.enabled, prefixDelimiter: prefixStats.delimiter,
