@@ -19,6 +19,8 @@ const IGNORED_SUBOPTIONS = new Set([
 
 export interface ExtendedOptions {
   idleTimeoutSec: number;
+  /** ssl_* suboptions (TLS, used with -Z; tls-settings.ts), by name. */
+  ssl: Record<string, string>;
   /** Suboptions accepted and ignored (the caller warns about them). */
   ignored: string[];
 }
@@ -28,7 +30,7 @@ export interface ExtendedOptions {
  * own words (it exits too); known ones we do not implement are accepted and reported as ignored.
  */
 export function parseExtendedOptions(lists: string[]): ExtendedOptions {
-  const out: ExtendedOptions = { idleTimeoutSec: 0, ignored: [] };
+  const out: ExtendedOptions = { idleTimeoutSec: 0, ssl: {}, ignored: [] };
   for (const item of lists.flatMap((list) => list.split(','))) {
     const eq = item.indexOf('=');
     const name = eq < 0 ? item : item.slice(0, eq);
@@ -37,7 +39,9 @@ export function parseExtendedOptions(lists: string[]): ExtendedOptions {
       if (value === undefined) throw new Error('Missing numeric argument for idle_timeout');
       if (!/^\d+$/.test(value) || Number(value) > 2 ** 31 - 1) throw new Error(`-o idle_timeout=${value}: use a whole number of seconds (0 = off)`);
       out.idleTimeoutSec = Number(value);
-    } else if (IGNORED_SUBOPTIONS.has(name) || name.startsWith('ext_') || name.startsWith('ssl_')) {
+    } else if (name.startsWith('ssl_')) {
+      out.ssl[name] = value ?? '';
+    } else if (IGNORED_SUBOPTIONS.has(name) || name.startsWith('ext_')) {
       out.ignored.push(item);
     } else {
       throw new Error(`Illegal suboption "${item}"`);
@@ -62,7 +66,6 @@ export const NO_EFFECT_FLAGS: ReadonlyArray<{ flag: string; name: string; why: s
 
 /** memcached flags for features mucached does not have: refused before anything starts. */
 const REFUSED_FLAGS: ReadonlyArray<{ flag: string; name: string; why: string }> = [
-  { flag: 'Z', name: 'enable-ssl', why: 'TLS is not supported: terminate TLS in front of mucached (stunnel, haproxy)' },
   { flag: 'Y', name: 'auth-file', why: 'ASCII authentication is not supported: use -S (SASL on the binary protocol)' },
   { flag: 'e', name: 'memory-file', why: 'a restartable memory file is not supported (a cluster node that restarts is refilled by state transfer)' },
 ];
@@ -85,6 +88,7 @@ export function parseArgs(argv: string[]) {
     .option('I', { alias: 'max-item-size', type: 'string', default: '1m', describe: 'max item size (bytes, k or m suffix)' })
     .option('C', { alias: 'disable-cas', type: 'boolean', default: false, describe: 'disable CAS (cas uniques read 0; cas commands fail)' })
     .option('D', { alias: 'prefix-delimiter', type: 'string', describe: 'per-prefix stats (stats detail) from the start, keys split at this character' })
+    .option('Z', { alias: 'enable-ssl', type: 'boolean', default: false, describe: 'TLS on the TCP port: -o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3,ssl_ciphers=LIST,ssl_min_version=tlsv1.2|tlsv1.3]' })
     .option('X', { alias: 'disable-dumping', type: 'boolean', default: false, describe: 'refuse lru_crawler metadump' })
     .option('F', { alias: 'disable-flush-all', type: 'boolean', default: false, describe: 'refuse flush_all' })
     .option('A', { alias: 'enable-shutdown', type: 'boolean', default: false, describe: 'allow the text "shutdown" command (a cluster leader hands over first, as on SIGTERM)' })

@@ -16,6 +16,7 @@ import { parseSize } from './size-arg';
 import { daemonize, DaemonChildLog, isDaemonChild } from './process/daemonize';
 import { removePidFile, writePidFile } from './process/pid-file';
 import { runAsUser, RunAsUserError } from './process/run-as-user';
+import { TlsSettings, tlsSettingsFrom } from './tls-settings';
 
 async function main(): Promise<void> {
   compileLazilyAgain();
@@ -50,6 +51,15 @@ async function main(): Promise<void> {
   }
   const extended = parseExtendedOptions(([] as string[]).concat(args.o ?? []));
   for (const option of extended.ignored) log.info(`-o ${option}: accepted for compatibility with memcached, has no effect`);
+  let tls: TlsSettings | undefined;
+  try {
+    const fromArgs = tlsSettingsFrom(args.Z, extended.ssl);
+    tls = fromArgs.settings;
+    for (const note of fromArgs.notes) log.info(note);
+  } catch (err) {
+    log.info(`cannot start TLS: ${(err as Error).message}`);
+    process.exit(78); // EX_CONFIG
+  }
   let node: ClusterNode | undefined;
   try {
     node = clusterNodeFromArgs(args, process.env);
@@ -83,6 +93,7 @@ async function main(): Promise<void> {
       tcpBacklog: args.b,
       bindingProtocol: args.B,
       prefixDelimiter: args.D,
+      tls,
       dumpEnabled: !args.X,
     },
     log,
@@ -103,7 +114,7 @@ async function main(): Promise<void> {
       process.on('SIGUSR1', () => log.info(`wrote ${writeLatencyDump(replica!)}`));
     }
     const where = await server.listen();
-    const protocols = args.B === 'auto' && !sasl ? 'text, meta, binary' : args.B === 'ascii' ? 'text, meta' : 'binary';
+    const protocols = (args.B === 'auto' && !sasl ? 'text, meta, binary' : args.B === 'ascii' ? 'text, meta' : 'binary') + (tls ? ' over TLS' : '');
     log.info(`pid ${process.pid} listening on ${where} (${protocols}; -m ${args.m} -c ${args.c} -I ${args.I})`);
   } catch (err) {
     log.info(`cannot start on ${args.s !== undefined ? `unix:${args.s}` : `${args.l}:${args.p}`}: ${(err as Error).message}`);

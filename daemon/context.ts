@@ -72,6 +72,8 @@ export interface ServerContext {
   metadump(classes?: ReadonlySet<number>): string;
   /** -X: metadump is refused. */
   dumpDisabled?: boolean;
+  /** `refresh_certs`: reloads the TLS certificates; the reply line's text (without CRLF), and whether it is OK. */
+  refreshCerts?(): { ok: boolean; line: string };
   /** -F: flush_all is refused. */
   flushDisabled?: boolean;
 }

@@ -3,6 +3,7 @@
  * the shared cache engine, closes idle clients (-o idle_timeout), and shuts down cleanly.
  */
 import * as net from 'net';
+import * as tls from 'tls';
 import { LocalEngine } from './cache/engine';
 import type { ItemStore } from './cache/store';
 import type { CacheEngine } from './cache/types';
@@ -14,6 +15,7 @@ import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
 import { ServerState, Settings, statsGroup } from './stats-report';
 import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
+import { clientCertOptions, secureContextOptions, TlsSettings } from './tls-settings';
 
 export const VERSION = '1.6.18-mucached-0.1.0';
 
@@ -53,6 +55,9 @@ export class CacheServer {
   private readonly startedAtMs = Date.now();
   private readonly hooks?: ClusterHooks;
   private readonly prefixStats: PrefixStats;
+  /** -Z: handshakes that failed (memcached's ssl_handshake_errors), and when certificates were loaded. */
+  private tlsHandshakeErrors = 0;
+  private tlsCertLoadedAtMs = Date.now();
 
   constructor(readonly settings: ServerOptions, private readonly log: Logger, cluster?: (counters: ReturnType<typeof newCommandCounters>) => ClusterHooks) {
     this.hooks = cluster?.(this.counters);
@@ -65,8 +70,46 @@ export class CacheServer {
     });
     this.prefixStats = new PrefixStats(settings.prefixDelimiter);
     this.ctx = this.makeContext(this.engine);
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server = settings.tls !== undefined
+      ? this.tlsServer(settings.tls)
+      : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.server.maxConnections = Number.MAX_SAFE_INTEGER; // -c is enforced with memcached's error, below
+  }
+
+  /**
+   * -Z: clients are served once their handshake is done. A handshake that fails is counted and
+   * its socket closed; under verify modes 1 and 3 a client certificate that was sent but does not
+   * verify closes the connection too (mode 2 fails such a handshake, and one without a certificate).
+   */
+  private tlsServer(s: TlsSettings): tls.Server {
+    const server = tls.createServer({ ...secureContextOptions(s), ...clientCertOptions(s), allowHalfOpen: true, noDelay: true }, (socket) => {
+      if (s.verifyMode !== 0 && !socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {
+        this.tlsHandshakeErrors++;
+        this.log.verbose(`TLS client certificate refused: ${socket.authorizationError}`);
+        socket.destroy();
+        return;
+      }
+      this.accept(socket);
+    });
+    server.on('tlsClientError', (err, socket) => {
+      this.tlsHandshakeErrors++;
+      this.log.verbose(`TLS handshake failed: ${err.message}`);
+      socket.destroy();
+    });
+    return server;
+  }
+
+  /** `refresh_certs`: new connections get the certificates the files hold now. */
+  private refreshCerts(s: TlsSettings): { ok: boolean; line: string } {
+    try {
+      (this.server as tls.Server).setSecureContext(secureContextOptions(s));
+    } catch (err) {
+      this.log.info(`refresh_certs failed, keeping the certificates in use: ${(err as Error).message}`);
+      return { ok: false, line: `ERROR ${(err as Error).message}` };
+    }
+    this.tlsCertLoadedAtMs = Date.now();
+    this.log.info('TLS certificates reloaded (refresh_certs)');
+    return { ok: true, line: 'OK' };
   }
 
   get idleKicks(): number {
@@ -115,6 +158,7 @@ export class CacheServer {
       },
       flushDisabled: this.settings.flushEnabled === false,
       dumpDisabled: this.settings.dumpEnabled === false,
+      ...(this.settings.tls !== undefined ? { refreshCerts: () => this.refreshCerts(this.settings.tls!) } : {}),
       metadump: (classes) => metadumpText(this.engine.store, this.settings.itemSizeMaxBytes, classes),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;
@@ -144,6 +188,8 @@ export class CacheServer {
         protocol: c.protocol,
         secsSinceLastCmd: Math.floor((nowMs - c.lastCommandMs) / 1000),
       })),
+      tlsHandshakeErrors: this.tlsHandshakeErrors,
+      tlsCertLoadedAtMs: this.tlsCertLoadedAtMs,
       detailEnabled: this.prefixStats.enabled,
       prefixDelimiter: this.prefixStats.delimiter,
     };

@@ -5,6 +5,7 @@
  */
 import type { CommandCounters, StatsGroup } from './context';
 import type { ItemStore, StoredItem } from './cache/store';
+import { TlsSettings, tlsSettingsPairs } from './tls-settings';
 
 export interface Settings {
   port: number;
@@ -33,6 +34,8 @@ export interface Settings {
   unixMask?: string;
   /** `-D`: per-prefix stats from the start, with this delimiter (stats detail). */
   prefixDelimiter?: string;
+  /** `-Z`: TLS on the TCP port. */
+  tls?: TlsSettings;
   /** `-b`: listen backlog. */
   tcpBacklog?: number;
   /** `-B`: ascii, binary or auto. */
@@ -58,6 +61,9 @@ export interface ServerState {
   /** Per-prefix stats (stats detail): on or off now, and their delimiter. */
   detailEnabled: boolean;
   prefixDelimiter: string;
+  /** With -Z: handshakes that failed, and when the certificates were last (re)loaded. */
+  tlsHandshakeErrors?: number;
+  tlsCertLoadedAtMs?: number;
 }
 
 type Pairs = Array<[string, string]>;
@@ -133,6 +139,12 @@ function general(c: CommandCounters, store: ItemStore, settings: Settings, serve
     ['evictions', String(s.evictions)],
     ['reclaimed', String(s.reclaimed)],
   );
+  if (settings.tls !== undefined) {
+    pairs.push(
+      ['ssl_handshake_errors', String(server.tlsHandshakeErrors ?? 0)],
+      ['time_since_server_cert_refresh', String(Math.floor((nowMs - (server.tlsCertLoadedAtMs ?? server.startedAtMs)) / 1000))],
+    );
+  }
   return pairs;
 }
 
@@ -171,6 +183,7 @@ function settingsPairs(settings: Settings, server: ServerState): Pairs {
     ['dump_enabled', settings.dumpEnabled === false ? 'no' : 'yes'],
     ['lru_segmented', 'no'],
     ['idle_timeout', String(settings.idleTimeoutSec ?? 0)],
+    ...tlsSettingsPairs(settings.tls),
   ];
 }
 

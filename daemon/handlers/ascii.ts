@@ -170,6 +170,12 @@ class AsciiHandler implements ProtocolHandler {
       case 'quit':
         this.close(sink, 'quit');
         return;
+      case 'refreshCerts': {
+        // memcached: OK (quiet under noreply); an error line even under noreply, as is "not enabled".
+        const outcome = ctx.refreshCerts?.() ?? { ok: false, line: 'Error TLS not enabled' };
+        if (!(outcome.ok && c.noreply)) sink.reply(line(outcome.line));
+        return;
+      }
       case 'metadump':
         if (ctx.dumpDisabled) sink.reply(METADUMP_NOT_ALLOWED);
         else sink.reply(Buffer.from(ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes)), 'latin1'));

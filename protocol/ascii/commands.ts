@@ -32,6 +32,8 @@ export type AsciiCommand =
   | { kind: 'quit' }
   /** `lru_crawler metadump all|hash|<ids>`: every class (`all`), or those class ids (each 1..63). */
   | { kind: 'metadump'; classes: number[] | 'all' }
+  /** `refresh_certs`: reload the TLS certificate files (-Z). */
+  | { kind: 'refreshCerts'; noreply: boolean }
   /** `cache_memlimit <megabytes>`: the item memory limit, changed at run time (uint32 as memcached reads it). */
   | { kind: 'memlimit'; megabytes: number; noreply: boolean }
   /** `shutdown` (now), `shutdown graceful`, or anything else after the word (refused as memcached does). */

@@ -124,6 +124,8 @@ export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
       }
       return cmd({ kind: 'metadump', classes });
     }
+    case 'refresh_certs':
+      return cmd({ kind: 'refreshCerts', noreply });
     case 'cache_memlimit': {
       if (ntokens !== 3 && ntokens !== 4) return reply('ERROR');
       const megabytes = safeStrtoul(words[1]);

@@ -151,12 +151,12 @@ describe('-P without -d', () => {
 });
 
 describe('flags for memcached internals and for features mucached lacks', () => {
-  it('-f -n -R -t -X are accepted, each -f/-n/-R/-X with a logged note, and the daemon serves', async () => {
-    const server = await startMucached(['-f', '1.5', '-n', '64', '-R', '40', '-t', '8', '-X']);
+  it('-f -n -R -t -W are accepted, each -f/-n/-R/-W with a logged note, and the daemon serves', async () => {
+    const server = await startMucached(['-f', '1.5', '-n', '64', '-R', '40', '-t', '8', '-W']);
     try {
       await waitForPort(server.port);
       expect(await exchange(server.port, 'version\r\n', (r) => r.endsWith('\r\n'))).toMatch(/^VERSION /);
-      for (const flag of ['-f (--slab-growth-factor)', '-n (--slab-min-size)', '-R (--max-reqs-per-event)', '-X (--disable-dumping)']) {
+      for (const flag of ['-f (--slab-growth-factor)', '-n (--slab-min-size)', '-R (--max-reqs-per-event)', '-W (--disable-watch)']) {
         expect(server.output()).toContain(`${flag} accepted for compatibility with memcached, has no effect`);
       }
     } finally {
@@ -165,7 +165,7 @@ describe('flags for memcached internals and for features mucached lacks', () => 
   });
 
   it.each([
-    [['-Z'], 'TLS is not supported'],
+    [['-Z'], '-Z needs a certificate and its key'],
     [['-Y', '/etc/passwd'], 'ASCII authentication is not supported'],
     [['-e', '/dev/shm/mucached-memory'], 'restartable memory file is not supported'],
     [['-S', '-B', 'ascii'], 'cannot be combined with -B ascii'],
