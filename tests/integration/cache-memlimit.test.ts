@@ -6,22 +6,14 @@
  */
 import { RunningServer, startMemcached, startMucached } from '../helpers/procs';
 import { SentinelSession } from '../helpers/sentinel-session';
+import { trackedServers } from '../helpers/tracked-servers';
 
 jest.setTimeout(60_000);
 
-const servers: RunningServer[] = [];
-const sessions: SentinelSession[] = [];
-afterEach(async () => {
-  for (const s of sessions.splice(0)) s.close();
-  for (const s of servers.splice(0)) await s.stop();
-});
+const tracked = trackedServers();
 
-async function open(server: Promise<RunningServer>): Promise<SentinelSession> {
-  const running = await server;
-  servers.push(running);
-  const session = await SentinelSession.open(running.port);
-  sessions.push(session);
-  return session;
+async function open(start: (args: string[]) => Promise<RunningServer>, args: string[] = []): Promise<SentinelSession> {
+  return (await tracked.open(start, args)).session;
 }
 
 function stat(text: string, name: string): number {
@@ -45,8 +37,8 @@ it('answers every form of cache_memlimit as memcached does', async () => {
     'cache_memlimit 4096 noreply', 'cache_memlimit 99999999999', 'cache_memlimit 1000000001', 'cache_memlimit 1 2 3',
     'cache_memlimit 64',
   ].map((f) => `${f}\r\n`).join('');
-  const reference = await open(startMemcached());
-  const ours = await open(startMucached());
+  const reference = await open(startMemcached);
+  const ours = await open(startMucached);
   const expected = await reference.text(forms);
   expect(expected).toContain('MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n');
   expect(expected).toContain('MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n');
@@ -54,7 +46,7 @@ it('answers every form of cache_memlimit as memcached does', async () => {
 });
 
 it('lowered, the limit holds at once: least recently used items are evicted, the newest kept, stats report it', async () => {
-  const session = await open(startMucached(['-m', '64']));
+  const session = await open(startMucached, ['-m', '64']);
   await fill(session, 3000, 10_000); // about 30 MB
   expect(stat(await session.text('stats\r\n'), 'curr_items')).toBe(3000);
   expect(await session.text('cache_memlimit 8\r\n')).toBe('OK\r\n');
@@ -73,7 +65,7 @@ it('lowered, the limit holds at once: least recently used items are evicted, the
 });
 
 it('under -M, lowering evicts nothing; stores fail until deletes bring the items under the limit', async () => {
-  const session = await open(startMucached(['-m', '64', '-M']));
+  const session = await open(startMucached, ['-m', '64', '-M']);
   await fill(session, 1500, 10_000); // about 15 MB
   expect(await session.text('cache_memlimit 8\r\n')).toBe('OK\r\n');
   expect(stat(await session.text('stats\r\n'), 'curr_items')).toBe(1500);

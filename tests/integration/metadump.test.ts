@@ -6,28 +6,15 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import { exchange } from '../helpers/cluster';
-import { RunningServer } from '../helpers/procs';
-import { SentinelSession } from '../helpers/sentinel-session';
 import { startReference, startSubject } from '../helpers/target';
+import { trackedServers } from '../helpers/tracked-servers';
 
 jest.setTimeout(60_000);
 
 const MEMCACHED_TOOL = '/usr/share/memcached/scripts/memcached-tool';
 
-const servers: RunningServer[] = [];
-const sessions: SentinelSession[] = [];
-afterEach(async () => {
-  for (const s of sessions.splice(0)) s.close();
-  for (const s of servers.splice(0)) await s.stop();
-});
-
-async function start(which: typeof startReference, args: string[] = []): Promise<{ server: RunningServer; session: SentinelSession }> {
-  const server = await which(args);
-  servers.push(server);
-  const session = await SentinelSession.open(server.port);
-  sessions.push(session);
-  return { server, session };
-}
+const tracked = trackedServers();
+const start = (which: typeof startReference, args: string[] = []) => tracked.open(which, args);
 
 /** Items of several classes, flags, keys that need encoding, a binary key, expired and vivified ones. */
 const ITEMS = [

@@ -4,27 +4,25 @@
  * order differs: memcached lists them in its hash table's order, mucached in first-seen order).
  */
 import { arithExtras, BinRequest, Op, storeExtras, u32Extras } from '../helpers/binpkt';
-import { RunningServer } from '../helpers/procs';
 import { SentinelSession } from '../helpers/sentinel-session';
 import { startReference, startSubject } from '../helpers/target';
+import { trackedServers } from '../helpers/tracked-servers';
 
 jest.setTimeout(60_000);
 
-const servers: RunningServer[] = [];
-const sessions: SentinelSession[] = [];
-afterEach(async () => {
-  for (const s of sessions.splice(0)) s.close();
-  for (const s of servers.splice(0)) await s.stop();
+const tracked = trackedServers();
+const binarySessions: SentinelSession[] = [];
+afterEach(() => {
+  for (const s of binarySessions.splice(0)) s.close();
 });
 
+/** Both servers, each with a text session and a binary one. */
 async function pair(args: string[] = []): Promise<Array<{ text: SentinelSession; binary: SentinelSession }>> {
   const out = [];
   for (const start of [startReference, startSubject]) {
-    const server = await start(args);
-    servers.push(server);
-    const text = await SentinelSession.open(server.port);
+    const { server, session: text } = await tracked.open(start, args);
     const binary = await SentinelSession.open(server.port);
-    sessions.push(text, binary);
+    binarySessions.push(binary);
     out.push({ text, binary });
   }
   return out;
