@@ -37,6 +37,9 @@ export interface ServerOptions extends Settings {
   idleTimeoutSec?: number;
 }
 
+/** A TLS handshake not done within this long (or -o idle_timeout, if shorter) ends the connection. */
+const TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** How often idle clients are looked for, at most (memcached's timeout thread: about 1 s). */
 const IDLE_SCAN_MAX_MS = 1000;
 
@@ -73,7 +76,8 @@ export class CacheServer {
     this.server = settings.tls !== undefined
       ? this.tlsServer(settings.tls)
       : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server.maxConnections = Number.MAX_SAFE_INTEGER; // -c is enforced with memcached's error, below
+    // -c is enforced with memcached's error in accept(); under TLS by the TCP count (tlsServer).
+    if (settings.tls === undefined) this.server.maxConnections = Number.MAX_SAFE_INTEGER;
   }
 
   /**
@@ -82,7 +86,8 @@ export class CacheServer {
    * verify closes the connection too (mode 2 fails such a handshake, and one without a certificate).
    */
   private tlsServer(s: TlsSettings): tls.Server {
-    const server = tls.createServer({ ...secureContextOptions(s), ...clientCertOptions(s), allowHalfOpen: true, noDelay: true }, (socket) => {
+    const handshakeTimeout = Math.min(TLS_HANDSHAKE_TIMEOUT_MS, (this.settings.idleTimeoutSec ?? 0) > 0 ? this.settings.idleTimeoutSec! * 1000 : Infinity);
+    const server = tls.createServer({ ...secureContextOptions(s), ...clientCertOptions(s), allowHalfOpen: true, noDelay: true, handshakeTimeout }, (socket) => {
       if (s.verifyMode !== 0 && !socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {
         this.tlsHandshakeErrors++;
         this.log.verbose(`TLS client certificate refused: ${socket.authorizationError}`);
@@ -91,10 +96,21 @@ export class CacheServer {
       }
       this.accept(socket);
     });
+    // A handshake that fails, times out or is dropped by the client ends here (a client that closes
+    // mid-handshake is an error too).
     server.on('tlsClientError', (err, socket) => {
       this.tlsHandshakeErrors++;
       this.log.verbose(`TLS handshake failed: ${err.message}`);
       socket.destroy();
+    });
+    // Handshakes in progress hold memory and a socket each, and a client that never finishes one
+    // never reaches accept(): -c bounds TCP connections from the accept on, handshakes included (a
+    // refused one is closed unanswered: memcached's -c line would not be TLS). A handshake that
+    // stalls, or whose client half-closed, ends after the handshake timeout.
+    server.maxConnections = this.settings.maxConnections;
+    server.on('drop', () => {
+      this.totalConnections++;
+      this.rejectedConnections++;
     });
     return server;
   }

@@ -198,3 +198,31 @@ it('refresh_certs without -Z answers as memcached; -Z without its certificate st
   expect(missing.status).toBe(78);
   expect(missing.stderr).toContain(`cannot read the certificate chain (ssl_chain_cert) ${pki.dir}/nope.crt`);
 });
+
+it('-c bounds connections still in their TLS handshake too: a flood of half-open handshakes cannot take more', async () => {
+  // idle_timeout also bounds a handshake (at most 10 s without it): the test waits 1 s, not 10.
+  const server = await startSubject([...tlsArgs(['idle_timeout=1']), '-c', '2']);
+  servers.push(server);
+  // Two TCP connections that never start a handshake hold both slots.
+  const idle = await Promise.all([0, 1].map(() => new Promise<net.Socket>((resolve) => {
+    const s = net.connect(server.port, '127.0.0.1', () => resolve(s));
+    s.on('error', () => undefined);
+  })));
+  try {
+    const refused = await overTls(server.port, 'version\r\n', (r) => r.endsWith('\r\n'));
+    expect(refused.failure).toBeDefined();
+    expect(refused.reply).toBe('');
+    idle[0].destroy();
+    // The slot comes back once that handshake has timed out (bounded wait).
+    let served: Exchange | undefined;
+    for (let attempt = 0; attempt < 60 && served?.reply.startsWith('VERSION ') !== true; attempt++) {
+      await new Promise((r) => setTimeout(r, 50));
+      served = await overTls(server.port, 'version\r\n', (r) => r.endsWith('\r\n'));
+    }
+    expect(served?.reply).toMatch(/^VERSION /);
+  } finally {
+    for (const s of idle) s.destroy();
+  }
+  const stats = await overTls(server.port, 'stats\r\n', untilEnd);
+  expect(Number(stat(stats.reply, 'rejected_connections'))).toBeGreaterThanOrEqual(1);
+});
