@@ -6,6 +6,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
+import * as tls from 'tls';
 import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
@@ -18,13 +19,16 @@ interface NodeStatus {
   leader: string;
 }
 
-/** Ask one node for its `stats mu` (role, leader) over its client port. */
-export function queryMu(port: number, host = '127.0.0.1', timeoutMs = 500): Promise<Record<string, string>> {
+/**
+ * Ask one node for its `stats mu` (role, leader) over its client port. `overTls`: the nodes run
+ * with -Z; this local tool asks the nodes it started itself, so it does not check their certificate.
+ */
+export function queryMu(port: number, host = '127.0.0.1', timeoutMs = 500, overTls = false): Promise<Record<string, string>> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(port, host);
+    const socket = overTls ? tls.connect({ port, host, rejectUnauthorized: false }) : net.connect(port, host);
     let text = '';
     const timer = setTimeout(() => { socket.destroy(); reject(new Error('timeout')); }, timeoutMs);
-    socket.on('connect', () => socket.write('stats mu\r\n'));
+    socket.on(overTls ? 'secureConnect' : 'connect', () => socket.write('stats mu\r\n'));
     socket.on('data', (d) => {
       text += d.toString('latin1');
       if (text.endsWith('END\r\n') || text.endsWith('ERROR\r\n')) {
@@ -68,6 +72,7 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
     .help('h').alias('h', 'help').strict().parseSync();
   const nodeArgs = passedToNodes(args);
   const sasl = nodeArgs.some((a) => a === '-S' || a === '--enable-sasl');
+  const overTls = nodeArgs.some((a) => a === '-Z' || a === '--enable-ssl');
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mucached-cluster-'));
   const configFile = path.join(dir, 'cluster.json');
@@ -128,7 +133,7 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
     const statuses: NodeStatus[] = [];
     for (const n of nodes) {
       try {
-        const mu = await queryMu(n.clientPort);
+        const mu = await queryMu(n.clientPort, '127.0.0.1', 500, overTls);
         statuses.push({ id: n.id, role: mu.mu_role ?? '?', leader: mu.mu_leader_id ?? '0' });
       } catch {
         // not up yet
@@ -137,7 +142,7 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
     const leader = statuses.find((s) => s.role === 'leader');
     if (leader && statuses.length === nodes.length) {
       console.log(`mucached cluster: ${nodes.length} nodes up on ${args.fabric}; node ${leader.id} leads.`);
-      console.log(`mucached cluster: connect any memcached client to any node: ${nodes.map((n) => `127.0.0.1:${n.clientPort}`).join(', ')}`);
+      console.log(`mucached cluster: connect any memcached client${overTls ? ' (over TLS)' : ''} to any node: ${nodes.map((n) => `127.0.0.1:${n.clientPort}`).join(', ')}`);
       console.log('mucached cluster: Ctrl-C stops all nodes.');
       return;
     }
