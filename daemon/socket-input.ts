@@ -8,8 +8,10 @@
  * handle's useUserBuffer. A Node without them gets plain 'data' events, with the same behaviour.
  * pause(), resume(), 'end', 'error' and 'close' behave as usual in both modes.
  *
- * Invariant: the shared read buffer is valid only during the callback; each read is copied out
- * (a pooled allocation when small) before the consumer sees it, so no view of it survives.
+ * Invariant: in read-buffer mode the consumer gets a view of the shared read buffer, valid only
+ * during the callback (`transient`): it copies what it keeps. (The connection feeds the rest of a
+ * large value straight from it into the value's own block, which cost a 64 KiB allocation and copy
+ * per read before; see Connection.onRead.) 'data' chunks in stream mode are the consumer's own.
  */
 import type * as net from 'net';
 
@@ -22,13 +24,13 @@ interface UserBufferHandle {
   useUserBuffer?: (buffer: Uint8Array) => void;
 }
 
-export function onSocketInput(socket: net.Socket, onChunk: (chunk: Buffer) => void): InputMode {
+export function onSocketInput(socket: net.Socket, onChunk: (chunk: Buffer, transient: boolean) => void): InputMode {
   const symbols = Object.getOwnPropertySymbols(socket);
   const kBuffer = symbols.find((s) => s.description === 'kBuffer');
   const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
   if (kBuffer === undefined || kBufferCb === undefined || typeof handle?.useUserBuffer !== 'function') {
-    socket.on('data', onChunk);
+    socket.on('data', (chunk: Buffer) => onChunk(chunk, false));
     return 'stream';
   }
   sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -36,7 +38,7 @@ export function onSocketInput(socket: net.Socket, onChunk: (chunk: Buffer) => vo
   fields[kBuffer] = sharedReadBuffer;
   // Returning true keeps reading; the connection pauses the socket itself when over budget.
   fields[kBufferCb] = (bytes: number, buffer: Uint8Array): boolean => {
-    onChunk(Buffer.from(buffer.subarray(0, bytes)));
+    onChunk(Buffer.from(buffer.buffer, buffer.byteOffset, bytes), true);
     return true;
   };
   handle.useUserBuffer(sharedReadBuffer);

@@ -65,6 +65,10 @@ class AsciiHandler implements ProtocolHandler {
     return this.parser.bufferedBytes();
   }
 
+  copiesAhead(): number {
+    return this.closed ? 0 : this.parser.copiesAhead();
+  }
+
   private execute(c: AsciiCommand, sink: ReplySink): void {
     const { ctx } = this;
     const counters = ctx.counters;

@@ -20,6 +20,12 @@ export interface ProtocolHandler {
   onData(chunk: Buffer): void;
   /** Bytes buffered in the parser, for the connection's memory limit. */
   bufferedBytes(): number;
+  /**
+   * How many of the next input bytes the handler copies (or drops) without keeping any reference
+   * to the input: the rest of a value it is gathering into its own block. The connection may feed
+   * those from a buffer that the next read reuses.
+   */
+  copiesAhead?(): number;
 }
 
 export type HandlerFactory = (ctx: ServerContext, sink: ReplySink) => ProtocolHandler;

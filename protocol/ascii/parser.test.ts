@@ -24,6 +24,22 @@ function splitAt(data: Buffer, cuts: number[]): Buffer[] {
 }
 
 describe('AsciiParser', () => {
+  test('copiesAhead: the rest of a value being gathered (and of one being dropped) is copied, never kept', () => {
+    const parser = new AsciiParser(limits);
+    expect(parser.copiesAhead()).toBe(0);
+    expect(parser.push(Buffer.from('set k 0 0 10\r\nabc', 'latin1'))).toEqual([]);
+    expect(parser.copiesAhead()).toBe(7 + 2); // 7 value bytes and the \r\n
+    // Fed from a buffer that is overwritten right after, as the shared read buffer is.
+    const reused = Buffer.from('defghij\r\n', 'latin1');
+    const cmds = parser.push(reused.subarray(0, parser.copiesAhead()));
+    reused.fill(0x58);
+    expect(cmds).toMatchObject([{ kind: 'store', value: Buffer.from('abcdefghij'), valueOwned: true }]);
+    expect(parser.copiesAhead()).toBe(0);
+    // A value over the limit is swallowed: its bytes are dropped, and so may come from anywhere.
+    parser.push(Buffer.from(`set big 0 0 ${MAX_VALUE + 1}\r\nxy`, 'latin1'));
+    expect(parser.copiesAhead()).toBe(MAX_VALUE + 1 + 2 - 2);
+  });
+
   test('storage command with its value, then a get', () => {
     const cmds = parseAll('set k 5 100 3\r\nabc\r\nget k j\r\n');
     expect(cmds).toEqual([

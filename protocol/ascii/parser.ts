@@ -51,6 +51,18 @@ export class AsciiParser {
     return this.partialBytes;
   }
 
+  /**
+   * Input bytes the parser will copy into the value block it is filling (the rest of the value and
+   * its \r\n) or drop (a too-large value), keeping no reference to them: push() may be given those
+   * in a buffer that is reused right after. Once they complete the block, the command it emits
+   * carries the block, not the input.
+   */
+  copiesAhead(): number {
+    if (this.state.mode === 'value') return this.state.block.length - this.state.filled;
+    if (this.state.mode === 'swallow') return this.state.remaining;
+    return 0;
+  }
+
   /** True once the parser asked for the connection to close; later input is ignored. */
   isClosed(): boolean {
     return this.state.mode === 'closed';
