@@ -73,11 +73,12 @@ export class CacheServer {
     });
     this.prefixStats = new PrefixStats(settings.prefixDelimiter);
     this.ctx = this.makeContext(this.engine);
-    this.server = settings.tls !== undefined
-      ? this.tlsServer(settings.tls)
-      : net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    // -c is enforced with memcached's error in accept(); under TLS by the TCP count (tlsServer).
-    if (settings.tls === undefined) this.server.maxConnections = Number.MAX_SAFE_INTEGER;
+    if (settings.tls !== undefined) {
+      this.server = this.tlsServer(settings.tls); // -c bounds its TCP count (see there)
+    } else {
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+      this.server.maxConnections = Number.MAX_SAFE_INTEGER; // -c is enforced with memcached's error in accept()
+    }
   }
 
   /**
@@ -200,7 +201,7 @@ export class CacheServer {
       bytesWritten: this.connStats.bytesWritten,
       conns: [...this.conns].map((c) => ({
         id: c.id,
-        remote: this.settings.unixSocket !== undefined ? `unix:${this.settings.unixSocket}` : `${c.socket.remoteAddress}:${c.socket.remotePort}`,
+        addr: this.peerName(c.socket),
         protocol: c.protocol,
         secsSinceLastCmd: Math.floor((nowMs - c.lastCommandMs) / 1000),
       })),
@@ -233,7 +234,12 @@ export class CacheServer {
       },
     });
     this.conns.add(conn);
-    this.log.debug(`conn ${conn.id} new client connection from ${this.settings.unixSocket !== undefined ? 'the UNIX socket' : `${socket.remoteAddress}:${socket.remotePort}`}`);
+    this.log.debug(`conn ${conn.id} new client connection from ${this.peerName(socket)}`);
+  }
+
+  /** A client's address as `stats conns` names it: tcp:IP:PORT, or unix:PATH for the -s socket. */
+  private peerName(socket: net.Socket): string {
+    return this.settings.unixSocket !== undefined ? `unix:${this.settings.unixSocket}` : `tcp:${socket.remoteAddress}:${socket.remotePort}`;
   }
 
   /** Listens on the TCP port, or on the UNIX socket (-s) instead; resolves with where, for the log. */

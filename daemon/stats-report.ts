@@ -44,7 +44,8 @@ export interface Settings {
 
 export interface ConnInfo {
   id: number;
-  remote: string;
+  /** tcp:IP:PORT, or unix:PATH (memcached's form in `stats conns`). */
+  addr: string;
   protocol: string;
   secsSinceLastCmd: number;
 }
@@ -241,7 +242,7 @@ function conns(server: ServerState): Pairs {
   const pairs: Pairs = [];
   for (const c of server.conns) {
     pairs.push(
-      [`${c.id}:addr`, c.remote.startsWith('unix:') ? c.remote : `tcp:${c.remote}`],
+      [`${c.id}:addr`, c.addr],
       [`${c.id}:protocol`, c.protocol],
       [`${c.id}:state`, 'conn_parse_cmd'],
       [`${c.id}:secs_since_last_cmd`, String(c.secsSinceLastCmd)],

@@ -150,12 +150,7 @@ class AsciiHandler implements ProtocolHandler {
         return;
       }
       case 'flush': {
-        counters.cmd_flush++;
-        // -F: counted all the same, as memcached logs refused flushes in its stats.
-        if (ctx.flushDisabled) {
-          this.replyUnlessQuiet(sink, c.noreply, FLUSH_NOT_ALLOWED);
-          return;
-        }
+        if (this.flushCountedAndRefused(sink, c.noreply)) return;
         // A negative delay means "now", as memcached's flush_all treats it.
         const result = ctx.engine.mutate({ op: 'flush', delay: Math.max(0, c.delay) });
         this.replyUnlessQuiet(sink, c.noreply, formatResult(result, () => line('OK')));
@@ -202,14 +197,8 @@ class AsciiHandler implements ProtocolHandler {
         }
         return;
       case 'reply':
-        if (c.count === 'cmd_flush') {
-          counters.cmd_flush++;
-          // -F refuses a flush_all before looking at its delay.
-          if (ctx.flushDisabled) {
-            this.replyUnlessQuiet(sink, c.noreply, FLUSH_NOT_ALLOWED);
-            return;
-          }
-        }
+        // A flush_all with a bad delay: -F refuses it before looking at its delay.
+        if (c.count === 'cmd_flush' && this.flushCountedAndRefused(sink, c.noreply)) return;
         this.replyUnlessQuiet(sink, c.noreply, line(c.line));
         return;
       case 'close':
@@ -252,6 +241,17 @@ class AsciiHandler implements ProtocolHandler {
       default:
         return line('ERROR');
     }
+  }
+
+  /**
+   * Every flush_all counts in cmd_flush, refused or not (memcached logs refused flushes in its
+   * stats); under -F it is refused here. True if it was.
+   */
+  private flushCountedAndRefused(sink: ReplySink, noreply: boolean): boolean {
+    this.ctx.counters.cmd_flush++;
+    if (!this.ctx.flushDisabled) return false;
+    this.replyUnlessQuiet(sink, noreply, FLUSH_NOT_ALLOWED);
+    return true;
   }
 
   private replyUnlessQuiet(sink: ReplySink, noreply: boolean, bytes: ReturnType<typeof formatResult>): void {
