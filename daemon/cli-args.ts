@@ -5,13 +5,14 @@
  * worker threads), or refused with the reason; none is silently dropped.
  */
 import yargs from 'yargs';
+import { CrawlerSettings, MAX_CRAWLER_SLEEP_US } from './cache/crawler';
 import { parseSize } from './size-arg';
 import { VERSION } from './server';
 
 /** memcached's -o suboptions that mucached accepts for compatibility but that change nothing here. */
 const IGNORED_SUBOPTIONS = new Set([
-  'maxconns_fast', 'no_maxconns_fast', 'hashpower', 'tail_repair_time', 'hash_algorithm', 'lru_crawler', 'no_lru_crawler',
-  'lru_crawler_sleep', 'lru_crawler_tocrawl', 'read_buf_mem_limit', 'lru_maintainer', 'no_lru_maintainer', 'hot_lru_pct',
+  'maxconns_fast', 'no_maxconns_fast', 'hashpower', 'tail_repair_time', 'hash_algorithm',
+  'read_buf_mem_limit', 'lru_maintainer', 'no_lru_maintainer', 'hot_lru_pct',
   'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl', 'slab_chunk_max', 'watcher_logbuf_size',
   'worker_logbuf_size', 'track_sizes', 'no_hashexpand', 'modern', 'no_modern', 'slab_reassign', 'slab_automove',
   'slab_automove_ratio', 'slab_automove_window', 'no_inline_ascii_resp', 'no_chunked_items', 'sock_cookie_id',
@@ -21,6 +22,8 @@ export interface ExtendedOptions {
   idleTimeoutSec: number;
   /** ssl_* suboptions (TLS, used with -Z; tls-settings.ts), by name. */
   ssl: Record<string, string>;
+  /** lru_crawler, no_lru_crawler, lru_crawler_sleep, lru_crawler_tocrawl: the expiry crawler (cache/crawler.ts). */
+  crawler: Partial<CrawlerSettings>;
   /** Suboptions accepted and ignored (the caller warns about them). */
   ignored: string[];
 }
@@ -30,7 +33,7 @@ export interface ExtendedOptions {
  * own words (it exits too); known ones we do not implement are accepted and reported as ignored.
  */
 export function parseExtendedOptions(lists: string[]): ExtendedOptions {
-  const out: ExtendedOptions = { idleTimeoutSec: 0, ssl: {}, ignored: [] };
+  const out: ExtendedOptions = { idleTimeoutSec: 0, ssl: {}, crawler: {}, ignored: [] };
   for (const item of lists.flatMap((list) => list.split(','))) {
     const eq = item.indexOf('=');
     const name = eq < 0 ? item : item.slice(0, eq);
@@ -39,6 +42,16 @@ export function parseExtendedOptions(lists: string[]): ExtendedOptions {
       if (value === undefined) throw new Error('Missing numeric argument for idle_timeout');
       if (!/^\d+$/.test(value) || Number(value) > 2 ** 31 - 1) throw new Error(`-o idle_timeout=${value}: use a whole number of seconds (0 = off)`);
       out.idleTimeoutSec = Number(value);
+    } else if (name === 'lru_crawler' || name === 'no_lru_crawler') {
+      out.crawler.enabled = name === 'lru_crawler';
+    } else if (name === 'lru_crawler_sleep') {
+      if (value === undefined) throw new Error('Missing lru_crawler_sleep value');
+      if (!/^\d+$/.test(value) || Number(value) > MAX_CRAWLER_SLEEP_US) throw new Error('LRU crawler sleep must be between 0 and 1 second (microseconds, 0-1000000)');
+      out.crawler.sleepUs = Number(value);
+    } else if (name === 'lru_crawler_tocrawl') {
+      if (value === undefined) throw new Error('Missing lru_crawler_tocrawl value');
+      if (!/^\d+$/.test(value) || Number(value) > 2 ** 32 - 1) throw new Error('lru_crawler_tocrawl takes a numeric 32bit value');
+      out.crawler.toCrawl = Number(value);
     } else if (name.startsWith('ssl_')) {
       out.ssl[name] = value ?? '';
     } else if (IGNORED_SUBOPTIONS.has(name) || name.startsWith('ext_')) {
@@ -100,7 +113,7 @@ export function parseArgs(argv: string[]) {
     .option('u', { alias: 'user', type: 'string', describe: 'when started as root: run as this user (switched before any port or file is opened)' })
     .option('S', { alias: 'enable-sasl', type: 'boolean', default: false, describe: 'require SASL PLAIN authentication (binary protocol only; text clients are refused)' })
     .option('sasl-pwdb', { type: 'string', describe: 'with -S: password file of user:password lines (default: env MEMCACHED_SASL_PWDB)' })
-    .option('o', { alias: 'extended', type: 'string', describe: 'comma separated memcached extended options: idle_timeout=SECONDS (0 = off); other memcached options are accepted and ignored' })
+    .option('o', { alias: 'extended', type: 'string', describe: 'comma separated memcached extended options: idle_timeout=SECONDS (0 = off), lru_crawler, no_lru_crawler, lru_crawler_sleep=MICROSECONDS, lru_crawler_tocrawl=N; other memcached options are accepted and ignored' })
     .option('id', { type: 'number', describe: 'cluster mode: this node\'s id (or env SID)' })
     .option('config', { type: 'string', describe: 'cluster mode: cluster JSON file (fabric, secret, nodes); env IDS=1,2,3 alone describes a local group' })
     .option('write-deadline-ms', { type: 'number', default: 5000, describe: 'cluster mode: a write not proposed within this many ms of its arrival (waiting for a leader, for room in the replication backlog) fails with SERVER_ERROR and never takes effect later' })

@@ -10,6 +10,7 @@ import { Replica } from './cluster/replica';
 import { muStats, watchRole, writeLatencyDump } from './cluster/observe';
 import { Logger, LogLevel } from './log';
 import { saslFromArgs, SaslSettings } from './sasl/settings';
+import { defaultCrawlerSettings } from './cache/crawler';
 import { CacheServer } from './server';
 import { noEffectFlagsGiven, parseArgs, parseExtendedOptions } from './cli-args';
 import { parseSize } from './size-arg';
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
       prefixDelimiter: args.D,
       tls,
       dumpEnabled: !args.X,
+      crawler: { ...defaultCrawlerSettings(), ...extended.crawler },
     },
     log,
     node && ((counters) => {

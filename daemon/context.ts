@@ -3,6 +3,7 @@
  * few server-wide actions (verbosity). Protocol handlers format; they do not own server state.
  */
 import type { CacheEngine } from './cache/types';
+import type { ExpiryCrawler } from './cache/crawler';
 import type { PrefixStats } from './prefix-stats';
 import type { SaslSettings } from './sasl/settings';
 
@@ -70,6 +71,8 @@ export interface ServerContext {
   shutdown?: (why: string) => void;
   /** `lru_crawler metadump`'s text (metadump.ts); `classes` undefined = all. */
   metadump(classes?: ReadonlySet<number>): string;
+  /** The expiry crawler (`lru_crawler crawl|enable|disable|sleep|tocrawl`). */
+  readonly crawler: ExpiryCrawler;
   /** -X: metadump is refused. */
   dumpDisabled?: boolean;
   /** `refresh_certs`: reloads the TLS certificates; the reply line's text (without CRLF), and whether it is OK. */

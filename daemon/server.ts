@@ -4,6 +4,7 @@
  */
 import * as net from 'net';
 import * as tls from 'tls';
+import { defaultCrawlerSettings, ExpiryCrawler } from './cache/crawler';
 import { LocalEngine } from './cache/engine';
 import type { ItemStore } from './cache/store';
 import type { CacheEngine } from './cache/types';
@@ -13,7 +14,7 @@ import { protocolHandlers } from './handlers/protocol-choice';
 import { metadumpText } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
-import { ServerState, Settings, statsGroup } from './stats-report';
+import { ServerState, Settings, slabClassOf, slabClassSizes, statsGroup } from './stats-report';
 import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
 import { clientCertOptions, secureContextOptions, TlsSettings } from './tls-settings';
 
@@ -24,7 +25,8 @@ const TOO_MANY_CONNECTIONS = Buffer.from('ERROR Too many open connections\r\n');
 
 /** A cluster node brings its replicated engine and its `stats mu` group. */
 export interface ClusterHooks {
-  engine: CacheEngine & { readonly store: ItemStore };
+  /** `isPending`: a write in flight refers to the item stored under this id (the crawler leaves it). */
+  engine: CacheEngine & { readonly store: ItemStore; isPending(id: string): boolean };
   muStats(): Array<[string, string]>;
 }
 
@@ -61,6 +63,7 @@ export class CacheServer {
   /** -Z: handshakes that failed (memcached's ssl_handshake_errors), and when certificates were loaded. */
   private tlsHandshakeErrors = 0;
   private tlsCertLoadedAtMs = Date.now();
+  private readonly crawler: ExpiryCrawler;
 
   constructor(readonly settings: ServerOptions, private readonly log: Logger, cluster?: (counters: ReturnType<typeof newCommandCounters>) => ClusterHooks) {
     this.hooks = cluster?.(this.counters);
@@ -72,6 +75,11 @@ export class CacheServer {
       counters: this.counters,
     });
     this.prefixStats = new PrefixStats(settings.prefixDelimiter);
+    settings.crawler ??= defaultCrawlerSettings();
+    const sizes = slabClassSizes(settings.itemSizeMaxBytes);
+    const hooks = this.hooks;
+    this.crawler = new ExpiryCrawler(this.engine.store, (bytes) => slabClassOf(bytes, sizes), settings.crawler, undefined,
+      hooks ? (id) => hooks.engine.isPending(id) : undefined);
     this.ctx = this.makeContext(this.engine);
     if (settings.tls !== undefined) {
       this.server = this.tlsServer(settings.tls); // -c bounds its TCP count (see there)
@@ -167,6 +175,7 @@ export class CacheServer {
         Object.assign(this.counters, newCommandCounters());
         this.prefixStats.reset();
         this.engine.store.resetStats();
+        this.crawler.resetStats();
         this.totalConnections = 0;
         this.rejectedConnections = 0;
         this.idleKickCount = 0;
@@ -176,6 +185,7 @@ export class CacheServer {
       flushDisabled: this.settings.flushEnabled === false,
       dumpDisabled: this.settings.dumpEnabled === false,
       ...(this.settings.tls !== undefined ? { refreshCerts: () => this.refreshCerts(this.settings.tls!) } : {}),
+      crawler: this.crawler,
       metadump: (classes) => metadumpText(this.engine.store, this.settings.itemSizeMaxBytes, classes),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;
@@ -207,6 +217,7 @@ export class CacheServer {
       })),
       tlsHandshakeErrors: this.tlsHandshakeErrors,
       tlsCertLoadedAtMs: this.tlsCertLoadedAtMs,
+      crawler: this.crawler.stats(),
       detailEnabled: this.prefixStats.enabled,
       prefixDelimiter: this.prefixStats.delimiter,
     };
@@ -249,7 +260,7 @@ export class CacheServer {
     if (path !== undefined) {
       await clearStaleSocket(path);
       await listenOnUnixSocket(this.server, path, this.settings.unixMask ?? '700', backlog);
-      this.startIdleReaper();
+      this.startBackgroundWork();
       return `unix:${path}`;
     }
     await new Promise<void>((resolve, reject) => {
@@ -261,13 +272,20 @@ export class CacheServer {
     });
     const address = this.server.address() as net.AddressInfo;
     this.settings.port = address.port;
-    this.startIdleReaper();
+    this.startBackgroundWork();
     return `${address.address}:${address.port}`;
+  }
+
+  /** Once serving: the idle reaper (-o idle_timeout) and the expiry crawler. */
+  private startBackgroundWork(): void {
+    this.startIdleReaper();
+    this.crawler.start();
   }
 
   /** Stop accepting, close every client, resolve when the listener is closed. */
   close(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
+    this.crawler.stop();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       for (const conn of this.conns) conn.destroy();

@@ -3,6 +3,7 @@
  * scrape memcached read mucached unchanged. Values that describe memcached internals we do not have
  * (slab pages, hash table) are derived from our items the way memcached would account them.
  */
+import type { CrawlerSettings, CrawlerStats } from './cache/crawler';
 import type { CommandCounters, StatsGroup } from './context';
 import type { ItemStore, StoredItem } from './cache/store';
 import { TlsSettings, tlsSettingsPairs } from './tls-settings';
@@ -38,6 +39,8 @@ export interface Settings {
   tls?: TlsSettings;
   /** `-b`: listen backlog. */
   tcpBacklog?: number;
+  /** The expiry crawler's settings (`-o lru_crawler...`, `lru_crawler enable|disable|sleep|tocrawl`). */
+  crawler?: CrawlerSettings;
   /** `-B`: ascii, binary or auto. */
   bindingProtocol?: 'ascii' | 'binary' | 'auto';
 }
@@ -62,6 +65,7 @@ export interface ServerState {
   /** Per-prefix stats (stats detail): on or off now, and their delimiter. */
   detailEnabled: boolean;
   prefixDelimiter: string;
+  crawler: CrawlerStats;
   /** With -Z: handshakes that failed, and when the certificates were last (re)loaded. */
   tlsHandshakeErrors?: number;
   tlsCertLoadedAtMs?: number;
@@ -132,6 +136,8 @@ function general(c: CommandCounters, store: ItemStore, settings: Settings, serve
     ['limit_maxbytes', String(settings.memoryLimitBytes)],
     ['accepting_conns', '1'],
     ['threads', String(settings.threads)],
+    ['lru_crawler_running', server.crawler.running ? '1' : '0'],
+    ['lru_crawler_starts', String(server.crawler.starts)],
     ['bytes', String(s.usedBytes)],
     ['curr_items', String(s.currItems)],
     ['total_items', String(s.totalItems)],
@@ -139,6 +145,8 @@ function general(c: CommandCounters, store: ItemStore, settings: Settings, serve
     ['evicted_unfetched', String(s.evictedUnfetched)],
     ['evictions', String(s.evictions)],
     ['reclaimed', String(s.reclaimed)],
+    ['crawler_reclaimed', String(server.crawler.reclaimed)],
+    ['crawler_items_checked', String(server.crawler.itemsChecked)],
   );
   if (settings.tls !== undefined) {
     pairs.push(
@@ -180,6 +188,9 @@ function settingsPairs(settings: Settings, server: ServerState): Pairs {
     ['item_size_max', String(settings.itemSizeMaxBytes)],
     ['maxconns_fast', 'yes'],
     ['slab_chunk_max', String(Math.floor(settings.itemSizeMaxBytes / 2))],
+    ['lru_crawler', settings.crawler?.enabled === false ? 'no' : 'yes'],
+    ['lru_crawler_sleep', String(settings.crawler?.sleepUs ?? 100)],
+    ['lru_crawler_tocrawl', String(settings.crawler?.toCrawl ?? 0)],
     ['flush_enabled', settings.flushEnabled === false ? 'no' : 'yes'],
     ['dump_enabled', settings.dumpEnabled === false ? 'no' : 'yes'],
     ['lru_segmented', 'no'],

@@ -45,6 +45,11 @@ export class PendingOverlay implements DecisionState {
     return this.pending.size === 0 && this.flushInFlight === 0;
   }
 
+  /** Whether an effect in flight refers to the key with this id. */
+  isPending(id: string): boolean {
+    return this.pending.has(id);
+  }
+
   lookup(key: Buffer): StoredItem | LookupMiss {
     const entry = this.pending.get(key.toString('latin1'));
     if (entry === undefined) return this.store.lookup(key);

@@ -200,6 +200,11 @@ export class ReplicatedEngine implements CacheEngine {
     return this.local.store;
   }
 
+  /** A write this node leads is in flight for the key with this id (the crawler leaves its item). */
+  isPending(id: string): boolean {
+    return this.overlay.isPending(id);
+  }
+
   /** Nothing of ours is in flight. */
   get idle(): boolean {
     return this.group === null && this.inFlight.length === 0 && this.barrierQueue.length === 0 && this.admission.length === 0;

@@ -286,6 +286,30 @@ export class ItemStore {
     this.noteCas(effect.cas);
   }
 
+  /**
+   * Every stored item, for the expiry crawler (crawler.ts): the Map's own iterator, which stays valid
+   * while the store changes between the crawler's steps (removed items are skipped, items replaced in
+   * place keep their position, new keys come at the end), so a walk meets each key at most once.
+   */
+  crawlItems(): IterableIterator<StoredItem> {
+    return this.items.values();
+  }
+
+  /**
+   * The crawler met `item`: if it is still the item stored under its key and it is dead (expired or
+   * flushed), take it out and say why; otherwise leave it. memcached counts these apart from the
+   * lazy `reclaimed` (the crawler keeps its own count), but an unfetched expired item counts in
+   * expired_unfetched either way.
+   */
+  reclaimIfDead(item: StoredItem): 'expired' | 'flushed' | undefined {
+    if (this.items.get(item.id) !== item) return undefined;
+    const gone = this.deadReason(item);
+    if (gone === undefined) return undefined;
+    if (gone === 'expired' && !item.fetched) this.expiredUnfetched++;
+    this.remove(item.id, item);
+    return gone;
+  }
+
   /** An expired item is taken out (by a lookup, or replaced by a set). */
   private countReclaimed(item: StoredItem): void {
     if (!item.fetched) this.expiredUnfetched++;

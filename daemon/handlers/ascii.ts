@@ -13,6 +13,7 @@ import type { HandlerFactory, ProtocolHandler, ReplySink } from './types';
 import { executeGet } from './ascii-get';
 import { countCas, fireAndForget, formatResult } from './ascii-reply';
 import { executeMeta } from './meta';
+import { crawlerReply } from './crawler-command';
 import { OrderedReplies } from './command-sequencer';
 import type { StatsGroup } from '../context';
 
@@ -178,6 +179,9 @@ class AsciiHandler implements ProtocolHandler {
       case 'metadump':
         if (ctx.dumpDisabled) sink.reply(METADUMP_NOT_ALLOWED);
         else sink.reply(Buffer.from(ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes)), 'latin1'));
+        return;
+      case 'crawler':
+        sink.reply(line(crawlerReply(ctx, c)));
         return;
       case 'memlimit':
         if (c.megabytes < MEMLIMIT_MIN_MB) this.replyUnlessQuiet(sink, c.noreply, MEMLIMIT_TOO_SMALL);

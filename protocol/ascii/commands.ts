@@ -32,6 +32,11 @@ export type AsciiCommand =
   | { kind: 'quit' }
   /** `lru_crawler metadump all|hash|<ids>`: every class (`all`), or those class ids (each 1..63). */
   | { kind: 'metadump'; classes: number[] | 'all' }
+  /** The LRU crawler's other subcommands: `crawl all|<ids>`, `enable`, `disable`, `sleep <us>`, `tocrawl <n>`. */
+  | { kind: 'crawler'; action: 'crawl'; classes: number[] | 'all' }
+  | { kind: 'crawler'; action: 'enable' | 'disable' }
+  | { kind: 'crawler'; action: 'sleep'; sleepUs: number }
+  | { kind: 'crawler'; action: 'tocrawl'; toCrawl: number }
   /** `refresh_certs`: reload the TLS certificate files (-Z). */
   | { kind: 'refreshCerts'; noreply: boolean }
   /** `cache_memlimit <megabytes>`: the item memory limit, changed at run time (uint32 as memcached reads it). */

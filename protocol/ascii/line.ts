@@ -33,8 +33,10 @@ export type LineOutcome =
 const MAX_ANNOUNCED_BYTES = 2147483645;
 
 const FORMAT = 'CLIENT_ERROR bad command line format';
-/** memcached: MAX_NUMBER_OF_SLAB_CLASSES - 1, the highest class id a metadump may name. */
-const METADUMP_MAX_CLASS_ID = 63;
+/** memcached: MAX_NUMBER_OF_SLAB_CLASSES - 1, the highest class id lru_crawler may name. */
+const MAX_CLASS_ID = 63;
+/** memcached's bound on `lru_crawler sleep` (one second). */
+const MAX_CRAWLER_SLEEP_US = 1_000_000;
 
 function reply(line: string, noreply = false): LineOutcome {
   return { next: 'command', command: { kind: 'reply', line, noreply } };
@@ -45,6 +47,45 @@ const keyBuf = (s: string): Buffer => Buffer.from(s, 'latin1');
 const STORE_MODES: Record<string, StoreMode> = {
   set: 'set', add: 'add', replace: 'replace', append: 'append', prepend: 'prepend', cas: 'cas',
 };
+
+/** Class ids as memcached reads them (strtok on ','), each 1..63; undefined: one is bad. */
+function classIds(list: string): number[] | undefined {
+  const classes: number[] = [];
+  for (const id of list.split(',')) {
+    if (id === '') continue; // memcached splits with strtok: empty ids vanish
+    const n = safeStrtoul(id);
+    if (n === undefined || n < 1 || n > MAX_CLASS_ID) return undefined;
+    classes.push(n);
+  }
+  return classes;
+}
+
+/** `lru_crawler <subcommand>`, memcached 1.6.18's arity and replies (none takes noreply). */
+function parseCrawler(words: string[], ntokens: number): LineOutcome {
+  const sub = words[1];
+  if (ntokens === 4 && sub === 'metadump') {
+    if (words[2] === 'all' || words[2] === 'hash') return cmd({ kind: 'metadump', classes: 'all' });
+    const classes = classIds(words[2]);
+    return classes === undefined ? reply('BADCLASS invalid class id') : cmd({ kind: 'metadump', classes });
+  }
+  if (ntokens === 4 && sub === 'crawl') {
+    if (words[2] === 'all') return cmd({ kind: 'crawler', action: 'crawl', classes: 'all' });
+    // memcached's crawl takes the hash-table walk only for metadump; asked to crawl it, it says this.
+    if (words[2] === 'hash') return reply('ERROR an unknown error happened');
+    const classes = classIds(words[2]);
+    if (classes === undefined) return reply('BADCLASS invalid class id');
+    if (classes.length === 0) return reply('NOTSTARTED no items to crawl');
+    return cmd({ kind: 'crawler', action: 'crawl', classes });
+  }
+  if (ntokens === 4 && (sub === 'sleep' || sub === 'tocrawl')) {
+    const n = safeStrtoul(words[2]);
+    if (n === undefined) return reply(FORMAT);
+    if (sub === 'sleep' && n > MAX_CRAWLER_SLEEP_US) return reply('CLIENT_ERROR sleep must be one second or less');
+    return cmd(sub === 'sleep' ? { kind: 'crawler', action: 'sleep', sleepUs: n } : { kind: 'crawler', action: 'tocrawl', toCrawl: n });
+  }
+  if (ntokens === 3 && (sub === 'enable' || sub === 'disable')) return cmd({ kind: 'crawler', action: sub });
+  return reply('ERROR');
+}
 
 export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
   // memcached handles the line as a C string: a NUL ends it.
@@ -111,19 +152,8 @@ export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
       return cmd({ kind: 'version' });
     case 'quit':
       return cmd({ kind: 'quit' });
-    case 'lru_crawler': {
-      // Of the crawler's subcommands only metadump has a meaning here (there is no crawler thread).
-      if (words[1] !== 'metadump' || ntokens !== 4) return reply('ERROR');
-      if (words[2] === 'all' || words[2] === 'hash') return cmd({ kind: 'metadump', classes: 'all' });
-      const classes: number[] = [];
-      for (const id of words[2].split(',')) {
-        if (id === '') continue; // memcached splits with strtok: empty ids vanish
-        const n = safeStrtoul(id);
-        if (n === undefined || n < 1 || n > METADUMP_MAX_CLASS_ID) return reply('BADCLASS invalid class id');
-        classes.push(n);
-      }
-      return cmd({ kind: 'metadump', classes });
-    }
+    case 'lru_crawler':
+      return parseCrawler(words, ntokens);
     case 'refresh_certs':
       return cmd({ kind: 'refreshCerts', noreply });
     case 'cache_memlimit': {

@@ -86,6 +86,28 @@ test('stats mu: role, leader, proposal number, commit and applied index, and per
   }
 });
 
+test('every node crawls its own copy: expired items are taken out everywhere and the nodes keep agreeing', async () => {
+  const leader = await waitForLeader(cluster);
+  const ids = [leader, ...[1, 2, 3].filter((id) => id !== leader)];
+  const statOf = (stats: string, name: string) => Number(new RegExp(`STAT ${name} (\\d+)\r\n`).exec(stats)?.[1]);
+  const crawledBefore = await Promise.all(ids.map(async (id) => statOf(await exchange(port(id), 'stats\r\n', (r) => r.endsWith('END\r\n')), 'crawler_reclaimed')));
+  for (let i = 0; i < 5; i++) expect(await exchange(port(leader), `set crawl-${i} 0 1 2\r\nhi\r\n`, storedReply)).toBe('STORED\r\n');
+  for (const id of ids) await waitForValue(port(id), 'crawl-4', 'hi');
+  await new Promise((r) => setTimeout(r, 2100));
+  for (const [k, id] of ids.entries()) {
+    expect(await exchange(port(id), 'lru_crawler crawl all\r\n', storedReply)).toBe('OK\r\n');
+    let crawled = 0;
+    for (let attempt = 0; attempt < 200 && crawled < crawledBefore[k] + 5; attempt++) {
+      crawled = statOf(await exchange(port(id), 'stats\r\n', (r) => r.endsWith('END\r\n')), 'crawler_reclaimed');
+      if (crawled < crawledBefore[k] + 5) await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(crawled).toBe(crawledBefore[k] + 5);
+  }
+  // Writes after the crawl (an add of a crawled key among them) read back the same on every node.
+  expect(await exchange(port(ids[1]), 'add crawl-0 0 0 3\r\nnew\r\n', storedReply)).toBe('STORED\r\n');
+  for (const id of ids) await waitForValue(port(id), 'crawl-0', 'new');
+});
+
 test('memccapable passes against every node of the cluster', async () => {
   await waitForLeader(cluster);
   for (const id of [1, 2, 3]) {

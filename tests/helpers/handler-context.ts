@@ -2,13 +2,14 @@
  * An in-process ServerContext over the real LocalEngine and stats report, and a sink that records
  * what a handler queues: for handler tests (ASCII and binary) that need no sockets.
  */
+import { defaultCrawlerSettings, ExpiryCrawler } from '../../daemon/cache/crawler';
 import { LocalEngine } from '../../daemon/cache/engine';
 import type { CacheEngine, MaybePromise } from '../../daemon/cache/types';
 import { newCommandCounters, ServerContext, StatsGroup } from '../../daemon/context';
 import type { ReplySink } from '../../daemon/handlers/types';
 import { metadumpText } from '../../daemon/metadump';
 import { PrefixStats } from '../../daemon/prefix-stats';
-import { Settings, statsGroup } from '../../daemon/stats-report';
+import { Settings, slabClassOf, slabClassSizes, statsGroup } from '../../daemon/stats-report';
 
 export const ITEM_SIZE_MAX_BYTES = 1024 * 1024;
 
@@ -17,8 +18,11 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
   const local = new LocalEngine({ memoryLimitBytes: 64 * 1024 * 1024, itemSizeMaxBytes: ITEM_SIZE_MAX_BYTES, counters });
   const settings: Settings = {
     port: 0, listenHost: '127.0.0.1', memoryLimitBytes: 64 * 1024 * 1024, maxConnections: 1024,
-    itemSizeMaxBytes: ITEM_SIZE_MAX_BYTES, threads: 1, verbosity: 0,
+    itemSizeMaxBytes: ITEM_SIZE_MAX_BYTES, threads: 1, verbosity: 0, crawler: defaultCrawlerSettings(),
   };
+  // Not started: no automatic passes; `lru_crawler crawl` runs one on real timers.
+  const sizes = slabClassSizes(ITEM_SIZE_MAX_BYTES);
+  const crawler = new ExpiryCrawler(local.store, (bytes) => slabClassOf(bytes, sizes), settings.crawler!);
   const verbosity: number[] = [];
   const prefixStats = new PrefixStats();
   const startedAtMs = Date.now();
@@ -28,10 +32,11 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     version: '1.6.18',
     maxKeyBytes: 250,
     prefixStats,
+    crawler,
     metadump: (classes) => metadumpText(local.store, ITEM_SIZE_MAX_BYTES, classes),
     stats: (group: StatsGroup) => statsGroup(group, counters, local.store, settings, {
       startedAtMs, version: '1.6.18', currConnections: 1, totalConnections: 1, rejectedConnections: 0,
-      bytesRead: 0, bytesWritten: 0, conns: [], detailEnabled: prefixStats.enabled, prefixDelimiter: prefixStats.delimiter,
+      bytesRead: 0, bytesWritten: 0, conns: [], crawler: crawler.stats(), detailEnabled: prefixStats.enabled, prefixDelimiter: prefixStats.delimiter,
     }),
     resetStats: () => {
       Object.assign(counters, newCommandCounters());

@@ -142,7 +142,8 @@ describe('-c 4 held by slowloris clients', () => {
 describe('-o parsing', () => {
   test('memcached\'s -o list: idle_timeout read, known options ignored, unknown refused', () => {
     const ok: ExtendedOptions = parseExtendedOptions(['modern,idle_timeout=30', 'no_lru_crawler', 'ext_path=/tmp/x:1G']);
-    expect(ok).toEqual({ idleTimeoutSec: 30, ssl: {}, ignored: ['modern', 'no_lru_crawler', 'ext_path=/tmp/x:1G'] });
+    // no_lru_crawler is taken (it turns the expiry crawler off), not ignored.
+    expect(ok).toEqual({ idleTimeoutSec: 30, ssl: {}, crawler: { enabled: false }, ignored: ['modern', 'ext_path=/tmp/x:1G'] });
     expect(parseExtendedOptions([]).idleTimeoutSec).toBe(0);
     expect(parseExtendedOptions(['idle_timeout=0']).idleTimeoutSec).toBe(0);
     expect(() => parseExtendedOptions(['bogus'])).toThrow('Illegal suboption "bogus"');
