@@ -102,7 +102,7 @@ export function parseArgs(argv: string[]) {
     .option('C', { alias: 'disable-cas', type: 'boolean', default: false, describe: 'disable CAS (cas uniques read 0; cas commands fail)' })
     .option('D', { alias: 'prefix-delimiter', type: 'string', describe: 'per-prefix stats (stats detail) from the start, keys split at this character' })
     .option('Z', { alias: 'enable-ssl', type: 'boolean', default: false, describe: 'TLS on the TCP port: -o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3,ssl_ciphers=LIST,ssl_min_version=tlsv1.2|tlsv1.3]' })
-    .option('X', { alias: 'disable-dumping', type: 'boolean', default: false, describe: 'refuse lru_crawler metadump' })
+    .option('X', { alias: 'disable-dumping', type: 'boolean', default: false, describe: 'refuse lru_crawler metadump and stats cachedump' })
     .option('F', { alias: 'disable-flush-all', type: 'boolean', default: false, describe: 'refuse flush_all' })
     .option('A', { alias: 'enable-shutdown', type: 'boolean', default: false, describe: 'allow the text "shutdown" command (a cluster leader hands over first, as on SIGTERM)' })
     .option('t', { alias: 'threads', type: 'number', default: 4, describe: 'accepted for compatibility; one event loop serves all clients' })

@@ -73,7 +73,9 @@ export interface ServerContext {
   metadump(classes?: ReadonlySet<number>): string;
   /** The expiry crawler (`lru_crawler crawl|enable|disable|sleep|tocrawl`). */
   readonly crawler: ExpiryCrawler;
-  /** -X: metadump is refused. */
+  /** `stats cachedump <class> <limit>`'s text (cachedump.ts). */
+  cachedump(classId: number, limit: number): string;
+  /** -X: metadump and cachedump are refused. */
   dumpDisabled?: boolean;
   /** `refresh_certs`: reloads the TLS certificates; the reply line's text (without CRLF), and whether it is OK. */
   refreshCerts?(): { ok: boolean; line: string };

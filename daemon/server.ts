@@ -11,6 +11,7 @@ import type { CacheEngine } from './cache/types';
 import { Connection, ConnectionStats } from './connection';
 import { newCommandCounters, ServerContext, StatsGroup } from './context';
 import { protocolHandlers } from './handlers/protocol-choice';
+import { cachedumpText } from './cachedump';
 import { metadumpText } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
@@ -187,6 +188,7 @@ export class CacheServer {
       ...(this.settings.tls !== undefined ? { refreshCerts: () => this.refreshCerts(this.settings.tls!) } : {}),
       crawler: this.crawler,
       metadump: (classes) => metadumpText(this.engine.store, this.settings.itemSizeMaxBytes, classes),
+      cachedump: (classId, limit) => cachedumpText(this.engine.store, this.settings.itemSizeMaxBytes, classId, limit),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;
         engine.setMemoryLimit(bytes);

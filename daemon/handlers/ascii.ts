@@ -33,6 +33,8 @@ const INVALID_SHUTDOWN_MODE = line('CLIENT_ERROR invalid shutdown mode');
 const MEMLIMIT_TOO_SMALL = line('MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m');
 const MEMLIMIT_NOT_BYTES = line('MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes');
 /** memcached's bounds for cache_memlimit, in megabytes. */
+/** memcached: MAX_NUMBER_OF_SLAB_CLASSES - 1. */
+const MAX_SLAB_CLASS_ID = 63;
 const MEMLIMIT_MIN_MB = 8;
 const MEMLIMIT_MAX_MB = 1_000_000_000;
 const DELETED = line('DELETED');
@@ -232,12 +234,16 @@ class AsciiHandler implements ProtocolHandler {
         }
         if (words[1] === 'dump') return Buffer.from(ctx.prefixStats.dump(), 'latin1');
         return line('CLIENT_ERROR usage: stats detail on|off|dump');
-      case 'cachedump':
+      case 'cachedump': {
+        // memcached checks -X before the arguments.
+        if (ctx.dumpDisabled) return line('CLIENT_ERROR stats cachedump not allowed');
         if (words.length < 3) return line('CLIENT_ERROR bad command line');
-        if (safeStrtoul(words[1]) === undefined || safeStrtoul(words[2]) === undefined) {
-          return line('CLIENT_ERROR bad command line format');
-        }
-        return line('END');
+        const classId = safeStrtoul(words[1]);
+        const limit = safeStrtoul(words[2]);
+        if (classId === undefined || limit === undefined) return line('CLIENT_ERROR bad command line format');
+        if (classId > MAX_SLAB_CLASS_ID) return line('CLIENT_ERROR Illegal slab id');
+        return Buffer.from(ctx.cachedump(classId, limit), 'latin1');
+      }
       case 'settings': case 'items': case 'slabs': case 'conns': case 'sizes': case 'mu': {
         const pairs = ctx.stats(sub as StatsGroup);
         return pairs === undefined ? line('ERROR') : statsReply(pairs);

@@ -7,6 +7,7 @@ import { LocalEngine } from '../../daemon/cache/engine';
 import type { CacheEngine, MaybePromise } from '../../daemon/cache/types';
 import { newCommandCounters, ServerContext, StatsGroup } from '../../daemon/context';
 import type { ReplySink } from '../../daemon/handlers/types';
+import { cachedumpText } from '../../daemon/cachedump';
 import { metadumpText } from '../../daemon/metadump';
 import { PrefixStats } from '../../daemon/prefix-stats';
 import { Settings, slabClassOf, slabClassSizes, statsGroup } from '../../daemon/stats-report';
@@ -34,6 +35,7 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     prefixStats,
     crawler,
     metadump: (classes) => metadumpText(local.store, ITEM_SIZE_MAX_BYTES, classes),
+    cachedump: (classId, limit) => cachedumpText(local.store, ITEM_SIZE_MAX_BYTES, classId, limit),
     stats: (group: StatsGroup) => statsGroup(group, counters, local.store, settings, {
       startedAtMs, version: '1.6.18', currConnections: 1, totalConnections: 1, rejectedConnections: 0,
       bytesRead: 0, bytesWritten: 0, conns: [], crawler: crawler.stats(), detailEnabled: prefixStats.enabled, prefixDelimiter: prefixStats.delimiter,
