@@ -178,14 +178,17 @@ export class ExpiryCrawler {
       if (r.done === true) return this.end(pass);
       pass.budget--;
       const item = r.value;
-      const cls = this.classOf(item.bytes);
-      if (pass.classes !== undefined && !pass.classes.has(cls)) continue;
-      const checked = pass.checkedPerClass.get(cls) ?? 0;
-      if (this.settings.toCrawl > 0 && checked >= this.settings.toCrawl) continue;
-      pass.checkedPerClass.set(cls, checked + 1);
+      // The class matters only to a pass over some classes, or one capped per class.
+      if (pass.classes !== undefined || this.settings.toCrawl > 0) {
+        const cls = this.classOf(item.bytes);
+        if (pass.classes !== undefined && !pass.classes.has(cls)) continue;
+        const checked = pass.checkedPerClass.get(cls) ?? 0;
+        if (this.settings.toCrawl > 0 && checked >= this.settings.toCrawl) continue;
+        pass.checkedPerClass.set(cls, checked + 1);
+      }
       this.itemsChecked++;
       if (this.keep(item.id)) continue;
-      if (this.store.reclaimIfDead(item) !== undefined) {
+      if (this.store.reclaimIfDead(item, nowSec) !== undefined) {
         this.reclaimed++;
       } else if (item.exptimeSec !== 0) {
         pass.withExpiry++;

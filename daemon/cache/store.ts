@@ -192,7 +192,11 @@ export class ItemStore {
 
   /** Why `item` (stored here, or about to be) is no longer visible now, or undefined if it is. */
   deadReason(item: StoredItem): 'expired' | 'flushed' | undefined {
-    const nowSec = this.clockSec();
+    return this.deadReasonAt(item, this.clockSec());
+  }
+
+  /** The same at `nowSec` (a walk over many items reads the clock once). */
+  deadReasonAt(item: StoredItem, nowSec: number): 'expired' | 'flushed' | undefined {
     if (this.oldestLiveSec !== 0 && this.oldestLiveSec <= nowSec && item.storedAtSec <= this.oldestLiveSec) return 'flushed';
     if (item.exptimeSec !== 0 && item.exptimeSec <= nowSec) return 'expired';
     return undefined;
@@ -296,14 +300,15 @@ export class ItemStore {
   }
 
   /**
-   * The crawler met `item`: if it is still the item stored under its key and it is dead (expired or
-   * flushed), take it out and say why; otherwise leave it. memcached counts these apart from the
+   * The crawler met `item`: if it is still stored and it is dead at `nowSec` (expired or flushed),
+   * take it out and say why; otherwise leave it. memcached counts these apart from the
    * lazy `reclaimed` (the crawler keeps its own count), but an unfetched expired item counts in
    * expired_unfetched either way.
    */
-  reclaimIfDead(item: StoredItem): 'expired' | 'flushed' | undefined {
-    if (this.items.get(item.id) !== item) return undefined;
-    const gone = this.deadReason(item);
+  reclaimIfDead(item: StoredItem, nowSec: number): 'expired' | 'flushed' | undefined {
+    // Linked exactly while stored (an item replaced or removed since the walk met it is unlinked).
+    if (!item.linked) return undefined;
+    const gone = this.deadReasonAt(item, nowSec);
     if (gone === undefined) return undefined;
     if (gone === 'expired' && !item.fetched) this.expiredUnfetched++;
     this.remove(item.id, item);
