@@ -74,7 +74,6 @@ export const NO_EFFECT_FLAGS: ReadonlyArray<{ flag: string; name: string; why: s
   { flag: 'k', name: 'lock-memory', why: 'Node.js cannot lock its pages (mlockall); use systemd LimitMEMLOCK with swap off instead' },
   { flag: 'r', name: 'enable-coredumps', why: 'set the core limit outside (ulimit -c, systemd LimitCORE)' },
   { flag: 'R', name: 'max-reqs-per-event', why: 'fairness between clients comes from per-connection read budgets' },
-  { flag: 'W', name: 'disable-watch', why: 'watch commands are not implemented, so they are always off' },
 ];
 
 /** memcached flags for features mucached does not have: refused before anything starts. */
@@ -102,6 +101,7 @@ export function parseArgs(argv: string[]) {
     .option('C', { alias: 'disable-cas', type: 'boolean', default: false, describe: 'disable CAS (cas uniques read 0; cas commands fail)' })
     .option('D', { alias: 'prefix-delimiter', type: 'string', describe: 'per-prefix stats (stats detail) from the start, keys split at this character' })
     .option('Z', { alias: 'enable-ssl', type: 'boolean', default: false, describe: 'TLS on the TCP port: -o ssl_chain_cert=FILE,ssl_key=FILE[,ssl_ca_cert=FILE,ssl_verify_mode=0-3,ssl_ciphers=LIST,ssl_min_version=tlsv1.2|tlsv1.3]' })
+    .option('W', { alias: 'disable-watch', type: 'boolean', default: false, describe: 'refuse watch commands' })
     .option('X', { alias: 'disable-dumping', type: 'boolean', default: false, describe: 'refuse lru_crawler metadump and stats cachedump' })
     .option('F', { alias: 'disable-flush-all', type: 'boolean', default: false, describe: 'refuse flush_all' })
     .option('A', { alias: 'enable-shutdown', type: 'boolean', default: false, describe: 'allow the text "shutdown" command (a cluster leader hands over first, as on SIGTERM)' })

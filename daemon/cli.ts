@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       prefixDelimiter: args.D,
       tls,
       dumpEnabled: !args.X,
+      watchEnabled: !args.W,
       crawler: { ...defaultCrawlerSettings(), ...extended.crawler },
     },
     log,

@@ -22,6 +22,8 @@ import type { ServerContext } from './context';
 import type { HandlerFactory, ProtocolHandler, ReplySink } from './handlers/types';
 import type { Logger } from './log';
 import { InputMode, onSocketInput } from './socket-input';
+import type { WatchedConn, WatchHub } from './watch';
+import type { WatchType } from '../protocol/ascii/commands';
 
 export interface ConnectionStats {
   bytesRead: number;
@@ -41,9 +43,13 @@ export interface ConnectionOptions {
   /** Input bytes retained by commands queued behind pending replies, above which input stops. */
   maxPendingInputBytes?: number;
   onClose: (conn: Connection) => void;
+  /** `watch`: the server's log hub, and this client as conn_* lines name it. */
+  watch?: { hub: WatchHub; conn: WatchedConn };
 }
 
 const BINARY_MAGIC_REQUEST = 0x80;
+const WATCH_OK = Buffer.from('OK\r\n');
+const WATCH_UNAVAILABLE = Buffer.from('ERROR\r\n');
 /** Requests per slice: bounds the replies produced before the budget is checked again. */
 export const SLICE_COMMANDS = 16;
 const DEFAULT_MAX_PENDING_REPLIES = 256;
@@ -83,6 +89,11 @@ export class Connection implements ReplySink {
   /** How input is read (socket-input.ts); 'stream' only on a Node without the read-buffer fields. */
   readonly inputMode: InputMode;
   private static nextId = 1;
+  /** `watch` asked for these; registered with the hub once the replies before its OK are written. */
+  private watchTypes?: readonly WatchType[];
+  private unwatch?: () => void;
+  /** Why the connection ended, as memcached's conn_close lines say. */
+  closeReason: 'normal' | 'idle_timeout' | 'error' = 'normal';
 
   constructor(readonly socket: net.Socket, private readonly opts: ConnectionOptions) {
     this.id = Connection.nextId++;
@@ -93,9 +104,13 @@ export class Connection implements ReplySink {
       if (this.held.length > 0) this.endAfterHeld = true;
       else this.closeAfterReplies('client closed its side');
     });
-    socket.on('error', (err) => opts.log.debug(`conn ${this.id}: ${err.message}`));
+    socket.on('error', (err) => {
+      this.closeReason = 'error';
+      opts.log.debug(`conn ${this.id}: ${err.message}`);
+    });
     socket.on('close', () => {
       this.closed = true;
+      this.unwatch?.();
       opts.onClose(this);
     });
     socket.on('drain', () => this.resumeIfWithinBudget());
@@ -112,6 +127,8 @@ export class Connection implements ReplySink {
    * connection that is writing either), else the time since its last command.
    */
   idleForMs(nowMs: number): number {
+    // A watcher only listens (memcached's idle_timeout leaves watchers alone too).
+    if (this.watchTypes !== undefined) return 0;
     if (this.closing || this.held.length > 0 || this.queue.length > 0 || this.batch.length > 0) return 0;
     if (this.socket.writableLength > 0) return 0;
     return nowMs - this.lastCommandMs;
@@ -256,6 +273,30 @@ export class Connection implements ReplySink {
     }
   }
 
+  watch(types: readonly WatchType[]): void {
+    if (this.opts.watch === undefined) {
+      this.reply(WATCH_UNAVAILABLE);
+      return;
+    }
+    this.held = [];
+    this.reply(WATCH_OK);
+    this.watchTypes = types;
+    if (!this.inData) this.flush();
+  }
+
+  /** Once everything before the watch's OK is written, log lines may follow it. */
+  private startWatching(): void {
+    const watch = this.opts.watch!;
+    this.opts.log.debug(`conn ${this.id}: watching ${this.watchTypes!.join(' ')}`);
+    this.unwatch = watch.hub.add(this.watchTypes!, {
+      pendingBytes: () => this.socket.writableLength,
+      write: (text) => {
+        this.opts.stats.bytesWritten += text.length;
+        this.socket.write(text);
+      },
+    });
+  }
+
   closeAfterReplies(reason: string): void {
     if (this.closing) return;
     this.closing = true;
@@ -273,6 +314,7 @@ export class Connection implements ReplySink {
       if (head.ready!.length > 0) this.addToBatch(head.ready!);
     }
     if (this.batch.length > 0) this.writeBatch();
+    if (this.watchTypes !== undefined && this.unwatch === undefined && this.queue.length === 0 && !this.closing) this.startWatching();
     if (this.closing) {
       if (this.queue.length === 0) this.socket.end();
       return;
@@ -341,6 +383,7 @@ export class Connection implements ReplySink {
   }
 
   private abort(): void {
+    this.closeReason = 'error';
     this.queue.length = 0;
     this.batch = [];
     this.batchBytes = 0;
@@ -349,7 +392,8 @@ export class Connection implements ReplySink {
     this.socket.destroy();
   }
 
-  destroy(): void {
+  destroy(reason: 'normal' | 'idle_timeout' | 'error' = 'normal'): void {
+    this.closeReason = reason;
     this.socket.destroy();
   }
 }

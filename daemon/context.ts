@@ -79,6 +79,8 @@ export interface ServerContext {
   dumpDisabled?: boolean;
   /** `refresh_certs`: reloads the TLS certificates; the reply line's text (without CRLF), and whether it is OK. */
   refreshCerts?(): { ok: boolean; line: string };
+  /** -W: watch is refused. */
+  watchDisabled?: boolean;
   /** -F: flush_all is refused. */
   flushDisabled?: boolean;
 }

@@ -18,6 +18,8 @@ import type { Logger, LogLevel } from './log';
 import { ServerState, Settings, slabClassOf, slabClassSizes, statsGroup } from './stats-report';
 import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
 import { clientCertOptions, secureContextOptions, TlsSettings } from './tls-settings';
+import { WatchedConn, WatchHub } from './watch';
+import { WatchingEngine } from './watching-engine';
 
 export const VERSION = '1.6.18-mucached-0.1.0';
 
@@ -65,6 +67,8 @@ export class CacheServer {
   private tlsHandshakeErrors = 0;
   private tlsCertLoadedAtMs = Date.now();
   private readonly crawler: ExpiryCrawler;
+  /** `watch` log streams. */
+  readonly watch: WatchHub;
 
   constructor(readonly settings: ServerOptions, private readonly log: Logger, cluster?: (counters: ReturnType<typeof newCommandCounters>) => ClusterHooks) {
     this.hooks = cluster?.(this.counters);
@@ -81,6 +85,11 @@ export class CacheServer {
     const hooks = this.hooks;
     this.crawler = new ExpiryCrawler(this.engine.store, (bytes) => slabClassOf(bytes, sizes), settings.crawler, undefined,
       hooks ? (id) => hooks.engine.isPending(id) : undefined);
+    this.watch = new WatchHub(this.engine.store, (bytes) => slabClassOf(bytes, sizes));
+    const watch = this.watch;
+    this.engine.store.onEvict = (item) => {
+      if (watch.on.evictions) watch.eviction(item);
+    };
     this.ctx = this.makeContext(this.engine);
     if (settings.tls !== undefined) {
       this.server = this.tlsServer(settings.tls); // -c bounds its TCP count (see there)
@@ -157,7 +166,7 @@ export class CacheServer {
         if (conn.idleForMs(nowMs) <= limitMs) continue;
         this.idleKickCount++;
         this.log.debug(`conn ${conn.id}: closing idle connection (idle_timeout ${idleTimeoutSec} s)`);
-        conn.destroy();
+        conn.destroy('idle_timeout');
       }
     }, Math.min(IDLE_SCAN_MAX_MS, Math.max(50, limitMs / 4)));
     this.idleTimer.unref();
@@ -185,6 +194,7 @@ export class CacheServer {
       },
       flushDisabled: this.settings.flushEnabled === false,
       dumpDisabled: this.settings.dumpEnabled === false,
+      watchDisabled: this.settings.watchEnabled === false,
       ...(this.settings.tls !== undefined ? { refreshCerts: () => this.refreshCerts(this.settings.tls!) } : {}),
       crawler: this.crawler,
       metadump: (classes) => metadumpText(this.engine.store, this.settings.itemSizeMaxBytes, classes),
@@ -234,20 +244,44 @@ export class CacheServer {
       socket.destroySoon();
       return;
     }
+    const watched = this.watchedConn(socket);
+    // This client's own view of the engine, so that `watch` lines name its descriptor. Everything
+    // else is the server's context itself (a prototype, not a copy: cli.ts sets `shutdown` and
+    // `sasl` on it after construction).
+    const ctx: ServerContext = Object.create(this.ctx, {
+      engine: { value: new WatchingEngine(this.ctx.engine, this.watch, this.engine.store, watched.fd), enumerable: true },
+    });
     const conn = new Connection(socket, {
-      ...protocolHandlers(this.ctx, this.settings.bindingProtocol ?? 'auto', this.log),
-      ctx: this.ctx,
+      ...protocolHandlers(ctx, this.settings.bindingProtocol ?? 'auto', this.log),
+      ctx,
+      watch: { hub: this.watch, conn: watched },
       log: this.log,
       stats: this.connStats,
       maxPendingWriteBytes: this.settings.maxPendingWriteBytes ?? 4 * 1024 * 1024,
       maxPendingReplies: this.settings.maxPendingReplies,
       onClose: (c) => {
         this.conns.delete(c);
+        if (this.watch.on.connevents) this.watch.connClose(watched, c.closeReason);
         this.log.debug(`conn ${c.id} closed`);
       },
     });
     this.conns.add(conn);
+    if (this.watch.on.connevents) this.watch.connNew(watched);
     this.log.debug(`conn ${conn.id} new client connection from ${this.peerName(socket)}`);
+  }
+
+  /** A client as `watch connevents` names it: its descriptor (-1 where Node hides it), address and transport. */
+  private watchedConn(socket: net.Socket): WatchedConn {
+    type WithHandle = { _handle?: { fd?: number }; _parent?: WithHandle };
+    const s = socket as unknown as WithHandle;
+    const fd = s._handle?.fd ?? s._parent?._handle?.fd;
+    const local = this.settings.unixSocket !== undefined;
+    return {
+      fd: typeof fd === 'number' && fd >= 0 ? fd : -1,
+      remoteIp: local ? '' : socket.remoteAddress ?? '',
+      remotePort: local ? 0 : socket.remotePort ?? 0,
+      transport: local ? 'local' : 'tcp',
+    };
   }
 
   /** A client's address as `stats conns` names it: tcp:IP:PORT, or unix:PATH for the -s socket. */

@@ -26,6 +26,8 @@ export interface Settings {
   casEnabled?: boolean;
   /** `-X` turns metadump off. */
   dumpEnabled?: boolean;
+  /** `-W` turns watch off. */
+  watchEnabled?: boolean;
   /** `-F` turns flush_all off. */
   flushEnabled?: boolean;
   /** `-A`: the text `shutdown` command stops the daemon. */

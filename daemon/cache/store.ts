@@ -123,7 +123,8 @@ export class ItemStore {
     private readonly clockSec: () => number,
     /** casBytesFor(casEnabled): every item's size counts it. */
     readonly casBytes = ITEM_CAS_BYTES,
-    private readonly onEvict?: (item: StoredItem) => void,
+    /** Told of every eviction (watch evictions); settable after construction. */
+    public onEvict?: (item: StoredItem) => void,
   ) {}
 
   /** A new item memory limit (cache_memlimit); `evictNow`: evict least recently used items down to it. */
@@ -188,6 +189,13 @@ export class ItemStore {
     if (gone === 'expired') this.countReclaimed(item);
     this.remove(id, item);
     return gone;
+  }
+
+  /** What a lookup of `key` would find now, without taking a dead item out or touching LRU order. */
+  peek(key: Buffer): StoredItem | LookupMiss {
+    const item = this.items.get(key.toString('latin1'));
+    if (item === undefined) return 'missing';
+    return this.deadReason(item) ?? item;
   }
 
   /** Why `item` (stored here, or about to be) is no longer visible now, or undefined if it is. */

@@ -27,6 +27,7 @@ const STORE_REPLIES: Record<StoreResult['status'], Buffer> = {
   NO_MEMORY: line('SERVER_ERROR out of memory storing object'),
 };
 const METADUMP_NOT_ALLOWED = line('ERROR metadump not allowed');
+const WATCH_NOT_ALLOWED = line('CLIENT_ERROR watch commands not allowed');
 const FLUSH_NOT_ALLOWED = line('CLIENT_ERROR flush_all not allowed');
 const SHUTDOWN_NOT_ENABLED = line('ERROR: shutdown not enabled');
 const INVALID_SHUTDOWN_MODE = line('CLIENT_ERROR invalid shutdown mode');
@@ -48,7 +49,7 @@ class AsciiHandler implements ProtocolHandler {
   /** Commands run in order: one arriving while an earlier write is pending waits for it. */
   private readonly order: OrderedReplies;
 
-  constructor(private readonly ctx: ServerContext, sink: ReplySink) {
+  constructor(private readonly ctx: ServerContext, private readonly sink: ReplySink) {
     this.order = new OrderedReplies(sink);
     this.parser = new AsciiParser({
       maxKeyBytes: ctx.maxKeyBytes,
@@ -60,6 +61,12 @@ class AsciiHandler implements ProtocolHandler {
     if (this.closed) return;
     for (const command of this.parser.push(chunk)) {
       if (this.closed) return;
+      if (command.kind === 'watch' && command.types !== 'invalid' && !this.ctx.watchDisabled && this.sink.watch !== undefined) {
+        // A watcher reads no more commands (memcached ignores what it sends).
+        this.closed = true;
+        this.sink.watch(command.types);
+        return;
+      }
       this.order.run((sink) => this.execute(command, sink));
     }
   }
@@ -181,6 +188,11 @@ class AsciiHandler implements ProtocolHandler {
       case 'metadump':
         if (ctx.dumpDisabled) sink.reply(METADUMP_NOT_ALLOWED);
         else sink.reply(Buffer.from(ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes)), 'latin1'));
+        return;
+      case 'watch':
+        // memcached checks -W before the types; without a connection to stream to (in-process
+        // use) there is nothing to watch with.
+        sink.reply(ctx.watchDisabled ? WATCH_NOT_ALLOWED : line('ERROR'));
         return;
       case 'crawler':
         sink.reply(line(crawlerReply(ctx, c)));

@@ -7,12 +7,18 @@
  */
 import type { MaybePromise } from '../cache/types';
 import type { ServerContext } from '../context';
+import type { WatchType } from '../../protocol/ascii/commands';
 
 export interface ReplySink {
   /** Queue one reply (bytes now, or a promise of bytes). Empty buffers are allowed (quiet ops). */
   reply(bytes: MaybePromise<Buffer>): void;
   /** Close after everything queued so far has been written (quit, fatal protocol error). */
   closeAfterReplies(reason: string): void;
+  /**
+   * `watch`: answer OK after everything queued so far, then stream log lines of these kinds; the
+   * connection reads no more commands. Absent where there is no connection (in-process tests).
+   */
+  watch?(types: readonly WatchType[]): void;
 }
 
 export interface ProtocolHandler {

@@ -10,6 +10,9 @@ export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas'
 
 export type GetVariant = 'get' | 'gets' | 'gat' | 'gats';
 
+/** What `watch` may ask for (memcached's log types, the proxy ones aside). */
+export type WatchType = 'fetchers' | 'mutations' | 'evictions' | 'connevents';
+
 export type AsciiCommand =
   | { kind: 'get'; variant: GetVariant; exptime: number; keys: Buffer[]; keyTooLong: boolean }
   /**
@@ -37,6 +40,9 @@ export type AsciiCommand =
   | { kind: 'crawler'; action: 'enable' | 'disable' }
   | { kind: 'crawler'; action: 'sleep'; sleepUs: number }
   | { kind: 'crawler'; action: 'tocrawl'; toCrawl: number }
+  /** `watch [types]`: the connection becomes a log watcher (fetchers when no type is named);
+   *  'invalid': a type memcached does not know (ERROR, unless -W refuses every watch first). */
+  | { kind: 'watch'; types: WatchType[] | 'invalid' }
   /** `refresh_certs`: reload the TLS certificate files (-Z). */
   | { kind: 'refreshCerts'; noreply: boolean }
   /** `cache_memlimit <megabytes>`: the item memory limit, changed at run time (uint32 as memcached reads it). */

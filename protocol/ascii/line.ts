@@ -3,7 +3,7 @@
  * process_command_ascii() dispatch and argument checks (arity by ntokens, `noreply` as the last
  * token, key length before numbers, ...). Pure: no cache, no socket.
  */
-import type { AsciiCommand, GetVariant, StoreMode } from './commands';
+import type { AsciiCommand, GetVariant, StoreMode, WatchType } from './commands';
 import { hasOverlongOpaque, MAX_META_NTOKENS, parseMetaFlags } from './meta-flags';
 import type { MetaFlags } from './meta-flags';
 import { decodeBase64Key } from './base64';
@@ -33,6 +33,7 @@ export type LineOutcome =
 const MAX_ANNOUNCED_BYTES = 2147483645;
 
 const FORMAT = 'CLIENT_ERROR bad command line format';
+const WATCH_TYPES: ReadonlySet<string> = new Set<WatchType>(['fetchers', 'mutations', 'evictions', 'connevents']);
 /** memcached: MAX_NUMBER_OF_SLAB_CLASSES - 1, the highest class id lru_crawler may name. */
 const MAX_CLASS_ID = 63;
 /** memcached's bound on `lru_crawler sleep` (one second). */
@@ -154,6 +155,14 @@ export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
       return cmd({ kind: 'quit' });
     case 'lru_crawler':
       return parseCrawler(words, ntokens);
+    case 'watch': {
+      const types: WatchType[] = [];
+      for (const w of words.slice(1)) {
+        if (!WATCH_TYPES.has(w)) return cmd({ kind: 'watch', types: 'invalid' });
+        if (!types.includes(w as WatchType)) types.push(w as WatchType);
+      }
+      return cmd({ kind: 'watch', types: types.length === 0 ? ['fetchers'] : types });
+    }
     case 'refresh_certs':
       return cmd({ kind: 'refreshCerts', noreply });
     case 'cache_memlimit': {

@@ -151,12 +151,12 @@ describe('-P without -d', () => {
 });
 
 describe('flags for memcached internals and for features mucached lacks', () => {
-  it('-f -n -R -t -W are accepted, each -f/-n/-R/-W with a logged note, and the daemon serves', async () => {
-    const server = await startMucached(['-f', '1.5', '-n', '64', '-R', '40', '-t', '8', '-W']);
+  it('-f -n -R -t are accepted, each -f/-n/-R with a logged note, and the daemon serves', async () => {
+    const server = await startMucached(['-f', '1.5', '-n', '64', '-R', '40', '-t', '8']);
     try {
       await waitForPort(server.port);
       expect(await exchange(server.port, 'version\r\n', (r) => r.endsWith('\r\n'))).toMatch(/^VERSION /);
-      for (const flag of ['-f (--slab-growth-factor)', '-n (--slab-min-size)', '-R (--max-reqs-per-event)', '-W (--disable-watch)']) {
+      for (const flag of ['-f (--slab-growth-factor)', '-n (--slab-min-size)', '-R (--max-reqs-per-event)']) {
         expect(server.output()).toContain(`${flag} accepted for compatibility with memcached, has no effect`);
       }
     } finally {
