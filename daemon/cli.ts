@@ -100,11 +100,11 @@ async function main(): Promise<void> {
       crawler: { ...defaultCrawlerSettings(), ...extended.crawler },
     },
     log,
-    node && ((counters) => {
+    node && ((counters, onOutOfMemory) => {
       replica = new Replica({
         config: node!.config, self: node!.self, memoryLimitBytes: Math.floor(args.m * 1024 * 1024),
         itemSizeMaxBytes: parseSize(args.I), counters, log, leaderWaitMs: args['write-deadline-ms'],
-        evictions: !args.M, casEnabled: !args.C,
+        evictions: !args.M, casEnabled: !args.C, onOutOfMemory,
       }, loadOpenFabric());
       return { engine: replica.engine, muStats: () => muStats(replica!) };
     }),

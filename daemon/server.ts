@@ -12,6 +12,7 @@ import { Connection, ConnectionStats } from './connection';
 import { newCommandCounters, ServerContext, StatsGroup } from './context';
 import { protocolHandlers } from './handlers/protocol-choice';
 import { cachedumpText } from './cachedump';
+import { ClassStats } from './class-stats';
 import { metadumpText } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
@@ -67,27 +68,38 @@ export class CacheServer {
   private tlsHandshakeErrors = 0;
   private tlsCertLoadedAtMs = Date.now();
   private readonly crawler: ExpiryCrawler;
+  /** Per slab class evictions and -M refusals (stats items). */
+  private readonly classStats = new ClassStats();
   /** `watch` log streams. */
   readonly watch: WatchHub;
 
-  constructor(readonly settings: ServerOptions, private readonly log: Logger, cluster?: (counters: ReturnType<typeof newCommandCounters>) => ClusterHooks) {
-    this.hooks = cluster?.(this.counters);
+  constructor(
+    readonly settings: ServerOptions,
+    private readonly log: Logger,
+    cluster?: (counters: ReturnType<typeof newCommandCounters>, onOutOfMemory: (itemBytes: number) => void) => ClusterHooks,
+  ) {
+    const sizes = slabClassSizes(settings.itemSizeMaxBytes);
+    const classOf = (bytes: number) => slabClassOf(bytes, sizes);
+    const classStats = this.classStats;
+    const onOutOfMemory = (bytes: number) => classStats.noteOutOfMemory(classOf(bytes));
+    this.hooks = cluster?.(this.counters, onOutOfMemory);
     this.engine = this.hooks?.engine ?? new LocalEngine({
       memoryLimitBytes: settings.memoryLimitBytes,
       itemSizeMaxBytes: settings.itemSizeMaxBytes,
       evictions: settings.evictions,
       casEnabled: settings.casEnabled,
       counters: this.counters,
+      onOutOfMemory,
     });
     this.prefixStats = new PrefixStats(settings.prefixDelimiter);
     settings.crawler ??= defaultCrawlerSettings();
-    const sizes = slabClassSizes(settings.itemSizeMaxBytes);
     const hooks = this.hooks;
-    this.crawler = new ExpiryCrawler(this.engine.store, (bytes) => slabClassOf(bytes, sizes), settings.crawler, undefined,
+    this.crawler = new ExpiryCrawler(this.engine.store, classOf, settings.crawler, undefined,
       hooks ? (id) => hooks.engine.isPending(id) : undefined);
-    this.watch = new WatchHub(this.engine.store, (bytes) => slabClassOf(bytes, sizes));
+    this.watch = new WatchHub(this.engine.store, classOf);
     const watch = this.watch;
     this.engine.store.onEvict = (item) => {
+      classStats.noteEviction(classOf(item.bytes), item, Math.floor(Date.now() / 1000));
       if (watch.on.evictions) watch.eviction(item);
     };
     this.ctx = this.makeContext(this.engine);
@@ -186,6 +198,7 @@ export class CacheServer {
         this.prefixStats.reset();
         this.engine.store.resetStats();
         this.crawler.resetStats();
+        this.classStats.reset();
         this.totalConnections = 0;
         this.rejectedConnections = 0;
         this.idleKickCount = 0;
@@ -230,6 +243,7 @@ export class CacheServer {
       tlsHandshakeErrors: this.tlsHandshakeErrors,
       tlsCertLoadedAtMs: this.tlsCertLoadedAtMs,
       crawler: this.crawler.stats(),
+      classStats: this.classStats,
       detailEnabled: this.prefixStats.enabled,
       prefixDelimiter: this.prefixStats.delimiter,
     };

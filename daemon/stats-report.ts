@@ -4,6 +4,7 @@
  * (slab pages, hash table) are derived from our items the way memcached would account them.
  */
 import type { CrawlerSettings, CrawlerStats } from './cache/crawler';
+import type { ClassStats } from './class-stats';
 import type { CommandCounters, StatsGroup } from './context';
 import type { ItemStore, StoredItem } from './cache/store';
 import { TlsSettings, tlsSettingsPairs } from './tls-settings';
@@ -68,6 +69,8 @@ export interface ServerState {
   detailEnabled: boolean;
   prefixDelimiter: string;
   crawler: CrawlerStats;
+  /** Evictions and -M refusals per slab class (stats items). */
+  classStats?: ClassStats;
   /** With -Z: handshakes that failed, and when the certificates were last (re)loaded. */
   tlsHandshakeErrors?: number;
   tlsCertLoadedAtMs?: number;
@@ -103,7 +106,7 @@ export function statsGroup(
   switch (group) {
     case '': return general(counters, store, settings, server);
     case 'settings': return settingsPairs(settings, server);
-    case 'items': return items(store, settings);
+    case 'items': return items(store, settings, server);
     case 'slabs': return slabs(store, settings);
     case 'conns': return conns(server);
     case 'sizes': return [['sizes_status', 'disabled']];
@@ -201,28 +204,45 @@ function settingsPairs(settings: Settings, server: ServerState): Pairs {
   ];
 }
 
-function perClass(store: ItemStore, settings: Settings): Map<number, StoredItem[]> {
+/** What `stats items` and `stats slabs` report of one class's items. */
+interface ClassItems {
+  count: number;
+  /** Sum of the items' sizes (memcached's mem_requested). */
+  bytes: number;
+  oldestAccessSec: number;
+}
+
+/** One pass over the store, by class, classes in order. (No array per class: a class may hold millions.) */
+function perClass(store: ItemStore, settings: Settings): Map<number, ClassItems> {
   const sizes = slabClassSizes(settings.itemSizeMaxBytes);
-  const byClass = new Map<number, StoredItem[]>();
+  const byClass = new Map<number, ClassItems>();
   for (const item of store.entries()) {
     const cls = slabClassOf(item.bytes, sizes);
-    const list = byClass.get(cls);
-    if (list) list.push(item);
-    else byClass.set(cls, [item]);
+    const c = byClass.get(cls);
+    if (c === undefined) byClass.set(cls, { count: 1, bytes: item.bytes, oldestAccessSec: item.lastAccessSec });
+    else {
+      c.count++;
+      c.bytes += item.bytes;
+      if (item.lastAccessSec < c.oldestAccessSec) c.oldestAccessSec = item.lastAccessSec;
+    }
   }
   return new Map([...byClass.entries()].sort((a, b) => a[0] - b[0]));
 }
 
-function items(store: ItemStore, settings: Settings): Pairs {
+function items(store: ItemStore, settings: Settings, server: ServerState): Pairs {
   const nowSec = Math.floor(Date.now() / 1000);
   const pairs: Pairs = [];
-  for (const [cls, list] of perClass(store, settings)) {
-    const oldestAccess = Math.min(...list.map((i) => i.lastAccessSec));
+  for (const [cls, c] of perClass(store, settings)) {
+    const counted = server.classStats?.of(cls);
     pairs.push(
-      [`items:${cls}:number`, String(list.length)],
-      [`items:${cls}:age`, String(Math.max(0, nowSec - oldestAccess))],
-      [`items:${cls}:evicted`, '0'],
-      [`items:${cls}:outofmemory`, '0'],
+      [`items:${cls}:number`, String(c.count)],
+      [`items:${cls}:age`, String(Math.max(0, nowSec - c.oldestAccessSec))],
+      [`items:${cls}:mem_requested`, String(c.bytes)],
+      [`items:${cls}:evicted`, String(counted?.evicted ?? 0)],
+      [`items:${cls}:evicted_nonzero`, String(counted?.evictedNonzero ?? 0)],
+      [`items:${cls}:evicted_time`, String(counted?.evictedTimeSec ?? 0)],
+      [`items:${cls}:outofmemory`, String(counted?.outOfMemory ?? 0)],
+      [`items:${cls}:evicted_unfetched`, String(counted?.evictedUnfetched ?? 0)],
     );
   }
   return pairs;
@@ -233,21 +253,22 @@ function slabs(store: ItemStore, settings: Settings): Pairs {
   const pageBytes = 1024 * 1024;
   const pairs: Pairs = [];
   let totalPages = 0;
-  for (const [cls, list] of perClass(store, settings)) {
+  const classes = perClass(store, settings);
+  for (const [cls, c] of classes) {
     const chunkBytes = sizes[cls - 1];
     const perPage = Math.max(1, Math.floor(pageBytes / chunkBytes));
-    const pages = Math.ceil(list.length / perPage);
+    const pages = Math.ceil(c.count / perPage);
     totalPages += pages;
     pairs.push(
       [`${cls}:chunk_size`, String(chunkBytes)],
       [`${cls}:chunks_per_page`, String(perPage)],
       [`${cls}:total_pages`, String(pages)],
       [`${cls}:total_chunks`, String(pages * perPage)],
-      [`${cls}:used_chunks`, String(list.length)],
-      [`${cls}:free_chunks`, String(pages * perPage - list.length)],
+      [`${cls}:used_chunks`, String(c.count)],
+      [`${cls}:free_chunks`, String(pages * perPage - c.count)],
     );
   }
-  pairs.push(['active_slabs', String(perClass(store, settings).size)], ['total_malloced', String(totalPages * pageBytes)]);
+  pairs.push(['active_slabs', String(classes.size)], ['total_malloced', String(totalPages * pageBytes)]);
   return pairs;
 }
 

@@ -37,6 +37,8 @@ export interface CachePolicy {
   evictions?: boolean;
   /** False under -C: items carry no CAS unique (it reads 0) and stores ignore a client's CAS. */
   casEnabled?: boolean;
+  /** Told of every item that could not be allocated (-M), with its size: `stats items` outofmemory. */
+  onOutOfMemory?: (itemBytes: number) => void;
 }
 
 export interface Decision<R> {
@@ -93,7 +95,9 @@ export class Decider {
    * an allocation evicts what it needs (the store does, when the effect is applied).
    */
   private cannotAllocate(bytes: number): boolean {
-    return !this.evictions && !this.store.hasRoomFor(bytes);
+    if (this.evictions || this.store.hasRoomFor(bytes)) return false;
+    this.limits.onOutOfMemory?.(bytes);
+    return true;
   }
 
   private live(key: Buffer): StoredItem | undefined {

@@ -35,6 +35,8 @@ export interface ReplicaOptions {
    */
   evictions?: boolean;
   casEnabled?: boolean;
+  /** Stores the leader refused for memory (-M), by item size (stats items). */
+  onOutOfMemory?: (itemBytes: number) => void;
 }
 
 const DEAD_AFTER_SCANS = 20;
@@ -148,6 +150,7 @@ export class Replica {
       itemSizeMaxBytes: opts.itemSizeMaxBytes,
       evictions: opts.evictions,
       casEnabled: opts.casEnabled,
+      onOutOfMemory: opts.onOutOfMemory,
       counters: opts.counters,
       leaderWaitMs: opts.leaderWaitMs ?? 5000,
       onReplicated: (ns) => this.recordLatency(ns),
