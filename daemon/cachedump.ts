@@ -7,7 +7,7 @@
  * and the reply stops before 2 MB.
  */
 import type { ItemStore } from './cache/store';
-import { slabClassOf, slabClassSizes } from './stats-report';
+import { slabClassOf, slabClassSizes } from './cache/slab-classes';
 
 /** memcached's cap on one cachedump reply. */
 const CACHEDUMP_MAX_BYTES = 2 * 1024 * 1024;

@@ -7,7 +7,7 @@
  * its order differs. The dump is of this node's store (in a cluster, every node holds every item).
  */
 import type { ItemStore, StoredItem } from './cache/store';
-import { slabClassOf, slabClassSizes } from './stats-report';
+import { slabClassOf, slabClassSizes } from './cache/slab-classes';
 
 /** memcached's URI encoding of keys: letters, digits and -._~ stay, every other byte is %XX. */
 export function uriEncodeKey(key: Buffer): string {

@@ -5,8 +5,9 @@
  */
 import type { CrawlerSettings, CrawlerStats } from './cache/crawler';
 import type { ClassStats } from './class-stats';
+import { slabClassSizes } from './cache/slab-classes';
 import type { CommandCounters, StatsGroup } from './context';
-import type { ItemStore, StoredItem } from './cache/store';
+import type { ItemStore } from './cache/store';
 import { TlsSettings, tlsSettingsPairs } from './tls-settings';
 
 export interface Settings {
@@ -77,24 +78,6 @@ export interface ServerState {
 }
 
 type Pairs = Array<[string, string]>;
-
-/** memcached's slab classes: 96 bytes, growing by 1.25, 8-byte aligned, up to half of -I. */
-export function slabClassSizes(itemSizeMaxBytes: number): number[] {
-  const sizes: number[] = [];
-  const chunkMax = Math.floor(itemSizeMaxBytes / 2);
-  let size = 96;
-  while (size < chunkMax / 1.25 && sizes.length < 63) {
-    sizes.push(size);
-    size = Math.ceil((size * 1.25) / 8) * 8;
-  }
-  sizes.push(chunkMax);
-  return sizes;
-}
-
-export function slabClassOf(bytes: number, sizes: number[]): number {
-  for (let i = 0; i < sizes.length; i++) if (bytes <= sizes[i]) return i + 1;
-  return sizes.length; // chunked large items live in the largest class
-}
 
 export function statsGroup(
   group: StatsGroup,
@@ -212,27 +195,17 @@ interface ClassItems {
   oldestAccessSec: number;
 }
 
-/** One pass over the store, by class, classes in order. (No array per class: a class may hold millions.) */
-function perClass(store: ItemStore, settings: Settings): Map<number, ClassItems> {
-  const sizes = slabClassSizes(settings.itemSizeMaxBytes);
-  const byClass = new Map<number, ClassItems>();
-  for (const item of store.entries()) {
-    const cls = slabClassOf(item.bytes, sizes);
-    const c = byClass.get(cls);
-    if (c === undefined) byClass.set(cls, { count: 1, bytes: item.bytes, oldestAccessSec: item.lastAccessSec });
-    else {
-      c.count++;
-      c.bytes += item.bytes;
-      if (item.lastAccessSec < c.oldestAccessSec) c.oldestAccessSec = item.lastAccessSec;
-    }
-  }
-  return new Map([...byClass.entries()].sort((a, b) => a[0] - b[0]));
+/** Per class, in order: from the store's running tallies, and the oldest access from a short LRU walk. */
+function perClass(store: ItemStore): Map<number, ClassItems> {
+  const tally = store.classTally();
+  const oldest = store.oldestAccessByClass(new Set(tally.map((t) => t.cls)));
+  return new Map(tally.map((t) => [t.cls, { count: t.count, bytes: t.bytes, oldestAccessSec: oldest.get(t.cls) ?? 0 }]));
 }
 
 function items(store: ItemStore, settings: Settings, server: ServerState): Pairs {
   const nowSec = Math.floor(Date.now() / 1000);
   const pairs: Pairs = [];
-  for (const [cls, c] of perClass(store, settings)) {
+  for (const [cls, c] of perClass(store)) {
     const counted = server.classStats?.of(cls);
     pairs.push(
       [`items:${cls}:number`, String(c.count)],
@@ -253,7 +226,7 @@ function slabs(store: ItemStore, settings: Settings): Pairs {
   const pageBytes = 1024 * 1024;
   const pairs: Pairs = [];
   let totalPages = 0;
-  const classes = perClass(store, settings);
+  const classes = perClass(store);
   for (const [cls, c] of classes) {
     const chunkBytes = sizes[cls - 1];
     const perPage = Math.max(1, Math.floor(pageBytes / chunkBytes));

@@ -6,6 +6,7 @@
 import type { CommandCounters } from '../context';
 import { CachePolicy, Decider, Limits } from './decide';
 import type { Effect } from './effects';
+import { slabClassifier } from './slab-classes';
 import { casBytesFor, itemBytes, ItemStore } from './store';
 import type { CacheEngine, ItemView, WriteOp, WriteResultFor } from './types';
 
@@ -24,7 +25,7 @@ export class LocalEngine implements CacheEngine {
 
   constructor(readonly options: EngineOptions) {
     const clockSec = options.clockSec ?? unixNowSec;
-    this.store = new ItemStore(options.memoryLimitBytes, clockSec, casBytesFor(options.casEnabled));
+    this.store = new ItemStore(options.memoryLimitBytes, clockSec, casBytesFor(options.casEnabled), undefined, slabClassifier(options.itemSizeMaxBytes));
     this.decider = new Decider(this.store, options, clockSec);
     this.counters = options.counters;
   }

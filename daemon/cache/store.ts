@@ -18,6 +18,8 @@
 import type { Effect, PutEffect } from './effects';
 import type { ItemView } from './types';
 
+/** The highest slab class id (slab-classes.ts). */
+const MAX_CLASS_ID = 63;
 /** memcached's per-item header, sizeof(item). */
 const ITEM_HEADER_BYTES = 48;
 /** The CAS unique each item carries after its header; memcached leaves it out under -C. */
@@ -52,6 +54,8 @@ export interface StoredItem {
   fetched: boolean;
   winTokenSent: boolean;
   bytes: number;
+  /** Its slab class (slab-classes.ts), once stored in a store that tallies classes; else 0. */
+  cls: number;
   /** LRU neighbours, meaningful only while `linked` (node-local, never copied into another item). */
   older: StoredItem | null;
   newer: StoredItem | null;
@@ -79,6 +83,7 @@ export function itemFromPut(effect: PutEffect, id: string, nowSec: number, casBy
     fetched: false,
     winTokenSent: previous !== undefined && effect.stale && previous.winTokenSent,
     bytes: itemBytes(effect.key.length, effect.flags, effect.value.length, casBytes),
+    cls: 0,
     older: null,
     newer: null,
     linked: false,
@@ -125,7 +130,42 @@ export class ItemStore {
     readonly casBytes = ITEM_CAS_BYTES,
     /** Told of every eviction (watch evictions); settable after construction. */
     public onEvict?: (item: StoredItem) => void,
+    /**
+     * The slab class of an item of so many bytes: given, the store keeps per-class counts as items
+     * come and go, so `stats items` and `stats slabs` need not walk every item.
+     */
+    private readonly classOf?: (itemBytes: number) => number,
   ) {}
+
+  /** Items and their bytes per class (index = class id), kept when `classOf` was given. */
+  private readonly classItems = new Float64Array(MAX_CLASS_ID + 1);
+  private readonly classBytes = new Float64Array(MAX_CLASS_ID + 1);
+
+  /** Classes that hold items, in order, with their count and bytes (needs `classOf`). */
+  classTally(): Array<{ cls: number; count: number; bytes: number }> {
+    if (this.classOf === undefined) throw new Error('store: classTally asked of a store without classOf');
+    const out: Array<{ cls: number; count: number; bytes: number }> = [];
+    for (let cls = 1; cls <= MAX_CLASS_ID; cls++) if (this.classItems[cls] > 0) out.push({ cls, count: this.classItems[cls], bytes: this.classBytes[cls] });
+    return out;
+  }
+
+  /**
+   * The last access of each class's least recently used item: walking from the LRU's old end, the
+   * first item of a class met is that class's oldest (a hit moves an item to the new end). The walk
+   * stops once every class asked for was met: usually after a few items, the whole store at worst.
+   */
+  oldestAccessByClass(classes: ReadonlySet<number>): Map<number, number> {
+    const out = new Map<number, number>();
+    for (let item = this.lruOldest; item !== null && out.size < classes.size; item = item.newer) {
+      if (classes.has(item.cls) && !out.has(item.cls)) out.set(item.cls, item.lastAccessSec);
+    }
+    return out;
+  }
+
+  private tally(item: StoredItem, sign: 1 | -1): void {
+    this.classItems[item.cls] += sign;
+    this.classBytes[item.cls] += sign * item.bytes;
+  }
 
   /** A new item memory limit (cache_memlimit); `evictNow`: evict least recently used items down to it. */
   setMemoryLimit(bytes: number, evictNow: boolean): void {
@@ -294,6 +334,11 @@ export class ItemStore {
     this.items.set(id, item);
     this.link(item);
     this.usedBytes += item.bytes;
+    if (this.classOf !== undefined) {
+      if (old) this.tally(old, -1);
+      item.cls = this.classOf(item.bytes);
+      this.tally(item, 1);
+    }
     this.totalItems++;
     this.noteCas(effect.cas);
   }
@@ -344,6 +389,7 @@ export class ItemStore {
     this.items.delete(id);
     this.unlink(item);
     this.usedBytes -= item.bytes;
+    if (this.classOf !== undefined) this.tally(item, -1);
   }
 
   /** Append `item` as the most recently used. */
@@ -369,6 +415,8 @@ export class ItemStore {
   }
 
   private clearItems(): void {
+    this.classItems.fill(0);
+    this.classBytes.fill(0);
     this.items.clear();
     this.lruOldest = null;
     this.lruNewest = null;

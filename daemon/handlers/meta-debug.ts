@@ -5,7 +5,7 @@
 import type { ItemView } from '../cache/types';
 import type { ServerContext } from '../context';
 import { casBytesFor, itemBytes } from '../cache/store';
-import { slabClassSizes } from '../stats-report';
+import { slabClassSizes } from '../cache/slab-classes';
 import { encodeBase64Key } from '../../protocol/ascii/base64';
 import { nowSec } from './ascii-reply';
 

@@ -10,7 +10,8 @@ import type { ReplySink } from '../../daemon/handlers/types';
 import { cachedumpText } from '../../daemon/cachedump';
 import { metadumpText } from '../../daemon/metadump';
 import { PrefixStats } from '../../daemon/prefix-stats';
-import { Settings, slabClassOf, slabClassSizes, statsGroup } from '../../daemon/stats-report';
+import { slabClassOf, slabClassSizes } from '../../daemon/cache/slab-classes';
+import { Settings, statsGroup } from '../../daemon/stats-report';
 
 export const ITEM_SIZE_MAX_BYTES = 1024 * 1024;
 
