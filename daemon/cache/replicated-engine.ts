@@ -178,6 +178,8 @@ export class ReplicatedEngine implements CacheEngine {
   readonly lostWriteCounts = { applied: 0, decidedAgain: 0, unknown: 0 };
   /** Fences are being sent (see fenceLostEntries) until this time, while lost entries wait. */
   private fenceUntilMs = 0;
+  /** The latest decision time among the entries applied (their puts' storedAtSec): removalClockSec on a follower. */
+  private logClockSec = 0;
   private fencing = false;
 
   constructor(private readonly options: ReplicatedEngineOptions) {
@@ -187,6 +189,14 @@ export class ReplicatedEngine implements CacheEngine {
     this.local = new LocalEngine(options);
     const clockSec = options.clockSec ?? unixNowSec;
     this.overlay = new PendingOverlay(this.local.store, clockSec, options.evictions === false);
+    // A dead item is taken out by the clock of whoever decides: the leader's own once it applied
+    // everything before its term, otherwise the time of the latest decision applied (an earlier
+    // decision, such as a touch of the item while it lived, is then applied already: entries apply
+    // in the order they were decided).
+    this.local.store.removalClockSec = () => {
+      const log = this.log;
+      return log !== null && log.role === 'leader' && this.appliedIndex >= (log.termStartIndex ?? 0) ? clockSec() : this.logClockSec;
+    };
     this.decider = new Decider(this.overlay, options, clockSec);
   }
 
@@ -518,6 +528,7 @@ export class ReplicatedEngine implements CacheEngine {
     const head = this.inFlight.length > 0 ? this.inFlight[0].payload : null;
     const ours = head !== null && (head === payload || head.equals(payload)) ? this.inFlight.shift()! : null;
     const { effects, outcomes } = ours !== null ? ours : decodeEntry(payload);
+    for (const e of effects) if (e.kind === 'put' && e.storedAtSec > this.logClockSec) this.logClockSec = e.storedAtSec;
     this.local.applyAll(effects);
     if (outcomes.length > 0) this.outcomes.record(outcomes, index);
     if (ours !== null) {

@@ -137,6 +137,12 @@ export class ItemStore {
     private readonly classOf?: (itemBytes: number) => number,
   ) {}
 
+  /**
+   * The clock by which dead items may be taken out (lookups, the crawler, room for -M), when it is
+   * not the store's own: see `removable`. Reads still judge expiry by the store's clock.
+   */
+  removalClockSec?: () => number;
+
   /** Items and their bytes per class (index = class id), kept when `classOf` was given. */
   private readonly classItems = new Float64Array(MAX_CLASS_ID + 1);
   private readonly classBytes = new Float64Array(MAX_CLASS_ID + 1);
@@ -205,7 +211,7 @@ export class ItemStore {
     for (let item = this.lruOldest; item !== null && this.usedBytes + bytes > this.memoryLimitBytes;) {
       const next = item.newer;
       const gone = this.deadReason(item);
-      if (gone !== undefined && !keep?.(item.id)) {
+      if (gone !== undefined && !keep?.(item.id) && this.removable(item)) {
         if (gone === 'expired') this.countReclaimed(item);
         this.remove(item.id, item);
       }
@@ -226,9 +232,21 @@ export class ItemStore {
     if (item === undefined) return 'missing';
     const gone = this.deadReason(item);
     if (gone === undefined) return item;
-    if (gone === 'expired') this.countReclaimed(item);
-    this.remove(id, item);
+    if (this.removable(item)) {
+      if (gone === 'expired') this.countReclaimed(item);
+      this.remove(id, item);
+    }
     return gone;
+  }
+
+  /**
+   * Whether a dead item may be taken out now (it may be read as missing in any case). With a
+   * `removalClockSec` (a replicated follower: the time of the latest decision it applied), only once
+   * it is dead by that clock too: a touch the leader decided while the item was alive may still be
+   * on its way, and it must find the item to keep the replicas alike.
+   */
+  private removable(item: StoredItem): boolean {
+    return this.removalClockSec === undefined || this.deadReasonAt(item, this.removalClockSec()) !== undefined;
   }
 
   /** What a lookup of `key` would find now, without taking a dead item out or touching LRU order. */
@@ -362,7 +380,7 @@ export class ItemStore {
     // Linked exactly while stored (an item replaced or removed since the walk met it is unlinked).
     if (!item.linked) return undefined;
     const gone = this.deadReasonAt(item, nowSec);
-    if (gone === undefined) return undefined;
+    if (gone === undefined || !this.removable(item)) return undefined;
     if (gone === 'expired' && !item.fetched) this.expiredUnfetched++;
     this.remove(item.id, item);
     return gone;
