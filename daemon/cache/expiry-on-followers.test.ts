@@ -13,6 +13,17 @@ const settle = () => new Promise((r) => setImmediate(r));
 const noForwarding: WriteForwarder = { forward: () => Promise.reject(new Error('no forwarding in this test')) };
 const T0 = 1_700_000_000;
 
+/** A leader and a follower with clocks of their own; `ship` applies leader entries on the follower, in order. */
+function pair() {
+  const leaderClock = { sec: T0 };
+  const followerClock = { sec: T0 };
+  const leader = node('leader', leaderClock);
+  const follower = node('follower', followerClock);
+  let index = 1;
+  const ship = (entries: Buffer[]) => { for (const e of entries) follower.engine.applyEntry(index++, e); };
+  return { leaderClock, followerClock, leader, follower, ship };
+}
+
 function node(role: 'leader' | 'follower', clock: { sec: number }): { engine: ReplicatedEngine; log: ScriptedLog } {
   const engine = new ReplicatedEngine({ selfId: role === 'leader' ? 1 : 2, memoryLimitBytes: 1 << 20, itemSizeMaxBytes: 1024, leaderWaitMs: 10_000, clockSec: () => clock.sec });
   const log = new ScriptedLog(() => engine);
@@ -35,12 +46,7 @@ async function commitAll(log: ScriptedLog): Promise<Buffer[]> {
 const set = (key: string, exptime: number): StoreOp => ({ op: 'store', mode: 'set', key: Buffer.from(key), value: Buffer.from('v'), flags: 0, exptime });
 
 it('a lagging follower keeps an item it reads as expired until the touch that saved it arrives', async () => {
-  const leaderClock = { sec: T0 };
-  const followerClock = { sec: T0 };
-  const leader = node('leader', leaderClock);
-  const follower = node('follower', followerClock);
-  let index = 1;
-  const ship = (entries: Buffer[]) => { for (const e of entries) follower.engine.applyEntry(index++, e); };
+  const { leaderClock, followerClock, leader, follower, ship } = pair();
 
   const stored = leader.engine.mutate(set('session', 10)); // expires at T0 + 10
   ship(await commitAll(leader.log));
@@ -74,12 +80,7 @@ it('a lagging follower keeps an item it reads as expired until the touch that sa
 });
 
 it('the follower takes a dead item out once the log has passed its expiry', async () => {
-  const leaderClock = { sec: T0 };
-  const followerClock = { sec: T0 };
-  const leader = node('leader', leaderClock);
-  const follower = node('follower', followerClock);
-  let index = 1;
-  const ship = (entries: Buffer[]) => { for (const e of entries) follower.engine.applyEntry(index++, e); };
+  const { leaderClock, followerClock, leader, follower, ship } = pair();
   leader.engine.mutate(set('short', 5));
   ship(await commitAll(leader.log));
   followerClock.sec = T0 + 6;
