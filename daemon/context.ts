@@ -69,8 +69,8 @@ export interface ServerContext {
   readonly prefixStats: PrefixStats;
   /** -A: the text `shutdown` command stops the daemon as SIGTERM does; absent without -A. */
   shutdown?: (why: string) => void;
-  /** `lru_crawler metadump`'s text (metadump.ts); `classes` undefined = all. */
-  metadump(classes?: ReadonlySet<number>): string;
+  /** `lru_crawler metadump`'s reply, as chunks to send in order (metadump.ts); `classes` undefined = all. */
+  metadump(classes?: ReadonlySet<number>): Array<Promise<Buffer>>;
   /** The expiry crawler (`lru_crawler crawl|enable|disable|sleep|tocrawl`). */
   readonly crawler: ExpiryCrawler;
   /** `stats cachedump <class> <limit>`'s text (cachedump.ts). */

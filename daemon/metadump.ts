@@ -25,14 +25,46 @@ function itemLine(item: StoredItem, cls: number): string {
   return `key=${uriEncodeKey(item.key)} exp=${exp} la=${item.lastAccessSec} cas=${item.cas} fetch=${item.fetched ? 'yes' : 'no'} cls=${cls} size=${item.bytes}\n`;
 }
 
-/** The dump's text, END included; `classes` undefined = every class. Dead items are left out. */
-export function metadumpText(store: ItemStore, itemSizeMaxBytes: number, classes?: ReadonlySet<number>): string {
+/** Items formatted per turn of the event loop: a large store is dumped without stalling other clients. */
+export const METADUMP_CHUNK_ITEMS = 2000;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The dump, END included, as chunks to send in order; `classes` undefined = every class. Dead items
+ * are left out. The items are the ones stored when it was asked, least recently used first;
+ * chunk k is formatted on the k-th turn of the event loop after that (1M items took about a second
+ * of event loop in one go, then as long again to join and copy the 70 MB), so a large dump neither
+ * stalls other clients nor is ever joined. An item replaced or removed meanwhile is left out, as
+ * memcached's crawler, which walks a live LRU, may miss one too.
+ */
+export function metadumpChunks(store: ItemStore, itemSizeMaxBytes: number, classes?: ReadonlySet<number>, pause = nextTurn): Array<Promise<Buffer>> {
   const sizes = slabClassSizes(itemSizeMaxBytes);
-  const lines: string[] = [];
-  for (const item of store.entries()) {
-    if (store.deadReason(item) !== undefined) continue;
-    const cls = slabClassOf(item.bytes, sizes);
-    if (classes === undefined || classes.has(cls)) lines.push(itemLine(item, cls));
+  const items = store.lruSnapshot();
+  const format = (start: number): Buffer => {
+    let chunk = '';
+    for (let k = start; k < Math.min(items.length, start + METADUMP_CHUNK_ITEMS); k++) {
+      const item = items[k];
+      if (!item.linked || store.deadReason(item) !== undefined) continue;
+      const cls = slabClassOf(item.bytes, sizes);
+      if (classes === undefined || classes.has(cls)) chunk += itemLine(item, cls);
+    }
+    if (start + METADUMP_CHUNK_ITEMS >= items.length) chunk += 'END\r\n';
+    return Buffer.from(chunk, 'latin1');
+  };
+  const chunks: Array<Promise<Buffer>> = [];
+  let previous: Promise<unknown> = Promise.resolve();
+  for (let start = 0; start === 0 || start < items.length; start += METADUMP_CHUNK_ITEMS) {
+    const from = start;
+    const chunk = previous.then(() => (from === 0 ? undefined : pause())).then(() => format(from));
+    chunks.push(chunk);
+    previous = chunk;
   }
-  return `${lines.join('')}END\r\n`;
+  return chunks;
+}
+
+/** The whole dump as one text (in-process use and tests). */
+export async function metadumpText(store: ItemStore, itemSizeMaxBytes: number, classes?: ReadonlySet<number>, pause = nextTurn): Promise<string> {
+  const chunks = await Promise.all(metadumpChunks(store, itemSizeMaxBytes, classes, pause));
+  return chunks.map((c) => c.toString('latin1')).join('');
 }

@@ -13,7 +13,7 @@ import { newCommandCounters, ServerContext, StatsGroup } from './context';
 import { protocolHandlers } from './handlers/protocol-choice';
 import { cachedumpText } from './cachedump';
 import { ClassStats } from './class-stats';
-import { metadumpText } from './metadump';
+import { metadumpChunks } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
 import { slabClassOf, slabClassSizes } from './cache/slab-classes';
@@ -211,7 +211,7 @@ export class CacheServer {
       watchDisabled: this.settings.watchEnabled === false,
       ...(this.settings.tls !== undefined ? { refreshCerts: () => this.refreshCerts(this.settings.tls!) } : {}),
       crawler: this.crawler,
-      metadump: (classes) => metadumpText(this.engine.store, this.settings.itemSizeMaxBytes, classes),
+      metadump: (classes) => metadumpChunks(this.engine.store, this.settings.itemSizeMaxBytes, classes),
       cachedump: (classId, limit) => cachedumpText(this.engine.store, this.settings.itemSizeMaxBytes, classId, limit),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;

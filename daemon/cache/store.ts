@@ -479,6 +479,14 @@ export class ItemStore {
     for (let item = this.lruOldest; item !== null; item = item.newer) yield item;
   }
 
+  /** Every stored item, least recently used first, as an array the caller may keep (metadump). */
+  lruSnapshot(): StoredItem[] {
+    const out: StoredItem[] = new Array(this.items.size);
+    let k = 0;
+    for (let item = this.lruOldest; item !== null; item = item.newer) out[k++] = item;
+    return out;
+  }
+
   /** The same, most recently used first (`stats cachedump`); the same rule for the caller. */
   *entriesNewestFirst(): IterableIterator<StoredItem> {
     for (let item = this.lruNewest; item !== null; item = item.older) yield item;

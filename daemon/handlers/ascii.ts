@@ -187,7 +187,7 @@ class AsciiHandler implements ProtocolHandler {
       }
       case 'metadump':
         if (ctx.dumpDisabled) sink.reply(METADUMP_NOT_ALLOWED);
-        else sink.reply(Buffer.from(ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes)), 'latin1'));
+        else for (const chunk of ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes))) sink.reply(chunk);
         return;
       case 'watch':
         // memcached checks -W before the types; without a connection to stream to (in-process

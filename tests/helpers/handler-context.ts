@@ -8,7 +8,7 @@ import type { CacheEngine, MaybePromise } from '../../daemon/cache/types';
 import { newCommandCounters, ServerContext, StatsGroup } from '../../daemon/context';
 import type { ReplySink } from '../../daemon/handlers/types';
 import { cachedumpText } from '../../daemon/cachedump';
-import { metadumpText } from '../../daemon/metadump';
+import { metadumpChunks } from '../../daemon/metadump';
 import { PrefixStats } from '../../daemon/prefix-stats';
 import { slabClassOf, slabClassSizes } from '../../daemon/cache/slab-classes';
 import { Settings, statsGroup } from '../../daemon/stats-report';
@@ -35,7 +35,7 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     maxKeyBytes: 250,
     prefixStats,
     crawler,
-    metadump: (classes) => metadumpText(local.store, ITEM_SIZE_MAX_BYTES, classes),
+    metadump: (classes) => metadumpChunks(local.store, ITEM_SIZE_MAX_BYTES, classes),
     cachedump: (classId, limit) => cachedumpText(local.store, ITEM_SIZE_MAX_BYTES, classId, limit),
     stats: (group: StatsGroup) => statsGroup(group, counters, local.store, settings, {
       startedAtMs, version: '1.6.18', currConnections: 1, totalConnections: 1, rejectedConnections: 0,

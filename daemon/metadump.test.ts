@@ -1,0 +1,31 @@
+/**
+ * metadump over a large store: formatted over several turns (each a chunk of items), in LRU order,
+ * leaving out what was removed or replaced between turns.
+ */
+import { ItemStore } from './cache/store';
+import { METADUMP_CHUNK_ITEMS, metadumpText } from './metadump';
+
+const NOW = 1_700_000_000;
+
+function put(store: ItemStore, key: string): void {
+  store.apply({ kind: 'put', key: Buffer.from(key), value: Buffer.from('v'), flags: 0, exptimeSec: 0, cas: store.lastCas + 1n, storedAtSec: NOW, stale: false, keyBinary: false });
+}
+
+it('formats a large store in chunks, between which the store may change', async () => {
+  const store = new ItemStore(1 << 30, () => NOW);
+  const n = 2 * METADUMP_CHUNK_ITEMS + 10;
+  for (let i = 0; i < n; i++) put(store, `k${i}`);
+  let pauses = 0;
+  const text = await metadumpText(store, 1024 * 1024, undefined, async () => {
+    pauses++;
+    if (pauses === 1) {
+      // Between the first and second chunk: one item not yet formatted goes, another is replaced.
+      store.apply({ kind: 'delete', key: Buffer.from(`k${n - 1}`) });
+      put(store, `k${n - 2}`);
+    }
+  });
+  expect(pauses).toBe(2);
+  const keys = text.split('\n').filter((l) => l.startsWith('key=')).map((l) => /^key=(\S+)/.exec(l)![1]);
+  expect(keys).toEqual(Array.from({ length: n - 2 }, (_, i) => `k${i}`));
+  expect(text.endsWith('END\r\n')).toBe(true);
+});
