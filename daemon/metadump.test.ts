@@ -1,6 +1,6 @@
 /**
  * metadump over a large store: formatted over several turns (each a chunk of items), in LRU order,
- * leaving out what was removed or replaced between turns.
+ * with an item replaced between turns dumped as it is then and one removed left out.
  */
 import { ItemStore } from './cache/store';
 import { METADUMP_CHUNK_ITEMS, metadumpText } from './metadump';
@@ -26,6 +26,8 @@ it('formats a large store in chunks, between which the store may change', async 
   });
   expect(pauses).toBe(2);
   const keys = text.split('\n').filter((l) => l.startsWith('key=')).map((l) => /^key=(\S+)/.exec(l)![1]);
-  expect(keys).toEqual(Array.from({ length: n - 2 }, (_, i) => `k${i}`));
+  expect(keys).toEqual(Array.from({ length: n - 1 }, (_, i) => `k${i}`));
+  // The replaced item, as it is now (its new CAS).
+  expect(text).toContain(`key=k${n - 2} exp=-1 la=${NOW} cas=${n + 1} `);
   expect(text.endsWith('END\r\n')).toBe(true);
 });

@@ -35,8 +35,8 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * are left out. The items are the ones stored when it was asked, least recently used first;
  * chunk k is formatted on the k-th turn of the event loop after that (1M items took about a second
  * of event loop in one go, then as long again to join and copy the 70 MB), so a large dump neither
- * stalls other clients nor is ever joined. An item replaced or removed meanwhile is left out, as
- * memcached's crawler, which walks a live LRU, may miss one too.
+ * stalls other clients nor is ever joined. An item replaced meanwhile is dumped as it is when its
+ * chunk is formatted; one removed meanwhile is left out.
  */
 export function metadumpChunks(store: ItemStore, itemSizeMaxBytes: number, classes?: ReadonlySet<number>, pause = nextTurn): Array<Promise<Buffer>> {
   const sizes = slabClassSizes(itemSizeMaxBytes);
@@ -44,8 +44,12 @@ export function metadumpChunks(store: ItemStore, itemSizeMaxBytes: number, class
   const format = (start: number): Buffer => {
     let chunk = '';
     for (let k = start; k < Math.min(items.length, start + METADUMP_CHUNK_ITEMS); k++) {
-      const item = items[k];
-      if (!item.linked || store.deadReason(item) !== undefined) continue;
+      // An item replaced since the snapshot is dumped as it is now (its new version is not in the
+      // snapshot, so it cannot come twice); one removed is left out.
+      const found = items[k].linked ? items[k] : store.peek(items[k].key);
+      if (typeof found === 'string') continue;
+      const item = found;
+      if (store.deadReason(item) !== undefined) continue;
       const cls = slabClassOf(item.bytes, sizes);
       if (classes === undefined || classes.has(cls)) chunk += itemLine(item, cls);
     }
