@@ -7,18 +7,16 @@
  * and the reply stops before 2 MB.
  */
 import type { ItemStore } from './cache/store';
-import { slabClassOf, slabClassSizes } from './cache/slab-classes';
 
 /** memcached's cap on one cachedump reply. */
 const CACHEDUMP_MAX_BYTES = 2 * 1024 * 1024;
 
-export function cachedumpText(store: ItemStore, itemSizeMaxBytes: number, classId: number, limit: number): string {
-  const sizes = slabClassSizes(itemSizeMaxBytes);
+export function cachedumpText(store: ItemStore, classId: number, limit: number): string {
   let out = '';
   let shown = 0;
   for (const item of store.entriesNewestFirst()) {
     if (limit !== 0 && shown >= limit) break;
-    if (item.keyBinary || store.deadReason(item) !== undefined || slabClassOf(item.bytes, sizes) !== classId) continue;
+    if (item.keyBinary || store.deadReason(item) !== undefined || item.cls !== classId) continue;
     // memcached copies the key as a C string: a NUL ends it.
     const key = item.key.toString('latin1');
     const nul = key.indexOf('\0');

@@ -2,6 +2,7 @@
  * metadump over a large store: formatted over several turns (each a chunk of items), in LRU order,
  * with an item replaced between turns dumped as it is then and one removed left out.
  */
+import { slabClassifier } from './cache/slab-classes';
 import { ItemStore } from './cache/store';
 import { METADUMP_CHUNK_ITEMS, metadumpText } from './metadump';
 
@@ -12,11 +13,11 @@ function put(store: ItemStore, key: string): void {
 }
 
 it('formats a large store in chunks, between which the store may change', async () => {
-  const store = new ItemStore(1 << 30, () => NOW);
+  const store = new ItemStore(1 << 30, () => NOW, slabClassifier(1024 * 1024));
   const n = 2 * METADUMP_CHUNK_ITEMS + 10;
   for (let i = 0; i < n; i++) put(store, `k${i}`);
   let pauses = 0;
-  const text = await metadumpText(store, 1024 * 1024, undefined, async () => {
+  const text = await metadumpText(store, undefined, async () => {
     pauses++;
     if (pauses === 1) {
       // Between the first and second chunk: one item not yet formatted goes, another is replaced.

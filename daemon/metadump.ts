@@ -7,7 +7,6 @@
  * its order differs. The dump is of this node's store (in a cluster, every node holds every item).
  */
 import type { ItemStore, StoredItem } from './cache/store';
-import { slabClassOf, slabClassSizes } from './cache/slab-classes';
 
 /** memcached's URI encoding of keys: letters, digits and -._~ stay, every other byte is %XX. */
 export function uriEncodeKey(key: Buffer): string {
@@ -20,9 +19,9 @@ export function uriEncodeKey(key: Buffer): string {
   return out;
 }
 
-function itemLine(item: StoredItem, cls: number): string {
+function itemLine(item: StoredItem): string {
   const exp = item.exptimeSec === 0 ? -1 : item.exptimeSec;
-  return `key=${uriEncodeKey(item.key)} exp=${exp} la=${item.lastAccessSec} cas=${item.cas} fetch=${item.fetched ? 'yes' : 'no'} cls=${cls} size=${item.bytes}\n`;
+  return `key=${uriEncodeKey(item.key)} exp=${exp} la=${item.lastAccessSec} cas=${item.cas} fetch=${item.fetched ? 'yes' : 'no'} cls=${item.cls} size=${item.bytes}\n`;
 }
 
 /** Items formatted per turn of the event loop: a large store is dumped without stalling other clients. */
@@ -38,8 +37,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * stalls other clients nor is ever joined. An item replaced meanwhile is dumped as it is when its
  * chunk is formatted; one removed meanwhile is left out.
  */
-export function metadumpChunks(store: ItemStore, itemSizeMaxBytes: number, classes?: ReadonlySet<number>, pause = nextTurn): Array<Promise<Buffer>> {
-  const sizes = slabClassSizes(itemSizeMaxBytes);
+export function metadumpChunks(store: ItemStore, classes?: ReadonlySet<number>, pause = nextTurn): Array<Promise<Buffer>> {
   const items = store.lruSnapshot();
   const format = (start: number): Buffer => {
     let chunk = '';
@@ -50,8 +48,7 @@ export function metadumpChunks(store: ItemStore, itemSizeMaxBytes: number, class
       if (typeof found === 'string') continue;
       const item = found;
       if (store.deadReason(item) !== undefined) continue;
-      const cls = slabClassOf(item.bytes, sizes);
-      if (classes === undefined || classes.has(cls)) chunk += itemLine(item, cls);
+      if (classes === undefined || classes.has(item.cls)) chunk += itemLine(item);
     }
     if (start + METADUMP_CHUNK_ITEMS >= items.length) chunk += 'END\r\n';
     return Buffer.from(chunk, 'latin1');
@@ -68,7 +65,7 @@ export function metadumpChunks(store: ItemStore, itemSizeMaxBytes: number, class
 }
 
 /** The whole dump as one text (in-process use and tests). */
-export async function metadumpText(store: ItemStore, itemSizeMaxBytes: number, classes?: ReadonlySet<number>, pause = nextTurn): Promise<string> {
-  const chunks = await Promise.all(metadumpChunks(store, itemSizeMaxBytes, classes, pause));
+export async function metadumpText(store: ItemStore, classes?: ReadonlySet<number>, pause = nextTurn): Promise<string> {
+  const chunks = await Promise.all(metadumpChunks(store, classes, pause));
   return chunks.map((c) => c.toString('latin1')).join('');
 }

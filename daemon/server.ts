@@ -16,7 +16,6 @@ import { ClassStats } from './class-stats';
 import { metadumpChunks } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
-import { slabClassOf, slabClassSizes } from './cache/slab-classes';
 import { ServerState, Settings, statsGroup } from './stats-report';
 import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
 import { clientCertOptions, secureContextOptions, TlsSettings } from './tls-settings';
@@ -79,10 +78,9 @@ export class CacheServer {
     private readonly log: Logger,
     cluster?: (counters: ReturnType<typeof newCommandCounters>, onOutOfMemory: (itemBytes: number) => void) => ClusterHooks,
   ) {
-    const sizes = slabClassSizes(settings.itemSizeMaxBytes);
-    const classOf = (bytes: number) => slabClassOf(bytes, sizes);
     const classStats = this.classStats;
-    const onOutOfMemory = (bytes: number) => classStats.noteOutOfMemory(classOf(bytes));
+    // The store's own classifier (the engine, and with it the store, is made just below).
+    const onOutOfMemory = (bytes: number) => classStats.noteOutOfMemory(this.engine.store.classOf(bytes));
     this.hooks = cluster?.(this.counters, onOutOfMemory);
     this.engine = this.hooks?.engine ?? new LocalEngine({
       memoryLimitBytes: settings.memoryLimitBytes,
@@ -95,12 +93,12 @@ export class CacheServer {
     this.prefixStats = new PrefixStats(settings.prefixDelimiter);
     settings.crawler ??= defaultCrawlerSettings();
     const hooks = this.hooks;
-    this.crawler = new ExpiryCrawler(this.engine.store, classOf, settings.crawler, undefined,
+    this.crawler = new ExpiryCrawler(this.engine.store, settings.crawler, undefined,
       hooks ? (id) => hooks.engine.isPending(id) : undefined);
-    this.watch = new WatchHub(this.engine.store, classOf);
+    this.watch = new WatchHub(this.engine.store);
     const watch = this.watch;
     this.engine.store.onEvict = (item) => {
-      classStats.noteEviction(classOf(item.bytes), item, Math.floor(Date.now() / 1000));
+      classStats.noteEviction(item.cls, item, Math.floor(Date.now() / 1000));
       if (watch.on.evictions) watch.eviction(item);
     };
     this.ctx = this.makeContext(this.engine);
@@ -211,8 +209,8 @@ export class CacheServer {
       watchDisabled: this.settings.watchEnabled === false,
       ...(this.settings.tls !== undefined ? { refreshCerts: () => this.refreshCerts(this.settings.tls!) } : {}),
       crawler: this.crawler,
-      metadump: (classes) => metadumpChunks(this.engine.store, this.settings.itemSizeMaxBytes, classes),
-      cachedump: (classId, limit) => cachedumpText(this.engine.store, this.settings.itemSizeMaxBytes, classId, limit),
+      metadump: (classes) => metadumpChunks(this.engine.store, classes),
+      cachedump: (classId, limit) => cachedumpText(this.engine.store, classId, limit),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;
         engine.setMemoryLimit(bytes);

@@ -52,8 +52,6 @@ export class WatchHub {
 
   constructor(
     private readonly store: ItemStore,
-    /** The slab class memcached would keep an item of this many bytes in. */
-    private readonly classOf: (itemBytes: number) => number,
     private readonly nowMs: () => number = () => performance.timeOrigin + performance.now(),
   ) {}
 
@@ -77,18 +75,18 @@ export class WatchHub {
     const peek = this.store.peek(key);
     const item = typeof peek === 'string' ? undefined : peek;
     const status: ItemGetStatus = item !== undefined ? 'found' : peek === 'missing' ? 'not_found' : (peek as ItemGetStatus);
-    this.emit('fetchers', `type=item_get key=${uriEncodeKey(key)} status=${status} clsid=${item ? this.classOf(item.bytes) : 0} cfd=${fd} size=${item ? item.value.length : 0}`);
+    this.emit('fetchers', `type=item_get key=${uriEncodeKey(key)} status=${status} clsid=${item ? item.cls : 0} cfd=${fd} size=${item ? item.value.length : 0}`);
   }
 
   /** A store command's outcome (mutations). `itemBytes`/`valueBytes`: of the item it would store. */
   itemStore(key: Buffer, status: string, cmd: string, ttlSec: number, itemBytes: number, valueBytes: number, fd: number): void {
-    this.emit('mutations', `type=item_store key=${uriEncodeKey(key)} status=${status} cmd=${cmd} ttl=${ttlSec} clsid=${this.classOf(itemBytes)} cfd=${fd} size=${valueBytes}`);
+    this.emit('mutations', `type=item_store key=${uriEncodeKey(key)} status=${status} cmd=${cmd} ttl=${ttlSec} clsid=${this.store.classOf(itemBytes)} cfd=${fd} size=${valueBytes}`);
   }
 
   eviction(item: StoredItem): void {
     const nowSec = Math.floor(this.nowMs() / 1000);
     const ttl = item.exptimeSec === 0 ? -1 : item.exptimeSec - nowSec;
-    this.emit('evictions', `type=eviction key=${uriEncodeKey(item.key)} fetch=${item.fetched ? 'yes' : 'no'} ttl=${ttl} la=${nowSec - item.lastAccessSec} clsid=${this.classOf(item.bytes)} size=${item.value.length}`);
+    this.emit('evictions', `type=eviction key=${uriEncodeKey(item.key)} fetch=${item.fetched ? 'yes' : 'no'} ttl=${ttl} la=${nowSec - item.lastAccessSec} clsid=${item.cls} size=${item.value.length}`);
   }
 
   connNew(c: WatchedConn): void {

@@ -47,11 +47,11 @@ function put(store: ItemStore, key: string, exptimeSec: number, value = 'v', sto
 
 function setup(memoryLimitBytes = 64 * 1024 * 1024) {
   const timers = new ManualTimers();
-  const store = new ItemStore(memoryLimitBytes, () => timers.nowSec());
+  // Two classes by size, as the daemon's slab classes split them.
+  const store = new ItemStore(memoryLimitBytes, () => timers.nowSec(), (bytes) => (bytes > 100 ? 2 : 1));
   const settings = defaultCrawlerSettings();
   const pending = new Set<string>();
-  // Two classes by size, as the daemon's slab classes split them.
-  const crawler = new ExpiryCrawler(store, (bytes) => (bytes > 100 ? 2 : 1), settings, timers, (id) => pending.has(id));
+  const crawler = new ExpiryCrawler(store, settings, timers, (id) => pending.has(id));
   return { timers, store, settings, crawler, pending };
 }
 

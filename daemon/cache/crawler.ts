@@ -91,8 +91,6 @@ export class ExpiryCrawler {
 
   constructor(
     private readonly store: ItemStore,
-    /** The slab class memcached would keep an item of this size in (class ids of `lru_crawler crawl`). */
-    private readonly classOf: (itemBytes: number) => number,
     readonly settings: CrawlerSettings,
     private readonly timers: CrawlerTimers = realCrawlerTimers,
     /** Items a write in flight refers to: never reclaimed by a pass. */
@@ -178,9 +176,9 @@ export class ExpiryCrawler {
       if (r.done === true) return this.end(pass);
       pass.budget--;
       const item = r.value;
-      // The class matters only to a pass over some classes, or one capped per class.
+      // The class (`lru_crawler crawl` ids) matters only to a pass over some classes, or one capped per class.
       if (pass.classes !== undefined || this.settings.toCrawl > 0) {
-        const cls = this.classOf(item.bytes);
+        const cls = item.cls;
         if (pass.classes !== undefined && !pass.classes.has(cls)) continue;
         const checked = pass.checkedPerClass.get(cls) ?? 0;
         if (this.settings.toCrawl > 0 && checked >= this.settings.toCrawl) continue;

@@ -25,7 +25,7 @@ export class LocalEngine implements CacheEngine {
 
   constructor(readonly options: EngineOptions) {
     const clockSec = options.clockSec ?? unixNowSec;
-    this.store = new ItemStore(options.memoryLimitBytes, clockSec, casBytesFor(options.casEnabled), undefined, slabClassifier(options.itemSizeMaxBytes));
+    this.store = new ItemStore(options.memoryLimitBytes, clockSec, slabClassifier(options.itemSizeMaxBytes), casBytesFor(options.casEnabled));
     this.decider = new Decider(this.store, options, clockSec);
     this.counters = options.counters;
   }

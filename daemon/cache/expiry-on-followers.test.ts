@@ -63,7 +63,7 @@ it('a lagging follower keeps an item it reads as expired until the touch that sa
   followerClock.sec = T0 + 11;
   expect(follower.engine.get(Buffer.from('session'))).toBeUndefined();
   // Steps run on the next turns; the automatic passes (waits of seconds) are left out.
-  const crawler = new ExpiryCrawler(follower.engine.store, () => 1, defaultCrawlerSettings(), {
+  const crawler = new ExpiryCrawler(follower.engine.store, defaultCrawlerSettings(), {
     after: (ms, fn) => {
       if (ms < 1) setImmediate(fn);
       return { cancel: () => undefined };

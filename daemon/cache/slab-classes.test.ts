@@ -22,7 +22,7 @@ it('keeps per-class counts and bytes equal to a recount, whatever happens to the
   const rng = new Rng(seed);
   let nowSec = 1_700_000_000;
   const classOf = slabClassifier(64 * 1024);
-  const store = new ItemStore(2 * 1024 * 1024, () => nowSec, 8, undefined, classOf);
+  const store = new ItemStore(2 * 1024 * 1024, () => nowSec, classOf, 8);
   for (let step = 0; step < 20_000; step++) {
     const key = Buffer.from(`k${rng.int(2000)}`);
     const r = rng.int(100);

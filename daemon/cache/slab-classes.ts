@@ -4,12 +4,15 @@
  * bytes growing by 1.25, 8-byte aligned, up to half of -I, at most 63 classes.
  */
 
+/** memcached's MAX_NUMBER_OF_SLAB_CLASSES - 1: the highest class id. */
+export const MAX_SLAB_CLASS_ID = 63;
+
 /** Chunk size of each class; class id = index + 1. */
 export function slabClassSizes(itemSizeMaxBytes: number): number[] {
   const sizes: number[] = [];
   const chunkMax = Math.floor(itemSizeMaxBytes / 2);
   let size = 96;
-  while (size < chunkMax / 1.25 && sizes.length < 63) {
+  while (size < chunkMax / 1.25 && sizes.length < MAX_SLAB_CLASS_ID) {
     sizes.push(size);
     size = Math.ceil((size * 1.25) / 8) * 8;
   }

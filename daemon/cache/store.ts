@@ -16,10 +16,9 @@
  * - `lastCas` is the highest CAS unique ever applied or consumed; CAS uniques come from effects.
  */
 import type { Effect, PutEffect } from './effects';
+import { MAX_SLAB_CLASS_ID } from './slab-classes';
 import type { ItemView } from './types';
 
-/** The highest slab class id (slab-classes.ts). */
-const MAX_CLASS_ID = 63;
 /** memcached's per-item header, sizeof(item). */
 const ITEM_HEADER_BYTES = 48;
 /** The CAS unique each item carries after its header; memcached leaves it out under -C. */
@@ -54,7 +53,7 @@ export interface StoredItem {
   fetched: boolean;
   winTokenSent: boolean;
   bytes: number;
-  /** Its slab class (slab-classes.ts), once stored in a store that tallies classes; else 0. */
+  /** Its slab class (slab-classes.ts), set by the store that holds it (0 until stored). */
   cls: number;
   /** LRU neighbours, meaningful only while `linked` (node-local, never copied into another item). */
   older: StoredItem | null;
@@ -126,15 +125,16 @@ export class ItemStore {
   constructor(
     public memoryLimitBytes: number,
     private readonly clockSec: () => number,
+    /**
+     * The slab class of an item of so many bytes (slab-classes.ts: slabClassifier). Every stored
+     * item carries its class, and the store keeps per-class counts as items come and go, so
+     * `stats items` and `stats slabs` need not walk every item.
+     */
+    readonly classOf: (itemBytes: number) => number,
     /** casBytesFor(casEnabled): every item's size counts it. */
     readonly casBytes = ITEM_CAS_BYTES,
-    /** Told of every eviction (watch evictions); settable after construction. */
+    /** Told of every eviction (watch evictions, stats items); settable after construction. */
     public onEvict?: (item: StoredItem) => void,
-    /**
-     * The slab class of an item of so many bytes: given, the store keeps per-class counts as items
-     * come and go, so `stats items` and `stats slabs` need not walk every item.
-     */
-    private readonly classOf?: (itemBytes: number) => number,
   ) {}
 
   /**
@@ -143,15 +143,14 @@ export class ItemStore {
    */
   removalClockSec?: () => number;
 
-  /** Items and their bytes per class (index = class id), kept when `classOf` was given. */
-  private readonly classItems = new Float64Array(MAX_CLASS_ID + 1);
-  private readonly classBytes = new Float64Array(MAX_CLASS_ID + 1);
+  /** Items and their bytes per class (index = class id). */
+  private readonly classItems = new Float64Array(MAX_SLAB_CLASS_ID + 1);
+  private readonly classBytes = new Float64Array(MAX_SLAB_CLASS_ID + 1);
 
-  /** Classes that hold items, in order, with their count and bytes (needs `classOf`). */
+  /** Classes that hold items, in order, with their count and bytes. */
   classTally(): Array<{ cls: number; count: number; bytes: number }> {
-    if (this.classOf === undefined) throw new Error('store: classTally asked of a store without classOf');
     const out: Array<{ cls: number; count: number; bytes: number }> = [];
-    for (let cls = 1; cls <= MAX_CLASS_ID; cls++) if (this.classItems[cls] > 0) out.push({ cls, count: this.classItems[cls], bytes: this.classBytes[cls] });
+    for (let cls = 1; cls <= MAX_SLAB_CLASS_ID; cls++) if (this.classItems[cls] > 0) out.push({ cls, count: this.classItems[cls], bytes: this.classBytes[cls] });
     return out;
   }
 
@@ -352,11 +351,9 @@ export class ItemStore {
     this.items.set(id, item);
     this.link(item);
     this.usedBytes += item.bytes;
-    if (this.classOf !== undefined) {
-      if (old) this.tally(old, -1);
-      item.cls = this.classOf(item.bytes);
-      this.tally(item, 1);
-    }
+    if (old) this.tally(old, -1);
+    item.cls = this.classOf(item.bytes);
+    this.tally(item, 1);
     this.totalItems++;
     this.noteCas(effect.cas);
   }
@@ -407,7 +404,7 @@ export class ItemStore {
     this.items.delete(id);
     this.unlink(item);
     this.usedBytes -= item.bytes;
-    if (this.classOf !== undefined) this.tally(item, -1);
+    this.tally(item, -1);
   }
 
   /** Append `item` as the most recently used. */

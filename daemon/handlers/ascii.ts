@@ -14,6 +14,7 @@ import { executeGet } from './ascii-get';
 import { countCas, fireAndForget, formatResult } from './ascii-reply';
 import { executeMeta } from './meta';
 import { crawlerReply } from './crawler-command';
+import { MAX_SLAB_CLASS_ID } from '../cache/slab-classes';
 import { OrderedReplies } from './command-sequencer';
 import type { StatsGroup } from '../context';
 
@@ -34,8 +35,6 @@ const INVALID_SHUTDOWN_MODE = line('CLIENT_ERROR invalid shutdown mode');
 const MEMLIMIT_TOO_SMALL = line('MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m');
 const MEMLIMIT_NOT_BYTES = line('MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes');
 /** memcached's bounds for cache_memlimit, in megabytes. */
-/** memcached: MAX_NUMBER_OF_SLAB_CLASSES - 1. */
-const MAX_SLAB_CLASS_ID = 63;
 const MEMLIMIT_MIN_MB = 8;
 const MEMLIMIT_MAX_MB = 1_000_000_000;
 const DELETED = line('DELETED');

@@ -10,7 +10,6 @@ import type { ReplySink } from '../../daemon/handlers/types';
 import { cachedumpText } from '../../daemon/cachedump';
 import { metadumpChunks } from '../../daemon/metadump';
 import { PrefixStats } from '../../daemon/prefix-stats';
-import { slabClassOf, slabClassSizes } from '../../daemon/cache/slab-classes';
 import { Settings, statsGroup } from '../../daemon/stats-report';
 
 export const ITEM_SIZE_MAX_BYTES = 1024 * 1024;
@@ -23,8 +22,7 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     itemSizeMaxBytes: ITEM_SIZE_MAX_BYTES, threads: 1, verbosity: 0, crawler: defaultCrawlerSettings(),
   };
   // Not started: no automatic passes; `lru_crawler crawl` runs one on real timers.
-  const sizes = slabClassSizes(ITEM_SIZE_MAX_BYTES);
-  const crawler = new ExpiryCrawler(local.store, (bytes) => slabClassOf(bytes, sizes), settings.crawler!);
+  const crawler = new ExpiryCrawler(local.store, settings.crawler!);
   const verbosity: number[] = [];
   const prefixStats = new PrefixStats();
   const startedAtMs = Date.now();
@@ -35,8 +33,8 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     maxKeyBytes: 250,
     prefixStats,
     crawler,
-    metadump: (classes) => metadumpChunks(local.store, ITEM_SIZE_MAX_BYTES, classes),
-    cachedump: (classId, limit) => cachedumpText(local.store, ITEM_SIZE_MAX_BYTES, classId, limit),
+    metadump: (classes) => metadumpChunks(local.store, classes),
+    cachedump: (classId, limit) => cachedumpText(local.store, classId, limit),
     stats: (group: StatsGroup) => statsGroup(group, counters, local.store, settings, {
       startedAtMs, version: '1.6.18', currConnections: 1, totalConnections: 1, rejectedConnections: 0,
       bytesRead: 0, bytesWritten: 0, conns: [], crawler: crawler.stats(), detailEnabled: prefixStats.enabled, prefixDelimiter: prefixStats.delimiter,
