@@ -18,8 +18,8 @@ export interface ClassCounters {
 export class ClassStats {
   private readonly byClass = new Map<number, ClassCounters>();
 
-  noteEviction(cls: number, item: StoredItem, nowSec: number): void {
-    const c = this.counters(cls);
+  noteEviction(item: StoredItem, nowSec: number): void {
+    const c = this.counters(item.cls);
     c.evicted++;
     if (item.exptimeSec !== 0) c.evictedNonzero++;
     c.evictedTimeSec = Math.max(0, nowSec - item.lastAccessSec);

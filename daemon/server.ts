@@ -98,7 +98,7 @@ export class CacheServer {
     this.watch = new WatchHub(this.engine.store);
     const watch = this.watch;
     this.engine.store.onEvict = (item) => {
-      classStats.noteEviction(item.cls, item, Math.floor(Date.now() / 1000));
+      classStats.noteEviction(item, Math.floor(Date.now() / 1000));
       if (watch.on.evictions) watch.eviction(item);
     };
     this.ctx = this.makeContext(this.engine);

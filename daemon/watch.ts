@@ -66,10 +66,6 @@ export class WatchHub {
     };
   }
 
-  get watcherCount(): number {
-    return this.watchers.size;
-  }
-
   /** A key was looked up (fetchers): what the lookup will find, from the store as it is now. */
   itemGet(key: Buffer, fd: number): void {
     const peek = this.store.peek(key);

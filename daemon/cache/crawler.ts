@@ -178,11 +178,10 @@ export class ExpiryCrawler {
       const item = r.value;
       // The class (`lru_crawler crawl` ids) matters only to a pass over some classes, or one capped per class.
       if (pass.classes !== undefined || this.settings.toCrawl > 0) {
-        const cls = item.cls;
-        if (pass.classes !== undefined && !pass.classes.has(cls)) continue;
-        const checked = pass.checkedPerClass.get(cls) ?? 0;
+        if (pass.classes !== undefined && !pass.classes.has(item.cls)) continue;
+        const checked = pass.checkedPerClass.get(item.cls) ?? 0;
         if (this.settings.toCrawl > 0 && checked >= this.settings.toCrawl) continue;
-        pass.checkedPerClass.set(cls, checked + 1);
+        pass.checkedPerClass.set(item.cls, checked + 1);
       }
       this.itemsChecked++;
       if (this.keep(item.id)) continue;
