@@ -297,6 +297,26 @@ export class Connection implements ReplySink {
     });
   }
 
+  /** ReplySink.outputRoom: judged on the next turn, after the reply just made was written. */
+  outputRoom(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const judge = (): void => {
+        if (this.closed) resolve(false);
+        else if (this.socket.writableLength <= this.opts.maxPendingWriteBytes) resolve(true);
+        else {
+          const settle = (): void => {
+            this.socket.off('drain', settle);
+            this.socket.off('close', settle);
+            judge();
+          };
+          this.socket.on('drain', settle);
+          this.socket.on('close', settle);
+        }
+      };
+      setImmediate(judge);
+    });
+  }
+
   closeAfterReplies(reason: string): void {
     if (this.closing) return;
     this.closing = true;

@@ -69,8 +69,11 @@ export interface ServerContext {
   readonly prefixStats: PrefixStats;
   /** -A: the text `shutdown` command stops the daemon as SIGTERM does; absent without -A. */
   shutdown?: (why: string) => void;
-  /** `lru_crawler metadump`'s reply, as chunks to send in order (metadump.ts); `classes` undefined = all. */
-  metadump(classes?: ReadonlySet<number>): Array<Promise<Buffer>>;
+  /**
+   * `lru_crawler metadump`'s reply, as chunks to send in order (metadump.ts); `classes` undefined =
+   * all. Each chunk after the first is made once `pause` resolves (false: stop, the rest are empty).
+   */
+  metadump(classes?: ReadonlySet<number>, pause?: () => Promise<boolean>): Array<Promise<Buffer>>;
   /** The expiry crawler (`lru_crawler crawl|enable|disable|sleep|tocrawl`). */
   readonly crawler: ExpiryCrawler;
   /** `stats cachedump <class> <limit>`'s text (cachedump.ts). */

@@ -24,6 +24,7 @@ it('formats a large store in chunks, between which the store may change', async 
       store.apply({ kind: 'delete', key: Buffer.from(`k${n - 1}`) });
       put(store, `k${n - 2}`);
     }
+    return true;
   });
   expect(pauses).toBe(2);
   const keys = text.split('\n').filter((l) => l.startsWith('key=')).map((l) => /^key=(\S+)/.exec(l)![1]);
@@ -31,4 +32,15 @@ it('formats a large store in chunks, between which the store may change', async 
   // The replaced item, as it is now (its new CAS).
   expect(text).toContain(`key=k${n - 2} exp=-1 la=${NOW} cas=${n + 1} `);
   expect(text.endsWith('END\r\n')).toBe(true);
+});
+
+it('stops formatting once the pause says the client is gone', async () => {
+  const store = new ItemStore(1 << 30, () => NOW, slabClassifier(1024 * 1024));
+  for (let i = 0; i < 4 * METADUMP_CHUNK_ITEMS; i++) put(store, `k${i}`);
+  let pauses = 0;
+  const text = await metadumpText(store, undefined, async () => ++pauses < 2);
+  expect(pauses).toBe(2);
+  // The first two chunks, then nothing (not even END: nobody is there to read it).
+  expect(text.split('\n').filter((l) => l.startsWith('key=')).length).toBe(2 * METADUMP_CHUNK_ITEMS);
+  expect(text).not.toContain('END');
 });

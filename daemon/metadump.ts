@@ -24,10 +24,12 @@ function itemLine(item: StoredItem): string {
   return `key=${uriEncodeKey(item.key)} exp=${exp} la=${item.lastAccessSec} cas=${item.cas} fetch=${item.fetched ? 'yes' : 'no'} cls=${item.cls} size=${item.bytes}\n`;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Items formatted per turn of the event loop: a large store is dumped without stalling other clients. */
 export const METADUMP_CHUNK_ITEMS = 2000;
 
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const nextTurn = (): Promise<boolean> => new Promise((resolve) => setImmediate(() => resolve(true)));
 
 /**
  * The dump, END included, as chunks to send in order; `classes` undefined = every class. Dead items
@@ -35,9 +37,11 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  * chunk k is formatted on the k-th turn of the event loop after that (1M items took about a second
  * of event loop in one go, then as long again to join and copy the 70 MB), so a large dump neither
  * stalls other clients nor is ever joined. An item replaced meanwhile is dumped as it is when its
- * chunk is formatted; one removed meanwhile is left out.
+ * chunk is formatted; one removed meanwhile is left out. Each chunk after the first waits for `pause`
+ * (the connection's: until its output is within budget, so a slow reader never has the whole dump
+ * in memory); once it answers false (the client is gone) the remaining chunks are left empty.
  */
-export function metadumpChunks(store: ItemStore, classes?: ReadonlySet<number>, pause = nextTurn): Array<Promise<Buffer>> {
+export function metadumpChunks(store: ItemStore, classes?: ReadonlySet<number>, pause: () => Promise<boolean> = nextTurn): Array<Promise<Buffer>> {
   const items = store.lruSnapshot();
   const format = (start: number): Buffer => {
     let chunk = '';
@@ -55,9 +59,12 @@ export function metadumpChunks(store: ItemStore, classes?: ReadonlySet<number>, 
   };
   const chunks: Array<Promise<Buffer>> = [];
   let previous: Promise<unknown> = Promise.resolve();
+  let going = true;
   for (let start = 0; start === 0 || start < items.length; start += METADUMP_CHUNK_ITEMS) {
     const from = start;
-    const chunk = previous.then(() => (from === 0 ? undefined : pause())).then(() => format(from));
+    const chunk = previous
+      .then(async () => { if (from > 0 && going) going = await pause(); })
+      .then(() => (going ? format(from) : EMPTY));
     chunks.push(chunk);
     previous = chunk;
   }
@@ -65,7 +72,7 @@ export function metadumpChunks(store: ItemStore, classes?: ReadonlySet<number>, 
 }
 
 /** The whole dump as one text (in-process use and tests). */
-export async function metadumpText(store: ItemStore, classes?: ReadonlySet<number>, pause = nextTurn): Promise<string> {
+export async function metadumpText(store: ItemStore, classes?: ReadonlySet<number>, pause: () => Promise<boolean> = nextTurn): Promise<string> {
   const chunks = await Promise.all(metadumpChunks(store, classes, pause));
   return chunks.map((c) => c.toString('latin1')).join('');
 }

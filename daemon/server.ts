@@ -209,7 +209,7 @@ export class CacheServer {
       watchDisabled: this.settings.watchEnabled === false,
       ...(this.settings.tls !== undefined ? { refreshCerts: () => this.refreshCerts(this.settings.tls!) } : {}),
       crawler: this.crawler,
-      metadump: (classes) => metadumpChunks(this.engine.store, classes),
+      metadump: (classes, pause) => metadumpChunks(this.engine.store, classes, pause),
       cachedump: (classId, limit) => cachedumpText(this.engine.store, classId, limit),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;

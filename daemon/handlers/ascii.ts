@@ -186,7 +186,11 @@ class AsciiHandler implements ProtocolHandler {
       }
       case 'metadump':
         if (ctx.dumpDisabled) sink.reply(METADUMP_NOT_ALLOWED);
-        else for (const chunk of ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes))) sink.reply(chunk);
+        else {
+          // A slow reader gets the dump as fast as it reads, not all of it in memory at once.
+          const pause = this.sink.outputRoom?.bind(this.sink);
+          for (const chunk of ctx.metadump(c.classes === 'all' ? undefined : new Set(c.classes), pause)) sink.reply(chunk);
+        }
         return;
       case 'watch':
         // memcached checks -W before the types; without a connection to stream to (in-process

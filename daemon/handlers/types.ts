@@ -19,6 +19,12 @@ export interface ReplySink {
    * connection reads no more commands. Absent where there is no connection (in-process tests).
    */
   watch?(types: readonly WatchType[]): void;
+  /**
+   * For a reply sent in many parts (metadump): resolves on a later turn of the event loop, once
+   * this connection's unsent output is within its budget, with true; false if the connection
+   * closed meanwhile (the rest need not be made). Absent where there is no connection.
+   */
+  outputRoom?(): Promise<boolean>;
 }
 
 export interface ProtocolHandler {

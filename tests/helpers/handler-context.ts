@@ -33,7 +33,7 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
     maxKeyBytes: 250,
     prefixStats,
     crawler,
-    metadump: (classes) => metadumpChunks(local.store, classes),
+    metadump: (classes, pause) => metadumpChunks(local.store, classes, pause),
     cachedump: (classId, limit) => cachedumpText(local.store, classId, limit),
     stats: (group: StatsGroup) => statsGroup(group, counters, local.store, settings, {
       startedAtMs, version: '1.6.18', currConnections: 1, totalConnections: 1, rejectedConnections: 0,
