@@ -13,6 +13,9 @@ class ManualTimers implements CrawlerTimers {
   nowSec(): number {
     return Math.floor(this.nowMs / 1000);
   }
+  clockMs(): number {
+    return this.nowMs;
+  }
   after(ms: number, fn: () => void): { cancel(): void } {
     // As the real timers: under a millisecond means the next turn of the event loop.
     const t = { atMs: this.nowMs + (ms >= 1 ? ms : 0), fn, live: true };
@@ -197,4 +200,48 @@ it('schedules the next automatic pass for when about 1% of the live items with a
   expect(timers.nextInMs()).toBe(MIN_AUTO_WAIT_SEC * 1000);
   crawler.stop();
   expect(timers.nextInMs()).toBe(Infinity);
+});
+
+it('on a follower, expired items it may not remove yet bring the next pass forward only once a decision came', () => {
+  const { timers, store, crawler } = setup();
+  // A follower removes a dead item only by the clock of the decisions it applied (store.ts).
+  let decisionClockSec = timers.nowSec();
+  store.removalClockSec = () => decisionClockSec;
+  for (let i = 0; i < 100; i++) put(store, `k${i}`, timers.nowSec() + 1);
+  timers.nowMs += 2000;
+  crawler.start();
+  expect(crawler.crawl()).toBe('started');
+  timers.drain();
+  expect(store.stats().currItems).toBe(100);
+  // Idle: no decision comes, and no pass re-reads the store for items it cannot remove.
+  for (let i = 0; i < 10; i++) {
+    timers.nowMs += MIN_AUTO_WAIT_SEC * 1000;
+    timers.drain();
+  }
+  expect(crawler.stats().starts).toBe(1);
+  // A write is applied (its decision time passed the items' expiry): the next check crawls.
+  decisionClockSec = timers.nowSec();
+  timers.nowMs += MIN_AUTO_WAIT_SEC * 1000;
+  timers.drain();
+  expect(crawler.stats()).toMatchObject({ starts: 2, reclaimed: 100 });
+  expect(store.stats().currItems).toBe(0);
+});
+
+it('on a follower that stays idle, a pass still comes when other items are due', () => {
+  const { timers, store, crawler } = setup();
+  const decisionClockSec = timers.nowSec();
+  store.removalClockSec = () => decisionClockSec;
+  for (let i = 0; i < 100; i++) put(store, `k${i}`, timers.nowSec() + 1);
+  put(store, 'later', timers.nowSec() + 30);
+  timers.nowMs += 2000;
+  crawler.start();
+  crawler.crawl();
+  timers.drain();
+  for (let i = 0; i < 12 && crawler.stats().starts === 1; i++) {
+    timers.nowMs += MIN_AUTO_WAIT_SEC * 1000;
+    timers.drain();
+  }
+  // Due by 'later' (29 s after the first pass): the second pass comes with it, not every 5 s before.
+  expect(crawler.stats().starts).toBe(2);
+  expect(timers.nowSec() - decisionClockSec).toBeGreaterThanOrEqual(2 + 29);
 });

@@ -10,6 +10,11 @@
  * carry an expiry will have expired, at least MIN_AUTO_WAIT_SEC and at most MAX_AUTO_WAIT_SEC
  * (memcached's maintainer schedules its crawls from such a histogram too).
  *
+ * A cluster follower removes a dead item only once the decisions it applied say so (store.ts,
+ * `removable`), so on an idle follower expired items stay until the next write. Those items make
+ * the next pass due early only if a decision came since: re-reading them every MIN_AUTO_WAIT_SEC
+ * while nothing can change was a pass over the whole store for nothing.
+ *
  * Invariants:
  * - At most one pass runs; a pass checks at most as many items as the store held when it began
  *   (and `toCrawl` per class when set), so it ends even under a stream of new keys.
@@ -52,6 +57,7 @@ export interface CrawlerTimers {
   /** Run `fn` after `ms` (0: once pending I/O had its turn). */
   after(ms: number, fn: () => void): { cancel(): void };
   nowSec(): number;
+  clockMs(): number;
 }
 
 export const realCrawlerTimers: CrawlerTimers = {
@@ -65,6 +71,7 @@ export const realCrawlerTimers: CrawlerTimers = {
     return { cancel: () => clearImmediate(i) };
   },
   nowSec: () => Math.floor(Date.now() / 1000),
+  clockMs: () => Date.now(),
 };
 
 export type CrawlRequest = 'started' | 'busy' | 'disabled';
@@ -79,6 +86,15 @@ interface Pass {
   /** Live items with an expiry, by whole seconds left (index 1..MAX_AUTO_WAIT_SEC-1; 0 unused), and how many in all. */
   expiringIn: number[];
   withExpiry: number;
+  /** Items dead by this node's clock that the decisions applied so far do not let it remove. */
+  awaitingDecision: number;
+}
+
+/** A pass made due early only by items awaiting a decision: it starts once the decision clock moved. */
+interface AwaitedPass {
+  decisionClockSec: number;
+  /** When the pass is due anyway, by the items that expire on their own (timers' ms). */
+  dueAnywayAtMs: number;
 }
 
 export class ExpiryCrawler {
@@ -88,6 +104,7 @@ export class ExpiryCrawler {
   private reclaimed = 0;
   private itemsChecked = 0;
   private stopped = false;
+  private awaited: AwaitedPass | null = null;
 
   constructor(
     private readonly store: ItemStore,
@@ -147,6 +164,7 @@ export class ExpiryCrawler {
   private begin(classes: ReadonlySet<number> | undefined): void {
     this.timer?.cancel();
     this.timer = null;
+    this.awaited = null;
     this.starts++;
     this.pass = {
       items: this.store.crawlItems(),
@@ -155,6 +173,7 @@ export class ExpiryCrawler {
       checkedPerClass: new Map(),
       expiringIn: new Array<number>(MAX_AUTO_WAIT_SEC).fill(0),
       withExpiry: 0,
+      awaitingDecision: 0,
     };
     this.next();
   }
@@ -188,9 +207,12 @@ export class ExpiryCrawler {
       if (this.store.reclaimIfDead(item, nowSec) !== undefined) {
         this.reclaimed++;
       } else if (item.exptimeSec !== 0) {
-        pass.withExpiry++;
         const left = item.exptimeSec - nowSec;
-        if (left < MAX_AUTO_WAIT_SEC) pass.expiringIn[Math.max(0, left)]++;
+        if (left <= 0) pass.awaitingDecision++;
+        else {
+          pass.withExpiry++;
+          if (left < MAX_AUTO_WAIT_SEC) pass.expiringIn[left]++;
+        }
       }
     }
     this.next();
@@ -198,17 +220,22 @@ export class ExpiryCrawler {
 
   private end(pass: Pass): void {
     this.pass = null;
-    // The next automatic pass: once ~1% of the live items with an expiry will have expired.
-    const due = Math.max(1, Math.ceil(pass.withExpiry / 100));
+    // The next automatic pass: once ~1% of the items with an expiry will have expired.
+    const due = Math.max(1, Math.ceil((pass.withExpiry + pass.awaitingDecision) / 100));
     let waitSec = MAX_AUTO_WAIT_SEC;
-    for (let s = 0, seen = 0; s < MAX_AUTO_WAIT_SEC; s++) {
+    for (let s = 1, seen = 0; s < MAX_AUTO_WAIT_SEC; s++) {
       seen += pass.expiringIn[s];
-      if (pass.withExpiry > 0 && seen >= due) {
+      if (seen >= due) {
         waitSec = s; // an item with s seconds left is dead once they passed
         break;
       }
     }
-    this.scheduleAuto(Math.max(MIN_AUTO_WAIT_SEC, waitSec));
+    waitSec = Math.max(MIN_AUTO_WAIT_SEC, waitSec);
+    if (pass.awaitingDecision >= due && waitSec > MIN_AUTO_WAIT_SEC) {
+      this.awaited = { decisionClockSec: this.store.decisionClockSec(), dueAnywayAtMs: this.timers.clockMs() + waitSec * 1000 };
+      waitSec = MIN_AUTO_WAIT_SEC;
+    }
+    this.scheduleAuto(waitSec);
   }
 
   private scheduleAuto(waitSec: number): void {
@@ -216,7 +243,15 @@ export class ExpiryCrawler {
     this.timer?.cancel();
     this.timer = this.timers.after(waitSec * 1000, () => {
       this.timer = null;
-      if (this.settings.enabled && this.pass === null && !this.stopped) this.begin(undefined);
+      if (!this.settings.enabled || this.pass !== null || this.stopped) return;
+      const awaited = this.awaited;
+      const leftMs = awaited === null ? 0 : awaited.dueAnywayAtMs - this.timers.clockMs();
+      if (awaited !== null && this.store.decisionClockSec() === awaited.decisionClockSec && leftMs > 0) {
+        // Nothing was decided since: the items that made this pass due cannot go yet.
+        this.scheduleAuto(Math.min(MIN_AUTO_WAIT_SEC, leftMs / 1000));
+        return;
+      }
+      this.begin(undefined);
     });
   }
 }

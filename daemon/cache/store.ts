@@ -244,6 +244,11 @@ export class ItemStore {
    * it is dead by that clock too: a touch the leader decided while the item was alive may still be
    * on its way, and it must find the item to keep the replicas alike.
    */
+  /** The clock a dead item's removal is judged by: the decisions' (removalClockSec) or, alone, this node's. */
+  decisionClockSec(): number {
+    return this.removalClockSec?.() ?? this.clockSec();
+  }
+
   private removable(item: StoredItem): boolean {
     return this.removalClockSec === undefined || this.deadReasonAt(item, this.removalClockSec()) !== undefined;
   }
