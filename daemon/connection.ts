@@ -116,6 +116,20 @@ export class Connection implements ReplySink {
     socket.on('drain', () => this.resumeIfWithinBudget());
   }
 
+  /**
+   * memcached's name for what this connection is doing, for `stats conns`: the one whose command
+   * runs now is parsing, one in the middle of a value reads it, one with replies to send writes, the
+   * rest wait for a command; one that has sent nothing yet is new, as memcached has it until its
+   * first read.
+   */
+  get stateName(): 'conn_new_cmd' | 'conn_parse_cmd' | 'conn_nread' | 'conn_mwrite' | 'conn_read' {
+    if (this.handler === undefined) return 'conn_new_cmd';
+    if (this.inData || this.feeding) return 'conn_parse_cmd';
+    if ((this.handler?.copiesAhead?.() ?? 0) > 0) return 'conn_nread';
+    if (this.socket.writableLength > 0 || this.pendingReplies > 0 || this.queue.length > 0) return 'conn_mwrite';
+    return 'conn_read';
+  }
+
   get protocol(): 'ascii' | 'binary' | 'none' {
     if (!this.handler) return 'none';
     return this.handler === this.binaryHandler ? 'binary' : 'ascii';

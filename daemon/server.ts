@@ -16,7 +16,7 @@ import { ClassStats } from './class-stats';
 import { metadumpChunks } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
-import { ServerState, Settings, statsGroup } from './stats-report';
+import { ConnInfo, ServerState, Settings, statsGroup } from './stats-report';
 import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
 import { clientCertOptions, secureContextOptions, TlsSettings } from './tls-settings';
 import { WatchedConn, WatchHub } from './watch';
@@ -26,6 +26,18 @@ export const VERSION = '1.6.18-mucached-0.1.0';
 
 /** memcached's answer when -c is reached, written before the connection is closed. */
 const TOO_MANY_CONNECTIONS = Buffer.from('ERROR Too many open connections\r\n');
+
+/**
+ * An address and port as memcached's `stats conns` writes them: tcp:IP:PORT, or tcp6:[IP]:PORT.
+ * memcached listens on IPv4 and IPv6 apart; a dual-stack listener here sees IPv4 clients as
+ * ::ffff:a.b.c.d, which are named as memcached would name them.
+ */
+export function socketName(address: string | undefined, port: number | undefined): string {
+  const ip = address ?? '?';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped !== null) return `tcp:${mapped[1]}:${port}`;
+  return ip.includes(':') ? `tcp6:[${ip}]:${port}` : `tcp:${ip}:${port}`;
+}
 
 /** A cluster node brings its replicated engine and its `stats mu` group. */
 export interface ClusterHooks {
@@ -55,6 +67,8 @@ export class CacheServer {
   readonly ctx: ServerContext;
   private readonly server: net.Server;
   private readonly conns = new Set<Connection>();
+  /** Each client's file descriptor, where Node shows it (stats conns numbers connections by it, as memcached does). */
+  private readonly connFds = new WeakMap<Connection, number>();
   private readonly connStats: ConnectionStats = { bytesRead: 0, bytesWritten: 0 };
   private totalConnections = 0;
   private rejectedConnections = 0;
@@ -233,12 +247,16 @@ export class CacheServer {
       rejectedConnections: this.rejectedConnections,
       bytesRead: this.connStats.bytesRead,
       bytesWritten: this.connStats.bytesWritten,
-      conns: [...this.conns].map((c) => ({
-        id: c.id,
-        addr: this.peerName(c.socket),
-        protocol: c.protocol,
-        secsSinceLastCmd: Math.floor((nowMs - c.lastCommandMs) / 1000),
-      })),
+      conns: [
+        ...this.listenerInfo(nowMs),
+        ...[...this.conns].map((c) => ({
+          id: this.connFds.get(c) ?? c.id,
+          addr: this.peerName(c.socket),
+          listenAddr: this.localName(c.socket),
+          state: c.stateName,
+          secsSinceLastCmd: Math.floor((nowMs - c.lastCommandMs) / 1000),
+        })),
+      ],
       tlsHandshakeErrors: this.tlsHandshakeErrors,
       tlsCertLoadedAtMs: this.tlsCertLoadedAtMs,
       crawler: this.crawler.stats(),
@@ -279,6 +297,7 @@ export class CacheServer {
       },
     });
     this.conns.add(conn);
+    if (watched.fd >= 0) this.connFds.set(conn, watched.fd);
     if (this.watch.on.connevents) this.watch.connNew(watched);
     this.log.debug(`conn ${conn.id} new client connection from ${this.peerName(socket)}`);
   }
@@ -297,9 +316,27 @@ export class CacheServer {
     };
   }
 
-  /** A client's address as `stats conns` names it: tcp:IP:PORT, or unix:PATH for the -s socket. */
+  /** A client's address as `stats conns` names it: tcp:IP:PORT, tcp6:[IP]:PORT, or unix:PATH for the -s socket. */
   private peerName(socket: net.Socket): string {
-    return this.settings.unixSocket !== undefined ? `unix:${this.settings.unixSocket}` : `tcp:${socket.remoteAddress}:${socket.remotePort}`;
+    return this.settings.unixSocket !== undefined ? `unix:${this.settings.unixSocket}` : socketName(socket.remoteAddress, socket.remotePort);
+  }
+
+  /** The end of the listener a client reached, as memcached's listen_addr names it. */
+  private localName(socket: net.Socket): string {
+    return this.settings.unixSocket !== undefined ? `unix:${this.settings.unixSocket}` : socketName(socket.localAddress, socket.localPort);
+  }
+
+  /** The listening socket, as `stats conns` lists it first (its seconds count from the start, as memcached's do). */
+  private listenerInfo(nowMs: number): ConnInfo[] {
+    const where = this.server.address();
+    if (where === null) return [];
+    const fd = (this.server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    return [{
+      id: typeof fd === 'number' && fd >= 0 ? fd : 0,
+      addr: typeof where === 'string' ? `unix:${where}` : socketName(where.address, where.port),
+      state: 'conn_listening',
+      secsSinceLastCmd: Math.floor((nowMs - this.startedAtMs) / 1000),
+    }];
   }
 
   /** Listens on the TCP port, or on the UNIX socket (-s) instead; resolves with where, for the log. */

@@ -49,11 +49,16 @@ export interface Settings {
   bindingProtocol?: 'ascii' | 'binary' | 'auto';
 }
 
+/** A client connection or (state conn_listening, no listenAddr) a listening socket, as `stats conns` shows it. */
 export interface ConnInfo {
+  /** Its file descriptor, as memcached numbers them. */
   id: number;
-  /** tcp:IP:PORT, or unix:PATH (memcached's form in `stats conns`). */
+  /** tcp:IP:PORT, tcp6:[IP]:PORT or unix:PATH. */
   addr: string;
-  protocol: string;
+  /** A client's: the local end it reached (same forms). */
+  listenAddr?: string;
+  /** memcached's state names: conn_listening, conn_parse_cmd, conn_read, conn_nread, conn_mwrite. */
+  state: string;
   secsSinceLastCmd: number;
 }
 
@@ -248,12 +253,9 @@ function slabs(store: ItemStore, settings: Settings): Pairs {
 function conns(server: ServerState): Pairs {
   const pairs: Pairs = [];
   for (const c of server.conns) {
-    pairs.push(
-      [`${c.id}:addr`, c.addr],
-      [`${c.id}:protocol`, c.protocol],
-      [`${c.id}:state`, 'conn_parse_cmd'],
-      [`${c.id}:secs_since_last_cmd`, String(c.secsSinceLastCmd)],
-    );
+    pairs.push([`${c.id}:addr`, c.addr]);
+    if (c.listenAddr !== undefined) pairs.push([`${c.id}:listen_addr`, c.listenAddr]);
+    pairs.push([`${c.id}:state`, c.state], [`${c.id}:secs_since_last_cmd`, String(c.secsSinceLastCmd)]);
   }
   return pairs;
 }
