@@ -6,6 +6,7 @@
  */
 import yargs from 'yargs';
 import { CrawlerSettings, MAX_CRAWLER_SLEEP_US } from './cache/crawler';
+import { parseListenAddresses } from './listen-addresses';
 import { parseSize } from './size-arg';
 import { VERSION } from './server';
 
@@ -89,7 +90,12 @@ export function parseArgs(argv: string[]) {
     .scriptName('mucached')
     .usage('$0 [options]\n\nA memcached-compatible cache. Speaks the text, meta and binary protocols on one TCP port (or a UNIX socket with -s).')
     .option('p', { alias: 'port', type: 'number', default: 11211, describe: 'TCP port to listen on (0 = any free port)' })
-    .option('l', { alias: 'listen', type: 'string', default: '127.0.0.1', describe: 'interface to listen on' })
+    .option('l', {
+      alias: 'listen', type: 'string', default: '127.0.0.1',
+      // Given several times: one list, as memcached takes -l a -l b for -l a,b.
+      coerce: (v: string | string[]) => [v].flat().join(','),
+      describe: 'interfaces to listen on: host or host:port ([v6]:port), comma separated or -l repeated; without a port, -p',
+    })
     .option('s', { alias: 'unix-socket', type: 'string', describe: 'UNIX socket to listen on instead of TCP (single node only)' })
     .option('a', { alias: 'unix-mask', type: 'string', default: '700', describe: 'access mask for the UNIX socket, in octal' })
     .option('b', { alias: 'listen-backlog', type: 'number', default: 1024, describe: 'backlog of connections not yet accepted' })
@@ -135,6 +141,7 @@ export function parseArgs(argv: string[]) {
       for (const f of REFUSED_FLAGS) if (args[f.flag] !== undefined) throw new Error(`-${f.flag} (--${f.name}): ${f.why}`);
       if (args.U !== 0) throw new Error('UDP is not supported: run with -U 0 (the default)');
       if (!Number.isInteger(args.p) || args.p < 0 || args.p > 65535) throw new Error(`-p ${args.p}: port must be 0..65535`);
+      parseListenAddresses([args.l]);
       if (!(args.m > 0)) throw new Error(`-m ${args.m}: memory limit must be a positive number of megabytes`);
       if (!Number.isInteger(args.c) || args.c < 1) throw new Error(`-c ${args.c}: connection limit must be a positive integer`);
       if (!Number.isInteger(args.b) || args.b < 1 || args.b > 65535) throw new Error(`-b ${args.b}: backlog must be an integer from 1 to 65535`);

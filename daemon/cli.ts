@@ -120,7 +120,8 @@ async function main(): Promise<void> {
     const protocols = (args.B === 'auto' && !sasl ? 'text, meta, binary' : args.B === 'ascii' ? 'text, meta' : 'binary') + (tls ? ' over TLS' : '');
     log.info(`pid ${process.pid} listening on ${where} (${protocols}; -m ${args.m} -c ${args.c} -I ${args.I})`);
   } catch (err) {
-    log.info(`cannot start on ${args.s !== undefined ? `unix:${args.s}` : `${args.l}:${args.p}`}: ${(err as Error).message}`);
+    // A TCP failure begins with the interface at fault (server.ts listen).
+    log.info(`cannot start on ${args.s !== undefined ? `unix:${args.s}: ` : ''}${(err as Error).message}`);
     process.exit(71); // EX_OSERR, as memcached exits when it cannot bind
   }
   if (args.P !== undefined) {

@@ -17,6 +17,7 @@ import { metadumpChunks } from './metadump';
 import { PrefixStats } from './prefix-stats';
 import type { Logger, LogLevel } from './log';
 import { ConnInfo, ServerState, Settings, statsGroup } from './stats-report';
+import { parseListenAddresses } from './listen-addresses';
 import { clearStaleSocket, listenOnUnixSocket } from './unix-socket';
 import { clientCertOptions, secureContextOptions, TlsSettings } from './tls-settings';
 import { WatchedConn, WatchHub } from './watch';
@@ -65,7 +66,8 @@ export class CacheServer {
   readonly counters = newCommandCounters();
   readonly engine: CacheEngine & { readonly store: ItemStore };
   readonly ctx: ServerContext;
-  private readonly server: net.Server;
+  /** One per interface of -l (or the -s socket), all serving alike. */
+  private readonly servers: net.Server[] = [];
   private readonly conns = new Set<Connection>();
   /** Each client's file descriptor, where Node shows it (stats conns numbers connections by it, as memcached does). */
   private readonly connFds = new WeakMap<Connection, number>();
@@ -116,12 +118,13 @@ export class CacheServer {
       if (watch.on.evictions) watch.eviction(item);
     };
     this.ctx = this.makeContext(this.engine);
-    if (settings.tls !== undefined) {
-      this.server = this.tlsServer(settings.tls); // -c bounds its TCP count (see there)
-    } else {
-      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-      this.server.maxConnections = Number.MAX_SAFE_INTEGER; // -c is enforced with memcached's error in accept()
-    }
+  }
+
+  private newListener(): net.Server {
+    if (this.settings.tls !== undefined) return this.tlsServer(this.settings.tls); // -c bounds its TCP count (see there)
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    server.maxConnections = Number.MAX_SAFE_INTEGER; // -c is enforced with memcached's error in accept()
+    return server;
   }
 
   /**
@@ -162,7 +165,8 @@ export class CacheServer {
   /** `refresh_certs`: new connections get the certificates the files hold now. */
   private refreshCerts(s: TlsSettings): { ok: boolean; line: string } {
     try {
-      (this.server as tls.Server).setSecureContext(secureContextOptions(s));
+      const context = secureContextOptions(s);
+      for (const server of this.servers) (server as tls.Server).setSecureContext(context);
     } catch (err) {
       this.log.info(`refresh_certs failed, keeping the certificates in use: ${(err as Error).message}`);
       return { ok: false, line: `ERROR ${(err as Error).message}` };
@@ -326,17 +330,21 @@ export class CacheServer {
     return this.settings.unixSocket !== undefined ? `unix:${this.settings.unixSocket}` : socketName(socket.localAddress, socket.localPort);
   }
 
-  /** The listening socket, as `stats conns` lists it first (its seconds count from the start, as memcached's do). */
+  /** The listening sockets, as `stats conns` lists them first (their seconds count from the start, as memcached's do). */
   private listenerInfo(nowMs: number): ConnInfo[] {
-    const where = this.server.address();
-    if (where === null) return [];
-    const fd = (this.server as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    return [{
-      id: typeof fd === 'number' && fd >= 0 ? fd : 0,
-      addr: typeof where === 'string' ? `unix:${where}` : socketName(where.address, where.port),
-      state: 'conn_listening',
-      secsSinceLastCmd: Math.floor((nowMs - this.startedAtMs) / 1000),
-    }];
+    const out: ConnInfo[] = [];
+    for (const server of this.servers) {
+      const where = server.address();
+      if (where === null) continue;
+      const fd = (server as unknown as { _handle?: { fd?: number } })._handle?.fd;
+      out.push({
+        id: typeof fd === 'number' && fd >= 0 ? fd : 0,
+        addr: typeof where === 'string' ? `unix:${where}` : socketName(where.address, where.port),
+        state: 'conn_listening',
+        secsSinceLastCmd: Math.floor((nowMs - this.startedAtMs) / 1000),
+      });
+    }
+    return out;
   }
 
   /** Listens on the TCP port, or on the UNIX socket (-s) instead; resolves with where, for the log. */
@@ -345,21 +353,36 @@ export class CacheServer {
     const path = this.settings.unixSocket;
     if (path !== undefined) {
       await clearStaleSocket(path);
-      await listenOnUnixSocket(this.server, path, this.settings.unixMask ?? '700', backlog);
+      const server = this.newListener();
+      await listenOnUnixSocket(server, path, this.settings.unixMask ?? '700', backlog);
+      this.servers.push(server);
       this.startBackgroundWork();
       return `unix:${path}`;
     }
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port: this.settings.port, host: this.settings.listenHost, backlog }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const address = this.server.address() as net.AddressInfo;
-    this.settings.port = address.port;
+    const where: string[] = [];
+    for (const address of parseListenAddresses([this.settings.listenHost])) {
+      const server = this.newListener();
+      // -p 0 (any free port): every interface without its own port shares the first one's.
+      const port = address.port ?? this.settings.port;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port, host: address.host, backlog }, () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        for (const s of this.servers.splice(0)) s.close();
+        throw new Error(`${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}: ${(err as Error).message}`);
+      }
+      this.servers.push(server);
+      const bound = server.address() as net.AddressInfo;
+      if (address.port === undefined) this.settings.port = bound.port;
+      where.push(bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`);
+    }
     this.startBackgroundWork();
-    return `${address.address}:${address.port}`;
+    return where.join(', ');
   }
 
   /** Once serving: the idle reaper (-o idle_timeout) and the expiry crawler. */
@@ -372,9 +395,8 @@ export class CacheServer {
   close(): Promise<void> {
     if (this.idleTimer) clearInterval(this.idleTimer);
     this.crawler.stop();
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const conn of this.conns) conn.destroy();
-    });
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const conn of this.conns) conn.destroy();
+    return Promise.all(closed).then(() => undefined);
   }
 }

@@ -2,10 +2,12 @@
  * A cache with no authentication must not be reachable from the network by accident: with no `-l`,
  * the daemon listens on loopback only, and a cluster node listens (client, fabric and peer ports)
  * only on the host its config names. Checked from the kernel's socket table, not by connecting
- * from another address.
+ * from another address. With -l, it listens on each interface named (memcached's list forms), and
+ * serves clients on all of them; one it cannot bind stops the start, naming it.
  */
 import * as fs from 'fs';
-import { spawn } from 'child_process';
+import * as net from 'net';
+import { spawn, spawnSync } from 'child_process';
 import { daemonCli, freePort, waitForPort } from '../helpers/procs';
 import { makeCluster, waitForLeader } from '../helpers/cluster';
 
@@ -32,7 +34,23 @@ function decodeIp(hex: string): string {
     // IPv4 in /proc is the address's bytes in host (little endian) order.
     return [3, 2, 1, 0].map((i) => parseInt(hex.slice(i * 2, i * 2 + 2), 16)).join('.');
   }
-  return hex === '0'.repeat(32) ? '::' : `ipv6:${hex}`;
+  if (hex === '0'.repeat(32)) return '::';
+  return hex === '0'.repeat(24) + '01000000' ? '::1' : `ipv6:${hex}`;
+}
+
+/** One text command over a new connection to host:port; its reply up to `until` (default: the first line). */
+function ask(host: string, port: number, command: string, until = '\r\n'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host);
+    let reply = '';
+    const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no reply from ${host}:${port}`)); }, 5000);
+    socket.on('data', (d) => {
+      reply += d.toString('latin1');
+      if (reply.includes(until)) { clearTimeout(timer); socket.destroy(); resolve(until === '\r\n' ? reply.split('\r\n')[0] : reply); }
+    });
+    socket.on('error', (err) => { clearTimeout(timer); reject(err); });
+    socket.write(command);
+  });
 }
 
 describe('listen addresses', () => {
@@ -47,6 +65,42 @@ describe('listen addresses', () => {
       const exited = new Promise((resolve) => proc.once('exit', resolve));
       process.kill(proc.pid!, 'SIGTERM');
       await exited;
+    }
+  });
+
+  it('-l given as a list and repeated: listens on every interface named, each serving the same cache', async () => {
+    const [port, otherPort] = [await freePort(), await freePort()];
+    const proc = spawn(process.execPath, [daemonCli, '-p', String(port), '-l', '127.0.0.1,::1', '-l', `127.0.0.1:${otherPort}`], { stdio: 'ignore' });
+    try {
+      await waitForPort(port, 10_000, proc);
+      await waitForPort(otherPort, 10_000, proc);
+      expect(listenersOn(port).sort()).toEqual([`127.0.0.1:${port}`, `::1:${port}`]);
+      expect(listenersOn(otherPort)).toEqual([`127.0.0.1:${otherPort}`]);
+      expect(await ask('::1', port, 'set via6 0 0 2\r\nv6\r\n')).toBe('STORED');
+      expect(await ask('127.0.0.1', otherPort, 'get via6\r\n')).toBe('VALUE via6 0 2');
+      // memcached's stats settings show -l as given.
+      expect(await ask('127.0.0.1', port, 'stats settings\r\n', 'END\r\n')).toContain(`STAT inter 127.0.0.1,::1,127.0.0.1:${otherPort}\r\n`);
+    } finally {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      process.kill(proc.pid!, 'SIGTERM');
+      await exited;
+    }
+  });
+
+  it('an interface it cannot listen on stops the start with the interface named', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const takenPort = (taken.address() as net.AddressInfo).port;
+    try {
+      const port = await freePort();
+      const r = spawnSync(process.execPath, [daemonCli, '-p', String(port), '-l', `127.0.0.1,127.0.0.1:${takenPort}`], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(71);
+      expect(r.stderr + r.stdout).toContain(`cannot start on 127.0.0.1:${takenPort}: listen EADDRINUSE`);
+      const bad = spawnSync(process.execPath, [daemonCli, '-l', '127.0.0.1:65536'], { encoding: 'utf8', timeout: 20_000 });
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toContain('-l 127.0.0.1:65536 names port "65536": a port is a number from 0 to 65535');
+    } finally {
+      taken.close();
     }
   });
 
