@@ -264,6 +264,7 @@ export class CacheServer {
       tlsHandshakeErrors: this.tlsHandshakeErrors,
       tlsCertLoadedAtMs: this.tlsCertLoadedAtMs,
       crawler: this.crawler.stats(),
+      crawlerOf: (cls) => this.crawler.classStats(cls),
       classStats: this.classStats,
       detailEnabled: this.prefixStats.enabled,
       prefixDelimiter: this.prefixStats.delimiter,

@@ -75,6 +75,8 @@ export interface ServerState {
   detailEnabled: boolean;
   prefixDelimiter: string;
   crawler: CrawlerStats;
+  /** The crawler's counts for one class (stats items). */
+  crawlerOf?: (cls: number) => { itemsChecked: number; reclaimed: number };
   /** Evictions and -M refusals per slab class (stats items). */
   classStats?: ClassStats;
   /** With -Z: handshakes that failed, and when the certificates were last (re)loaded. */
@@ -207,11 +209,21 @@ function perClass(store: ItemStore): Map<number, ClassItems> {
   return new Map(tally.map((t) => [t.cls, { count: t.count, bytes: t.bytes, oldestAccessSec: oldest.get(t.cls) ?? 0 }]));
 }
 
+/**
+ * memcached 1.6.18's per-class lines, in its order. The LRU here is one list, not memcached's
+ * segmented HOT/WARM/COLD one (stats settings: lru_segmented no), so the segment lines are left out
+ * as memcached leaves them out without segments (number_hot, age_warm, hits_to_*...), and the counts
+ * of what only a segmented LRU or memcached's locking does are 0 (tailrepairs, evicted_active,
+ * lrutail_reflocked, moves_*). Memory is not allocated per class either: nothing is reclaimed
+ * directly by an allocating class, so direct_reclaims is left out rather than guessed.
+ */
 function items(store: ItemStore, settings: Settings, server: ServerState): Pairs {
   const nowSec = Math.floor(Date.now() / 1000);
   const pairs: Pairs = [];
   for (const [cls, c] of perClass(store)) {
     const counted = server.classStats?.of(cls);
+    const reclaims = store.classReclaims(cls);
+    const crawled = server.crawlerOf?.(cls) ?? { itemsChecked: 0, reclaimed: 0 };
     pairs.push(
       [`items:${cls}:number`, String(c.count)],
       [`items:${cls}:age`, String(Math.max(0, nowSec - c.oldestAccessSec))],
@@ -220,7 +232,17 @@ function items(store: ItemStore, settings: Settings, server: ServerState): Pairs
       [`items:${cls}:evicted_nonzero`, String(counted?.evictedNonzero ?? 0)],
       [`items:${cls}:evicted_time`, String(counted?.evictedTimeSec ?? 0)],
       [`items:${cls}:outofmemory`, String(counted?.outOfMemory ?? 0)],
+      [`items:${cls}:tailrepairs`, '0'],
+      [`items:${cls}:reclaimed`, String(reclaims.reclaimed)],
+      [`items:${cls}:expired_unfetched`, String(reclaims.expiredUnfetched)],
       [`items:${cls}:evicted_unfetched`, String(counted?.evictedUnfetched ?? 0)],
+      [`items:${cls}:evicted_active`, '0'],
+      [`items:${cls}:crawler_reclaimed`, String(crawled.reclaimed)],
+      [`items:${cls}:crawler_items_checked`, String(crawled.itemsChecked)],
+      [`items:${cls}:lrutail_reflocked`, '0'],
+      [`items:${cls}:moves_to_cold`, '0'],
+      [`items:${cls}:moves_to_warm`, '0'],
+      [`items:${cls}:moves_within_lru`, '0'],
     );
   }
   return pairs;

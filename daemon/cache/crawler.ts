@@ -23,6 +23,7 @@
  * - Reclaiming is local, like eviction: a dead item reads as missing everywhere, so which node took
  *   it out when changes nothing a client sees.
  */
+import { MAX_SLAB_CLASS_ID } from './slab-classes';
 import type { ItemStore, StoredItem } from './store';
 
 /** Items checked per step; the crawler yields the event loop between steps (memcached: crawls_persleep). */
@@ -105,6 +106,9 @@ export class ExpiryCrawler {
   private itemsChecked = 0;
   private stopped = false;
   private awaited: AwaitedPass | null = null;
+  /** Per class (stats items): items checked and reclaimed, index = class id. */
+  private readonly checkedByClass = new Float64Array(MAX_SLAB_CLASS_ID + 1);
+  private readonly reclaimedByClass = new Float64Array(MAX_SLAB_CLASS_ID + 1);
 
   constructor(
     private readonly store: ItemStore,
@@ -155,10 +159,17 @@ export class ExpiryCrawler {
     return { running: this.pass !== null, starts: this.starts, reclaimed: this.reclaimed, itemsChecked: this.itemsChecked };
   }
 
+  /** One class's share of crawler_items_checked and crawler_reclaimed. */
+  classStats(cls: number): { itemsChecked: number; reclaimed: number } {
+    return { itemsChecked: this.checkedByClass[cls], reclaimed: this.reclaimedByClass[cls] };
+  }
+
   resetStats(): void {
     this.starts = 0;
     this.reclaimed = 0;
     this.itemsChecked = 0;
+    this.checkedByClass.fill(0);
+    this.reclaimedByClass.fill(0);
   }
 
   private begin(classes: ReadonlySet<number> | undefined): void {
@@ -203,9 +214,11 @@ export class ExpiryCrawler {
         pass.checkedPerClass.set(item.cls, checked + 1);
       }
       this.itemsChecked++;
+      this.checkedByClass[item.cls]++;
       if (this.keep(item.id)) continue;
       if (this.store.reclaimIfDead(item, nowSec) !== undefined) {
         this.reclaimed++;
+        this.reclaimedByClass[item.cls]++;
       } else if (item.exptimeSec !== 0) {
         const left = item.exptimeSec - nowSec;
         if (left <= 0) pass.awaitingDecision++;

@@ -69,6 +69,7 @@ it('a lagging follower keeps an item it reads as expired until the touch that sa
       return { cancel: () => undefined };
     },
     nowSec: () => followerClock.sec,
+    clockMs: () => followerClock.sec * 1000,
   });
   crawler.crawl();
   for (let i = 0; i < 10 && crawler.stats().running; i++) await settle();

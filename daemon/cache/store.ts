@@ -146,6 +146,14 @@ export class ItemStore {
   /** Items and their bytes per class (index = class id). */
   private readonly classItems = new Float64Array(MAX_SLAB_CLASS_ID + 1);
   private readonly classBytes = new Float64Array(MAX_SLAB_CLASS_ID + 1);
+  /** `reclaimed` and `expired_unfetched` per class (stats items), as the totals count them. */
+  private readonly classReclaimed = new Float64Array(MAX_SLAB_CLASS_ID + 1);
+  private readonly classExpiredUnfetched = new Float64Array(MAX_SLAB_CLASS_ID + 1);
+
+  /** A class's share of `reclaimed` and `expired_unfetched` since the last stats reset. */
+  classReclaims(cls: number): { reclaimed: number; expiredUnfetched: number } {
+    return { reclaimed: this.classReclaimed[cls], expiredUnfetched: this.classExpiredUnfetched[cls] };
+  }
 
   /** Classes that hold items, in order, with their count and bytes. */
   classTally(): Array<{ cls: number; count: number; bytes: number }> {
@@ -383,15 +391,22 @@ export class ItemStore {
     if (!item.linked) return undefined;
     const gone = this.deadReasonAt(item, nowSec);
     if (gone === undefined || !this.removable(item)) return undefined;
-    if (gone === 'expired' && !item.fetched) this.expiredUnfetched++;
+    if (gone === 'expired' && !item.fetched) {
+      this.expiredUnfetched++;
+      this.classExpiredUnfetched[item.cls]++;
+    }
     this.remove(item.id, item);
     return gone;
   }
 
   /** An expired item is taken out (by a lookup, or replaced by a set). */
   private countReclaimed(item: StoredItem): void {
-    if (!item.fetched) this.expiredUnfetched++;
+    if (!item.fetched) {
+      this.expiredUnfetched++;
+      this.classExpiredUnfetched[item.cls]++;
+    }
     this.reclaimed++;
+    this.classReclaimed[item.cls]++;
   }
 
   /** Evict least recently used items until `bytes` more fit under the limit. */
@@ -465,6 +480,8 @@ export class ItemStore {
     this.expiredUnfetched = 0;
     this.evictedUnfetched = 0;
     this.reclaimed = 0;
+    this.classReclaimed.fill(0);
+    this.classExpiredUnfetched.fill(0);
   }
 
   /** Drop everything before a snapshot is installed (state transfer). CAS numbering is kept. */

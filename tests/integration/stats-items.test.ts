@@ -2,11 +2,13 @@
  * `stats items` and `stats slabs` on a real daemon: per-class evictions and -M refusals are counted
  * (they read 0 whatever happened), the per-class numbers add up to the general ones, memcached-tool's
  * display shows them, and a class of hundreds of thousands of items is reported (it used to drop the
- * connection: the oldest access was taken with a spread of every item's time).
+ * connection: the oldest access was taken with a spread of every item's time). Expired items taken
+ * out by lookups and by the crawler are counted in their class too, under memcached's field names
+ * and in its order.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import { startSubject } from '../helpers/target';
+import { startReference, startSubject } from '../helpers/target';
 import { trackedServers } from '../helpers/tracked-servers';
 
 jest.setTimeout(60_000);
@@ -85,4 +87,38 @@ it('reports a class of 300,000 items in stats items and stats slabs', async () =
   expect(items.get('items:1:number')).toBe(n);
   const slabs = stats(await session.text('stats slabs\r\n'));
   expect(slabs.get('1:used_chunks')).toBe(n);
+});
+
+it('counts reclaimed, expired_unfetched and the crawler per class, with memcached\'s fields in its order', async () => {
+  const { session } = await tracked.open(startSubject);
+  const big = 'b'.repeat(5000);
+  // Short-lived items in two classes; some are read before they expire.
+  for (let i = 0; i < 6; i++) await session.text(`set s${i} 0 1 1\r\nx\r\nset b${i} 0 1 ${big.length}\r\n${big}\r\n`);
+  await session.text('get s0 s1 b0\r\n');
+  await new Promise((r) => setTimeout(r, 2200));
+  // Lookups meet s0..s2 and b0 expired (s2 never read); the crawler takes the rest.
+  await session.text('get s0 s1 s2 b0\r\n');
+  expect(await session.text('lru_crawler crawl all\r\n')).toBe('OK\r\n');
+  for (let i = 0; i < 100 && stats(await session.text('stats\r\n')).get('lru_crawler_running') !== 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const general = stats(await session.text('stats\r\n'));
+  // The classes are emptied by it all, and memcached lists only classes that hold items: keep one in each.
+  await session.text(`set keep-s 0 0 1\r\nx\r\nset keep-b 0 0 ${big.length}\r\n${big}\r\n`);
+  const items = stats(await session.text('stats items\r\n'));
+  const [small, large] = [...items.keys()].filter((k) => /^items:\d+:number$/.test(k)).map((k) => k.split(':')[1]);
+  expect(items.get(`items:${small}:reclaimed`)).toBe(3);
+  expect(items.get(`items:${large}:reclaimed`)).toBe(1);
+  expect(items.get(`items:${small}:expired_unfetched`)).toBe(1 + 3); // s2 by the lookup, s3..s5 by the crawler
+  expect(items.get(`items:${large}:expired_unfetched`)).toBe(5); // b1..b5 (b0 was read)
+  expect(items.get(`items:${small}:crawler_reclaimed`)).toBe(3);
+  expect(items.get(`items:${large}:crawler_reclaimed`)).toBe(5);
+  for (const field of ['reclaimed', 'expired_unfetched', 'crawler_reclaimed', 'crawler_items_checked']) {
+    expect([field, sumOver(items, field)]).toEqual([field, general.get(field)]);
+  }
+  // memcached 1.6.18's fields, in its order, less those of its segmented LRU and of per-class allocation.
+  const reference = (await tracked.open(startReference)).session;
+  await reference.text('set a 0 0 1\r\nx\r\n');
+  const fieldsOf = (text: string, cls: string): string[] => [...text.matchAll(new RegExp(`^STAT items:${cls}:(\\S+) `, 'gm'))].map((m) => m[1]);
+  const segmentedOnly = /^(number_(hot|warm|cold)|age_(hot|warm)|hits_to_\w+|direct_reclaims)$/;
+  expect(fieldsOf(await session.text('stats items\r\n'), small))
+    .toEqual(fieldsOf(await reference.text('stats items\r\n'), '1').filter((f) => !segmentedOnly.test(f)));
 });
