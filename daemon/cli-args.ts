@@ -15,7 +15,7 @@ const IGNORED_SUBOPTIONS = new Set([
   'maxconns_fast', 'no_maxconns_fast', 'hashpower', 'tail_repair_time', 'hash_algorithm',
   'read_buf_mem_limit', 'lru_maintainer', 'no_lru_maintainer', 'hot_lru_pct',
   'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl', 'slab_chunk_max', 'watcher_logbuf_size',
-  'worker_logbuf_size', 'track_sizes', 'no_hashexpand', 'modern', 'no_modern', 'slab_reassign', 'slab_automove',
+  'worker_logbuf_size', 'no_hashexpand', 'modern', 'no_modern', 'slab_reassign', 'slab_automove',
   'slab_automove_ratio', 'slab_automove_window', 'no_inline_ascii_resp', 'no_chunked_items', 'sock_cookie_id',
 ]);
 
@@ -25,6 +25,8 @@ export interface ExtendedOptions {
   ssl: Record<string, string>;
   /** lru_crawler, no_lru_crawler, lru_crawler_sleep, lru_crawler_tocrawl: the expiry crawler (cache/crawler.ts). */
   crawler: Partial<CrawlerSettings>;
+  /** track_sizes: `stats sizes` counts from the start. */
+  trackSizes: boolean;
   /** Suboptions accepted and ignored (the caller warns about them). */
   ignored: string[];
 }
@@ -34,7 +36,7 @@ export interface ExtendedOptions {
  * own words (it exits too); known ones we do not implement are accepted and reported as ignored.
  */
 export function parseExtendedOptions(lists: string[]): ExtendedOptions {
-  const out: ExtendedOptions = { idleTimeoutSec: 0, ssl: {}, crawler: {}, ignored: [] };
+  const out: ExtendedOptions = { idleTimeoutSec: 0, ssl: {}, crawler: {}, trackSizes: false, ignored: [] };
   for (const item of lists.flatMap((list) => list.split(','))) {
     const eq = item.indexOf('=');
     const name = eq < 0 ? item : item.slice(0, eq);
@@ -53,6 +55,8 @@ export function parseExtendedOptions(lists: string[]): ExtendedOptions {
       if (value === undefined) throw new Error('Missing lru_crawler_tocrawl value');
       if (!/^\d+$/.test(value) || Number(value) > 2 ** 32 - 1) throw new Error('lru_crawler_tocrawl takes a numeric 32bit value');
       out.crawler.toCrawl = Number(value);
+    } else if (name === 'track_sizes') {
+      out.trackSizes = true;
     } else if (name.startsWith('ssl_')) {
       out.ssl[name] = value ?? '';
     } else if (IGNORED_SUBOPTIONS.has(name) || name.startsWith('ext_')) {

@@ -98,6 +98,7 @@ async function main(): Promise<void> {
       dumpEnabled: !args.X,
       watchEnabled: !args.W,
       crawler: { ...defaultCrawlerSettings(), ...extended.crawler },
+      trackSizes: extended.trackSizes,
     },
     log,
     node && ((counters, onOutOfMemory) => {

@@ -59,6 +59,11 @@ export interface ServerContext {
   resetStats(): void;
   /** `verbosity N`. */
   setVerbosity(level: number): void;
+  /**
+   * `stats sizes_enable` / `sizes_disable`: turns this node's item size histogram on or off; the
+   * status lines memcached answers (sizes_status, and sizes_error when it cannot).
+   */
+  setSizesTracking(on: boolean): Array<[string, string]>;
   /** `cache_memlimit`: the item memory limit of this node from now on. */
   setMemoryLimit(bytes: number): void;
   /** Largest key in bytes (250, as memcached). */

@@ -6,6 +6,7 @@ import * as net from 'net';
 import * as tls from 'tls';
 import { defaultCrawlerSettings, ExpiryCrawler } from './cache/crawler';
 import { LocalEngine } from './cache/engine';
+import { sizesTracking } from './cache/size-histogram';
 import type { ItemStore } from './cache/store';
 import type { CacheEngine } from './cache/types';
 import { Connection, ConnectionStats } from './connection';
@@ -109,6 +110,8 @@ export class CacheServer {
     this.prefixStats = new PrefixStats(settings.prefixDelimiter);
     settings.crawler ??= defaultCrawlerSettings();
     const hooks = this.hooks;
+    // -o track_sizes under -C: memcached cannot count without CAS uniques either (stats sizes says disabled).
+    if (settings.trackSizes === true && this.engine.store.enableSizes() !== 'enabled') log.info('-o track_sizes: no item size histogram without CAS (-C)');
     this.crawler = new ExpiryCrawler(this.engine.store, settings.crawler, undefined,
       hooks ? (id) => hooks.engine.isPending(id) : undefined);
     this.watch = new WatchHub(this.engine.store);
@@ -229,6 +232,7 @@ export class CacheServer {
       crawler: this.crawler,
       metadump: (classes, pause) => metadumpChunks(this.engine.store, classes, pause),
       cachedump: (classId, limit) => cachedumpText(this.engine.store, classId, limit),
+      setSizesTracking: (on) => sizesTracking(this.engine.store, on),
       setMemoryLimit: (bytes: number) => {
         this.settings.memoryLimitBytes = bytes;
         engine.setMemoryLimit(bytes);

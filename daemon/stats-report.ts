@@ -47,6 +47,8 @@ export interface Settings {
   crawler?: CrawlerSettings;
   /** `-B`: ascii, binary or auto. */
   bindingProtocol?: 'ascii' | 'binary' | 'auto';
+  /** `-o track_sizes`: the item size histogram (stats sizes) is on from the start. */
+  trackSizes?: boolean;
 }
 
 /** A client connection or (state conn_listening, no listenAddr) a listening socket, as `stats conns` shows it. */
@@ -99,7 +101,10 @@ export function statsGroup(
     case 'items': return items(store, settings, server);
     case 'slabs': return slabs(store, settings);
     case 'conns': return conns(server);
-    case 'sizes': return [['sizes_status', 'disabled']];
+    case 'sizes': {
+      const buckets = store.sizeBuckets();
+      return buckets === null ? [['sizes_status', 'disabled']] : buckets.map(([bytes, count]) => [String(bytes), String(count)]);
+    }
     case 'mu': return undefined; // a single node has no replication: the server adds it in a cluster
   }
   return undefined;
@@ -190,6 +195,7 @@ function settingsPairs(settings: Settings, server: ServerState): Pairs {
     ['dump_enabled', settings.dumpEnabled === false ? 'no' : 'yes'],
     ['lru_segmented', 'no'],
     ['idle_timeout', String(settings.idleTimeoutSec ?? 0)],
+    ['track_sizes', settings.trackSizes === true ? 'yes' : 'no'],
     ...tlsSettingsPairs(settings.tls),
   ];
 }

@@ -16,6 +16,7 @@
  * - `lastCas` is the highest CAS unique ever applied or consumed; CAS uniques come from effects.
  */
 import type { Effect, PutEffect } from './effects';
+import { SizeHistogram } from './size-histogram';
 import { MAX_SLAB_CLASS_ID } from './slab-classes';
 import type { ItemView } from './types';
 
@@ -178,6 +179,32 @@ export class ItemStore {
   private tally(item: StoredItem, sign: 1 | -1): void {
     this.classItems[item.cls] += sign;
     this.classBytes[item.cls] += sign * item.bytes;
+    if (this.sizes !== null) {
+      if (sign > 0) this.sizes.added(item);
+      else this.sizes.removed(item);
+    }
+  }
+
+  /** `stats sizes`: the item size histogram while it is on (size-histogram.ts). */
+  private sizes: SizeHistogram | null = null;
+
+  /**
+   * `stats sizes_enable` / `-o track_sizes`: counts the items stored from now on (memcached does
+   * not count those already stored). Without CAS uniques it cannot tell them apart, and refuses.
+   */
+  enableSizes(): 'enabled' | 'cas_support_disabled' {
+    if (this.casBytes === 0) return 'cas_support_disabled';
+    this.sizes ??= new SizeHistogram(this.lastCas + 1n);
+    return 'enabled';
+  }
+
+  disableSizes(): void {
+    this.sizes = null;
+  }
+
+  /** The histogram's non-empty buckets, or null while it is off. */
+  sizeBuckets(): Array<[number, number]> | null {
+    return this.sizes?.buckets() ?? null;
   }
 
   /** A new item memory limit (cache_memlimit); `evictNow`: evict least recently used items down to it. */
@@ -452,6 +479,7 @@ export class ItemStore {
   private clearItems(): void {
     this.classItems.fill(0);
     this.classBytes.fill(0);
+    this.sizes?.clear();
     this.items.clear();
     this.lruOldest = null;
     this.lruNewest = null;

@@ -259,6 +259,12 @@ class AsciiHandler implements ProtocolHandler {
         if (classId > MAX_SLAB_CLASS_ID) return line('CLIENT_ERROR Illegal slab id');
         return Buffer.from(ctx.cachedump(classId, limit), 'latin1');
       }
+      case 'sizes_enable': case 'sizes_disable': {
+        // memcached answers these with the status lines alone, no END.
+        let text = '';
+        for (const [name, value] of ctx.setSizesTracking(sub === 'sizes_enable')) text += `STAT ${name} ${value}\r\n`;
+        return Buffer.from(text, 'latin1');
+      }
       case 'settings': case 'items': case 'slabs': case 'conns': case 'sizes': case 'mu': {
         const pairs = ctx.stats(sub as StatsGroup);
         return pairs === undefined ? line('ERROR') : statsReply(pairs);

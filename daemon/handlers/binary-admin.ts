@@ -36,6 +36,8 @@ export function handleStat(ctx: ServerContext, req: BinaryRequest): Buffer {
     return encodeResponse({ opcode, opaque });
   }
   if (name.startsWith('detail')) return detailStat(ctx, req, name.slice('detail'.length));
+  // memcached sends no terminator after these, leaving a binary client waiting: this one ends them.
+  if (name === 'sizes_enable' || name === 'sizes_disable') return encodeStats(opcode, opaque, ctx.setSizesTracking(name === 'sizes_enable'));
   let group: StatsGroup | undefined;
   if (name.startsWith('settings')) group = 'settings';
   else if (name === 'items' || name === 'slabs' || name === 'sizes' || name === 'mu') group = name;

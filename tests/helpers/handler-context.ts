@@ -9,6 +9,7 @@ import { newCommandCounters, ServerContext, StatsGroup } from '../../daemon/cont
 import type { ReplySink } from '../../daemon/handlers/types';
 import { cachedumpText } from '../../daemon/cachedump';
 import { metadumpChunks } from '../../daemon/metadump';
+import { sizesTracking } from '../../daemon/cache/size-histogram';
 import { PrefixStats } from '../../daemon/prefix-stats';
 import { Settings, statsGroup } from '../../daemon/stats-report';
 
@@ -44,6 +45,7 @@ export function makeContext(wrap: (engine: LocalEngine) => CacheEngine = (e) => 
       prefixStats.reset();
     },
     setVerbosity: (level) => verbosity.push(level),
+    setSizesTracking: (on) => sizesTracking(local.store, on),
     setMemoryLimit: (bytes) => {
       settings.memoryLimitBytes = bytes;
       local.setMemoryLimit(bytes);
