@@ -180,6 +180,14 @@ export function parseLine(rawLine: string, limits: LineLimits): LineOutcome {
       if (level === undefined) return reply(FORMAT, noreply);
       return cmd({ kind: 'verbosity', level: Math.min(level, 2), noreply });
     }
+    // memcached's tuning of its own allocator and LRU segments, and its external storage: there is
+    // nothing of the kind here, and a plain ERROR (unknown command) would not say so.
+    case 'slabs':
+      return reply(`ERROR ${words[1] === 'reassign' || words[1] === 'automove' ? `slabs ${words[1]}` : 'slabs'} is not supported: items are allocated one by one, there are no slab pages to move`);
+    case 'lru':
+      return reply('ERROR lru is not supported: the LRU is one list (lru_segmented no), there are no segments to tune');
+    case 'extstore':
+      return reply('ERROR extstore is not supported: items are kept in memory only');
     default: {
       // memcached closes on what looks like an HTTP request line.
       if (words[words.length - 1].startsWith('HTTP/')) return cmd({ kind: 'close', reason: 'HTTP request on the memcached port' });

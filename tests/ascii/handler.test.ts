@@ -27,6 +27,19 @@ describe('ASCII handler (in process)', () => {
     });
   });
 
+  test('memcached commands for what mucached does not have say so', async () => {
+    const { send, sink } = session();
+    send('slabs automove 1\r\nslabs reassign 1 2\r\nlru mode flat\r\nextstore free_memchunks 0 0\r\nnosuchcommand\r\n');
+    expect((await sink.text()).split('\r\n')).toEqual([
+      'ERROR slabs automove is not supported: items are allocated one by one, there are no slab pages to move',
+      'ERROR slabs reassign is not supported: items are allocated one by one, there are no slab pages to move',
+      'ERROR lru is not supported: the LRU is one list (lru_segmented no), there are no segments to tune',
+      'ERROR extstore is not supported: items are kept in memory only',
+      'ERROR',
+      '',
+    ]);
+  });
+
   test('stats formats the context pairs; reset and verbosity reach the context', async () => {
     const { send, sink, verbosity, ctx } = session();
     send('get x\r\nstats\r\nstats reset\r\nverbosity 5\r\nverbosity 1 noreply\r\nstats settings\r\n');
