@@ -15,7 +15,7 @@ import { CommandSequencer } from './command-sequencer';
 import { handleFlush, handleStat, handleVersion } from './binary-admin';
 import { BinarySasl } from './binary-sasl';
 import { handleGet, handleTouch } from './binary-read';
-import { failure, success } from './binary-reply';
+import { engineFailure, failure, success } from './binary-reply';
 import { handleAppend, handleArith, handleDelete, handleStore, handleTooLarge } from './binary-write';
 
 export const createBinaryHandler: HandlerFactory = (ctx, sink) => {
@@ -59,7 +59,10 @@ function execute(ctx: ServerContext, sink: ReplySink, sequencer: CommandSequence
       sink.reply(sequencer.run(() => handleTooLarge(ctx, command)));
       return;
     case 'request':
-      sink.reply(sequencer.run(() => dispatch(ctx, command)));
+      sink.reply(sequencer.run(() => {
+        const reply = dispatch(ctx, command);
+        return reply instanceof Promise ? reply.catch((err: unknown) => engineFailure(command, err)) : reply;
+      }));
       if (command.command === Opcode.QUIT) sink.closeAfterReplies('quit');
       return;
   }

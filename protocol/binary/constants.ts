@@ -82,6 +82,10 @@ export const Status = {
   AUTH_ERROR: 0x20,
   UNKNOWN_COMMAND: 0x81,
   ENOMEM: 0x82,
+  /** The protocol's "Internal error": here, a replicated write whose outcome is unknown. */
+  EINTERNAL: 0x84,
+  /** The protocol's "Temporary failure": here, a replicated write refused before it took effect (no leader in time). */
+  ETMPFAIL: 0x86,
 } as const;
 
 export type StatusCode = (typeof Status)[keyof typeof Status];
