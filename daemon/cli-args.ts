@@ -127,6 +127,10 @@ export function parseArgs(argv: string[]) {
     .option('id', { type: 'number', describe: 'cluster mode: this node\'s id (or env SID)' })
     .option('config', { type: 'string', describe: 'cluster mode: cluster JSON file (fabric, secret, nodes); env IDS=1,2,3 alone describes a local group' })
     .option('write-deadline-ms', { type: 'number', default: 5000, describe: 'cluster mode: a write not proposed within this many ms of its arrival (waiting for a leader, for room in the replication backlog) fails with SERVER_ERROR and never takes effect later' })
+    .option('reads', {
+      choices: ['local', 'linearizable'] as const, default: 'local' as const,
+      describe: 'cluster mode: local = get/gets read this node\'s copy at once (a follower\'s may lag by a few entries); linearizable = each read first waits until this node applied every write committed before it (a fence through the leader), so it sees every acknowledged write',
+    })
     .option('fabric', { choices: ['shm', 'tcp', 'verbs'] as const, default: 'shm' as const, describe: 'fabric for an IDS-only group' });
   for (const f of NO_EFFECT_FLAGS) {
     const takesValue = f.flag === 'f' || f.flag === 'n' || f.flag === 'R';

@@ -107,7 +107,11 @@ async function main(): Promise<void> {
         itemSizeMaxBytes: parseSize(args.I), counters, log, leaderWaitMs: args['write-deadline-ms'],
         evictions: !args.M, casEnabled: !args.C, onOutOfMemory,
       }, loadOpenFabric());
-      return { engine: replica.engine, muStats: () => muStats(replica!) };
+      const engine = replica.engine;
+      return {
+        engine, muStats: () => muStats(replica!),
+        ...(args.reads === 'linearizable' ? { readBarrier: () => engine.reads.wait() } : {}),
+      };
     }),
   );
   if (sasl) server.ctx.sasl = sasl;

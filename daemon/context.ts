@@ -64,6 +64,11 @@ export interface ServerContext {
    * status lines memcached answers (sizes_status, and sizes_error when it cannot).
    */
   setSizesTracking(on: boolean): Array<[string, string]>;
+  /**
+   * `--reads linearizable` in a cluster: get, gets, me and binary get wait for it, then read this
+   * node's copy (read-barrier.ts); absent, they read at once (a follower's copy may lag).
+   */
+  readBarrier?: () => Promise<void>;
   /** `cache_memlimit`: the item memory limit of this node from now on. */
   setMemoryLimit(bytes: number): void;
   /** Largest key in bytes (250, as memcached). */

@@ -46,6 +46,8 @@ export interface ClusterHooks {
   /** `isPending`: a write in flight refers to the item stored under this id (the crawler leaves it). */
   engine: CacheEngine & { readonly store: ItemStore; isPending(id: string): boolean };
   muStats(): Array<[string, string]>;
+  /** `--reads linearizable`: every plain read waits for this first (read-barrier.ts). */
+  readBarrier?: () => Promise<void>;
 }
 
 export interface ServerOptions extends Settings {
@@ -211,6 +213,7 @@ export class CacheServer {
       version: VERSION,
       maxKeyBytes: 250,
       prefixStats: this.prefixStats,
+      ...(this.hooks?.readBarrier !== undefined ? { readBarrier: this.hooks.readBarrier } : {}),
       stats: (group: StatsGroup) =>
         group === 'mu' && this.hooks ? this.hooks.muStats() : statsGroup(group, this.counters, this.engine.store, this.settings, this.state()),
       resetStats: () => {

@@ -36,6 +36,7 @@ import { LocalEngine, unixNowSec } from './engine';
 import { LostEntries, LostFate } from './lost-entries';
 import { OutcomeRecord, outcomeRecord, OutcomeTable, TagSource, WriteTag } from './outcomes';
 import { PendingOverlay } from './pending-overlay';
+import { ReadIndexBarrier } from './read-barrier';
 import type { CacheEngine, ItemView, MetaGetResult, WriteOp, WriteResultFor } from './types';
 
 /** The part of a Mu node the engine uses (mu-core's MuNode provides it). */
@@ -181,6 +182,8 @@ export class ReplicatedEngine implements CacheEngine {
   /** The latest decision time among the entries applied (their puts' storedAtSec): removalClockSec on a follower. */
   private logClockSec = 0;
   private fencing = false;
+  /** `--reads linearizable`: what a read waits for before it reads this node's copy (read-barrier.ts). */
+  readonly reads: ReadIndexBarrier;
 
   constructor(private readonly options: ReplicatedEngineOptions) {
     this.tags = new TagSource(options.selfId);
@@ -198,6 +201,7 @@ export class ReplicatedEngine implements CacheEngine {
       return log !== null && log.role === 'leader' && this.appliedIndex >= (log.termStartIndex ?? 0) ? clockSec() : this.logClockSec;
     };
     this.decider = new Decider(this.overlay, options, clockSec);
+    this.reads = new ReadIndexBarrier({ fence: (deadlineMs) => this.fence(deadlineMs), whenApplied: (index) => this.whenApplied(index) }, options.leaderWaitMs);
   }
 
   /** Wiring happens after construction: the Mu node needs `applyEntry` as its entry handler. */

@@ -29,6 +29,9 @@ export function muStats(replica: Replica): Array<[string, string]> {
     ['mu_lost_lead_writes_applied', String(replica.engine.lostWriteCounts.applied)],
     ['mu_lost_lead_writes_decided_again', String(replica.engine.lostWriteCounts.decidedAgain)],
     ['mu_lost_lead_writes_unknown', String(replica.engine.lostWriteCounts.unknown)],
+    // --reads linearizable: reads that waited for a fence, and the fences they shared.
+    ['mu_linearizable_reads', String(replica.engine.reads.reads)],
+    ['mu_read_fences', String(replica.engine.reads.fences)],
     ['mu_replicated_writes', String(lat.count)],
     ['mu_replication_p50_ns', String(lat.p50)],
     ['mu_replication_p99_ns', String(lat.p99)],

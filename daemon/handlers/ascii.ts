@@ -11,7 +11,8 @@ import { AsciiParser } from '../../protocol/ascii/parser';
 import { safeStrtoul } from '../../protocol/ascii/numbers';
 import type { HandlerFactory, ProtocolHandler, ReplySink } from './types';
 import { executeGet } from './ascii-get';
-import { countCas, fireAndForget, formatResult } from './ascii-reply';
+import { countCas, fireAndForget, formatResult, serverError } from './ascii-reply';
+import { afterReadBarrier } from './linearizable-read';
 import { executeMeta } from './meta';
 import { crawlerReply } from './crawler-command';
 import { MAX_SLAB_CLASS_ID } from '../cache/slab-classes';
@@ -83,7 +84,8 @@ class AsciiHandler implements ProtocolHandler {
     const counters = ctx.counters;
     switch (c.kind) {
       case 'get':
-        sink.reply(executeGet(ctx, c));
+        // gat and gats are writes (touches), linearizable as every write is.
+        sink.reply(c.variant === 'get' || c.variant === 'gets' ? afterReadBarrier(ctx, () => executeGet(ctx, c), serverError) : executeGet(ctx, c));
         return;
       case 'store': {
         ctx.prefixStats.recordSet(c.key);

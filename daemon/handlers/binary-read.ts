@@ -4,15 +4,18 @@ import { whenReady, type ItemView, type MaybePromise } from '../cache/types';
 import { Opcode, Status } from '../../protocol/binary/constants';
 import type { BinaryRequest } from '../../protocol/binary/commands';
 import { encodeItem, encodeKeyMiss } from '../../protocol/binary/encode';
-import { failure, NO_REPLY } from './binary-reply';
+import { engineFailure, failure, NO_REPLY } from './binary-reply';
+import { afterReadBarrier } from './linearizable-read';
 
-export function handleGet(ctx: ServerContext, req: BinaryRequest): Buffer {
-  const item = ctx.engine.get(req.key);
-  ctx.counters.cmd_get++;
-  if (item) ctx.counters.get_hits++;
-  else ctx.counters.get_misses++;
-  ctx.prefixStats.recordGet(req.key, item !== undefined);
-  return itemReply(req, item);
+export function handleGet(ctx: ServerContext, req: BinaryRequest): MaybePromise<Buffer> {
+  return afterReadBarrier(ctx, () => {
+    const item = ctx.engine.get(req.key);
+    ctx.counters.cmd_get++;
+    if (item) ctx.counters.get_hits++;
+    else ctx.counters.get_misses++;
+    ctx.prefixStats.recordGet(req.key, item !== undefined);
+    return itemReply(req, item);
+  }, (err) => engineFailure(req, err));
 }
 
 /**

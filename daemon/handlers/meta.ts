@@ -8,7 +8,8 @@ import type { AsciiCommand } from '../../protocol/ascii/commands';
 import { EMPTY, line, metaKeyFlag, metaReply } from '../../protocol/ascii/encode';
 import type { MetaFlags } from '../../protocol/ascii/meta-flags';
 import { absoluteExptime } from '../cache/decide';
-import { countCas, formatResult, nowSec } from './ascii-reply';
+import { countCas, formatResult, nowSec, serverError } from './ascii-reply';
+import { afterReadBarrier } from './linearizable-read';
 import { metaDebugLine } from './meta-debug';
 
 type MetaCommand = Extract<AsciiCommand, { kind: 'mg' | 'ms' | 'md' | 'ma' | 'me' }>;
@@ -20,11 +21,12 @@ export function executeMeta(ctx: ServerContext, c: MetaCommand): MaybePromise<Bu
     case 'ms': return metaSet(ctx, c.key, c.flags, c.value);
     case 'md': return metaDelete(ctx, c.key, c.flags);
     case 'ma': return metaArith(ctx, c.key, c.flags);
-    case 'me': {
-      ctx.counters.cmd_meta++;
-      const item = ctx.engine.get(c.key, false);
-      return item ? line(metaDebugLine(ctx, item, item.keyBinary)) : line('EN');
-    }
+    case 'me':
+      return afterReadBarrier(ctx, () => {
+        ctx.counters.cmd_meta++;
+        const item = ctx.engine.get(c.key, false);
+        return item ? line(metaDebugLine(ctx, item, item.keyBinary)) : line('EN');
+      }, serverError);
   }
 }
 

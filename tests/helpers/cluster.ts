@@ -150,7 +150,8 @@ export function frozenLeaderSuite(extraArgs: string[]): { cluster: () => TestClu
     await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
   });
   afterAll(async () => {
-    for (const n of cluster?.nodes ?? []) if (n.proc?.pid !== undefined && n.proc.exitCode === null) process.kill(n.proc.pid, 'SIGCONT');
+    // Only nodes still running (a test may have killed some: a signalled process has no exit code).
+    for (const n of cluster?.nodes ?? []) if (n.proc?.pid !== undefined && n.proc.exitCode === null && n.proc.signalCode === null) process.kill(n.proc.pid, 'SIGCONT');
     await cluster?.stopAll();
   });
   const port = (id: number) => cluster.nodes[id - 1].clientPort;

@@ -1,0 +1,12 @@
+/**
+ * `--reads linearizable` (ServerContext.readBarrier): a plain read runs once the barrier let it,
+ * so it sees every write acknowledged before it arrived; a barrier that fails becomes the
+ * protocol's error reply. Without a barrier the read runs at once, as before.
+ */
+import type { MaybePromise } from '../cache/types';
+import type { ServerContext } from '../context';
+
+export function afterReadBarrier(ctx: ServerContext, read: () => MaybePromise<Buffer>, failed: (err: unknown) => Buffer): MaybePromise<Buffer> {
+  const barrier = ctx.readBarrier?.();
+  return barrier === undefined ? read() : barrier.then(read, failed);
+}
