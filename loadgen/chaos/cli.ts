@@ -44,6 +44,7 @@ async function main(): Promise<number> {
     .option('big-value-bytes', { type: 'number', default: 0, describe: 'also write values of this size (larger than a log slot, 4 KiB: they replicate as multi-slot entries); 0 = small values only' })
     .option('big-value-percent', { type: 'number', default: 25, describe: 'share of sets and cas that write a big value' })
     .option('request-timeout-ms', { type: 'number', default: 1000, describe: 'a request without a reply by then has an unknown outcome' })
+    .option('reads', { choices: ['local', 'linearizable'] as const, default: 'local' as const, describe: "the daemons' --reads; linearizable: gets are checked for linearizability too (local: recorded, not checked, as followers may lag)" })
     .option('write-deadline-ms', { type: 'number', default: DEFAULT_CHAOS_WRITE_DEADLINE_MS, describe: "the daemons' --write-deadline-ms: past it a write is never proposed" })
     .option('unknown-horizon-ms', { type: 'number', describe: 'checker assumption: no request takes effect later than this after it was sent (default: write deadline + longest pause + a take-over margin)' })
     .option('item-size', { type: 'string', default: '64k', describe: "the daemons' -I (max item size; it also sizes the replicated log)" })
@@ -73,7 +74,7 @@ async function main(): Promise<number> {
   const onSignal = (): void => { void stopRegisteredChildren(2000).then(() => process.exit(130)); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const daemonArgs = ['-I', argv['item-size'], '--write-deadline-ms', String(argv['write-deadline-ms'])];
+  const daemonArgs = ['-I', argv['item-size'], '--write-deadline-ms', String(argv['write-deadline-ms']), '--reads', argv.reads];
   if (argv.soak) {
     const r = await runSoak({
       cli: argv.cli, fabric: argv.fabric, nodes: argv.nodes, durationMs: (argv.minutes ?? 30) * 60_000, sampleMs: argv['sample-seconds'] * 1000,
@@ -94,7 +95,7 @@ async function main(): Promise<number> {
     seed,
     workload: {
       clients: argv.clients, keys: argv.keys, requestTimeoutMs: argv['request-timeout-ms'], maxOpsPerClient: 50_000_000,
-      bigValueBytes: argv['big-value-bytes'], bigValuePercent: argv['big-value-percent'],
+      bigValueBytes: argv['big-value-bytes'], bigValuePercent: argv['big-value-percent'], strongReads: argv.reads === 'linearizable',
     },
     faults,
     unknownHorizonMs: argv['unknown-horizon-ms'] ?? unknownHorizonFor(argv['write-deadline-ms'], faults.maxPauseMs),

@@ -4,7 +4,8 @@
  * operation's invoke and return times. Values are unique (multiples of a million, so an incr chain
  * never reaches another write's value). A request that times out, loses its connection or gets a
  * server error has an unknown outcome; the client then moves to the next node. Gets are recorded
- * as weak reads: a follower serves them from its own, possibly lagging, state.
+ * as weak reads (a follower serves them from its own, possibly lagging, state) unless the daemons
+ * run with --reads linearizable (`strongReads`): then they are held to linearizability too.
  */
 import { performance } from 'perf_hooks';
 import type { Endpoint } from './chaos-cluster';
@@ -22,6 +23,8 @@ export interface WorkloadOptions {
   /** Size of the big values (0 or absent: none), written by this share (percent) of sets and cas. */
   bigValueBytes?: number;
   bigValuePercent?: number;
+  /** The daemons run with --reads linearizable: gets are checked like every other operation. */
+  strongReads?: boolean;
 }
 
 export interface Recorder {
@@ -69,6 +72,7 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
   // One string each, shared by every operation that names it (see resultOf).
   const keys = Array.from({ length: o.keys }, (_, k) => `chaos${k}`);
   const nodeNotes = nodes.map((_, n) => `node ${n + 1}`);
+  const weakReads = o.strongReads !== true;
   const casNotes = nodeNotes.map((n) => `gets for cas; ${n}`);
   /**
    * Records `op` as it ended. Built as one literal with every field in one order, so all recorded
@@ -114,7 +118,7 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
     let kind = pickKind(rng);
     const note = nodeNotes[nodeIndex];
     if (kind === 'cas') {
-      const gets: Op = { id: rec.nextId++, client, key, kind: 'get', invokeMs: nowMs(rec), returnMs: Infinity, weak: true, note: casNotes[nodeIndex] };
+      const gets: Op = { id: rec.nextId++, client, key, kind: 'get', invokeMs: nowMs(rec), returnMs: Infinity, weak: weakReads, note: casNotes[nodeIndex] };
       const reply = await exchange(gets, `gets ${key}\r\n`, true);
       if (reply === null) continue;
       let seen: { value: string; cas: string | null } | null;
@@ -128,7 +132,7 @@ export async function runClient(client: number, nodes: Endpoint[], rng: Rng, rec
       continue;
     }
     if (kind === 'get') {
-      const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: nowMs(rec), returnMs: Infinity, weak: true, note };
+      const op: Op = { id: rec.nextId++, client, key, kind, invokeMs: nowMs(rec), returnMs: Infinity, weak: weakReads, note };
       const r = await exchange(op, `get ${key}\r\n`, true);
       if (r === null) continue;
       let value: string | null;

@@ -19,6 +19,8 @@ export interface ShortRun {
   nodes: number;
   kinds: FaultKind[];
   durationMs: number;
+  /** The daemons' --reads: linearizable holds the gets to linearizability too. */
+  reads?: 'local' | 'linearizable';
 }
 
 export async function shortRun(s: ShortRun): Promise<ChaosResult> {
@@ -37,14 +39,14 @@ export async function shortRun(s: ShortRun): Promise<ChaosResult> {
     seed,
     // A fifth of the writes carry 10 KB values: entries in three log slots, so faults also land
     // between the parts of an entry (a stall after such a fail-over was found only this way).
-    workload: { clients: 4, keys: 6, requestTimeoutMs: 1000, maxOpsPerClient: 1_000_000, bigValueBytes: 10_000, bigValuePercent: 20 },
+    workload: { clients: 4, keys: 6, requestTimeoutMs: 1000, maxOpsPerClient: 1_000_000, bigValueBytes: 10_000, bigValuePercent: 20, strongReads: s.reads === 'linearizable' },
     faults,
     unknownHorizonMs: unknownHorizonFor(DEFAULT_CHAOS_WRITE_DEADLINE_MS, faults.maxPauseMs),
     // With 4 s horizons after unknown outcomes, a segment after a fault can need tens of millions of
     // steps (loadgen/chaos/run.ts). At 2M-6M steps a second, 100M per segment keeps the worst one
     // under a minute, inside the test's time limit; the total bound is the run's default.
     maxCheckStepsPerSegment: 100_000_000,
-    daemonArgs: ['-I', process.env.CHAOS_ITEM_SIZE ?? '64k', '--write-deadline-ms', String(DEFAULT_CHAOS_WRITE_DEADLINE_MS)],
+    daemonArgs: ['-I', process.env.CHAOS_ITEM_SIZE ?? '64k', '--write-deadline-ms', String(DEFAULT_CHAOS_WRITE_DEADLINE_MS), '--reads', s.reads ?? 'local'],
     freePort,
     logDir,
   });
