@@ -143,7 +143,9 @@ describe('-o parsing', () => {
   test('memcached\'s -o list: idle_timeout read, known options ignored, unknown refused', () => {
     const ok: ExtendedOptions = parseExtendedOptions(['modern,idle_timeout=30', 'no_lru_crawler', 'ext_path=/tmp/x:1G']);
     // no_lru_crawler is taken (it turns the expiry crawler off), not ignored.
-    expect(ok).toEqual({ idleTimeoutSec: 30, ssl: {}, crawler: { enabled: false }, ignored: ['modern', 'ext_path=/tmp/x:1G'] });
+    expect(ok).toEqual({ idleTimeoutSec: 30, ssl: {}, crawler: { enabled: false }, trackSizes: false, ignored: ['modern', 'ext_path=/tmp/x:1G'] });
+    // track_sizes is taken too (stats sizes from the start).
+    expect(parseExtendedOptions(['track_sizes']).trackSizes).toBe(true);
     expect(parseExtendedOptions([]).idleTimeoutSec).toBe(0);
     expect(parseExtendedOptions(['idle_timeout=0']).idleTimeoutSec).toBe(0);
     expect(() => parseExtendedOptions(['bogus'])).toThrow('Illegal suboption "bogus"');
