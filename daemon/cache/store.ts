@@ -273,17 +273,17 @@ export class ItemStore {
     return gone;
   }
 
+  /** The clock a dead item's removal is judged by: the decisions' (removalClockSec) or, alone, this node's. */
+  decisionClockSec(): number {
+    return this.removalClockSec?.() ?? this.clockSec();
+  }
+
   /**
    * Whether a dead item may be taken out now (it may be read as missing in any case). With a
    * `removalClockSec` (a replicated follower: the time of the latest decision it applied), only once
    * it is dead by that clock too: a touch the leader decided while the item was alive may still be
    * on its way, and it must find the item to keep the replicas alike.
    */
-  /** The clock a dead item's removal is judged by: the decisions' (removalClockSec) or, alone, this node's. */
-  decisionClockSec(): number {
-    return this.removalClockSec?.() ?? this.clockSec();
-  }
-
   private removable(item: StoredItem): boolean {
     return this.removalClockSec === undefined || this.deadReasonAt(item, this.removalClockSec()) !== undefined;
   }
