@@ -6,7 +6,7 @@
 import type { StoreResult } from '../cache/types';
 import type { ServerContext } from '../context';
 import type { AsciiCommand } from '../../protocol/ascii/commands';
-import { EMPTY, line, statsReply } from '../../protocol/ascii/encode';
+import { EMPTY, line, statLines, statsReply } from '../../protocol/ascii/encode';
 import { AsciiParser } from '../../protocol/ascii/parser';
 import { safeStrtoul } from '../../protocol/ascii/numbers';
 import type { HandlerFactory, ProtocolHandler, ReplySink } from './types';
@@ -261,12 +261,9 @@ class AsciiHandler implements ProtocolHandler {
         if (classId > MAX_SLAB_CLASS_ID) return line('CLIENT_ERROR Illegal slab id');
         return Buffer.from(ctx.cachedump(classId, limit), 'latin1');
       }
-      case 'sizes_enable': case 'sizes_disable': {
+      case 'sizes_enable': case 'sizes_disable':
         // memcached answers these with the status lines alone, no END.
-        let text = '';
-        for (const [name, value] of ctx.setSizesTracking(sub === 'sizes_enable')) text += `STAT ${name} ${value}\r\n`;
-        return Buffer.from(text, 'latin1');
-      }
+        return statLines(ctx.setSizesTracking(sub === 'sizes_enable'));
       case 'settings': case 'items': case 'slabs': case 'conns': case 'sizes': case 'mu': {
         const pairs = ctx.stats(sub as StatsGroup);
         return pairs === undefined ? line('ERROR') : statsReply(pairs);

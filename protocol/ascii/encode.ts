@@ -59,11 +59,20 @@ function putAscii(out: Buffer, at: number, text: string): number {
   return at + text.length;
 }
 
-/** `STAT name value` lines then END. */
-export function statsReply(pairs: Array<[string, string]>): Buffer {
+function statText(pairs: Array<[string, string]>): string {
   let text = '';
   for (const [name, value] of pairs) text += `STAT ${name} ${value}\r\n`;
-  return Buffer.from(text + 'END\r\n', 'latin1');
+  return text;
+}
+
+/** `STAT name value` lines, without END (`stats sizes_enable` answers so). */
+export function statLines(pairs: Array<[string, string]>): Buffer {
+  return Buffer.from(statText(pairs), 'latin1');
+}
+
+/** `STAT name value` lines then END. */
+export function statsReply(pairs: Array<[string, string]>): Buffer {
+  return Buffer.from(statText(pairs) + 'END\r\n', 'latin1');
 }
 
 /** The ` k<key>` meta return flag: base64 plus ` b` for binary keys. */
