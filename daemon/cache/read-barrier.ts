@@ -11,6 +11,8 @@
  * miss a write acknowledged in between). Each wait is bounded by the write deadline.
  */
 
+import { withDeadline } from './deadline';
+
 /** What the barrier needs of the replicated engine. */
 export interface ReadIndexSource {
   /** Commits a fence through whoever leads (here if we do); resolves with its index. */
@@ -65,14 +67,14 @@ export class ReadIndexBarrier {
     for (let attempt = 0; attempt < 1 + this.waitMs / RETRY_MS && Date.now() < deadlineMs; attempt++) {
       let index: number;
       try {
-        index = await bounded(this.source.fence(deadlineMs), deadlineMs);
+        index = await withDeadline(this.source.fence(deadlineMs), deadlineMs, deadlinePassed);
       } catch (err) {
         why = (err as Error).message;
         await new Promise((r) => setTimeout(r, RETRY_MS));
         continue;
       }
       try {
-        await bounded(this.source.whenApplied(index), deadlineMs);
+        await withDeadline(this.source.whenApplied(index), deadlineMs, deadlinePassed);
         return;
       } catch {
         throw new ReadUnconfirmedError(this.waitMs, `fence at index ${index} not applied here in time`);
@@ -82,10 +84,4 @@ export class ReadIndexBarrier {
   }
 }
 
-/** `wait`, or a rejection at `deadlineMs` (the wait goes on; its outcome is ignored). */
-function bounded<T>(wait: Promise<T>, deadlineMs: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('deadline passed')), Math.max(0, deadlineMs - Date.now()));
-    wait.then((v) => { clearTimeout(timer); resolve(v); }, (err) => { clearTimeout(timer); reject(err); });
-  });
-}
+const deadlinePassed = (): Error => new Error('deadline passed');

@@ -30,6 +30,7 @@
  */
 import type { CommandCounters } from '../context';
 import { CachePolicy, Decider, Limits } from './decide';
+import { withDeadline } from './deadline';
 import { decodeEntry, effectsBytes, encodeEffects, MAX_EFFECTS_PER_ENTRY, outcomeBytes, STAMP_BYTES } from './effect-codec';
 import type { Effect } from './effects';
 import { LocalEngine, unixNowSec } from './engine';
@@ -637,12 +638,9 @@ export class ReplicatedEngine implements CacheEngine {
     this.waiters = still;
   }
 
-  /** `wait`, or a WriteDeadlineError at `deadlineMs` (the wait goes on; its outcome is ignored). */
+  /** `wait` (one that never rejects), or a WriteDeadlineError at `deadlineMs`. */
   private untilDeadline<T>(wait: Promise<T>, deadlineMs: number, why: string): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new WriteDeadlineError(this.options.leaderWaitMs, why)), Math.max(0, deadlineMs - Date.now()));
-      wait.then((v) => { clearTimeout(timer); resolve(v); });
-    });
+    return withDeadline(wait, deadlineMs, () => new WriteDeadlineError(this.options.leaderWaitMs, why));
   }
 
   /** `op`, decided as `result`, committed at `index`: its answer (a vivifying mg has sent its win token). */
