@@ -22,7 +22,12 @@ test('a binary write that cannot be replicated gets an error reply and the conne
   await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
   const leader = await waitForLeader(cluster);
   const survivor = [1, 2, 3].find((id) => id !== leader)!;
-  for (const id of [1, 2, 3]) if (id !== survivor) await cluster.kill(id);
+  // The other follower first, then the leader: killed the other way round, the survivor could be
+  // elected by the follower in between and be left a leader without a majority, whose writes get no
+  // answer at all (a known gap, in the closing note), not the no-leader error this test is about.
+  const otherFollower = [1, 2, 3].find((id) => id !== leader && id !== survivor)!;
+  await cluster.kill(otherFollower);
+  await cluster.kill(leader);
   const session = await SentinelSession.open(cluster.nodes[survivor - 1].clientPort, 20_000);
   try {
     const [set, setq, get] = await session.binary(
