@@ -130,6 +130,12 @@ export class Connection implements ReplySink {
     return 'conn_read';
   }
 
+  /** The socket's file descriptor as `watch` names this client, where Node shows it. */
+  get fd(): number | undefined {
+    const fd = this.opts.watch?.conn.fd;
+    return fd !== undefined && fd >= 0 ? fd : undefined;
+  }
+
   get protocol(): 'ascii' | 'binary' | 'none' {
     if (!this.handler) return 'none';
     return this.handler === this.binaryHandler ? 'binary' : 'ascii';

@@ -72,8 +72,6 @@ export class CacheServer {
   /** One per interface of -l (or the -s socket), all serving alike. */
   private readonly servers: net.Server[] = [];
   private readonly conns = new Set<Connection>();
-  /** Each client's file descriptor, where Node shows it (stats conns numbers connections by it, as memcached does). */
-  private readonly connFds = new WeakMap<Connection, number>();
   private readonly connStats: ConnectionStats = { bytesRead: 0, bytesWritten: 0 };
   private totalConnections = 0;
   private rejectedConnections = 0;
@@ -261,7 +259,8 @@ export class CacheServer {
       conns: [
         ...this.listenerInfo(nowMs),
         ...[...this.conns].map((c) => ({
-          id: this.connFds.get(c) ?? c.id,
+          // memcached numbers connections by descriptor; ours where Node hides it.
+          id: c.fd ?? c.id,
           addr: this.peerName(c.socket),
           listenAddr: this.localName(c.socket),
           state: c.stateName,
@@ -309,7 +308,6 @@ export class CacheServer {
       },
     });
     this.conns.add(conn);
-    if (watched.fd >= 0) this.connFds.set(conn, watched.fd);
     if (this.watch.on.connevents) this.watch.connNew(watched);
     this.log.debug(`conn ${conn.id} new client connection from ${this.peerName(socket)}`);
   }
