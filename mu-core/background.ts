@@ -48,6 +48,12 @@ interface PeerChannel {
   /** Mailbox writes to one peer are serialized so that an older box never lands over a newer one. */
   boxWriteInFlight: boolean;
   boxDirty: boolean;
+  /**
+   * The last box write failed (link cut, peer gone): sent again at the next scan. A grant's ack
+   * lost this way was never sent again otherwise (the peer's re-request carries the same number,
+   * which this node had handled), and the candidate waited for it forever.
+   */
+  boxUnsent: boolean;
   /** Latest request seen from this peer that we have not yet granted. */
   pendingRequest: number;
   /** Its control words from the last clean read (null: none yet). */
@@ -90,7 +96,7 @@ export class Background {
     for (const p of peers) {
       this.channels.set(p, {
         liveness: newLiveness(), ctlBuf: Buffer.alloc(CTL_BYTES), ctlReadInFlight: false, probeBuf: Buffer.alloc(CTL_BYTES), probeInFlight: false,
-        standingSeq: 0, requestedAtMs: -Infinity, requestIncarnation: null, grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, pendingRequest: 0, handledRequest: 0,
+        standingSeq: 0, requestedAtMs: -Infinity, requestIncarnation: null, grantSeqSent: 0, boxWriteInFlight: false, boxDirty: false, boxUnsent: false, pendingRequest: 0, handledRequest: 0,
         lastWords: null, leavingIncarnation: null,
       });
     }
@@ -199,6 +205,12 @@ export class Background {
       if (ch.liveness.alive && ch.lastWords !== null && !ch.lastWords.amnesic && !ch.lastWords.leaving && p < low) low = p;
     }
     return low === Infinity ? 0 : low;
+  }
+
+  /** Alive in this node's view and not announced as leaving. */
+  isPresent(peer: PeerId): boolean {
+    const ch = this.channel(peer);
+    return ch.liveness.alive && !(ch.lastWords?.leaving ?? false);
   }
 
   /**
@@ -327,6 +339,7 @@ export class Background {
     this.scans++;
     this.checkMailboxes();
     for (const [peer, ch] of this.channels) {
+      if (ch.boxUnsent && !ch.boxWriteInFlight) this.sendBox(peer);
       if (ch.ctlReadInFlight) {
         this.observePeer(peer, ch, null, ch.liveness.lastIncarnation); // a read slower than a scan: no progress
         continue;
@@ -383,8 +396,9 @@ export class Background {
     ch.boxWriteInFlight = true;
     ch.boxDirty = false;
     const bytes = encodeMailbox({ requestSeq: ch.standingSeq, grantSeq: ch.grantSeqSent });
-    this.ops.write(peer, mailboxRegion(this.selfId), 0, bytes, () => {
+    this.ops.write(peer, mailboxRegion(this.selfId), 0, bytes, (c) => {
       ch.boxWriteInFlight = false;
+      ch.boxUnsent = !c.ok;
       if (ch.boxDirty && !this.stopped) this.sendBox(peer);
     });
   }

@@ -29,6 +29,13 @@ export interface MuConfig {
    * and gets a state transfer. 0: never hold. Default: the failure detector's fuse.
    */
   ringHoldMs: number;
+  /**
+   * A leader that sees fewer than a majority alive (itself included) for this long steps down: the
+   * entries it holds undecided fail with LostLeadership (outcome unknown: a majority may return
+   * and commit them) and new proposals with NotLeader, instead of waiting for a majority with no
+   * bound. Default: the failure detector's fuse.
+   */
+  quorumLossMs: number;
   /** Writes in flight per follower; beyond this entries wait (batched into the next write). */
   maxInflightPerPeer: number;
   /** Most slots in one write. */
@@ -93,15 +100,17 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
     electionWindowScans: 10,
     unreachableMissScans: 1,
     ringHoldMs: 0,
+    quorumLossMs: 0,
   };
   // As long as the failure detector's fuse: a follower held for longer is dead or lastingly slower.
   base.ringHoldMs = (base.scoreMax - base.scoreDeadAt) * base.scanIntervalMs;
+  base.quorumLossMs = base.ringHoldMs;
   if (kind === 'tcp' || kind === 'verbs') {
     // An unanswered connection drops the score by a third of the fuse: 3 such reads and the peer
     // is dead; a slow read still counts 1, a refused or reset connection ('gone') the whole fuse.
     const unreachableMissScans = Math.ceil((base.scoreMax - base.scoreDeadAt) / 3);
     if (kind === 'verbs') return { ...base, unreachableMissScans };
-    return { ...base, scanIntervalMs: 2, ringHoldMs: 2 * base.ringHoldMs, permissionRetryMs: 5, commitPublishDelayMs: 0.2, completionBusyPollMs: 0.5, unreachableMissScans };
+    return { ...base, scanIntervalMs: 2, ringHoldMs: 2 * base.ringHoldMs, quorumLossMs: 2 * base.quorumLossMs, permissionRetryMs: 5, commitPublishDelayMs: 0.2, completionBusyPollMs: 0.5, unreachableMissScans };
   }
   if (kind === 'shm') return { ...base, unreachableMissScans: base.scoreMax - base.scoreDeadAt };
   if (kind === 'sim') {
@@ -110,7 +119,7 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
       scoreDeadAt: 2, permissionRetryMs: 3, commitPublishDelayMs: 0.3, pumpIntervalMs: 0.5, maxInflightPerPeer: 4, maxBatchSlots: 4,
       // 4 slots: prepare reads a log in several windows, often across the end of the ring.
       prepareFirstReadBytes: 4 * 128,
-      electionPollMs: 0.05, electionWindowScans: 8, unreachableMissScans: 2, ringHoldMs: 6,
+      electionPollMs: 0.05, electionWindowScans: 8, unreachableMissScans: 2, ringHoldMs: 6, quorumLossMs: 6,
     };
   }
   return base;

@@ -136,6 +136,8 @@ interface Follower {
   holdWaived: boolean;
   ringHolds: number;
   ringHoldsWaived: number;
+  /** When a commit-marker write (published or probe) to it last completed (-Infinity: never in this term). */
+  markerLandedAtMs: number;
 }
 
 export class LeaderTerm {
@@ -188,7 +190,7 @@ export class LeaderTerm {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
         snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false, formatRefusedAtMs: -Infinity,
-        ringHolds: 0, ringHoldsWaived: 0,
+        ringHolds: 0, ringHoldsWaived: 0, markerLandedAtMs: -Infinity,
       };
       this.followers.set(peer, f);
       this.followerList.push(f);
@@ -219,6 +221,15 @@ export class LeaderTerm {
     return [...this.followers.values()].map((f) => ({
       peer: f.peer, state: f.state, ackedIndex: f.ackedIndex, appliedIndex: f.appliedKnown, ringHolds: f.ringHolds, ringHoldsWaived: f.ringHoldsWaived,
     }));
+  }
+
+  /**
+   * Whether a write of this term landed in `peer`'s log within the last `withinMs`. Told by the
+   * commit markers, which the idle probe sends every few scans: off the per-entry path.
+   */
+  wroteWithin(peer: PeerId, withinMs: number): boolean {
+    const f = this.followers.get(peer);
+    return f !== undefined && this.host.scheduler.nowMs() - f.markerLandedAtMs <= withinMs;
   }
 
   get lastIndex(): number {
@@ -743,6 +754,7 @@ export class LeaderTerm {
       this.host.ops.write(f.peer, LOG_REGION, H_COMMIT_MARKER, encodeCommitMarker({ commitIndex: commit, proposal: this.proposal }), (c) => {
         f.markerInFlight = false;
         if (this.failed(f, c, epoch)) return;
+        f.markerLandedAtMs = this.host.scheduler.nowMs();
         f.lastSentCommit = Math.max(f.lastSentCommit, commit);
         if (f.lastSentCommit < this.commit) this.schedulePublish();
       });

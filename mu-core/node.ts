@@ -117,6 +117,8 @@ export class MuNode {
   private drain: { untilMs: number; end: (undecided: boolean) => void } | null = null;
   /** Highest proposal number this node knew when it left: a higher one in our log is a successor's. */
   private leftAtProposal = Infinity;
+  /** While leading: when this node first saw fewer than a majority alive, itself included (-1: it sees a majority). */
+  private quorumLostAtMs = -1;
 
   constructor(private readonly opts: MuNodeOptions) {
     this.fabric = opts.fabric;
@@ -351,6 +353,7 @@ export class MuNode {
       this.toFollower(`node ${lowest} is alive and lower, or leads`);
       return;
     }
+    if (this.roleNow === 'leader' && !this.quorumHolds()) return;
     if (this.roleNow === 'leader') this.maybeYield();
     if ((this.roleNow as Role) === 'follower') return;
     // Candidate or leader: collect grants, re-ask the peers that have not granted (the same request:
@@ -407,6 +410,33 @@ export class MuNode {
   }
 
   /**
+   * Leading while fewer than a majority can take its writes (itself included): nothing it holds
+   * undecided can commit until some come back, and its clients would wait with no bound. A peer
+   * counts while the detector sees it alive, or while our writes land in its memory (a paused
+   * process's memory still takes one-sided writes: Mu commits through it, and the term's idle probe
+   * keeps that evidence fresh). After quorumLossMs short of a majority it steps down: what it holds
+   * undecided fails with LostLeadership (outcome unknown: returning peers may still commit it,
+   * through this node's next term or another's prepare), new proposals with NotLeader. As the lowest
+   * id alive it stands again at once and leads again when a majority grants. False if it stepped down.
+   */
+  private quorumHolds(): boolean {
+    let alive = 1;
+    for (const p of this.peers) {
+      if (this.background.isPresent(p) || this.term?.wroteWithin(p, this.cfg.quorumLossMs)) alive++;
+    }
+    if (alive >= this.majority) {
+      this.quorumLostAtMs = -1;
+      return true;
+    }
+    const nowMs = this.scheduler.nowMs();
+    if (this.quorumLostAtMs < 0) this.quorumLostAtMs = nowMs;
+    if (nowMs - this.quorumLostAtMs < this.cfg.quorumLossMs) return true;
+    this.quorumLostAtMs = -1;
+    this.toFollower(`lost the majority: ${alive} of ${this.peers.length + 1} nodes reachable for ${this.cfg.quorumLossMs} ms; undecided writes fail (outcome unknown)`);
+    return false;
+  }
+
+  /**
    * A follower that may lead keeps a request standing at every peer but its leader, so that when the
    * leader dies each peer grants it as soon as that peer sees it as the lowest id alive.
    */
@@ -458,6 +488,7 @@ export class MuNode {
     this.highestProposal = Math.max(this.highestProposal, proposal);
     this.termStart = base + adopted.length;
     this.roleNow = 'leader';
+    this.quorumLostAtMs = -1;
     const term = new LeaderTerm({
       selfId: this.selfId, cfg: this.cfg, log: this.log, ops: this.ops, scheduler: this.scheduler, logger: this.logger,
       pump: this.pump, majority: this.majority,

@@ -37,7 +37,7 @@ export class SimFabric implements Fabric {
   disconnectPeer(_peerId: PeerId): void {}
 
   peerState(peerId: PeerId): PeerState {
-    return this.world.host(peerId)?.alive ? 'connected' : 'unreachable';
+    return this.world.host(peerId)?.alive && !this.world.isCut(this.selfId, peerId) ? 'connected' : 'unreachable';
   }
 
   postWrite(peerId: PeerId, region: string, offset: number, data: Buffer, dataStart = 0, dataLength = data.length - dataStart): number {
@@ -51,7 +51,7 @@ export class SimFabric implements Fabric {
       const target = this.world.host(peerId);
       const r = target?.alive ? target.regions.get(region) : undefined;
       const error: FabricErrorKind | null =
-        !target?.alive ? this.deadTargetError(target) : r === undefined ? 'no-region' : offset < 0 || offset + bytes.length > r.buf.length ? 'bounds' : r.holder !== writer ? 'permission' : null;
+        this.world.isCut(writer, peerId) ? 'unreachable' : !target?.alive ? this.deadTargetError(target) : r === undefined ? 'no-region' : offset < 0 || offset + bytes.length > r.buf.length ? 'bounds' : r.holder !== writer ? 'permission' : null;
       if (error !== null || r === undefined) {
         this.complete(wrId, peerId, false, error ?? 'no-region');
         return;
@@ -87,6 +87,7 @@ export class SimFabric implements Fabric {
     this.world.schedule(this.world.netDelayMs(), null, () => {
       const target = this.world.host(peerId);
       const r = target?.alive ? target.regions.get(region) : undefined;
+      if (this.world.isCut(this.selfId, peerId)) return this.complete(wrId, peerId, false, 'unreachable');
       if (!target?.alive) return this.complete(wrId, peerId, false, this.deadTargetError(target));
       if (r === undefined) return this.complete(wrId, peerId, false, 'no-region');
       if (offset < 0 || offset + length > r.buf.length) return this.complete(wrId, peerId, false, 'bounds');

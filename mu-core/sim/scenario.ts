@@ -2,7 +2,8 @@
  * One seeded simulation run: a group of 3 or 5 nodes under a stream of proposals, with random
  * delays, reordered completions, torn writes, pauses (the old leader waking up), crashes of a
  * minority, planned leaves (resign, then usually exit and maybe come back empty, as a rolling
- * restart does; sometimes the resigned node keeps running) and ring overflow (state transfer). Then the faults stop, and the run must make progress
+ * restart does; sometimes the resigned node keeps running), partitions (the leader cut off from
+ * everyone, or one link cut) and ring overflow (state transfer). Then the faults stop, and the run must make progress
  * and every live node must hold every committed entry.
  */
 import { SimCluster } from './cluster';
@@ -147,8 +148,34 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
     };
     world.schedule(5 + rng.next() * 10, null, faultTick);
 
-    // Heal: every paused node wakes up when the fault phase ends.
+    // Partitions, drawn from their own stream (the other faults of a seed stay as they were): the
+    // leader cut off from every other node (it must step down, the rest elect), or one link cut.
+    const cuts = new Rng(seed * 104729 + 3);
+    const cutLinks: Array<[number, number]> = [];
+    const partitionTick = () => {
+      if (world.now > FAULT_PHASE_MS) return;
+      const live = cluster.live();
+      const leader = cluster.leader();
+      const isolate = leader !== undefined && cuts.chance(0.5) ? leader.id : null;
+      const links: Array<[number, number]> = isolate !== null
+        ? cluster.ids.filter((id) => id !== isolate).map((id) => [isolate, id])
+        : live.length >= 2 ? [[live[0], live[1 + cuts.int(0, live.length - 2)]]] : [];
+      for (const [a, b] of links) {
+        world.cut(a, b);
+        cutLinks.push([a, b]);
+      }
+      if (links.length > 0) note(isolate !== null ? `cut ${isolate} off` : `cut ${links[0][0]}-${links[0][1]}`);
+      world.schedule(cuts.pick([1, 5, 15, 30]) * cuts.next(), null, () => {
+        for (const [a, b] of links) world.heal(a, b);
+        if (links.length > 0) note('heal links');
+      });
+      world.schedule(5 + cuts.next() * 25, null, partitionTick);
+    };
+    if (cuts.chance(0.5)) world.schedule(5 + cuts.next() * 20, null, partitionTick);
+
+    // Heal: every paused node wakes up and every link comes back when the fault phase ends.
     world.schedule(FAULT_PHASE_MS + 0.001, null, () => {
+      for (const [a, b] of cutLinks.splice(0)) world.heal(a, b);
       for (const id of [...paused]) {
         paused.delete(id);
         world.resume(id);

@@ -65,6 +65,8 @@ export class SimWorld {
    * never answer either way.
    */
   crashedAnswerGone = false;
+  /** Links cut between two hosts (both directions), as "low-high". */
+  private readonly cutLinks = new Set<string>();
   /** Work-request ids are unique in the world, across restarts of a node. */
   nextWrId = 1;
   private heap: SimEvent[] = [];
@@ -141,6 +143,22 @@ export class SimWorld {
         if (other.alive && this.hosts.get(otherId) === other) other.peerGoneHandler?.();
       });
     }
+  }
+
+  /**
+   * Cuts the link between hosts `a` and `b`, as a partition does: both keep running, operations
+   * between them fail as 'unreachable' (no answer from the other side) until `heal`.
+   */
+  cut(a: number, b: number): void {
+    this.cutLinks.add(a < b ? `${a}-${b}` : `${b}-${a}`);
+  }
+
+  heal(a: number, b: number): void {
+    this.cutLinks.delete(a < b ? `${a}-${b}` : `${b}-${a}`);
+  }
+
+  isCut(a: number, b: number): boolean {
+    return this.cutLinks.size > 0 && this.cutLinks.has(a < b ? `${a}-${b}` : `${b}-${a}`);
   }
 
   pause(id: number): void {

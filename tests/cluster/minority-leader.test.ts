@@ -1,0 +1,68 @@
+/**
+ * Real processes on the shm fabric, run with --write-deadline-ms 500. The leader is killed, the
+ * next node is elected with the last follower, then that follower is killed too while a client
+ * streams writes at the new leader: it is left leading nobody. Every write gets an answer (it used
+ * to get none, ever, with `stats mu` still saying leader): the ones it had taken end as "outcome
+ * unknown" after the deadline, later ones as "no leader ... write not applied"; binary clients get
+ * an error status. What was acknowledged before still reads back, and the node says why it stepped
+ * down.
+ */
+import { Op } from '../helpers/binpkt';
+import { makeCluster, muRole, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
+import { SentinelSession } from '../helpers/sentinel-session';
+
+jest.setTimeout(120_000);
+
+const TEMPORARY_FAILURE = 0x86;
+const INTERNAL_ERROR = 0x84;
+/** Far above the 500 ms write deadline plus the step-down (13 ms): only a write that hangs takes this long. */
+const REPLY_TIMEOUT_MS = 10_000;
+
+let cluster: TestCluster;
+afterEach(async () => { await cluster?.stopAll(); });
+
+test('a leader whose last follower dies answers every write it holds or gets, then stops leading', async () => {
+  cluster = await makeCluster(3, 'shm', ['-I', '64k', '-m', '32', '--write-deadline-ms', '500']);
+  await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
+  const first = await waitForLeader(cluster);
+  await cluster.kill(first);
+  const second = await waitForLeader(cluster);
+  const lastFollower = [1, 2, 3].find((id) => id !== first && id !== second)!;
+  const port = cluster.nodes[second - 1].clientPort;
+
+  const session = await SentinelSession.open(port, REPLY_TIMEOUT_MS);
+  const replies: string[] = [];
+  try {
+    // A stream of writes, one at a time; the last follower dies in the middle of it.
+    let killed: Promise<void> | null = null;
+    let errorsAfterKill = 0;
+    for (let n = 0; n < 400 && errorsAfterKill < 5; n++) {
+      if (n === 20) killed = cluster.kill(lastFollower);
+      const reply = await session.text(`set k${n} 0 0 2\r\nv${n % 10}\r\n`);
+      replies.push(reply);
+      if (killed !== null && reply !== 'STORED\r\n') errorsAfterKill++;
+    }
+    await killed;
+    expect(replies.slice(0, 20)).toEqual(Array(20).fill('STORED\r\n'));
+    // Every write got one of the two answers; after the kill, errors, each with its reason.
+    for (const r of replies) expect(r).toMatch(/^(STORED|SERVER_ERROR .*(outcome unknown|no leader.*write not applied).*)\r\n$/);
+    expect(errorsAfterKill).toBe(5);
+
+  } finally {
+    session.close();
+  }
+  // A binary write (what memjs sends) gets an error status carrying the reason.
+  const binary = await SentinelSession.open(port, REPLY_TIMEOUT_MS);
+  try {
+    const [set] = await binary.binary({ opcode: Op.set, key: Buffer.from('bin'), extras: Buffer.alloc(8), value: Buffer.from('v'), opaque: 7 });
+    expect(set.opaque).toBe(7);
+    expect([TEMPORARY_FAILURE, INTERNAL_ERROR]).toContain(set.status);
+    expect(set.value.toString()).toMatch(/no leader|outcome unknown/);
+  } finally {
+    binary.close();
+  }
+  expect((await muRole(port)).role).not.toBe('leader');
+  expect(cluster.nodes[second - 1].output).toMatch(/leader -> follower: lost the majority: 1 of 3 nodes reachable/);
+  // What was acknowledged before the loss is still there.
+  for (let n = 0; n < 20; n++) await waitForValue(port, `k${n}`, `v${n % 10}`);
+});
