@@ -2,7 +2,7 @@
  * Meta commands (mg, ms, md, ma, me) as memcached 1.6.18 answers them. Return flags are echoed
  * in request order; `q` hides only the nominal reply (EN for mg; HD for ms/md; HD/VA for ma).
  */
-import type { ItemView, MaybePromise, StoreMode, StoreResult } from '../cache/types';
+import type { ItemView, MaybePromise, MetaGetResult, StoreMode, StoreResult } from '../cache/types';
 import type { ServerContext } from '../context';
 import type { AsciiCommand } from '../../protocol/ascii/commands';
 import { EMPTY, line, metaKeyFlag, metaReply } from '../../protocol/ascii/encode';
@@ -49,51 +49,70 @@ function quietEmpty(quiet: boolean, bytes: Buffer): Buffer {
   return quiet ? EMPTY : bytes;
 }
 
+/**
+ * An mg without T, N or R reads, like get: from this node's copy (through the read barrier under
+ * `--reads linearizable`), so meta clients in a cluster cost no log entry per read. Only an item
+ * that carries win-token state (stale, or a token already out) goes to the decider, which hands
+ * out win tokens in one place (the leader, in a cluster), as do T, N and R, which change the item.
+ */
 function metaGet(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybePromise<Buffer> {
+  if (flags.touchExptime !== undefined || flags.vivifyExptime !== undefined || flags.recacheSec !== undefined) return decidedMetaGet(ctx, key, flags);
+  return afterReadBarrier(ctx, () => {
+    const item = ctx.engine.get(key, false);
+    if (item !== undefined && (item.stale || item.winTokenSent)) return decidedMetaGet(ctx, key, flags);
+    // Bumped only now: the reply reports the access metadata from before this read (h, l).
+    if (item !== undefined && !flags.noUpdate) ctx.engine.get(key, true);
+    return metaGetReply(ctx, key, flags, { item, win: false, winTokenAlreadySent: false, stale: false, vivified: false });
+  }, serverError);
+}
+
+function decidedMetaGet(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybePromise<Buffer> {
   const result = ctx.engine.mutate({
     op: 'metaGet', key, touchExptime: flags.touchExptime, vivifyExptime: flags.vivifyExptime,
     recacheBelowSec: flags.recacheSec, noBump: flags.noUpdate,
     touchBeforeRecache: flags.tokens.findIndex((t) => t[0] === 'T') < flags.tokens.findIndex((t) => t[0] === 'R'),
   });
-  return formatResult(result, (r) => {
-    const counters = ctx.counters;
-    let item = r.item;
-    if (!item && r.vivified) item = vivifiedView(key, flags.vivifyExptime ?? 0);
-    if (!item) {
-      counters.cmd_get++;
-      counters.get_misses++;
-      return quietEmpty(flags.quiet, metaReply('EN', opaqueAndKey(flags, key)));
+  return formatResult(result, (r) => metaGetReply(ctx, key, flags, r));
+}
+
+function metaGetReply(ctx: ServerContext, key: Buffer, flags: MetaFlags, r: MetaGetResult): Buffer {
+  const counters = ctx.counters;
+  let item = r.item;
+  if (!item && r.vivified) item = vivifiedView(key, flags.vivifyExptime ?? 0);
+  if (!item) {
+    counters.cmd_get++;
+    counters.get_misses++;
+    return quietEmpty(flags.quiet, metaReply('EN', opaqueAndKey(flags, key)));
+  }
+  if (flags.touchExptime !== undefined) {
+    counters.cmd_touch++;
+    counters.touch_hits++;
+  } else {
+    counters.cmd_get++;
+    counters.get_hits++;
+  }
+  // memcached applies T and N where they stand among the flags, so `t` before them reports the
+  // expiry from before (a vivified item has none until N is reached).
+  let exptimeSec = r.vivified ? 0 : item.exptimeSec;
+  let text = '';
+  for (const t of flags.tokens) {
+    switch (t[0]) {
+      case 'T': exptimeSec = absoluteExptime(flags.touchExptime ?? 0, nowSec()); break;
+      case 'N': if (r.vivified) exptimeSec = item.exptimeSec; break;
+      case 's': text += ` s${item.value.length}`; break;
+      case 't': text += ` t${ttlText(exptimeSec)}`; break;
+      case 'c': text += ` c${item.cas}`; break;
+      case 'f': text += ` f${item.flags}`; break;
+      case 'l': text += ` l${Math.max(0, nowSec() - item.lastAccessSec)}`; break;
+      case 'h': text += ` h${item.fetchedBefore ? 1 : 0}`; break;
+      case 'O': text += ' ' + t; break;
+      case 'k': text += metaKeyFlag(item.key, item.keyBinary); break;
     }
-    if (flags.touchExptime !== undefined) {
-      counters.cmd_touch++;
-      counters.touch_hits++;
-    } else {
-      counters.cmd_get++;
-      counters.get_hits++;
-    }
-    // memcached applies T and N where they stand among the flags, so `t` before them reports the
-    // expiry from before (a vivified item has none until N is reached).
-    let exptimeSec = r.vivified ? 0 : item.exptimeSec;
-    let text = '';
-    for (const t of flags.tokens) {
-      switch (t[0]) {
-        case 'T': exptimeSec = absoluteExptime(flags.touchExptime ?? 0, nowSec()); break;
-        case 'N': if (r.vivified) exptimeSec = item.exptimeSec; break;
-        case 's': text += ` s${item.value.length}`; break;
-        case 't': text += ` t${ttlText(exptimeSec)}`; break;
-        case 'c': text += ` c${item.cas}`; break;
-        case 'f': text += ` f${item.flags}`; break;
-        case 'l': text += ` l${Math.max(0, nowSec() - item.lastAccessSec)}`; break;
-        case 'h': text += ` h${item.fetchedBefore ? 1 : 0}`; break;
-        case 'O': text += ' ' + t; break;
-        case 'k': text += metaKeyFlag(item.key, item.keyBinary); break;
-      }
-    }
-    if (r.winTokenAlreadySent) text += ' Z';
-    if (r.stale) text += ' X';
-    if (r.win) text += ' W';
-    return flags.value ? metaReply(`VA ${item.value.length}`, text, item.value) : metaReply('HD', text);
-  });
+  }
+  if (r.winTokenAlreadySent) text += ' Z';
+  if (r.stale) text += ' X';
+  if (r.win) text += ' W';
+  return flags.value ? metaReply(`VA ${item.value.length}`, text, item.value) : metaReply('HD', text);
 }
 
 /** The empty item N creates, when the engine reports the vivification without the item. */

@@ -1,8 +1,8 @@
 /**
  * Real processes on the shm fabric, every node run with --reads linearizable: a read sees every
  * write acknowledged before it was sent, whichever node it is sent to.
- * - A get on a follower right after a set acknowledged by the leader returns that set's value, over
- *   text and binary (with local reads a follower answers from a copy that lags by a pump interval:
+ * - A get (or a plain mg) on a follower right after a set acknowledged by the leader returns that
+ *   set's value, over text and binary (with local reads a follower answers from a copy that lags by a pump interval:
  *   most such reads return the previous value).
  * - An old leader frozen (SIGSTOP) while the others elect and take a write, with a get waiting in
  *   its socket, answers that get with the new value (or an error) when it wakes, never from its
@@ -77,6 +77,11 @@ test('a read on a follower sees the write the leader acknowledged just before, o
       if (i % 10 === 0) {
         const [hit] = await binary.binary({ opcode: Op.get, key: Buffer.from('lin'), opaque: i });
         if (hit.value.toString() !== value) stale.push(`round ${i}, binary get: ${JSON.stringify(hit.value.toString())}`);
+      }
+      if (i % 10 === 5) {
+        // A plain mg reads the node's copy too, so it passes the same barrier.
+        const got = await readers[1].request('mg lin v\r\n', (r) => r.startsWith('EN') || r.endsWith(`${value}\r\n`) || /^VA \d+\r\n.*\r\n$/s.test(r));
+        if (got !== `VA ${value.length}\r\n${value}\r\n`) stale.push(`round ${i}, mg on node ${followers[1]}: ${JSON.stringify(got)}`);
       }
     }
     expect(stale).toEqual([]);

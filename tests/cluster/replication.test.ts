@@ -86,6 +86,31 @@ test('stats mu: role, leader, proposal number, commit and applied index, and per
   }
 });
 
+test('a plain mg reads the node\'s own copy without a log entry; a win token for a stale item is handed out once in the whole cluster', async () => {
+  const leader = await waitForLeader(cluster);
+  const [a, b] = [1, 2, 3].filter((id) => id !== leader);
+  const commitIndex = async () => Number(/STAT mu_commit_index (\d+)/.exec(await exchange(port(leader), 'stats mu\r\n', (r) => r.endsWith('END\r\n')))![1]);
+  expect(await exchange(port(leader), 'set meta-read 0 0 5\r\nhello\r\n', storedReply)).toBe('STORED\r\n');
+  for (const f of [a, b]) await waitForValue(port(f), 'meta-read', 'hello');
+  const before = await commitIndex();
+  for (let i = 0; i < 30; i++) {
+    expect(await exchange(port(i % 2 === 0 ? a : b), 'mg meta-read v f s\r\n', storedReply)).toBe('VA 5 f0 s5\r\nhello\r\n');
+  }
+  expect(await exchange(port(a), 'mg meta-missing v\r\n', storedReply)).toBe('EN\r\n');
+  // Thirty reads on followers added nothing to the log (each used to be a fence through the leader).
+  expect(await commitIndex()).toBe(before);
+
+  // Invalidated: the first fetch anywhere wins the right to recache (W), every later one sees Z.
+  expect(await exchange(port(leader), 'md meta-read I\r\n', storedReply)).toBe('HD\r\n');
+  // Applied in log order: once the followers have the next write, they have the invalidation.
+  expect(await exchange(port(leader), 'set meta-after 0 0 1\r\nx\r\n', storedReply)).toBe('STORED\r\n');
+  for (const f of [a, b]) await waitForValue(port(f), 'meta-after', 'x');
+  const first = await exchange(port(a), 'mg meta-read v\r\n', (r) => r.endsWith('hello\r\n'));
+  const second = await exchange(port(b), 'mg meta-read v\r\n', (r) => r.endsWith('hello\r\n'));
+  const flagsOf = (reply: string) => reply.split('\r\n')[0].split(' ').slice(2).sort();
+  expect({ first: flagsOf(first), second: flagsOf(second) }).toEqual({ first: ['W', 'X'], second: ['X', 'Z'] });
+});
+
 test('every node crawls its own copy: expired items are taken out everywhere (on followers once the log passed their expiry) and the nodes keep agreeing', async () => {
   const leader = await waitForLeader(cluster);
   const ids = [leader, ...[1, 2, 3].filter((id) => id !== leader)];
