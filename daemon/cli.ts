@@ -7,6 +7,7 @@ import { compileLazilyAgain } from '../mu-core/compile-eagerly';
 import { ClusterNode, clusterNodeFromArgs, loadOpenFabric } from './cluster/node-args';
 import { runLocalCluster } from './cluster/local-cluster';
 import { Replica } from './cluster/replica';
+import type { Fabric, FabricOptions } from '../binding/fabric';
 import { muStats, watchRole, writeLatencyDump } from './cluster/observe';
 import { Logger, LogLevel } from './log';
 import { saslFromArgs, SaslSettings } from './sasl/settings';
@@ -18,6 +19,24 @@ import { daemonize, DaemonChildLog, isDaemonChild } from './process/daemonize';
 import { removePidFile, writePidFile } from './process/pid-file';
 import { runAsUser, RunAsUserError } from './process/run-as-user';
 import { TlsSettings, tlsSettingsFrom } from './tls-settings';
+
+/**
+ * A fabric that cannot open (no RDMA device, this node already running on shm, a port taken) stops
+ * the start with one line naming it, not a stack trace. A missing or unnamed RDMA device is the
+ * host's configuration (EX_CONFIG, which the systemd unit does not restart); anything else may
+ * pass (EX_OSERR).
+ */
+function openFabricOrExit(log: Logger, open: (o: FabricOptions) => Fabric): (o: FabricOptions) => Fabric {
+  return (options) => {
+    try {
+      return open(options);
+    } catch (err) {
+      const message = (err as Error).message;
+      log.info(`cannot open the ${options.kind} fabric: ${message}`);
+      process.exit(/no RDMA device/.test(message) ? 78 : 71);
+    }
+  };
+}
 
 async function main(): Promise<void> {
   compileLazilyAgain();
@@ -106,7 +125,7 @@ async function main(): Promise<void> {
         config: node!.config, self: node!.self, memoryLimitBytes: Math.floor(args.m * 1024 * 1024),
         itemSizeMaxBytes: parseSize(args.I), counters, log, leaderWaitMs: args['write-deadline-ms'],
         evictions: !args.M, casEnabled: !args.C, onOutOfMemory,
-      }, loadOpenFabric());
+      }, openFabricOrExit(log, loadOpenFabric()));
       const engine = replica.engine;
       return {
         engine, muStats: () => muStats(replica!),
