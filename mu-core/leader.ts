@@ -142,6 +142,7 @@ interface Follower {
 
 export class LeaderTerm {
   private stopped = false;
+  private suspendedNow = false;
   private myEnd: number;
   private commit: number;
   private readonly base: number;
@@ -243,6 +244,34 @@ export class LeaderTerm {
   /** Entries taken (queued or written) and not yet committed. */
   get undecided(): number {
     return this.queue.length + (this.myEnd - this.commit);
+  }
+
+  /** No majority reachable (node.ts checkQuorum): nothing new is taken until resume(). */
+  get suspended(): boolean {
+    return this.suspendedNow;
+  }
+
+  /**
+   * What this term holds undecided fails with LostLeadership (it stays in the log: should a majority
+   * come back into this term, it commits, and the pump tells its fate), and proposals are refused
+   * until resume(). Writes, syncs and probes go on, so returning followers rejoin the term. A no-op
+   * queued to settle an abandoned entry in parts stays queued: it is the term's, not a client's.
+   */
+  suspend(reason: string): void {
+    if (this.stopped || this.suspendedNow) return;
+    this.suspendedNow = true;
+    for (const w of this.waiting.splice(0)) {
+      if (w.index <= this.commit) w.cb(null, w.index, this.proposal);
+      else w.cb(new LostLeadershipError(reason, w.index), w.index, this.proposal);
+    }
+    const unwritten = new LostLeadershipError(reason, 0);
+    const kept = this.queue.filter((q) => q.kind === SLOT_KIND_NOOP);
+    for (const q of this.queue.splice(0)) if (q.kind !== SLOT_KIND_NOOP) q.cb(unwritten, 0, this.proposal);
+    this.queue.push(...kept);
+  }
+
+  resume(): void {
+    this.suspendedNow = false;
   }
 
   propose(payload: Buffer, cb: ProposeCallback): void {

@@ -45,6 +45,8 @@ export type Role = 'follower' | 'candidate' | 'leader';
  * rings, interpreted, it cost 2-4 ms of the fail-over for a 4096-slot log.
  */
 const TAKEOVER_DRILL_SCANS = 1000;
+/** Scans (0.5-1 s) a candidate lacks voters before it says so (see noteVoterShortage). */
+const VOTER_SHORTAGE_REPORT_SCANS = 500;
 /** Entries a follower's pump applies per run (one turn of the event loop), at most. */
 const PUMP_BATCH_ENTRIES = 1024;
 
@@ -119,6 +121,10 @@ export class MuNode {
   private leftAtProposal = Infinity;
   /** While leading: when this node first saw fewer than a majority alive, itself included (-1: it sees a majority). */
   private quorumLostAtMs = -1;
+  /** What the last "cannot be elected" line said (null: none said, or a majority may vote again). */
+  private voterShortage: string | null = null;
+  /** Since when the current shortage of voters lasts, in scans (-1: none). */
+  private voterShortageSinceScan = -1;
 
   constructor(private readonly opts: MuNodeOptions) {
     this.fabric = opts.fabric;
@@ -135,8 +141,9 @@ export class MuNode {
     this.majority = Math.floor(ids.length / 2) + 1;
   }
 
+  /** A leader whose term is suspended (no majority reachable, see checkQuorum) reports itself a candidate. */
   get role(): Role {
-    return this.roleNow;
+    return this.roleNow === 'leader' && this.term !== null && this.term.suspended ? 'candidate' : this.roleNow;
   }
 
   /** See termStart; 0 when not leading. */
@@ -146,7 +153,7 @@ export class MuNode {
 
   /** The leader as this node knows it: itself when leading, else the holder of its log permission. */
   get leaderId(): PeerId | null {
-    if (this.roleNow === 'leader') return this.selfId;
+    if (this.roleNow === 'leader') return this.term !== null && this.term.suspended ? null : this.selfId;
     return this.permissionHolder > 0 ? this.permissionHolder : null;
   }
 
@@ -268,7 +275,7 @@ export class MuNode {
       cb(new EntryTooLargeError(payload.length, this.maxPayloadBytes), 0, 0);
       return;
     }
-    if (this.term === null || this.roleNow !== 'leader' || this.resignState !== 'none' || this.drain !== null) {
+    if (this.term === null || this.roleNow !== 'leader' || this.term.suspended || this.resignState !== 'none' || this.drain !== null) {
       cb(new NotLeaderError(this.leaderId === this.selfId ? null : this.leaderId), 0, 0);
       return;
     }
@@ -353,8 +360,8 @@ export class MuNode {
       this.toFollower(`node ${lowest} is alive and lower, or leads`);
       return;
     }
-    if (this.roleNow === 'leader' && !this.quorumHolds()) return;
-    if (this.roleNow === 'leader') this.maybeYield();
+    if (this.roleNow === 'leader') this.checkQuorum();
+    if (this.roleNow === 'leader' && !this.term!.suspended) this.maybeYield();
     if ((this.roleNow as Role) === 'follower') return;
     // Candidate or leader: collect grants, re-ask the peers that have not granted (the same request:
     // see Background.requestPermission).
@@ -375,6 +382,31 @@ export class MuNode {
       if (drained && (state === 'revoked' || this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs)) this.background.requestPermission(p);
     }
     if (this.roleNow === 'candidate' && this.takeover === null && drained && granted >= this.majority) this.startTakeover();
+    if (this.roleNow === 'candidate') this.noteVoterShortage();
+  }
+
+  /**
+   * A candidate that could not be elected even if every live peer granted: fewer than a majority
+   * alive may vote (the others dead, or restarted empty and never synced by a leader since). It
+   * says so once per change, naming the nodes, so an operator sees why writes are refused: with
+   * the group's memory held only in the nodes' logs, a majority that lost it cannot elect again.
+   */
+  private noteVoterShortage(): void {
+    const voters = this.peers.filter((p) => this.background.isAlive(p) && this.background.isVoter(p));
+    const unsynced = this.peers.filter((p) => this.background.isAlive(p) && !this.background.isVoter(p));
+    const alive = voters.length + 1;
+    if (alive >= this.majority) {
+      this.voterShortage = null;
+      this.voterShortageSinceScan = -1;
+      return;
+    }
+    // Elections and restarts pass through short shortages (peers not seen yet): only a lasting one is news.
+    if (this.voterShortageSinceScan < 0) this.voterShortageSinceScan = this.background.scans;
+    if (this.background.scans - this.voterShortageSinceScan < VOTER_SHORTAGE_REPORT_SCANS) return;
+    const shortage = `cannot be elected: ${alive} of ${this.peers.length + 1} members alive may vote, ${this.majority} needed` +
+      (unsynced.length > 0 ? ` (node${unsynced.length > 1 ? 's' : ''} ${unsynced.join(', ')} restarted empty or leaving: no vote until a leader syncs them)` : '');
+    if (shortage !== this.voterShortage) this.logger.warn(shortage);
+    this.voterShortage = shortage;
   }
 
   /**
@@ -414,26 +446,38 @@ export class MuNode {
    * undecided can commit until some come back, and its clients would wait with no bound. A peer
    * counts while the detector sees it alive, or while our writes land in its memory (a paused
    * process's memory still takes one-sided writes: Mu commits through it, and the term's idle probe
-   * keeps that evidence fresh). After quorumLossMs short of a majority it steps down: what it holds
-   * undecided fails with LostLeadership (outcome unknown: returning peers may still commit it,
-   * through this node's next term or another's prepare), new proposals with NotLeader. As the lowest
-   * id alive it stands again at once and leads again when a majority grants. False if it stepped down.
+   * keeps that evidence fresh). After quorumLossMs short of a majority the term is suspended: what
+   * it holds undecided fails with LostLeadership (outcome unknown), new proposals with NotLeader,
+   * and this node reports itself a candidate. The term itself goes on, not a new election: peers
+   * that come back (restarted empty, they grant the lowest id alive) are synced into it and vote
+   * again, and once a majority is reachable it takes proposals again (the entries it held then
+   * commit, and the pump tells their fate). Stepping down instead left a group whose followers had
+   * restarted empty with no voter majority, ever, though this node holds every committed entry.
    */
-  private quorumHolds(): boolean {
-    let alive = 1;
+  private checkQuorum(): void {
+    const term = this.term;
+    if (term === null) return;
+    let reachable = 1;
     for (const p of this.peers) {
-      if (this.background.isPresent(p) || this.term?.wroteWithin(p, this.cfg.quorumLossMs)) alive++;
+      if (this.background.isPresent(p) || term.wroteWithin(p, this.cfg.quorumLossMs)) reachable++;
     }
-    if (alive >= this.majority) {
+    const of = `${reachable} of ${this.peers.length + 1} nodes reachable`;
+    if (reachable >= this.majority) {
       this.quorumLostAtMs = -1;
-      return true;
+      if (term.suspended) {
+        term.resume();
+        this.logger.info(`majority reachable again (${of}): taking writes as leader`);
+      }
+      return;
     }
+    if (term.suspended) return;
     const nowMs = this.scheduler.nowMs();
     if (this.quorumLostAtMs < 0) this.quorumLostAtMs = nowMs;
-    if (nowMs - this.quorumLostAtMs < this.cfg.quorumLossMs) return true;
+    if (nowMs - this.quorumLostAtMs < this.cfg.quorumLossMs) return;
     this.quorumLostAtMs = -1;
-    this.toFollower(`lost the majority: ${alive} of ${this.peers.length + 1} nodes reachable for ${this.cfg.quorumLossMs} ms; undecided writes fail (outcome unknown)`);
-    return false;
+    const reason = `lost the majority: ${of} for ${this.cfg.quorumLossMs} ms`;
+    this.logger.info(`leader -> suspended: ${reason}; undecided writes fail (outcome unknown), new ones wait for a majority`);
+    term.suspend(reason);
   }
 
   /**

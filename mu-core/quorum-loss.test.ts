@@ -41,7 +41,7 @@ test.each(SEEDS)('seed %i: a leader whose followers crashed fails its held propo
   // It was written into the leader's own log, so its index is named (its fate is the pump's to tell).
   expect((held.err as LostLeadershipError).entryIndex).toBeGreaterThan(0);
   expect(leader.node.role).not.toBe('leader');
-  expect(c.log.some((l) => l.includes(`[${leader.id}] leader -> follower: lost the majority: 1 of 3 nodes reachable`))).toBe(true);
+  expect(c.log.some((l) => l.includes(`[${leader.id}] leader -> suspended: lost the majority: 1 of 3 nodes reachable`))).toBe(true);
   // Nothing more is taken: refused at once, with nothing written.
   const after = propose(c, leader.id, 'after');
   expect(after.err).toBeInstanceOf(NotLeaderError);
@@ -119,4 +119,55 @@ test.each(SEEDS.slice(0, 4))('seed %i: with 5 nodes a leader keeps leading with 
   expect(held.err).toBeInstanceOf(LostLeadershipError);
   expect(held.atMs - crashedAt).toBeLessThanOrEqual(boundMs(cfg));
   expect(leader.node.role).not.toBe('leader');
+});
+
+test.each(SEEDS.slice(0, 6))('seed %i: followers restarted empty rejoin the suspended leader\'s term: it syncs them and takes writes again', (seed) => {
+  const { cluster: c, leader } = quietGroupWithLeader(seed, cfg);
+  const committed = propose(c, leader.id, 'kept');
+  runUntil(c, c.world.now + 50, () => settled(committed));
+  expect(committed.err).toBeNull();
+  const followers = c.ids.filter((id) => id !== leader.id);
+  for (const id of followers) c.crash(id);
+  const held = propose(c, leader.id, 'held');
+  runUntil(c, c.world.now + 10 * boundMs(cfg), () => settled(held));
+  expect(held.err).toBeInstanceOf(LostLeadershipError);
+  expect(leader.node.role).toBe('candidate');
+  expect(leader.node.leaderId).toBeNull();
+  for (const id of followers) c.restart(id);
+  runUntil(c, c.world.now + 300, () => leader.node.role === 'leader');
+  expect(leader.node.role).toBe('leader');
+  expect(c.log.some((l) => l.includes(`[${leader.id}] majority reachable again`))).toBe(true);
+  const after = propose(c, leader.id, 'after');
+  runUntil(c, c.world.now + 100, () => settled(after));
+  expect(after.err).toBeNull();
+  runUntil(c, c.world.now + 200, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index));
+  // Every node holds the same entries: what was committed before, 'held' (its term went on, so it
+  // committed after all: its client was told "outcome unknown", and the pump tells it applied), 'after'.
+  const applied = c.ids.map((id) => [...c.members.get(id)!.entries.entries()].filter(([i]) => i <= after.index));
+  for (const a of applied) expect(a).toEqual(applied[0]);
+  expect(applied[0].map(([, p]) => p)).toEqual(expect.arrayContaining(['kept', 'held', 'after']));
+  c.checker.checkComplete(c.ids, (id) => c.members.get(id)!.node.appliedIndex);
+});
+
+test.each(SEEDS.slice(0, 4))('seed %i: a follower left with the leader and the other follower restarted empty cannot be elected; it says why, once', (seed) => {
+  const { cluster: c, leader } = quietGroupWithLeader(seed, cfg);
+  const committed = propose(c, leader.id, 'kept');
+  runUntil(c, c.world.now + 50, () => settled(committed));
+  expect(committed.err).toBeNull();
+  const [survivor, other] = c.ids.filter((id) => id !== leader.id);
+  // The survivor shows the group's history (it applied an entry), so the restarted nodes know they
+  // lost theirs (a group with no history yet starts afresh).
+  runUntil(c, c.world.now + 50, () => c.members.get(survivor)!.node.appliedIndex >= committed.index);
+  c.crash(leader.id);
+  c.crash(other);
+  c.restart(leader.id);
+  c.restart(other);
+  // Far past the report delay (500 scans): nobody leads. The survivor may lack entries the old
+  // leader committed with the other follower, whose memories are both gone: it must not lead alone.
+  runUntil(c, c.world.now + 1500 * cfg.scanIntervalMs);
+  expect(c.leader()).toBeUndefined();
+  const lines = c.log.filter((l) => l.includes(`[${survivor}] WARN cannot be elected`));
+  expect(lines).toHaveLength(1);
+  const restarted = [leader.id, other].sort((x, y) => x - y);
+  expect(lines[0]).toContain(`1 of 3 members alive may vote, 2 needed (nodes ${restarted.join(', ')} restarted empty or leaving`);
 });

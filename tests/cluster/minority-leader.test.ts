@@ -4,11 +4,12 @@
  * streams writes at the new leader: it is left leading nobody. Every write gets an answer (it used
  * to get none, ever, with `stats mu` still saying leader): the ones it had taken end as "outcome
  * unknown" after the deadline, later ones as "no leader ... write not applied"; binary clients get
- * an error status. What was acknowledged before still reads back, and the node says why it stepped
- * down.
+ * an error status. What was acknowledged before still reads back, and the node says why it
+ * suspended its term. The follower restarted empty rejoins that term: writes are taken again and
+ * it holds everything acknowledged.
  */
 import { Op } from '../helpers/binpkt';
-import { makeCluster, muRole, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
+import { exchange, makeCluster, muRole, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
 import { SentinelSession } from '../helpers/sentinel-session';
 
 jest.setTimeout(120_000);
@@ -62,7 +63,21 @@ test('a leader whose last follower dies answers every write it holds or gets, th
     binary.close();
   }
   expect((await muRole(port)).role).not.toBe('leader');
-  expect(cluster.nodes[second - 1].output).toMatch(/leader -> follower: lost the majority: 1 of 3 nodes reachable/);
+  expect(cluster.nodes[second - 1].output).toMatch(/leader -> suspended: lost the majority: 1 of 3 nodes reachable/);
   // What was acknowledged before the loss is still there.
   for (let n = 0; n < 20; n++) await waitForValue(port, `k${n}`, `v${n % 10}`);
+
+  // The last follower comes back empty: it rejoins the suspended term, and writes are taken again.
+  await cluster.start(lastFollower);
+  let reply = '';
+  for (let attempt = 0; attempt < 100 && reply !== 'STORED\r\n'; attempt++) {
+    reply = await exchange(port, 'set back 0 0 3\r\nyes\r\n', (r) => r.endsWith('\r\n'), REPLY_TIMEOUT_MS);
+    if (reply !== 'STORED\r\n') await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(reply).toBe('STORED\r\n');
+  expect((await muRole(port)).role).toBe('leader');
+  expect(cluster.nodes[second - 1].output).toMatch(/majority reachable again \(2 of 3 nodes reachable\)/);
+  const back = cluster.nodes[lastFollower - 1].clientPort;
+  await waitForValue(back, 'back', 'yes');
+  for (let n = 0; n < 20; n++) await waitForValue(back, `k${n}`, `v${n % 10}`);
 });
