@@ -84,8 +84,9 @@ export class MuNode {
   private roleNow: Role = 'follower';
   /**
    * The last index of the log when this node's current term began (its applied index plus the
-   * entries it adopted). Its cache decides nothing until it has applied up to here: before that it
-   * lacks writes that were committed (or adopted) before the take-over.
+   * entries it adopted), or was resumed after a suspension (checkQuorum). Its cache decides nothing
+   * until it has applied up to here: before that it lacks writes that were committed (or adopted)
+   * before the take-over, or that it failed at the suspension.
    */
   private termStart = 0;
   private readonly fabric: Fabric;
@@ -465,6 +466,11 @@ export class MuNode {
     if (reachable >= this.majority) {
       this.quorumLostAtMs = -1;
       if (term.suspended) {
+        // The entries failed at the suspension are still in the log, ahead of anything proposed
+        // from now on, and the application let go of them (it decides against what it applied plus
+        // what it has in flight): it must apply them before it decides anew, as a new leader does
+        // with what it adopted.
+        this.termStart = Math.max(this.termStart, term.lastIndex);
         term.resume();
         this.logger.info(`majority reachable again (${of}): taking writes as leader`);
       }

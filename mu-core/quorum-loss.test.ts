@@ -137,6 +137,9 @@ test.each(SEEDS.slice(0, 6))('seed %i: followers restarted empty rejoin the susp
   runUntil(c, c.world.now + 300, () => leader.node.role === 'leader');
   expect(leader.node.role).toBe('leader');
   expect(c.log.some((l) => l.includes(`[${leader.id}] majority reachable again`))).toBe(true);
+  // The application must apply the entry it was told failed before it decides anything new (it
+  // decides against what it applied): the resumed term starts after it.
+  expect(leader.node.termStartIndex).toBeGreaterThanOrEqual((held.err as LostLeadershipError).entryIndex);
   const after = propose(c, leader.id, 'after');
   runUntil(c, c.world.now + 100, () => settled(after));
   expect(after.err).toBeNull();

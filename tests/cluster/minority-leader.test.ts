@@ -81,3 +81,54 @@ test('a leader whose last follower dies answers every write it holds or gets, th
   await waitForValue(back, 'back', 'yes');
   for (let n = 0; n < 20; n++) await waitForValue(back, `k${n}`, `v${n % 10}`);
 });
+
+test('incr through a suspension and back (followers killed and restarted empty): no increment lost or counted twice', async () => {
+  cluster = await makeCluster(3, 'shm', ['-I', '64k', '-m', '32', '--write-deadline-ms', '500']);
+  await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
+  const leader = await waitForLeader(cluster);
+  const followers = [1, 2, 3].filter((id) => id !== leader);
+  const port = cluster.nodes[leader - 1].clientPort;
+  const session = await SentinelSession.open(port, REPLY_TIMEOUT_MS);
+  const results: number[] = [];
+  let unknown = 0;
+  let notApplied = 0;
+  try {
+    expect(await session.text('set n 0 0 1\r\n0\r\n')).toBe('STORED\r\n');
+    let phase: 'before' | 'down' | 'back' = 'before';
+    let resultsWhenBack = 0;
+    const startedMs = Date.now();
+    let restarting: Promise<void> | null = null;
+    for (let i = 0; i < 20_000 && Date.now() - startedMs < 60_000; i++) {
+      if (phase === 'before' && results.length === 50) {
+        phase = 'down';
+        // Both followers die with increments in flight; they come back empty a little later.
+        restarting = (async () => {
+          await Promise.all(followers.map((id) => cluster.kill(id)));
+          await new Promise((r) => setTimeout(r, 300));
+          await Promise.all(followers.map((id) => cluster.start(id)));
+        })();
+      }
+      const reply = await session.text('incr n 1\r\n');
+      if (/^\d+\r\n$/.test(reply)) results.push(Number(reply));
+      else if (/outcome unknown/.test(reply)) unknown++;
+      else if (/write not applied/.test(reply)) notApplied++;
+      else throw new Error(`unexpected reply to incr: ${JSON.stringify(reply)}`);
+      if (phase === 'down' && notApplied + unknown > 0 && /^\d+\r\n$/.test(reply)) {
+        phase = 'back';
+        resultsWhenBack = results.length;
+      }
+      if (phase === 'back' && results.length >= resultsWhenBack + 50) break;
+    }
+    await restarting;
+    expect(phase).toBe('back');
+  } finally {
+    session.close();
+  }
+  // Each acknowledged increment has its own result; the count holds each of them once, plus those
+  // of unknown outcome that took effect after all (the suspended term committed them on resuming).
+  for (let k = 1; k < results.length; k++) expect(results[k]).toBeGreaterThan(results[k - 1]);
+  const final = Number(/^VALUE n 0 \d+\r\n(\d+)\r\nEND\r\n$/.exec(await exchange(port, 'get n\r\n', (r) => r.endsWith('END\r\n')))![1]);
+  expect(final).toBeGreaterThanOrEqual(results.length);
+  expect(final).toBeLessThanOrEqual(results.length + unknown);
+  expect(final).toBe(results[results.length - 1]);
+});
