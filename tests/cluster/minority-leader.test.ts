@@ -22,7 +22,7 @@ const REPLY_TIMEOUT_MS = 10_000;
 let cluster: TestCluster;
 afterEach(async () => { await cluster?.stopAll(); });
 
-test('a leader whose last follower dies answers every write it holds or gets, then stops leading', async () => {
+test('a leader whose last follower dies answers every write it holds or gets, and takes writes again once that follower is back, empty', async () => {
   cluster = await makeCluster(3, 'shm', ['-I', '64k', '-m', '32', '--write-deadline-ms', '500']);
   await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
   const first = await waitForLeader(cluster);
