@@ -462,7 +462,6 @@ export class MuNode {
     for (const p of this.peers) {
       if (this.background.isPresent(p) || term.wroteWithin(p, this.cfg.quorumLossMs)) reachable++;
     }
-    const of = `${reachable} of ${this.peers.length + 1} nodes reachable`;
     if (reachable >= this.majority) {
       this.quorumLostAtMs = -1;
       if (term.suspended) {
@@ -472,7 +471,7 @@ export class MuNode {
         // with what it adopted.
         this.termStart = Math.max(this.termStart, term.lastIndex);
         term.resume();
-        this.logger.info(`majority reachable again (${of}): taking writes as leader`);
+        this.logger.info(`majority reachable again (${reachable} of ${this.peers.length + 1} nodes reachable): taking writes as leader`);
       }
       return;
     }
@@ -481,7 +480,7 @@ export class MuNode {
     if (this.quorumLostAtMs < 0) this.quorumLostAtMs = nowMs;
     if (nowMs - this.quorumLostAtMs < this.cfg.quorumLossMs) return;
     this.quorumLostAtMs = -1;
-    const reason = `lost the majority: ${of} for ${this.cfg.quorumLossMs} ms`;
+    const reason = `lost the majority: ${reachable} of ${this.peers.length + 1} nodes reachable for ${this.cfg.quorumLossMs} ms`;
     this.logger.info(`leader -> suspended: ${reason}; undecided writes fail (outcome unknown), new ones wait for a majority`);
     term.suspend(reason);
   }
