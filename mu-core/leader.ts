@@ -367,13 +367,21 @@ export class LeaderTerm {
     } else if (f.state === 'detached' && ctl.permissionHolder === self) {
       this.sync(f);
     }
-    // A restarted follower that has granted nobody yet is no rival's.
-    const awaitingRegrant = f.state === 'detached' && f.restartedAs === ctl.incarnation && ctl.permissionHolder === 0;
-    if (f.state !== 'ungranted' && f.state !== 'syncing' && ctl.permissionHolder !== self && !awaitingRegrant) {
-      // It granted someone else, or took its log back to stand itself: another node is taking over,
-      // so the skip-prepare shortcut is over. A new candidacy prepares again.
-      this.host.stepDown(`follower ${f.peer} no longer grants us its log`);
+    if (f.state === 'ungranted' || f.state === 'syncing' || ctl.permissionHolder === self) return;
+    if (ctl.amnesic) {
+      // Restarted empty and not synced since: whoever it granted, its grant counts in nobody's
+      // prepare, so no rival takes over with it (a restarted node may grant a follower it saw alive
+      // before us, or follow a flapping detector; it grants us again once it sees us lead). Nothing
+      // more is written there until then. Ending the term instead could leave a group whose
+      // majority restarted empty with no voter majority, ever.
+      if (f.state !== 'detached') this.detach(f, 'granted its log to another node before it was synced: detached until it grants us again');
+      return;
     }
+    // A restarted follower that has granted nobody yet is no rival's either.
+    if (f.state === 'detached' && f.restartedAs === ctl.incarnation && ctl.permissionHolder === 0) return;
+    // It granted someone else, or took its log back to stand itself: another node is taking over,
+    // so the skip-prepare shortcut is over. A new candidacy prepares again.
+    this.host.stepDown(`follower ${f.peer} no longer grants us its log`);
   }
 
   /**

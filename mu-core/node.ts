@@ -376,8 +376,12 @@ export class MuNode {
       }
       if (state === 'revoked') {
         // Whatever was built on that grant is void: a term that wrote under it, or a prepare that
-        // read that log. Only a candidate that did neither yet may simply ask again.
-        if (this.term !== null && this.term.isGranted(p)) { this.toFollower(`node ${p} gave its log to another node`); return; }
+        // read that log. Only a candidate that did neither yet may simply ask again. A term goes on
+        // when the peer is no voter (restarted empty, not synced yet): its grant counts in nobody's
+        // prepare, so no rival can be taking over with it; our writes there fail and the term
+        // detaches it until it grants us again. (Ending the term there, as a restarted node's
+        // detector flapped, left groups with a majority restarted empty without a voter majority.)
+        if (this.term !== null && this.term.isGranted(p) && this.background.isVoter(p)) { this.toFollower(`node ${p} gave its log to another node`); return; }
         if (this.takeover !== null) { this.toFollower(`node ${p} gave its log to another node during prepare`); return; }
       }
       if (drained && (state === 'revoked' || this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs)) this.background.requestPermission(p);

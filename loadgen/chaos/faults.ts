@@ -1,7 +1,8 @@
 /**
  * Injects the seeded fault schedule (schedule.ts) into a running cluster, one fault at a time: the
- * next one waits until every node is back and all agree on one leader, so never more than one node
- * is down (or cut off) at once, and a majority always lives.
+ * next one waits until every node is back and all agree on one leader. Never more than one node is
+ * down (or cut off) at once, and a majority always lives, except in lose-majority, where the leader
+ * is left alone with its memory (it holds every committed write) until the others come back empty.
  */
 import { ChaosCluster } from './chaos-cluster';
 import { cutKey, cutsBetween, Cut } from './netns-plan';
@@ -18,8 +19,13 @@ export interface Fault {
   node: number;
   /** When the fault began (ms on the history's clock). */
   atMs: number;
-  /** stop-leader: how long the node stayed paused; partitions: how long the cut lasted. */
+  /**
+   * stop-leader: how long the node stayed paused; partitions: how long the cut lasted;
+   * lose-majority: from the kills until every victim was serving again.
+   */
   heldMs?: number;
+  /** lose-majority: the followers killed (and restarted). */
+  victims?: number[];
   /** Partitions: the cut links. */
   cuts?: string[];
   /** partition-leader: writes sent straight to the cut-off old leader, by outcome. */
@@ -105,6 +111,23 @@ async function injectOne(cluster: ChaosCluster, kind: FaultKind, leader: number,
     cluster.resume(node);
     fault.heldMs = pauseMs;
     fault.failoverMs = (await probe)?.ms ?? null;
+  } else if (kind === 'lose-majority') {
+    // Enough followers that the leader is left short of a majority (2 of 3, 3 of 5). It suspends
+    // its term; the victims come back empty, rejoin that term and it leads on: the fail-over is to
+    // the same leader, measured to its first acknowledged write.
+    const victims = shuffled(rng, followers).slice(0, ids.length - (Math.floor(ids.length / 2) + 1) + 1);
+    fault.node = victims[0];
+    fault.victims = victims;
+    cluster.mark(`lose-majority: killing ${victims.join(', ')}`);
+    fault.atMs = nowMs(rec);
+    await Promise.all(victims.map((id) => cluster.kill(id)));
+    const probe = probeFailover(cluster, [leader], rec, fault.atMs, o.recoverTimeoutMs);
+    const startedMs = nowMs(rec);
+    await Promise.all(victims.map((id) => cluster.start(id, o.recoverTimeoutMs)));
+    fault.heldMs = nowMs(rec) - fault.atMs;
+    const acked = await probe;
+    fault.failoverMs = acked?.ms ?? null;
+    fault.rejoinMs = acked === null ? null : await probeRejoin(cluster, victims[0], acked.value, rec, startedMs, o.recoverTimeoutMs);
   } else if (kind === 'kill-leader' || kind === 'kill-follower' || kind === 'restart') {
     fault.atMs = nowMs(rec);
     if (kind === 'restart') await cluster.terminate(node); else await cluster.kill(node);

@@ -11,3 +11,15 @@ export const TAKEOVER_MARGIN_MS = 2000;
 export function unknownHorizonFor(writeDeadlineMs: number, maxPauseMs: number): number {
   return writeDeadlineMs + maxPauseMs + TAKEOVER_MARGIN_MS;
 }
+
+/**
+ * The horizon the check uses once the faults are known: a leader left without a majority (the
+ * lose-majority fault) holds the writes it had taken until its followers are back, then commits
+ * them, which can be past any write deadline (README: the one case). Those faults extend the
+ * horizon by the longest time a majority was gone.
+ */
+export function unknownHorizonAfter(baseHorizonMs: number, faults: ReadonlyArray<{ kind: string; heldMs?: number }>): number {
+  let longestLossMs = 0;
+  for (const f of faults) if (f.kind === 'lose-majority' && f.heldMs !== undefined) longestLossMs = Math.max(longestLossMs, f.heldMs);
+  return baseHorizonMs + longestLossMs;
+}

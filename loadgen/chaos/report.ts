@@ -4,6 +4,7 @@ import { GaveUp } from './linearizability';
 import { ChaosResult } from './run';
 import { ALL_FAULT_KINDS, FaultKind, quotaMet } from './schedule';
 import { formatViolation } from './violation';
+import { unknownHorizonAfter } from './horizon';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -96,13 +97,19 @@ function row(cells: string[], widths: number[]): string {
   return cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 }
 
+/** Says how much of the horizon the lose-majority faults added (horizon.ts unknownHorizonAfter). */
+function horizonNote(r: ChaosResult): string {
+  const lossMs = unknownHorizonAfter(0, r.faults);
+  return lossMs === 0 ? '' : ` (${r.unknownHorizonMs - lossMs} ms + ${lossMs} ms, the longest lose-majority fault: a leader left without a majority commits what it held once the others are back)`;
+}
+
 export function chaosText(r: ChaosResult): string {
   const c = counts(r);
   const met = quotaMet(c, r.faultOptions.kinds, r.faultOptions.faultsPerKind);
   const old = oldLeaderTotals(r.faults);
   const lines = [
     `chaos run: seed ${r.seed}, ${r.nodes}-node ${r.fabric} cluster${r.fabric === 'tcp' ? ' (one network namespace per node)' : ''} (${r.daemonArgs.join(' ')}), fault phase ${(r.elapsedMs / 1000).toFixed(0)} s of ${(r.durationMs / 1000).toFixed(0)} s asked`,
-    `unknown outcomes assumed settled within ${r.unknownHorizonMs} ms`,
+    `unknown outcomes assumed settled within ${r.unknownHorizonMs} ms` + horizonNote(r),
     `operations done: ${r.ops.total} (${Object.entries(r.ops.byKind).map(([k, n]) => `${k} ${n}`).join(', ')}; ${r.ops.unknown} of unknown outcome)`,
     `faults injected: ${r.faults.length}` + (r.faultOptions.faultsPerKind === null ? '' : `; quota ${r.faultOptions.faultsPerKind} per kind ${met ? 'met' : 'NOT met'}`),
   ];

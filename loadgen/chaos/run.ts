@@ -12,6 +12,7 @@ import { PROBE_KEY } from './probes';
 import { RequestFailed, TextConnection } from './text-client';
 import { parseRecordedValue } from './big-values';
 import { Recorder, WorkloadOptions, nowMs, runClient } from './workload';
+import { unknownHorizonAfter } from './horizon';
 import { makeRng } from '../rng';
 
 export interface ChaosOptions {
@@ -158,8 +159,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   } finally {
     await cluster.stopAll();
   }
+  const unknownHorizonMs = unknownHorizonAfter(o.unknownHorizonMs, faults);
   const check = checkHistory(rec.ops, {
-    unknownHorizonMs: o.unknownHorizonMs,
+    unknownHorizonMs,
     maxStepsPerSegment: o.maxCheckStepsPerSegment ?? CHECK_STEPS_PER_SEGMENT,
     maxStepsTotal: o.maxCheckStepsTotal ?? checkStepsTotalFor(rec.ops.length),
   });
@@ -176,7 +178,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     durationMs: o.durationMs,
     elapsedMs: (phaseEnd ?? Date.now()) - phaseStart,
     daemonArgs: o.daemonArgs,
-    unknownHorizonMs: o.unknownHorizonMs,
+    unknownHorizonMs,
     ops: { total: rec.ops.filter((op) => op.client >= 0).length, unknown: rec.ops.filter((op) => op.returnMs === Infinity).length, byKind },
     faults,
     finalReads: final,

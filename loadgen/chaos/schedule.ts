@@ -8,10 +8,11 @@
 import { Rng } from '../rng';
 
 export type FaultKind =
-  | 'kill-leader' | 'kill-follower' | 'stop-leader' | 'restart'
+  | 'kill-leader' | 'kill-follower' | 'stop-leader' | 'restart' | 'lose-majority'
   | 'partition-leader' | 'partition-follower' | 'split-brain';
 
-export const PROCESS_FAULT_KINDS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'stop-leader', 'restart'];
+/** lose-majority: SIGKILL of enough followers that the leader is left without a majority, then their restart (empty). */
+export const PROCESS_FAULT_KINDS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'stop-leader', 'restart', 'lose-majority'];
 export const PARTITION_FAULT_KINDS: readonly FaultKind[] = ['partition-leader', 'partition-follower', 'split-brain'];
 export const ALL_FAULT_KINDS: readonly FaultKind[] = [...PROCESS_FAULT_KINDS, ...PARTITION_FAULT_KINDS];
 

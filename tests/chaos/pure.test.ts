@@ -5,6 +5,7 @@ import {
   ALL_FAULT_KINDS, FaultKind, PROCESS_FAULT_KINDS, faultKindsFor, faultPhaseOver, nextGapMs, nextKind, quotaMet,
 } from '../../loadgen/chaos/schedule';
 import { parseValueReply } from '../../loadgen/chaos/text-client';
+import { unknownHorizonAfter } from '../../loadgen/chaos/horizon';
 import { makeRng } from '../../loadgen/rng';
 
 const SEED = Number(process.env.CHAOS_PURE_SEED ?? 12345);
@@ -73,7 +74,7 @@ test('the quota defaults to 50 per kind from 10 minutes on; 0 turns it off', () 
   expect(faultOptionsFor({ fabric: 'shm', durationMs: 600_000, faultsPerKind: 0, recoverTimeoutMs: 1 }).faultsPerKind).toBeNull();
   expect(faultOptionsFor({ fabric: 'shm', durationMs: 60_000, faultsPerKind: 3, recoverTimeoutMs: 1 }).faultsPerKind).toBe(3);
   const o = faultOptionsFor({ fabric: 'tcp', durationMs: 600_000, recoverTimeoutMs: 1 });
-  expect(o.kinds).toHaveLength(7);
+  expect(o.kinds).toHaveLength(8);
   expect(o.hardCapMs).toBeGreaterThan(o.durationMs);
 });
 
@@ -92,4 +93,11 @@ test('a bridge partition: the leader on side A, each side plus the bridge a majo
       expect(b.length).toBeLessThan(n / 2);
     }
   }
+});
+
+test('the check\'s horizon grows by the longest lose-majority fault, and only by those', () => {
+  expect(unknownHorizonAfter(4300, [])).toBe(4300);
+  expect(unknownHorizonAfter(4300, [{ kind: 'stop-leader', heldMs: 800 }, { kind: 'partition-leader', heldMs: 900 }])).toBe(4300);
+  expect(unknownHorizonAfter(4300, [{ kind: 'lose-majority', heldMs: 1200 }, { kind: 'lose-majority', heldMs: 2500 }, { kind: 'stop-leader', heldMs: 700 }])).toBe(6800);
+  expect(PROCESS_FAULT_KINDS).toContain('lose-majority');
 });
