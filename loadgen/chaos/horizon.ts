@@ -21,5 +21,5 @@ export function unknownHorizonFor(writeDeadlineMs: number, maxPauseMs: number): 
 export function unknownHorizonAfter(baseHorizonMs: number, faults: ReadonlyArray<{ kind: string; heldMs?: number }>): number {
   let longestLossMs = 0;
   for (const f of faults) if (f.kind === 'lose-majority' && f.heldMs !== undefined) longestLossMs = Math.max(longestLossMs, f.heldMs);
-  return baseHorizonMs + longestLossMs;
+  return baseHorizonMs + Math.ceil(longestLossMs);
 }
