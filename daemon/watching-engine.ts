@@ -38,6 +38,10 @@ export class WatchingEngine implements CacheEngine {
     return this.inner.get(key, bump);
   }
 
+  peek(key: Buffer): ItemView | undefined {
+    return this.inner.peek(key);
+  }
+
   mutate<O extends WriteOp>(op: O): MaybePromise<WriteResultFor<O>> {
     const hub = this.hub;
     if (!hub.on.fetchers && !hub.on.mutations) return this.inner.mutate(op);

@@ -45,6 +45,11 @@ export class LocalEngine implements CacheEngine {
     return view;
   }
 
+  peek(key: Buffer): ItemView | undefined {
+    const found = this.store.peek(key);
+    return typeof found === 'string' ? undefined : this.store.view(found);
+  }
+
   mutate<O extends WriteOp>(op: O): WriteResultFor<O> {
     const { result, effects } = this.decider.decide(op);
     this.applyAll(effects);

@@ -238,6 +238,10 @@ export class ReplicatedEngine implements CacheEngine {
     return this.local.get(key, bump);
   }
 
+  peek(key: Buffer): ItemView | undefined {
+    return this.local.peek(key);
+  }
+
   get casEnabled(): boolean {
     return this.local.casEnabled;
   }

@@ -213,6 +213,8 @@ export interface CacheEngine {
   setMemoryLimit(bytes: number): void;
   /** Plain read of committed state; `bump` (default true) updates LRU and access metadata. */
   get(key: Buffer, bump?: boolean): ItemView | undefined;
+  /** What get would return, with no effect at all: no LRU bump, no counters, nothing reported to watch. */
+  peek(key: Buffer): ItemView | undefined;
   /** Decide, commit and apply one mutation. */
   mutate<O extends WriteOp>(op: O): MaybePromise<WriteResultFor<O>>;
   /** Largest value in bytes that can be stored for this key (from -I), for early rejection. */

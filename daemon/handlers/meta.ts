@@ -58,10 +58,11 @@ function quietEmpty(quiet: boolean, bytes: Buffer): Buffer {
 function metaGet(ctx: ServerContext, key: Buffer, flags: MetaFlags): MaybePromise<Buffer> {
   if (flags.touchExptime !== undefined || flags.vivifyExptime !== undefined || flags.recacheSec !== undefined) return decidedMetaGet(ctx, key, flags);
   return afterReadBarrier(ctx, () => {
-    const item = ctx.engine.get(key, false);
-    if (item !== undefined && (item.stale || item.winTokenSent)) return decidedMetaGet(ctx, key, flags);
-    // Bumped only now: the reply reports the access metadata from before this read (h, l).
-    if (item !== undefined && !flags.noUpdate) ctx.engine.get(key, true);
+    // Looked at first without any effect, so that the read below is one fetch either way (one LRU
+    // bump, one watch line), as memcached's mg is.
+    const seen = ctx.engine.peek(key);
+    if (seen !== undefined && (seen.stale || seen.winTokenSent)) return decidedMetaGet(ctx, key, flags);
+    const item = ctx.engine.get(key, !flags.noUpdate);
     return metaGetReply(ctx, key, flags, { item, win: false, winTokenAlreadySent: false, stale: false, vivified: false });
   }, serverError);
 }

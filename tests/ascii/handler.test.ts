@@ -54,6 +54,7 @@ describe('ASCII handler (in process)', () => {
     const rng = new Rng(Number(process.env.SEED ?? Date.now() % 2 ** 31));
     const delayed = (engine: CacheEngine): CacheEngine => ({
       get: (key, bump) => engine.get(key, bump),
+      peek: (key) => engine.peek(key),
       maxValueBytes: (k, f) => engine.maxValueBytes(k, f),
       setMemoryLimit: (bytes) => engine.setMemoryLimit(bytes),
       mutate: <O extends WriteOp>(op: O) => {
@@ -74,6 +75,7 @@ describe('ASCII handler (in process)', () => {
   test('an engine failure becomes a SERVER_ERROR reply, not a throw', async () => {
     const failing = (engine: CacheEngine): CacheEngine => ({
       get: (key, bump) => engine.get(key, bump),
+      peek: (key) => engine.peek(key),
       maxValueBytes: (k, f) => engine.maxValueBytes(k, f),
       setMemoryLimit: (bytes) => engine.setMemoryLimit(bytes),
       mutate: () => Promise.reject(new Error('leadership lost')),

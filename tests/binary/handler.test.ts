@@ -27,6 +27,7 @@ function deferredEngine(local: CacheEngine, random: () => number): CacheEngine {
   let chain: Promise<unknown> = Promise.resolve();
   return {
     get: (key, bump) => local.get(key, bump),
+    peek: (key) => local.peek(key),
     maxValueBytes: (k, f) => local.maxValueBytes(k, f),
     setMemoryLimit: (bytes) => local.setMemoryLimit(bytes),
     mutate<O extends WriteOp>(op: O): Promise<WriteResultFor<O>> {

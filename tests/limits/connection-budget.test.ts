@@ -30,6 +30,10 @@ class GatedEngine implements CacheEngine {
     return this.local.get(key, bump);
   }
 
+  peek(key: Buffer) {
+    return this.local.peek(key);
+  }
+
   maxValueBytes(keyBytes: number, flags: number): number {
     return this.local.maxValueBytes(keyBytes, flags);
   }
