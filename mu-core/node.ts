@@ -123,7 +123,7 @@ export class MuNode {
   /** While leading: when this node first saw fewer than a majority alive, itself included (-1: it sees a majority). */
   private quorumLostAtMs = -1;
   /** What the last "cannot be elected" line said (null: none said, or a majority may vote again). */
-  private voterShortage: string | null = null;
+  private voterShortageSaid: string | null = null;
   /** Since when the current shortage of voters lasts, in scans (-1: none). */
   private voterShortageSinceScan = -1;
 
@@ -353,6 +353,11 @@ export class MuNode {
     if (this.roleNow === 'follower') {
       if (this.mayLead && drained) this.keepRequestsStanding();
       if (lowest !== this.selfId || this.background.scans < this.cfg.startupScans || this.scheduler.nowMs() < this.snapshotWaitUntilMs) return;
+      // Standing takes every grant on our log back, ending the term that holds it: pointless while
+      // fewer than a majority alive may vote in our view (nobody could grant us a prepare
+      // majority), and harmful when a flapping detector took the leader for dead while most
+      // members are restarted nodes only its term can sync (the group could then elect nobody).
+      if (this.voterShortage()) return;
       // Stand and ask at once (below), not a scan later.
       this.becomeCandidate();
       if ((this.roleNow as Role) !== 'candidate') return;
@@ -387,31 +392,33 @@ export class MuNode {
       if (drained && (state === 'revoked' || this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs)) this.background.requestPermission(p);
     }
     if (this.roleNow === 'candidate' && this.takeover === null && drained && granted >= this.majority) this.startTakeover();
-    if (this.roleNow === 'candidate') this.noteVoterShortage();
+    if (this.roleNow === 'candidate') this.voterShortage();
   }
 
   /**
-   * A candidate that could not be elected even if every live peer granted: fewer than a majority
-   * alive may vote (the others dead, or restarted empty and never synced by a leader since). It
-   * says so once per change, naming the nodes, so an operator sees why writes are refused: with
-   * the group's memory held only in the nodes' logs, a majority that lost it cannot elect again.
+   * Whether this node could not be elected even if every live peer granted: fewer than a majority
+   * alive may vote (the others dead, or restarted empty and never synced by a leader since). A
+   * lasting shortage is said once per change, naming the nodes, so an operator sees why writes are
+   * refused: with the group's memory held only in the nodes' logs, a majority that lost it cannot
+   * elect again.
    */
-  private noteVoterShortage(): void {
+  private voterShortage(): boolean {
     const voters = this.peers.filter((p) => this.background.isAlive(p) && this.background.isVoter(p));
     const unsynced = this.peers.filter((p) => this.background.isAlive(p) && !this.background.isVoter(p));
     const alive = voters.length + 1;
     if (alive >= this.majority) {
-      this.voterShortage = null;
+      this.voterShortageSaid = null;
       this.voterShortageSinceScan = -1;
-      return;
+      return false;
     }
     // Elections and restarts pass through short shortages (peers not seen yet): only a lasting one is news.
     if (this.voterShortageSinceScan < 0) this.voterShortageSinceScan = this.background.scans;
-    if (this.background.scans - this.voterShortageSinceScan < VOTER_SHORTAGE_REPORT_SCANS) return;
+    if (this.background.scans - this.voterShortageSinceScan < VOTER_SHORTAGE_REPORT_SCANS) return true;
     const shortage = `cannot be elected: ${alive} of ${this.peers.length + 1} members alive may vote, ${this.majority} needed` +
       (unsynced.length > 0 ? ` (node${unsynced.length > 1 ? 's' : ''} ${unsynced.join(', ')} restarted empty or leaving: no vote until a leader syncs them)` : '');
-    if (shortage !== this.voterShortage) this.logger.warn(shortage);
-    this.voterShortage = shortage;
+    if (shortage !== this.voterShortageSaid) this.logger.warn(shortage);
+    this.voterShortageSaid = shortage;
+    return true;
   }
 
   /**
