@@ -260,14 +260,7 @@ export class LeaderTerm {
   suspend(reason: string): void {
     if (this.stopped || this.suspendedNow) return;
     this.suspendedNow = true;
-    for (const w of this.waiting.splice(0)) {
-      if (w.index <= this.commit) w.cb(null, w.index, this.proposal);
-      else w.cb(new LostLeadershipError(reason, w.index), w.index, this.proposal);
-    }
-    const unwritten = new LostLeadershipError(reason, 0);
-    const kept = this.queue.filter((q) => q.kind === SLOT_KIND_NOOP);
-    for (const q of this.queue.splice(0)) if (q.kind !== SLOT_KIND_NOOP) q.cb(unwritten, 0, this.proposal);
-    this.queue.push(...kept);
+    this.failUndecided(reason);
   }
 
   resume(): void {
@@ -395,12 +388,24 @@ export class LeaderTerm {
     this.publishTimer?.cancel();
     this.probeTimer?.cancel();
     this.holdTimer?.cancel();
+    this.failUndecided(reason);
+  }
+
+  /**
+   * Answers every client proposal not yet committed with LostLeadership (naming its index if it was
+   * written), and one the commit point passed with success. A no-op the term queued itself (to
+   * settle an abandoned entry in parts) has no client and stays queued.
+   */
+  private failUndecided(reason: string): void {
     for (const w of this.waiting.splice(0)) {
       if (w.index <= this.commit) w.cb(null, w.index, this.proposal);
       else w.cb(new LostLeadershipError(reason, w.index), w.index, this.proposal);
     }
     const unwritten = new LostLeadershipError(reason, 0);
-    for (const q of this.queue.splice(0)) q.cb(unwritten, 0, this.proposal);
+    for (const q of this.queue.splice(0)) {
+      if (q.kind === SLOT_KIND_NOOP) this.queue.push(q);
+      else q.cb(unwritten, 0, this.proposal);
+    }
   }
 
   flush(): void {

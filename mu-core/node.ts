@@ -45,7 +45,7 @@ export type Role = 'follower' | 'candidate' | 'leader';
  * rings, interpreted, it cost 2-4 ms of the fail-over for a 4096-slot log.
  */
 const TAKEOVER_DRILL_SCANS = 1000;
-/** Scans (0.5-1 s) a candidate lacks voters before it says so (see noteVoterShortage). */
+/** Scans (0.5-1 s) a shortage of voters lasts before this node says so (see voterShortage). */
 const VOTER_SHORTAGE_REPORT_SCANS = 500;
 /** Entries a follower's pump applies per run (one turn of the event loop), at most. */
 const PUMP_BATCH_ENTRIES = 1024;
@@ -144,7 +144,12 @@ export class MuNode {
 
   /** A leader whose term is suspended (no majority reachable, see checkQuorum) reports itself a candidate. */
   get role(): Role {
-    return this.roleNow === 'leader' && this.term !== null && this.term.suspended ? 'candidate' : this.roleNow;
+    return this.termSuspended ? 'candidate' : this.roleNow;
+  }
+
+  /** Leading a term that is suspended (checkQuorum). */
+  private get termSuspended(): boolean {
+    return this.roleNow === 'leader' && this.term !== null && this.term.suspended;
   }
 
   /** See termStart; 0 when not leading. */
@@ -154,7 +159,7 @@ export class MuNode {
 
   /** The leader as this node knows it: itself when leading, else the holder of its log permission. */
   get leaderId(): PeerId | null {
-    if (this.roleNow === 'leader') return this.term !== null && this.term.suspended ? null : this.selfId;
+    if (this.roleNow === 'leader') return this.termSuspended ? null : this.selfId;
     return this.permissionHolder > 0 ? this.permissionHolder : null;
   }
 
@@ -276,7 +281,7 @@ export class MuNode {
       cb(new EntryTooLargeError(payload.length, this.maxPayloadBytes), 0, 0);
       return;
     }
-    if (this.term === null || this.roleNow !== 'leader' || this.term.suspended || this.resignState !== 'none' || this.drain !== null) {
+    if (this.term === null || this.roleNow !== 'leader' || this.termSuspended || this.resignState !== 'none' || this.drain !== null) {
       cb(new NotLeaderError(this.leaderId === this.selfId ? null : this.leaderId), 0, 0);
       return;
     }
@@ -367,7 +372,7 @@ export class MuNode {
       return;
     }
     if (this.roleNow === 'leader') this.checkQuorum();
-    if (this.roleNow === 'leader' && !this.term!.suspended) this.maybeYield();
+    if (this.roleNow === 'leader' && !this.termSuspended) this.maybeYield();
     if ((this.roleNow as Role) === 'follower') return;
     // Candidate or leader: collect grants, re-ask the peers that have not granted (the same request:
     // see Background.requestPermission).
@@ -403,9 +408,8 @@ export class MuNode {
    * elect again.
    */
   private voterShortage(): boolean {
-    const voters = this.peers.filter((p) => this.background.isAlive(p) && this.background.isVoter(p));
-    const unsynced = this.peers.filter((p) => this.background.isAlive(p) && !this.background.isVoter(p));
-    const alive = voters.length + 1;
+    let alive = 1;
+    for (const p of this.peers) if (this.background.isAlive(p) && this.background.isVoter(p)) alive++;
     if (alive >= this.majority) {
       this.voterShortageSaid = null;
       this.voterShortageSinceScan = -1;
@@ -414,6 +418,7 @@ export class MuNode {
     // Elections and restarts pass through short shortages (peers not seen yet): only a lasting one is news.
     if (this.voterShortageSinceScan < 0) this.voterShortageSinceScan = this.background.scans;
     if (this.background.scans - this.voterShortageSinceScan < VOTER_SHORTAGE_REPORT_SCANS) return true;
+    const unsynced = this.peers.filter((p) => this.background.isAlive(p) && !this.background.isVoter(p));
     const shortage = `cannot be elected: ${alive} of ${this.peers.length + 1} members alive may vote, ${this.majority} needed` +
       (unsynced.length > 0 ? ` (node${unsynced.length > 1 ? 's' : ''} ${unsynced.join(', ')} restarted empty or leaving: no vote until a leader syncs them)` : '');
     if (shortage !== this.voterShortageSaid) this.logger.warn(shortage);
