@@ -109,14 +109,21 @@ export async function muRole(port: number): Promise<{ role: string; leader: numb
   return { role: get('mu_role'), leader: Number(get('mu_leader_id')) };
 }
 
-/** Polls until exactly one live node says it leads and the others agree; bounded by timeoutMs. */
+/**
+ * Polls until exactly one live node says it leads, the others agree, and it is the lowest id alive;
+ * bounded by timeoutMs. A group settles on its lowest id: a node that started late (or restarted)
+ * follows whoever was elected, then is handed the lead once caught up. A test that picked its
+ * followers before that hand-off would kill the new leader instead (with both "followers" killed,
+ * the node left holds no term and cannot be elected: the group is rightly stuck).
+ */
 export async function waitForLeader(cluster: TestCluster, timeoutMs = 20_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; Date.now() < deadline && attempt < 10_000; attempt++) {
     const live = cluster.nodes.filter((n) => n.proc && n.proc.exitCode === null && n.proc.signalCode === null);
     const roles = await Promise.all(live.map((n) => muRole(n.clientPort).catch(() => ({ role: 'down', leader: 0 }))));
     const leaders = live.filter((_, i) => roles[i].role === 'leader');
-    if (leaders.length === 1 && roles.every((r) => r.leader === leaders[0].id)) return leaders[0].id;
+    const settled = leaders.length === 1 && leaders[0].id === Math.min(...live.map((n) => n.id));
+    if (settled && roles.every((r) => r.leader === leaders[0].id)) return leaders[0].id;
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no agreed leader within ${timeoutMs} ms:\n${cluster.nodes.map((n) => `--- node ${n.id}\n${n.output.slice(-2000)}`).join('\n')}`);
