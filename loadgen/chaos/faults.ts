@@ -6,8 +6,9 @@
  */
 import { ChaosCluster } from './chaos-cluster';
 import { cutKey, cutsBetween, Cut } from './netns-plan';
-import { WriteOutcome, probeFailover, probeOldLeader, probeRejoin } from './probes';
+import { PROBE_KEY, WriteOutcome, probeFailover, probeOldLeader, probeRejoin } from './probes';
 import { FaultKind, faultPhaseOver, nextGapMs, nextKind, quotaMet } from './schedule';
+import { exchangeOnce } from './text-client';
 import { Recorder, nowMs } from './workload';
 import { Rng } from '../rng';
 
@@ -94,6 +95,21 @@ async function holdPartition(cluster: ChaosCluster, cuts: Cut[], holdMs: number,
   return Date.now() - t0;
 }
 
+/**
+ * ms from a restart until node `id` serves the probe's acknowledged write. A node that never does
+ * (it agrees on a leader but stays empty or behind) has not recovered: the run fails, with logs.
+ */
+async function rejoined(cluster: ChaosCluster, id: number, value: string, rec: Recorder, fromMs: number, boundMs: number): Promise<number> {
+  const ms = await probeRejoin(cluster, id, value, rec, fromMs, boundMs);
+  if (ms !== null) return ms;
+  // What each node says of itself, to tell a node that never caught up from one that stopped.
+  const views = await Promise.all(cluster.nodes.map(async (n) => {
+    const ask = (text: string): Promise<string> => exchangeOnce(n.client.host, n.client.port, text, true, 2000).then((r) => r.replace(/\r\n/g, ' '), (e: Error) => `(${e.message})`);
+    return `--- node ${n.id}: get ${PROBE_KEY}: ${await ask(`get ${PROBE_KEY}\r\n`)}\n${(await ask('stats mu\r\n')).replace(/STAT /g, '')}`;
+  }));
+  throw new Error(`node ${id} did not rejoin: restarted, it never served the write acknowledged before (probe value ${value}) within ${boundMs} ms\n${views.join('\n')}\n${cluster.tails()}`);
+}
+
 async function injectOne(cluster: ChaosCluster, kind: FaultKind, leader: number, rng: Rng, rec: Recorder, o: FaultOptions): Promise<Fault> {
   const ids = cluster.nodes.map((n) => n.id);
   const followers = ids.filter((id) => id !== leader);
@@ -127,7 +143,7 @@ async function injectOne(cluster: ChaosCluster, kind: FaultKind, leader: number,
     fault.heldMs = nowMs(rec) - fault.atMs;
     const acked = await probe;
     fault.failoverMs = acked?.ms ?? null;
-    fault.rejoinMs = acked === null ? null : await probeRejoin(cluster, victims[0], acked.value, rec, startedMs, o.recoverTimeoutMs);
+    fault.rejoinMs = acked === null ? null : await rejoined(cluster, victims[0], acked.value, rec, startedMs, o.recoverTimeoutMs);
   } else if (kind === 'kill-leader' || kind === 'kill-follower' || kind === 'restart') {
     fault.atMs = nowMs(rec);
     if (kind === 'restart') await cluster.terminate(node); else await cluster.kill(node);
@@ -136,7 +152,7 @@ async function injectOne(cluster: ChaosCluster, kind: FaultKind, leader: number,
     fault.failoverMs = probe?.ms ?? null;
     const startedMs = nowMs(rec);
     await cluster.start(node, o.recoverTimeoutMs);
-    fault.rejoinMs = probe === null ? null : await probeRejoin(cluster, node, probe.value, rec, startedMs, o.recoverTimeoutMs);
+    fault.rejoinMs = probe === null ? null : await rejoined(cluster, node, probe.value, rec, startedMs, o.recoverTimeoutMs);
   } else {
     const holdMs = seeded(rng, o.minHoldMs, o.maxHoldMs);
     let cuts: Cut[];

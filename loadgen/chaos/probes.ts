@@ -5,7 +5,7 @@
  * - old leader: while a leader is cut off from its followers, sets straight to it; they must fail,
  *   time out or be refused (an acknowledgement there is suspect: the checker decides if it was lost).
  * - rejoin: after a restart, reads on the restarted node until it serves the last acknowledged probe
- *   value (it has caught up).
+ *   value, or what the leader serves (it has caught up).
  */
 import { ChaosCluster } from './chaos-cluster';
 import { Op } from './history';
@@ -63,13 +63,27 @@ export async function probeOldLeader(cluster: ChaosCluster, oldLeader: number, r
   return counts;
 }
 
-/** ms from `fromMs` until node `id` serves `value` (or a later probe value) on PROBE_KEY, null if not within boundMs. */
+/**
+ * ms from `fromMs` until node `id` has caught up on PROBE_KEY, null if not within boundMs: it
+ * serves `value` or a later probe value (probe values grow), or the value the leader serves. The
+ * last one covers a probe write of unknown outcome (its client gave up) that a leader held through
+ * a suspension and decided after the acknowledged one: legal for a write whose outcome is unknown,
+ * and then the acknowledged value is gone from every node, overwritten by the older one.
+ */
 export async function probeRejoin(cluster: ChaosCluster, id: number, value: string, rec: Recorder, fromMs: number, boundMs: number): Promise<number | null> {
-  const c = cluster.node(id).client;
-  for (let attempt = 0; attempt < 10_000 && nowMs(rec) - fromMs < boundMs; attempt++) {
+  const read = async (node: number): Promise<string | null> => {
+    const c = cluster.node(node).client;
     const seen = await exchangeOnce(c.host, c.port, `get ${PROBE_KEY}\r\n`, true, PROBE_TIMEOUT_MS).then(parseValueReply, () => null);
-    // Probe values only grow (unique multiples of a million): a larger one is a later write.
-    if (seen !== null && Number(seen.value) >= Number(value)) return nowMs(rec) - fromMs;
+    return seen?.value ?? null;
+  };
+  for (let attempt = 0; attempt < 10_000 && nowMs(rec) - fromMs < boundMs; attempt++) {
+    const seen = await read(id);
+    if (seen !== null && Number(seen) >= Number(value)) return nowMs(rec) - fromMs;
+    // Now and then, ask the leader what it holds (a stats round on every node: not every attempt).
+    if (seen !== null && attempt % 20 === 19) {
+      const leader = await cluster.agreedLeader(PROBE_TIMEOUT_MS, false);
+      if (leader !== null && leader !== id && (await read(leader)) === seen) return nowMs(rec) - fromMs;
+    }
     await sleep(5);
   }
   return null;
