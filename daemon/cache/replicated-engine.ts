@@ -34,6 +34,7 @@ import { withDeadline } from './deadline';
 import { decodeEntry, effectsBytes, encodeEffects, MAX_EFFECTS_PER_ENTRY, outcomeBytes, STAMP_BYTES } from './effect-codec';
 import type { Effect } from './effects';
 import { LocalEngine, unixNowSec } from './engine';
+import { LeaderWait } from './leader-wait';
 import { LostEntries, LostFate } from './lost-entries';
 import { OutcomeRecord, outcomeRecord, OutcomeTable, TagSource, WriteTag } from './outcomes';
 import { PendingOverlay } from './pending-overlay';
@@ -185,6 +186,11 @@ export class ReplicatedEngine implements CacheEngine {
   private fencing = false;
   /** `--reads linearizable`: what a read waits for before it reads this node's copy (read-barrier.ts). */
   readonly reads: ReadIndexBarrier;
+  /** Writes waiting for a leader to be known, released in arrival order. */
+  private readonly leaderWait = new LeaderWait(() => {
+    const log = this.requireLog();
+    return log.role === 'leader' || (log.leaderId !== null && log.leaderId !== this.options.selfId);
+  });
 
   constructor(private readonly options: ReplicatedEngineOptions) {
     this.tags = new TagSource(options.selfId);
@@ -288,7 +294,7 @@ export class ReplicatedEngine implements CacheEngine {
       if (Date.now() >= deadlineMs) {
         return Promise.reject(unresolved ? this.unknownOutcome('no leader elected to ask') : new NoLeaderError(this.options.leaderWaitMs));
       }
-      return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, unresolved));
+      return this.leaderWait.next(deadlineMs).then(() => this.forwardToLeader(op, deadlineMs, tag, unresolved));
     }
     return this.forwarder!.forward(leader, op, deadlineMs, tag).then(
       (answer) => this.whenApplied(answer.index).then(() => answer),

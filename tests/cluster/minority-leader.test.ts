@@ -132,3 +132,33 @@ test('incr through a suspension and back (followers killed and restarted empty):
   expect(final).toBeLessThanOrEqual(results.length + unknown);
   expect(final).toBe(results[results.length - 1]);
 });
+
+test('writes held by a suspended leader from several clients are decided in the order they arrived', async () => {
+  // A deadline longer than the followers' restart: the held writes are all decided, none refused.
+  cluster = await makeCluster(3, 'shm', ['-I', '64k', '-m', '32', '--write-deadline-ms', '8000']);
+  await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
+  const leader = await waitForLeader(cluster);
+  const followers = [1, 2, 3].filter((id) => id !== leader);
+  const port = cluster.nodes[leader - 1].clientPort;
+  expect(await exchange(port, 'set k 0 0 2\r\nv0\r\n', (r) => r.endsWith('\r\n'))).toBe('STORED\r\n');
+  await Promise.all(followers.map((id) => cluster.kill(id)));
+  for (let i = 0; i < 500 && !/leader -> suspended/.test(cluster.nodes[leader - 1].output); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(cluster.nodes[leader - 1].output).toMatch(/leader -> suspended/);
+  // One client per write, a few milliseconds apart: each write waits on its own for a leader.
+  const sessions = await Promise.all([1, 2, 3, 4, 5].map(() => SentinelSession.open(port, REPLY_TIMEOUT_MS)));
+  try {
+    const replies: Array<Promise<string>> = [];
+    for (let n = 1; n <= 5; n++) {
+      replies.push(sessions[n - 1].text(`set k 0 0 2\r\nv${n}\r\n`));
+      await new Promise((r) => setTimeout(r, 7));
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    await Promise.all(followers.map((id) => cluster.start(id)));
+    expect(await Promise.all(replies)).toEqual(Array(5).fill('STORED\r\n'));
+  } finally {
+    for (const s of sessions) s.close();
+  }
+  // The last write sent is the one that stays, on every node.
+  await waitForValue(port, 'k', 'v5');
+  for (const id of followers) await waitForValue(cluster.nodes[id - 1].clientPort, 'k', 'v5');
+});
