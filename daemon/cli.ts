@@ -129,7 +129,9 @@ async function main(): Promise<void> {
       const engine = replica.engine;
       return {
         engine, muStats: () => muStats(replica!),
-        ...(args.reads === 'linearizable' ? { readBarrier: () => engine.reads.wait() } : {}),
+        // Local reads, too, wait for the barrier while this node has not caught up with the group
+        // (restarted empty, or still starting): its copy would answer misses for what the group holds.
+        readBarrier: args.reads === 'linearizable' ? () => engine.reads.wait() : () => (replica!.mu.historySynced ? undefined : engine.reads.wait()),
       };
     }),
   );

@@ -65,10 +65,12 @@ export interface ServerContext {
    */
   setSizesTracking(on: boolean): Array<[string, string]>;
   /**
-   * `--reads linearizable` in a cluster: get, gets, me and binary get wait for it, then read this
-   * node's copy (read-barrier.ts); absent, they read at once (a follower's copy may lag).
+   * In a cluster: get, gets, mg, me and binary get wait for the promise it returns, then read this
+   * node's copy (read-barrier.ts): always under `--reads linearizable`, otherwise only while the node
+   * has not caught up with the group. Absent, or returning undefined, they read at once (a
+   * follower's copy may lag).
    */
-  readBarrier?: () => Promise<void>;
+  readBarrier?: () => Promise<void> | undefined;
   /** `cache_memlimit`: the item memory limit of this node from now on. */
   setMemoryLimit(bytes: number): void;
   /** Largest key in bytes (250, as memcached). */

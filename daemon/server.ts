@@ -46,8 +46,8 @@ export interface ClusterHooks {
   /** `isPending`: a write in flight refers to the item stored under this id (the crawler leaves it). */
   engine: CacheEngine & { readonly store: ItemStore; isPending(id: string): boolean };
   muStats(): Array<[string, string]>;
-  /** `--reads linearizable`: every plain read waits for this first (read-barrier.ts). */
-  readBarrier?: () => Promise<void>;
+  /** Plain reads wait for what this returns first (read-barrier.ts); undefined: read at once. */
+  readBarrier?: () => Promise<void> | undefined;
 }
 
 export interface ServerOptions extends Settings {

@@ -163,6 +163,16 @@ export class MuNode {
     return this.permissionHolder > 0 ? this.permissionHolder : null;
   }
 
+  /**
+   * Whether this node's copy holds the group's history: it knows whether the group had any (the
+   * start-up scans are over) and, if it restarted empty into a group that had, a leader has synced
+   * it since (its pump applied up to the sync marker). Until then its applied state lacks entries
+   * committed before it (re)started.
+   */
+  get historySynced(): boolean {
+    return this.historyKnown && !this.amnesic;
+  }
+
   /** Whether this node counts in a prepare majority (not restarted-and-unsynced, not resigned). */
   get voter(): boolean {
     return this.mayLead;

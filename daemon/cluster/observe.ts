@@ -17,6 +17,8 @@ export function muStats(replica: Replica): Array<[string, string]> {
     ['mu_proposal', String(progress.proposal)],
     ['mu_commit_index', String(progress.commitIndex)],
     ['mu_applied_index', String(replica.engine.applied)],
+    // 0 while restarted empty (or starting) and not yet synced by a leader: reads wait for a fence.
+    ['mu_synced', mu.historySynced ? '1' : '0'],
     ['mu_failovers_seen', String(replica.failoversSeen)],
     // Forwarded writes whose leader was lost mid-write: sent again (here, as follower), and copies
     // answered from the log's record or joined to the decision in flight (here, as leader).
