@@ -141,6 +141,8 @@ async function main(): Promise<void> {
       await replica.start();
       watchRole(replica, log);
       process.on('SIGUSR1', () => log.info(`wrote ${writeLatencyDump(replica!)}`));
+      // The operator's way out of a group that cannot elect anyone (see MuNode.forceElection).
+      process.on('SIGUSR2', () => log.info(`SIGUSR2: ${replica!.mu.forceElection()}`));
     }
     const where = await server.listen();
     const protocols = (args.B === 'auto' && !sasl ? 'text, meta, binary' : args.B === 'ascii' ? 'text, meta' : 'binary') + (tls ? ' over TLS' : '');

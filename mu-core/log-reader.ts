@@ -29,6 +29,8 @@ export interface PeerLogReadInput {
   base: number;
   /** False once the take-over no longer needs the answer (settled or cancelled): read no further. */
   wanted(): boolean;
+  /** An operator forced the election (MuNode.forceElection): a node restarted empty counts too. */
+  acceptAmnesic?: boolean;
 }
 
 export function readPeerLog(input: PeerLogReadInput, done: (o: PeerLogOutcome) => void): void {
@@ -72,7 +74,7 @@ export function readPeerLog(input: PeerLogReadInput, done: (o: PeerLogOutcome) =
     // A restarted node that no leader synced yet may have forgotten accepted values: not a voter.
     // Nor is a leaving one: it is about to exit, and counting it would only make the prepare
     // depend on a node that goes away mid-way.
-    if (words === null || words.amnesic || words.leaving) {
+    if (words === null || (words.amnesic && input.acceptAmnesic !== true) || words.leaving) {
       done({ kind: 'refused', why: words === null ? 'control words unreadable' : words.amnesic ? 'amnesic' : 'leaving' });
       return;
     }

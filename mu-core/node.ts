@@ -47,6 +47,8 @@ export type Role = 'follower' | 'candidate' | 'leader';
 const TAKEOVER_DRILL_SCANS = 1000;
 /** Scans (0.5-1 s) a shortage of voters lasts before this node says so (see voterShortage). */
 const VOTER_SHORTAGE_REPORT_SCANS = 500;
+/** Scans (1-2 s at the daemon's 5 ms) an operator's forceElection stays in effect unless this node is elected first. */
+const FORCED_ELECTION_SCANS = 400;
 /** Entries a follower's pump applies per run (one turn of the event loop), at most. */
 const PUMP_BATCH_ENTRIES = 1024;
 
@@ -76,6 +78,8 @@ export interface MuNodeOptions {
   stateTransfer?: StateTransferHooks;
   /** Random per process start (tells peers this node restarted empty). */
   incarnation: number;
+  /** Appended to the "cannot be elected" line: how an operator of this application calls forceElection. */
+  forceElectionHint?: string;
 }
 
 export class MuNode {
@@ -112,6 +116,8 @@ export class MuNode {
   /** Started empty into a group with history and not yet synced by a leader: not a voter. */
   private amnesic = true;
   private resignState: ResignState = 'none';
+  /** Until this scan, by forceElection: live members restarted empty count as voters for us. -1: not forced. */
+  private forcedUntilScan = -1;
   /**
    * A drain (resign, hand-over): no new proposals; those taken commit, at most until `untilMs`, then
    * `end` runs, told whether some were still undecided. Checked at every commit and every scan, so
@@ -390,7 +396,7 @@ export class MuNode {
     for (const p of this.peers) {
       const state = this.background.grantState(p);
       if (state === 'granted') {
-        if (this.background.isVoter(p)) granted++;
+        if (this.countsAsVoter(p)) granted++;
         if (this.term !== null && !this.term.isGranted(p)) this.term.granted(p);
         continue;
       }
@@ -411,6 +417,38 @@ export class MuNode {
   }
 
   /**
+   * Operator override for a group that cannot elect anyone: the leader lost its memory together
+   * with a majority (killed and restarted empty), and the members that remember cannot make a
+   * majority of voters. For the next FORCED_ELECTION_SCANS scans, live members restarted empty
+   * count as voters for this node, so it can stand, prepare and lead; its term then syncs them from
+   * its log. Entries committed only in the lost memories are gone: this node's log is taken as the
+   * group's history. Only for when the other members really did restart empty: a voter alive but
+   * unseen (cut off, not dead) could still lead with other members, and two leaders would then
+   * write. Returns what it did, in a sentence; refuses (and says why) when it cannot help.
+   */
+  forceElection(): string {
+    if (this.stopped || this.resignState !== 'none') return 'not forced: this node is leaving the group';
+    if (!this.historySynced) return 'not forced: this node restarted empty itself (or is starting): it holds no history to lead with';
+    if (this.roleNow === 'leader') return this.termSuspended ? 'not forced: this node leads a suspended term; it resumes once a majority is reachable' : 'not forced: this node leads already';
+    const empty = this.peers.filter((p) => this.background.isPresent(p) && !this.background.isVoter(p));
+    let voters = 1;
+    for (const p of this.peers) if (this.background.isAlive(p) && this.background.isVoter(p)) voters++;
+    if (voters + empty.length < this.majority) {
+      return `not forced: ${voters + empty.length} of ${this.peers.length + 1} members alive (${this.majority} needed even counting the ones restarted empty)`;
+    }
+    this.forcedUntilScan = this.background.scans + FORCED_ELECTION_SCANS;
+    const said = `forced election: counting node${empty.length === 1 ? '' : 's'} ${empty.join(', ') || '(none)'} (restarted empty) as voters for this node; ` +
+      'writes committed only on members that lost their memory are lost';
+    this.logger.warn(said);
+    return said;
+  }
+
+  /** A peer's grant counts in our prepare majority: it is a voter, or an election is forced and it is present. */
+  private countsAsVoter(p: PeerId): boolean {
+    return this.background.isVoter(p) || (this.forcedUntilScan >= this.background.scans && this.background.isPresent(p));
+  }
+
+  /**
    * Whether this node could not be elected even if every live peer granted: fewer than a majority
    * alive may vote (the others dead, or restarted empty and never synced by a leader since). A
    * lasting shortage is said once per change, naming the nodes, so an operator sees why writes are
@@ -419,7 +457,7 @@ export class MuNode {
    */
   private voterShortage(): boolean {
     let alive = 1;
-    for (const p of this.peers) if (this.background.isAlive(p) && this.background.isVoter(p)) alive++;
+    for (const p of this.peers) if (this.background.isAlive(p) && this.countsAsVoter(p)) alive++;
     if (alive >= this.majority) {
       this.voterShortageSaid = null;
       this.voterShortageSinceScan = -1;
@@ -431,7 +469,7 @@ export class MuNode {
     const unsynced = this.peers.filter((p) => this.background.isAlive(p) && !this.background.isVoter(p));
     const shortage = `cannot be elected: ${alive} of ${this.peers.length + 1} members alive may vote, ${this.majority} needed` +
       (unsynced.length > 0 ? ` (node${unsynced.length > 1 ? 's' : ''} ${unsynced.join(', ')} restarted empty or leaving: no vote until a leader syncs them)` : '');
-    if (shortage !== this.voterShortageSaid) this.logger.warn(shortage);
+    if (shortage !== this.voterShortageSaid) this.logger.warn(unsynced.length > 0 && this.opts.forceElectionHint !== undefined ? `${shortage}; ${this.opts.forceElectionHint}` : shortage);
     this.voterShortageSaid = shortage;
     return true;
   }
@@ -537,7 +575,7 @@ export class MuNode {
     const t = new Takeover({
       selfId: this.selfId, cfg: this.cfg, ops: this.ops, ownLog: this.log, ownApplied: this.pump.appliedIndex,
       majority: this.majority, granted, highestKnownProposal: Math.max(this.highestProposal, this.pump.markerProposal),
-      note: (m) => this.logger.info(m),
+      note: (m) => this.logger.info(m), forced: this.forcedUntilScan >= this.background.scans,
     }, (o) => {
       if (this.takeover !== t) return;
       this.takeover = null;
@@ -562,6 +600,8 @@ export class MuNode {
   ): void {
     this.highestProposal = Math.max(this.highestProposal, proposal);
     this.termStart = base + adopted.length;
+    if (this.forcedUntilScan >= 0) this.logger.warn('forced election won: members restarted empty are synced from this node\'s log');
+    this.forcedUntilScan = -1;
     this.roleNow = 'leader';
     this.quorumLostAtMs = -1;
     const term = new LeaderTerm({
@@ -584,7 +624,9 @@ export class MuNode {
     for (const p of this.peers) {
       if (!this.background.isGrantedBy(p)) continue;
       const prepared = quorum.find((q) => q.peer === p);
-      if (prepared !== undefined) term.grantedAndPrepared(p, prepared.appliedIndex);
+      // A member restarted empty in a forced election's quorum still needs the sync round: its sync
+      // marker is what makes it a voter again.
+      if (prepared !== undefined && this.background.isVoter(p)) term.grantedAndPrepared(p, prepared.appliedIndex);
       else term.granted(p);
     }
     term.flush();

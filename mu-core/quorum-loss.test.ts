@@ -174,3 +174,38 @@ test.each(SEEDS.slice(0, 4))('seed %i: a follower left with the leader and the o
   const restarted = [leader.id, other].sort((x, y) => x - y);
   expect(lines[0]).toContain(`1 of 3 members alive may vote, 2 needed (nodes ${restarted.join(', ')} restarted empty or leaving`);
 });
+
+test.each(SEEDS.slice(0, 4))('seed %i: an operator can force that survivor\'s election: it leads with its log, syncs the restarted nodes, and takes writes', (seed) => {
+  const { cluster: c, leader } = quietGroupWithLeader(seed, cfg);
+  const committed = propose(c, leader.id, 'kept');
+  runUntil(c, c.world.now + 50, () => settled(committed));
+  expect(committed.err).toBeNull();
+  const [survivor, other] = c.ids.filter((id) => id !== leader.id);
+  runUntil(c, c.world.now + 50, () => c.members.get(survivor)!.node.appliedIndex >= committed.index);
+  c.crash(leader.id);
+  c.crash(other);
+  c.restart(leader.id);
+  c.restart(other);
+  runUntil(c, c.world.now + 100 * cfg.scanIntervalMs);
+  expect(c.leader()).toBeUndefined();
+  // A node restarted empty holds nothing to lead with: it refuses.
+  expect(c.members.get(other)!.node.forceElection()).toMatch(/^not forced: this node restarted empty itself/);
+  runUntil(c, c.world.now + 50 * cfg.scanIntervalMs);
+  expect(c.leader()).toBeUndefined();
+
+  const said = c.members.get(survivor)!.node.forceElection();
+  expect(said).toMatch(/^forced election: counting nodes? .* as voters/);
+  runUntil(c, c.world.now + 300 * cfg.scanIntervalMs, () => c.leader()?.id === survivor);
+  if (c.leader()?.id !== survivor) console.log(c.log.slice(-60).join('\n'));
+  expect(c.leader()?.id).toBe(survivor);
+  expect(c.members.get(survivor)!.node.forceElection()).toBe('not forced: this node leads already');
+  const after = propose(c, survivor, 'after');
+  runUntil(c, c.world.now + 200, () => settled(after));
+  expect(after.err).toBeNull();
+  // The restarted nodes are synced from the survivor's log: every node applies the same entries.
+  runUntil(c, c.world.now + 500, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index));
+  const applied = c.ids.map((id) => [...c.members.get(id)!.entries.entries()].filter(([i]) => i <= after.index));
+  for (const a of applied) expect(a).toEqual(applied[0]);
+  expect(applied[0].map(([, p]) => p)).toEqual(expect.arrayContaining(['kept', 'after']));
+  for (const id of c.ids) expect(c.members.get(id)!.node.historySynced).toBe(true);
+});

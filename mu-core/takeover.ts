@@ -30,6 +30,8 @@ export interface TakeoverInput {
   highestKnownProposal: number;
   /** One line per phase (reads done, prepare written), for the fail-over breakdown. */
   note?: (message: string) => void;
+  /** Forced by an operator (MuNode.forceElection): logs of nodes restarted empty count in the majority. */
+  forced?: boolean;
 }
 
 export class Takeover {
@@ -54,7 +56,7 @@ export class Takeover {
     for (const peer of granted) {
       readPeerLog({
         peer, ops, slotCount: cfg.slotCount, slotBytes: cfg.slotBytes, firstReadBytes: cfg.prepareFirstReadBytes, base: ownApplied,
-        wanted: () => !this.cancelled && !this.settled,
+        wanted: () => !this.cancelled && !this.settled, acceptAmnesic: this.input.forced === true,
       }, (o) => {
         if (o.kind === 'refused') {
           if (++failures > granted.length - needed) this.finish({ kind: 'failed', reason: `too few peers answered the prepare reads (${peer}: ${o.why})` });

@@ -179,6 +179,7 @@ export class Replica {
       logger: { info: (m) => log.info(`mu: ${m}`), warn: (m) => log.info(`mu: warning: ${m}`) },
       config: muConfigFor(config.fabric.kind, opts.itemSizeMaxBytes),
       incarnation: (Math.random() * 0xffffffff) >>> 0,
+      forceElectionHint: `if those nodes did lose their memory, kill -USR2 ${process.pid} forces this node's election (writes that only they held are then lost)`,
       onEntry: (index, payload) => this.engine.applyEntry(index, payload),
       onSkip: (index) => this.engine.passedIndex(index),
       stateTransfer: {
