@@ -430,6 +430,9 @@ export class MuNode {
     if (this.stopped || this.resignState !== 'none') return 'not forced: this node is leaving the group';
     if (!this.historySynced) return 'not forced: this node restarted empty itself (or is starting): it holds no history to lead with';
     if (this.roleNow === 'leader') return this.termSuspended ? 'not forced: this node leads a suspended term; it resumes once a majority is reachable' : 'not forced: this node leads already';
+    // The lowest id alive that remembers stands (electedLeader): forcing any other node would do nothing.
+    const lower = this.background.lowestAlive(true);
+    if (lower !== this.selfId) return `not forced: node ${lower} (lower id, alive, remembers the group) is the one to stand: force its election instead`;
     const empty = this.peers.filter((p) => this.background.isPresent(p) && !this.background.isVoter(p));
     let voters = 1;
     for (const p of this.peers) if (this.background.isAlive(p) && this.background.isVoter(p)) voters++;

@@ -157,19 +157,28 @@ test.each(SEEDS.slice(0, 6))('seed %i: followers restarted empty rejoin the susp
  * restarted empty: the survivor alone remembers the group.
  */
 function survivorOfLostMajority(seed: number): { c: SimCluster; leader: number; survivor: number; other: number } {
-  const { cluster: c, leader } = quietGroupWithLeader(seed, cfg);
+  const { c, leader, survivors, lost } = lostMajority(seed, 3);
+  return { c, leader, survivor: survivors[0], other: lost[0] };
+}
+
+/**
+ * n nodes: a committed entry every follower applied, then the leader and as many followers as make
+ * the survivors a minority crashed and restarted empty. `lost`: those followers.
+ */
+function lostMajority(seed: number, n: number): { c: SimCluster; leader: number; survivors: number[]; lost: number[] } {
+  const { cluster: c, leader } = quietGroupWithLeader(seed, cfg, n);
   const committed = propose(c, leader.id, 'kept');
   runUntil(c, c.world.now + 50, () => settled(committed));
   expect(committed.err).toBeNull();
-  const [survivor, other] = c.ids.filter((id) => id !== leader.id);
-  // The survivor shows the group's history (it applied an entry), so the restarted nodes know they
-  // lost theirs (a group with no history yet starts afresh).
-  runUntil(c, c.world.now + 50, () => c.members.get(survivor)!.node.appliedIndex >= committed.index);
-  c.crash(leader.id);
-  c.crash(other);
-  c.restart(leader.id);
-  c.restart(other);
-  return { c, leader: leader.id, survivor, other };
+  const followers = c.ids.filter((id) => id !== leader.id);
+  // The survivors show the group's history (they applied an entry), so the restarted nodes know
+  // they lost theirs (a group with no history yet starts afresh).
+  runUntil(c, c.world.now + 50, () => followers.every((id) => c.members.get(id)!.node.appliedIndex >= committed.index));
+  const survivors = followers.slice(0, Math.floor((n - 1) / 2));
+  const lost = followers.slice(survivors.length);
+  for (const id of [leader.id, ...lost]) c.crash(id);
+  for (const id of [leader.id, ...lost]) c.restart(id);
+  return { c, leader: leader.id, survivors, lost };
 }
 
 test.each(SEEDS.slice(0, 4))('seed %i: a follower left with the leader and the other follower restarted empty cannot be elected; it says why, once', (seed) => {
@@ -203,6 +212,25 @@ test.each(SEEDS.slice(0, 4))('seed %i: an operator can force that survivor\'s el
   runUntil(c, c.world.now + 200, () => settled(after));
   expect(after.err).toBeNull();
   // The restarted nodes are synced from the survivor's log: every node applies the same entries.
+  runUntil(c, c.world.now + 500, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index));
+  const applied = c.ids.map((id) => [...c.members.get(id)!.entries.entries()].filter(([i]) => i <= after.index));
+  for (const a of applied) expect(a).toEqual(applied[0]);
+  expect(applied[0].map(([, p]) => p)).toEqual(expect.arrayContaining(['kept', 'after']));
+  for (const id of c.ids) expect(c.members.get(id)!.node.historySynced).toBe(true);
+});
+
+test.each(SEEDS.slice(0, 4))('seed %i: with 5 nodes, 2 survivors: the lower one is the one to force; it leads and syncs the 3 restarted nodes', (seed) => {
+  const { c, survivors } = lostMajority(seed, 5);
+  runUntil(c, c.world.now + 100 * cfg.scanIntervalMs);
+  expect(c.leader()).toBeUndefined();
+  const [low, high] = [...survivors].sort((x, y) => x - y);
+  expect(c.members.get(high)!.node.forceElection()).toBe(`not forced: node ${low} (lower id, alive, remembers the group) is the one to stand: force its election instead`);
+  expect(c.members.get(low)!.node.forceElection()).toMatch(/^forced election: counting nodes .* as voters/);
+  runUntil(c, c.world.now + 300 * cfg.scanIntervalMs, () => c.leader()?.id === low);
+  expect(c.leader()?.id).toBe(low);
+  const after = propose(c, low, 'after');
+  runUntil(c, c.world.now + 200, () => settled(after));
+  expect(after.err).toBeNull();
   runUntil(c, c.world.now + 500, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index));
   const applied = c.ids.map((id) => [...c.members.get(id)!.entries.entries()].filter(([i]) => i <= after.index));
   for (const a of applied) expect(a).toEqual(applied[0]);
