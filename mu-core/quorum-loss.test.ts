@@ -181,6 +181,21 @@ function lostMajority(seed: number, n: number): { c: SimCluster; leader: number;
   return { c, leader: leader.id, survivors, lost };
 }
 
+/**
+ * After a forced election: a write through `leader` commits, and the restarted nodes, synced from
+ * its log, apply the same entries as it does (the one committed before the loss included).
+ */
+function leadsAndSyncsEveryone(c: SimCluster, leader: number): void {
+  const after = propose(c, leader, 'after');
+  runUntil(c, c.world.now + 200, () => settled(after));
+  expect(after.err).toBeNull();
+  runUntil(c, c.world.now + 500, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index));
+  const applied = c.ids.map((id) => [...c.members.get(id)!.entries.entries()].filter(([i]) => i <= after.index));
+  for (const a of applied) expect(a).toEqual(applied[0]);
+  expect(applied[0].map(([, p]) => p)).toEqual(expect.arrayContaining(['kept', 'after']));
+  for (const id of c.ids) expect(c.members.get(id)!.node.historySynced).toBe(true);
+}
+
 test.each(SEEDS.slice(0, 4))('seed %i: a follower left with the leader and the other follower restarted empty cannot be elected; it says why, once', (seed) => {
   const { c, leader, survivor, other } = survivorOfLostMajority(seed);
   // Far past the report delay (500 scans): nobody leads. The survivor may lack entries the old
@@ -208,15 +223,7 @@ test.each(SEEDS.slice(0, 4))('seed %i: an operator can force that survivor\'s el
   if (c.leader()?.id !== survivor) console.log(c.log.slice(-60).join('\n'));
   expect(c.leader()?.id).toBe(survivor);
   expect(c.members.get(survivor)!.node.forceElection()).toBe('not forced: this node leads already');
-  const after = propose(c, survivor, 'after');
-  runUntil(c, c.world.now + 200, () => settled(after));
-  expect(after.err).toBeNull();
-  // The restarted nodes are synced from the survivor's log: every node applies the same entries.
-  runUntil(c, c.world.now + 500, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index));
-  const applied = c.ids.map((id) => [...c.members.get(id)!.entries.entries()].filter(([i]) => i <= after.index));
-  for (const a of applied) expect(a).toEqual(applied[0]);
-  expect(applied[0].map(([, p]) => p)).toEqual(expect.arrayContaining(['kept', 'after']));
-  for (const id of c.ids) expect(c.members.get(id)!.node.historySynced).toBe(true);
+  leadsAndSyncsEveryone(c, survivor);
 });
 
 test.each(SEEDS.slice(0, 4))('seed %i: with 5 nodes, 2 survivors: the lower one is the one to force; it leads and syncs the 3 restarted nodes', (seed) => {
@@ -228,12 +235,5 @@ test.each(SEEDS.slice(0, 4))('seed %i: with 5 nodes, 2 survivors: the lower one 
   expect(c.members.get(low)!.node.forceElection()).toMatch(/^forced election: counting nodes .* as voters/);
   runUntil(c, c.world.now + 300 * cfg.scanIntervalMs, () => c.leader()?.id === low);
   expect(c.leader()?.id).toBe(low);
-  const after = propose(c, low, 'after');
-  runUntil(c, c.world.now + 200, () => settled(after));
-  expect(after.err).toBeNull();
-  runUntil(c, c.world.now + 500, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index));
-  const applied = c.ids.map((id) => [...c.members.get(id)!.entries.entries()].filter(([i]) => i <= after.index));
-  for (const a of applied) expect(a).toEqual(applied[0]);
-  expect(applied[0].map(([, p]) => p)).toEqual(expect.arrayContaining(['kept', 'after']));
-  for (const id of c.ids) expect(c.members.get(id)!.node.historySynced).toBe(true);
+  leadsAndSyncsEveryone(c, low);
 });
