@@ -433,12 +433,11 @@ export class MuNode {
     // The lowest id alive that remembers stands (electedLeader): forcing any other node would do nothing.
     const lower = this.background.lowestAlive(true);
     if (lower !== this.selfId) return `not forced: node ${lower} (lower id, alive, remembers the group) is the one to stand: force its election instead`;
-    const empty = this.peers.filter((p) => this.background.isPresent(p) && !this.background.isVoter(p));
-    let voters = 1;
-    for (const p of this.peers) if (this.background.isAlive(p) && this.background.isVoter(p)) voters++;
-    if (voters + empty.length < this.majority) {
-      return `not forced: ${voters + empty.length} of ${this.peers.length + 1} members alive (${this.majority} needed even counting the ones restarted empty)`;
+    const alive = this.votersAlive(true);
+    if (alive < this.majority) {
+      return `not forced: ${alive} of ${this.peers.length + 1} members alive (${this.majority} needed even counting the ones restarted empty)`;
     }
+    const empty = this.peers.filter((p) => this.background.isPresent(p) && !this.background.isVoter(p));
     this.forcedUntilScan = this.background.scans + FORCED_ELECTION_SCANS;
     const said = `forced election: counting node${empty.length === 1 ? '' : 's'} ${empty.join(', ') || '(none)'} (restarted empty) as voters for this node; ` +
       'writes committed only on members that lost their memory are lost';
@@ -446,9 +445,21 @@ export class MuNode {
     return said;
   }
 
+  /** An operator's forceElection is in effect (until this node is elected, or the window ends). */
+  private get forcing(): boolean {
+    return this.forcedUntilScan >= this.background.scans;
+  }
+
   /** A peer's grant counts in our prepare majority: it is a voter, or an election is forced and it is present. */
-  private countsAsVoter(p: PeerId): boolean {
-    return this.background.isVoter(p) || (this.forcedUntilScan >= this.background.scans && this.background.isPresent(p));
+  private countsAsVoter(p: PeerId, forced = this.forcing): boolean {
+    return this.background.isVoter(p) || (forced && this.background.isPresent(p));
+  }
+
+  /** Members alive whose grants would count in our prepare majority, us included. */
+  private votersAlive(forced: boolean): number {
+    let alive = 1;
+    for (const p of this.peers) if (this.background.isAlive(p) && this.countsAsVoter(p, forced)) alive++;
+    return alive;
   }
 
   /**
@@ -459,8 +470,7 @@ export class MuNode {
    * elect again.
    */
   private voterShortage(): boolean {
-    let alive = 1;
-    for (const p of this.peers) if (this.background.isAlive(p) && this.countsAsVoter(p)) alive++;
+    const alive = this.votersAlive(this.forcing);
     if (alive >= this.majority) {
       this.voterShortageSaid = null;
       this.voterShortageSinceScan = -1;
@@ -578,7 +588,7 @@ export class MuNode {
     const t = new Takeover({
       selfId: this.selfId, cfg: this.cfg, ops: this.ops, ownLog: this.log, ownApplied: this.pump.appliedIndex,
       majority: this.majority, granted, highestKnownProposal: Math.max(this.highestProposal, this.pump.markerProposal),
-      note: (m) => this.logger.info(m), forced: this.forcedUntilScan >= this.background.scans,
+      note: (m) => this.logger.info(m), forced: this.forcing,
     }, (o) => {
       if (this.takeover !== t) return;
       this.takeover = null;
