@@ -1,6 +1,9 @@
 import * as crypto from 'crypto';
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 import { loadAddon, openFabric } from '../../binding';
+import { repoRoot } from '../helpers/procs';
 import { seededRandom, uniqueCluster } from './child';
 
 function rdmaDevicesPresent(): boolean {
@@ -101,6 +104,31 @@ describe('native addon', () => {
     } finally {
       a.close();
       b.close();
+    }
+  });
+
+  test('a process that ends while a completion wake is queued for JS exits cleanly (no abort at teardown)', () => {
+    // waitCompletions arms the wake; the write's completion queues it to the JS thread; the script
+    // then ends, so the wake is still queued when Node tears the environment down. It used to throw
+    // from there and abort the process (exit 134, "terminate called ... Napi::Error").
+    const script = `
+      const { openFabric } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'binding', 'index.js'))});
+      const cluster = ${JSON.stringify(uniqueCluster('exit'))};
+      const a = openFabric({ kind: 'shm', selfId: 1, cluster });
+      const b = openFabric({ kind: 'shm', selfId: 2, cluster });
+      b.registerRegion('log', 4096);
+      b.grantWrite('log', 1);
+      a.registerRegion('log', 4096);
+      a.connectPeer({ peerId: 2 });
+      void a.waitCompletions(1000);
+      a.postWrite(2, 'log', 0, Buffer.alloc(64, 1));
+      a.close();
+      b.close();
+      console.log('script done');
+    `;
+    for (let run = 0; run < 3; run++) {
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+      expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim(), stderr: r.stderr.trim() }).toEqual({ status: 0, signal: null, stdout: 'script done', stderr: '' });
     }
   });
 });
