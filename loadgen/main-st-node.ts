@@ -6,6 +6,7 @@ import type { Fabric, FabricOptions, PeerAddress } from '../binding/fabric';
 import type { MuConfig } from '../mu-core/config';
 import type { MuLogger } from '../mu-core/logger';
 import { MuNode, StateTransferHooks } from '../mu-core/node';
+import { rehearseTakeOver } from '../mu-core/rehearsal';
 import { RealScheduler } from '../mu-core/scheduler';
 import type { FabricKind } from './main-st-common';
 
@@ -53,6 +54,8 @@ export interface RunningMember {
 export function startMember(g: GroupMember, logger: MuLogger): RunningMember {
   const self = g.members.find((m) => m.peerId === g.selfId);
   if (self === undefined) throw new Error(`node ${g.selfId} is not a member`);
+  // Before joining: a take-over this member may run later then finds its code warm (rehearsal.ts).
+  rehearseTakeOver();
   const fabric = openNativeFabric(g.fabric, g.selfId, g.cluster, self, g.secret);
   const node = new MuNode({
     fabric,

@@ -10,6 +10,9 @@ import * as v8 from 'v8';
 
 v8.setFlagsFromString('--no-lazy');
 v8.setFlagsFromString('--no-flush-bytecode');
+// Type feedback (inline caches) from a function's first call, not its ninth: code that runs once
+// per fail-over otherwise runs it entirely uncached (see also rehearsal.ts).
+v8.setFlagsFromString('--no-lazy-feedback-allocation');
 
 /** Once the node's modules are loaded: code loaded later (rarely used tools) compiles lazily again. */
 export function compileLazilyAgain(): void {

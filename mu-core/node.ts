@@ -205,8 +205,9 @@ export class MuNode {
     return this.historyKnown && !this.amnesic && this.resignState === 'none';
   }
 
+  /** 0 before start(): nothing applied yet. */
   get appliedIndex(): number {
-    return this.pump.appliedIndex;
+    return this.pump === undefined ? 0 : this.pump.appliedIndex;
   }
 
   /**
