@@ -207,6 +207,15 @@ export class Background {
     return low === Infinity ? 0 : low;
   }
 
+  /**
+   * Dead in this node's view without having announced that it leaves: crashed, paused or cut off.
+   * (A leaving peer is dead at once too, but it still drains and answers what it took.)
+   */
+  isSilent(peer: PeerId): boolean {
+    const ch = this.channels.get(peer);
+    return ch !== undefined && !ch.liveness.alive && ch.leavingIncarnation !== ch.liveness.lastIncarnation;
+  }
+
   /** Alive in this node's view and not announced as leaving. */
   isPresent(peer: PeerId): boolean {
     const ch = this.channel(peer);

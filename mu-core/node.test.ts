@@ -157,6 +157,18 @@ test('resign: pending proposals commit, new ones are refused, the next node lead
   expect(one.successor).toBe(2);
 });
 
+test('peerSilent: a crashed leader is silent to the survivors; one that resigned (leaving) is dead but not silent', () => {
+  const c = cluster(21);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  expect(c.members.get(3)!.node.peerSilent(1)).toBe(false);
+  c.members.get(1)!.node.resign();
+  runUntil(c, () => c.leader()?.id === 2, 100);
+  expect(c.members.get(3)!.node.peerSilent(1)).toBe(false); // it drains and answers what it took
+  c.crash(2);
+  runUntil(c, () => c.members.get(3)!.node.peerSilent(2), 100);
+  expect(c.members.get(3)!.node.peerSilent(2)).toBe(true);
+});
+
 test('a resigned node that keeps running never leads again and never gets a write accepted', () => {
   const c = cluster(17);
   runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);

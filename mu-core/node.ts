@@ -205,6 +205,11 @@ export class MuNode {
     return this.historyKnown && !this.amnesic && this.resignState === 'none';
   }
 
+  /** `peer` is dead in this node's view and never announced that it leaves (Background.isSilent). */
+  peerSilent(peer: PeerId): boolean {
+    return this.background !== undefined && this.background.isSilent(peer);
+  }
+
   /** 0 before start(): nothing applied yet. */
   get appliedIndex(): number {
     return this.pump === undefined ? 0 : this.pump.appliedIndex;

@@ -79,3 +79,21 @@ test('a view that flips back to the old leader in time keeps the wait; forwards 
   await Promise.resolve();
   expect(toTwo.error?.message).toBe('stopping; outcome unknown');
 });
+
+test('an old leader that went silent (dead without announcing it leaves) is given up as soon as another leads', async () => {
+  const silent = new Set<number>();
+  const f = new ForwardsInFlight(() => leader, () => clockMs, (id) => silent.has(id));
+  const o = outcome(f.track(1, pending<string>().promise));
+  silent.add(1);
+  advance(200);
+  expect(o.error).toBeUndefined(); // silent, but nobody else leads yet: the write may still be its
+  leader = 2;
+  advance(10); // one check, far less than the hand-off grace
+  await Promise.resolve();
+  expect(o.error?.message).toMatch(/node 1 stopped leading \(node 2 leads now\).*outcome unknown/);
+  // A leader that hands over (alive, or dead because it announced it leaves) keeps the grace.
+  const handingOver = outcome(f.track(2, pending<string>().promise));
+  leader = 3;
+  advance(ABANDON_AFTER_MS - 10);
+  expect(handingOver.error).toBeUndefined();
+});

@@ -5,7 +5,9 @@
  * this node knows another leader, the waits on the old one end with an error that says the outcome
  * is unknown: the old leader may have committed the write before it lost its grants. The engine
  * then sends the write again, with the same tag, to the new leader, which answers from its log if
- * the write took effect and does it otherwise (cache/outcomes.ts).
+ * the write took effect and does it otherwise (cache/outcomes.ts). The grace below is for a leader
+ * that hands over and still answers; one that went silent (crashed, frozen, cut off: dead in this
+ * node's view without announcing that it leaves) answers nothing, so its waits end at once.
  */
 import { PeerLinkError } from './peer-link';
 
@@ -21,10 +23,17 @@ export class ForwardsInFlight {
   /** Since when the leader we know is not the one a forward waits on (per forward target). */
   private readonly otherLeaderSinceMs = new Map<number, number>();
 
-  /** `currentLeader`: the leader this node knows now (itself when it leads), null mid-election. */
-  constructor(private readonly currentLeader: () => number | null, private readonly nowMs: () => number = () => performance.now()) {}
+  /**
+   * `currentLeader`: the leader this node knows now (itself when it leads), null mid-election.
+   * `silent(id)`: node `id` is dead in this node's view and did not announce that it leaves.
+   */
+  constructor(
+    private readonly currentLeader: () => number | null,
+    private readonly nowMs: () => number = () => performance.now(),
+    private readonly silent: (leaderId: number) => boolean = () => false,
+  ) {}
 
-  /** `answer`, unless another leader is known for ABANDON_AFTER_MS first. */
+  /** `answer`, unless another leader is known for ABANDON_AFTER_MS first (or at all, if the old one went silent). */
   track<T>(leaderId: number, answer: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let set = this.waiting.get(leaderId);
@@ -79,7 +88,7 @@ export class ForwardsInFlight {
       }
       const since = this.otherLeaderSinceMs.get(oldLeader) ?? now;
       this.otherLeaderSinceMs.set(oldLeader, since);
-      if (now - since < ABANDON_AFTER_MS) continue;
+      if (now - since < ABANDON_AFTER_MS && !this.silent(oldLeader)) continue;
       this.abandonAll((id) => id === oldLeader, () => new PeerLinkError(
         `node ${oldLeader} stopped leading (node ${leader} leads now) while this write was forwarded to it; outcome unknown`, false, true));
     }

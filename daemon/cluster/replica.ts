@@ -132,7 +132,7 @@ export class Replica {
   private readonly listener: PeerListener;
   private readonly dialers = new Map<number, PeerDialer>();
   /** Forwarded writes still waiting on a leader: given up once another leader is known. */
-  private readonly forwards = new ForwardsInFlight(() => this.mu.leaderId);
+  private readonly forwards = new ForwardsInFlight(() => this.mu.leaderId, undefined, (id) => this.mu.peerSilent(id));
   private readonly failovers = { seen: 0, lastLeader: null as number | null };
   /** The snapshot transfer being received, staged until its last part. */
   private readonly staging = new SnapshotStaging();
