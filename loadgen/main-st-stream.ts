@@ -80,7 +80,7 @@ function main(): void {
     fs.renameSync(tmp, path.join(snapDir, `to-${peer}.json`));
   };
   const member = startMember(
-    { selfId, members: parsePeers(args.peers, fabric), fabric, cluster: args.cluster, secret: process.env.MU_SECRET, config,
+    { selfId, members: parsePeers(args.peers, fabric), fabric, cluster: args.cluster, secret: process.env.MU_SECRET, config, rehearse: true,
       onEntry: (index, payload) => {
         const p = payload.toString();
         entries.set(index, p);
