@@ -4,7 +4,6 @@
  * existing memcached.conf (-d -u -P included) and habits carry over.
  */
 import { compileLazilyAgain } from '../mu-core/compile-eagerly';
-import { rehearseTakeOver } from '../mu-core/rehearsal';
 import { ClusterNode, clusterNodeFromArgs, loadOpenFabric } from './cluster/node-args';
 import { runLocalCluster } from './cluster/local-cluster';
 import { Replica } from './cluster/replica';
@@ -139,9 +138,6 @@ async function main(): Promise<void> {
   if (sasl) server.ctx.sasl = sasl;
   try {
     if (replica) {
-      // A take-over this node may run later then finds its code warm (mu-core/rehearsal.ts).
-      const rehearsal = rehearseTakeOver();
-      log.verbose(`rehearsed ${rehearsal.takeOvers} take-overs on the simulated fabric in ${rehearsal.elapsedMs.toFixed(0)} ms`);
       await replica.start();
       watchRole(replica, log);
       process.on('SIGUSR1', () => log.info(`wrote ${writeLatencyDump(replica!)}`));

@@ -14,7 +14,8 @@
  *   synced   the first follower was caught up (streaming)
  *   commit   its first entry committed
  *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--steady-ms 0] [--scan-ms 1]
- *                    [--dead-after 12] [--election-poll-ms 0.02] [--trace] [--json]
+ *                    [--dead-after 12] [--election-poll-ms 0.02] [--no-rehearse] [--trace] [--json]
+ * The members rehearse a take-over at start-up (mu-core/rehearsal.ts) unless --no-rehearse.
  * Every process is stopped by its PID; every wait is bounded.
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -155,6 +156,7 @@ async function main(): Promise<number> {
     .option('dead-after', { type: 'number', describe: 'scans without heartbeat progress before a peer is dead' })
     .option('election-poll-ms', { type: 'number', describe: 'mailbox poll while leadership changes (0 = on scans only)' })
     .option('steady-ms', { type: 'number', default: 0, describe: 'ms of streaming after start-up before the kill (0: kill as soon as the group works)' })
+    .option('rehearse', { type: 'boolean', default: true, describe: 'members rehearse a take-over on the simulated fabric at start-up (--no-rehearse: their first take-over runs cold code)' })
     .option('trace', { type: 'boolean', default: false, describe: 'print every survivor\'s log lines after each kill' })
     .option('json', { type: 'boolean', default: false })
     .strict()
@@ -163,6 +165,7 @@ async function main(): Promise<number> {
     ...(a['scan-ms'] !== undefined ? ['--scan-ms', String(a['scan-ms'])] : []),
     ...(a['dead-after'] !== undefined ? ['--dead-after', String(a['dead-after'])] : []),
     ...(a['election-poll-ms'] !== undefined ? ['--election-poll-ms', String(a['election-poll-ms'])] : []),
+    ...(a.rehearse ? [] : ['--no-rehearse']),
   ];
   const ms: number[] = [];
   const breakdowns: Breakdown[] = [];
@@ -179,12 +182,12 @@ async function main(): Promise<number> {
     return [p, percentile(seen, 50)];
   })) as Breakdown;
   const result = {
-    tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, steadyMs: a['steady-ms'], medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90),
+    tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, rehearse: a.rehearse, steadyMs: a['steady-ms'], medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90),
     allMs: ms, phaseMediansMs: phaseMedians,
   };
   if (a.json) console.log(JSON.stringify(result));
   else {
-    console.log(`fail-over (${a.fabric}, ${a.nodes} nodes): median ${result.medianMs.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms over ${a.rounds} kills`);
+    console.log(`fail-over (${a.fabric}, ${a.nodes} nodes${a.rehearse ? '' : ', no rehearsal'}): median ${result.medianMs.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms over ${a.rounds} kills`);
     console.log(`phase medians (ms after SIGKILL): ${formatBreakdown(phaseMedians)}`);
   }
   return 0;

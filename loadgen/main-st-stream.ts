@@ -41,6 +41,7 @@ function main(): void {
     .option('cluster', { type: 'string', demandOption: true })
     .option('outstanding', { type: 'number', default: 4 })
     .option('max', { type: 'number', default: 2000, describe: 'proposals per leadership' })
+    .option('rehearse', { type: 'boolean', default: true, describe: 'rehearse a take-over on the simulated fabric before joining (mu-core/rehearsal.ts; --no-rehearse: cold)' })
     .option('scan-ms', { type: 'number', describe: 'peer scan (and heartbeat) interval' })
     .option('dead-after', { type: 'number', describe: 'scans without heartbeat progress before a peer is dead' })
     .option('election-poll-ms', { type: 'number', describe: 'mailbox poll while leadership changes (0 = on scans only)' })
@@ -80,7 +81,7 @@ function main(): void {
     fs.renameSync(tmp, path.join(snapDir, `to-${peer}.json`));
   };
   const member = startMember(
-    { selfId, members: parsePeers(args.peers, fabric), fabric, cluster: args.cluster, secret: process.env.MU_SECRET, config, rehearse: true,
+    { selfId, members: parsePeers(args.peers, fabric), fabric, cluster: args.cluster, secret: process.env.MU_SECRET, config, rehearse: args.rehearse,
       onEntry: (index, payload) => {
         const p = payload.toString();
         entries.set(index, p);

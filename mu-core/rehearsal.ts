@@ -6,7 +6,9 @@
  * main-st-failover on shm measured 0.3-0.7 ms per phase on a node that never led, against about
  * 0.1 ms on one that had led once. The rehearsal runs those paths in this process on throwaway
  * nodes, so V8 has type feedback for them when it counts. It touches no real fabric, no timer and
- * no state outside its own simulated group, and it is deterministic (fixed seeds).
+ * no state outside its own simulated group, and it is deterministic (fixed seeds). Optional, and a
+ * trade: the simulated fabric's objects and callbacks make call sites of the replication path
+ * polymorphic (mu-core/README.md, "Fail-over, step by step", has the measurements).
  */
 import { defaultConfig } from './config';
 import type { SimCluster } from './sim/cluster';
