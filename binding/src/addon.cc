@@ -35,6 +35,12 @@ struct Wake {
       fn.Release();
     }
   }
+  // The environment is tearing down and Node closes the function itself: from now on no call, and
+  // no release (after Node freed it, a release locks a destroyed mutex and aborts the process).
+  void forget() {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
 };
 
 // An event from native threads told to JS (peers' writes into watched regions, watched peers gone):
@@ -146,6 +152,10 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     peerGone_->wake.fn.Unref(env);
     std::shared_ptr<CoalescedSignal> gone = peerGone_;
     backend_->setPeerGoneNotifier([gone] { gone->call(gone); });
+    // Registered after the threadsafe functions' own hooks, so it runs before them (hooks run in
+    // reverse order): a process that ends without close() must not release them after Node did.
+    env_ = env;
+    FABRIC_ASSERT(napi_add_env_cleanup_hook(env, &NativeFabric::onEnvTeardown, this) == napi_ok);
 
     // The two calls of every replicated entry are plain functions on this object, not prototype
     // methods: a method unwraps `this` (a private-symbol lookup) on every call, which with the
@@ -162,6 +172,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
   }
 
   ~NativeFabric() override {
+    if (env_ != nullptr && !envTearingDown_) napi_remove_env_cleanup_hook(env_, &NativeFabric::onEnvTeardown, this);
     if (backend_) backend_->close();
     wake_->release();
     remoteWrite_->wake.release();
@@ -402,6 +413,17 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     if (!backend_ || closedCompletions_) throw std::runtime_error("fabric is closed");
     return *backend_;
   }
+
+  static void onEnvTeardown(void* arg) {
+    auto* self = static_cast<NativeFabric*>(arg);
+    self->envTearingDown_ = true;
+    self->wake_->forget();
+    self->remoteWrite_->wake.forget();
+    self->peerGone_->wake.forget();
+  }
+
+  napi_env env_ = nullptr;
+  bool envTearingDown_ = false;
 
   std::unique_ptr<Backend> backend_;
   std::shared_ptr<Wake> wake_;

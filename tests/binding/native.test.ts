@@ -107,28 +107,41 @@ describe('native addon', () => {
     }
   });
 
-  test('a process that ends while a completion wake is queued for JS exits cleanly (no abort at teardown)', () => {
-    // waitCompletions arms the wake; the write's completion queues it to the JS thread; the script
-    // then ends, so the wake is still queued when Node tears the environment down. It used to throw
-    // from there and abort the process (exit 134, "terminate called ... Napi::Error").
+  // Each ends while the fabrics' wakes are armed or queued to JS. Ending without close() used to
+  // abort in the fabric's destructor (it released threadsafe functions Node had already freed), and
+  // a wake still queued at the end aborted too ("terminate called ... Napi::Error").
+  test.each([
+    ['shm', 'closed, then the script ends'],
+    ['shm', 'never closed, the script ends'],
+    ['tcp', 'never closed, the script ends'],
+    ['shm', 'never closed, process.exit'],
+  ])('%s fabric, %s: the process exits cleanly (no abort at teardown)', (kind, how) => {
     const script = `
       const { openFabric } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'binding', 'index.js'))});
       const cluster = ${JSON.stringify(uniqueCluster('exit'))};
-      const a = openFabric({ kind: 'shm', selfId: 1, cluster });
-      const b = openFabric({ kind: 'shm', selfId: 2, cluster });
+      const opts = (selfId) => (${JSON.stringify(kind)} === 'tcp' ? { kind: 'tcp', selfId, cluster, secret: 's', listenPort: 0 } : { kind: 'shm', selfId, cluster });
+      const a = openFabric(opts(1));
+      const b = openFabric(opts(2));
       b.registerRegion('log', 4096);
       b.grantWrite('log', 1);
+      b.watchRemoteWrites('log');
+      b.onRemoteWrite(() => undefined);
       a.registerRegion('log', 4096);
-      a.connectPeer({ peerId: 2 });
-      void a.waitCompletions(1000);
-      a.postWrite(2, 'log', 0, Buffer.alloc(64, 1));
-      a.close();
-      b.close();
-      console.log('script done');
+      a.connectPeer(${JSON.stringify(kind)} === 'tcp' ? { peerId: 2, host: '127.0.0.1', port: b.listenPort } : { peerId: 2 });
+      (async () => {
+        for (let i = 0; i < 400 && a.peerState(2) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 5));
+        void a.waitCompletions(1000);
+        for (let i = 0; i < 20; i++) a.postWrite(2, 'log', 0, Buffer.alloc(64, i));
+        console.log('script done');
+        if (${JSON.stringify(how)}.startsWith('closed')) { a.close(); b.close(); }
+        if (${JSON.stringify(how)}.endsWith('process.exit')) process.exit(0);
+      })();
     `;
     for (let run = 0; run < 3; run++) {
       const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
-      expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim(), stderr: r.stderr.trim() }).toEqual({ status: 0, signal: null, stdout: 'script done', stderr: '' });
+      // (stderr may hold the fabric's own log lines, e.g. a tcp link closed as the peer went first)
+      const aborted = /terminate called|Napi::Error|Aborted|Segmentation/.test(r.stderr);
+      expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim(), aborted }).toEqual({ status: 0, signal: null, stdout: 'script done', aborted: false });
     }
   });
 });
