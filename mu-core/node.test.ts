@@ -398,3 +398,22 @@ test('a new leader that adopts only some parts of a multi-slot entry settles it:
   }
   expect(incomplete).toBeGreaterThan(0);
 });
+
+test('onLeaderChange: every node reports the elected leader, only on changes, and the next one after a crash', () => {
+  const c = cluster(22);
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  runUntil(c, () => false, 1); // reports come at the end of the turn of the change
+  const last = (id: number) => [...c.leaderReports].reverse().find((r) => r.id === id);
+  expect([1, 2, 3].map((id) => last(id))).toEqual([
+    { id: 1, role: 'leader', leaderId: 1 }, { id: 2, role: 'follower', leaderId: 1 }, { id: 3, role: 'follower', leaderId: 1 },
+  ]);
+  // Only changes: no node reports the same state twice in a row.
+  for (const id of [1, 2, 3]) {
+    const mine = c.leaderReports.filter((r) => r.id === id).map((r) => `${r.role}/${r.leaderId}`);
+    expect(mine.filter((s, i) => i > 0 && s === mine[i - 1])).toEqual([]);
+  }
+  c.crash(1);
+  runUntil(c, () => c.leader() !== undefined && c.leader()!.id !== 1 && c.members.get(3)!.node.leaderId === 2, 200);
+  runUntil(c, () => false, 1);
+  expect([2, 3].map((id) => last(id))).toEqual([{ id: 2, role: 'leader', leaderId: 2 }, { id: 3, role: 'follower', leaderId: 2 }]);
+});

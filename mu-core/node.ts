@@ -80,12 +80,20 @@ export interface MuNodeOptions {
   incarnation: number;
   /** Appended to the "cannot be elected" line: how an operator of this application calls forceElection. */
   forceElectionHint?: string;
+  /**
+   * Called at the end of the turn in which `role` or `leaderId` changed (once per turn however many
+   * steps it took), so an application holding writes for a leader acts at once instead of polling.
+   */
+  onLeaderChange?: () => void;
 }
 
 export class MuNode {
   readonly selfId: PeerId;
   readonly majority: number;
   private roleNow: Role = 'follower';
+  /** onLeaderChange: a call is queued for the end of this turn; the role/leader it last reported. */
+  private leaderChangeQueued = false;
+  private leaderToldAs = 'follower/0';
   /**
    * The last index of the log when this node's current term began (its applied index plus the
    * entries it adopted), or was resumed after a suspension (checkQuorum). Its cache decides nothing
@@ -554,6 +562,7 @@ export class MuNode {
         // with what it adopted.
         this.termStart = Math.max(this.termStart, term.lastIndex);
         term.resume();
+        this.leaderMayHaveChanged();
         this.logger.info(`majority reachable again (${reachable} of ${this.peers.length + 1} nodes reachable): taking writes as leader`);
       }
       return;
@@ -566,6 +575,7 @@ export class MuNode {
     const reason = `lost the majority: ${reachable} of ${this.peers.length + 1} nodes reachable for ${this.cfg.quorumLossMs} ms`;
     this.logger.info(`leader -> suspended: ${reason}; undecided writes fail (outcome unknown), new ones wait for a majority`);
     term.suspend(reason);
+    this.leaderMayHaveChanged();
   }
 
   /**
@@ -663,6 +673,7 @@ export class MuNode {
     if (term !== null) this.highestProposal = Math.max(this.highestProposal, term.proposal);
     this.logger.info(`${was} -> follower: ${reason}`);
     term?.stop(reason);
+    this.leaderMayHaveChanged();
   }
 
   private onPermissionRequest(peer: PeerId, seq: number): boolean {
@@ -685,11 +696,25 @@ export class MuNode {
     this.term?.peerControl(peer, words);
   }
 
+  /** Tells the application (onLeaderChange) once this turn is over, if role or leaderId changed by then. */
+  private leaderMayHaveChanged(): void {
+    if (this.opts.onLeaderChange === undefined || this.leaderChangeQueued) return;
+    this.leaderChangeQueued = true;
+    this.scheduler.defer(() => {
+      this.leaderChangeQueued = false;
+      const now = `${this.role}/${this.leaderId ?? 0}`;
+      if (now === this.leaderToldAs || this.stopped) return;
+      this.leaderToldAs = now;
+      this.opts.onLeaderChange?.();
+    });
+  }
+
   private setHolder(peer: PeerId): void {
     // The previous holder's grant is over: tell it, so it does not count that grant when it stands.
     if (this.permissionHolder !== 0 && this.permissionHolder !== peer && this.permissionHolder !== this.selfId) this.background.revokeGrant(this.permissionHolder);
     this.permissionHolder = peer;
     this.background.publish({ permissionHolder: peer });
+    this.leaderMayHaveChanged();
   }
 
   private publishApplied(): void {

@@ -38,3 +38,20 @@ test('a write whose deadline passes is released to fail; the others keep waiting
   for (let i = 0; i < 100 && released.length === 1; i++) await sleep(2);
   expect(released).toEqual(['short', 'long']);
 });
+
+test('poke (a leader change) releases the held writes at once, in arrival order, without waiting for the poll', async () => {
+  let known = false;
+  // A poll far longer than the test: only poke can release them.
+  const wait = new LeaderWait(() => known, 60_000);
+  const order: string[] = [];
+  const far = Date.now() + 120_000;
+  const held = ['a', 'b', 'c'].map((name) => wait.next(far).then(() => { order.push(name); }));
+  wait.poke(); // no leader known yet: nothing moves
+  await sleep(5);
+  expect(order).toEqual([]);
+  known = true;
+  wait.poke();
+  await Promise.all(held);
+  expect(order).toEqual(['a', 'b', 'c']);
+  expect(wait.size).toBe(0);
+});

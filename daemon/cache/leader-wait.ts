@@ -5,8 +5,9 @@
  * after a later client's write to the same key, overwriting an acknowledged value with an older one
  * (legal for an unknown outcome, and a surprise for anyone reading the key).
  *
- * Invariant: `release` callbacks run in arrival order, all in one timer turn, so the continuations
- * that decide or forward the writes run in that order too (promise reactions run FIFO).
+ * Invariant: `release` callbacks run in arrival order, all in one turn (a timer's, or the leader
+ * change's that `poke` runs in), so the continuations that decide or forward the writes run in that
+ * order too (promise reactions run FIFO). The poll is a fallback: `poke` releases them at once.
  */
 export class LeaderWait {
   private readonly waiting: Array<{ deadlineMs: number; release: () => void }> = [];
@@ -33,6 +34,13 @@ export class LeaderWait {
       this.waiting.push({ deadlineMs, release });
       this.arm();
     });
+  }
+
+  /** The leader may have changed (MuNode onLeaderChange): release the waiting writes now if one is known. */
+  poke(): void {
+    if (this.waiting.length === 0 || !this.leaderKnown()) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.tick();
   }
 
   private arm(): void {

@@ -305,7 +305,13 @@ export class ReplicatedEngine implements CacheEngine {
         const stillUnresolved = unresolved || err.outcomeUnknown === true;
         if (Date.now() < deadlineMs) {
           if (err.outcomeUnknown === true) this.forwardCounts.resent++;
-          return delay(2).then(() => this.forwardToLeader(op, deadlineMs, tag, stillUnresolved));
+          const retry = () => this.forwardToLeader(op, deadlineMs, tag, stillUnresolved);
+          // Another leader is known by now (a dead leader's link fails only once its process is torn
+          // down, milliseconds after the election): ask it at once. The same leader (a link that
+          // dropped while it still leads, or its death not yet seen): after a pause.
+          const now = this.requireLog();
+          if (now.role === 'leader' || (now.leaderId !== null && now.leaderId !== leader && now.leaderId !== this.options.selfId)) return retry();
+          return delay(2).then(retry);
         }
         if (stillUnresolved) throw this.unknownOutcome(err.message);
         throw new WriteDeadlineError(this.options.leaderWaitMs, `leader ${leader} unreachable (${err.message})`);
@@ -629,6 +635,11 @@ export class ReplicatedEngine implements CacheEngine {
     this.inFlightBytes = 0;
     // Whatever waited for room may go now (as a follower it is forwarded).
     queueMicrotask(() => this.admitWaiting());
+  }
+
+  /** The Mu node's role or known leader changed: writes waiting for a leader go now if one is known. */
+  leaderChanged(): void {
+    this.leaderWait.poke();
   }
 
   whenApplied(index: number): Promise<void> {

@@ -97,3 +97,12 @@ test('an old leader that went silent (dead without announcing it leaves) is give
   advance(ABANDON_AFTER_MS - 10);
   expect(handingOver.error).toBeUndefined();
 });
+
+test('leaderChanged judges the waits at once: a silent old leader is given up without waiting for the next check', async () => {
+  const f = new ForwardsInFlight(() => leader, () => clockMs, (id) => id === 1);
+  const o = outcome(f.track(1, pending<string>().promise));
+  leader = 2;
+  f.leaderChanged(); // no timer advanced at all
+  await Promise.resolve();
+  expect(o.error?.message).toMatch(/node 1 stopped leading \(node 2 leads now\).*outcome unknown/);
+});

@@ -60,6 +60,11 @@ export class ForwardsInFlight {
     return n;
   }
 
+  /** The known leader changed (MuNode onLeaderChange): judge the waits now, not at the next check. */
+  leaderChanged(): void {
+    if (this.waiting.size > 0) this.check();
+  }
+
   /** Ends every wait (the node stops). */
   close(reason: string): void {
     this.abandonAll(() => true, () => new PeerLinkError(`${reason}; outcome unknown`, false, true));

@@ -222,6 +222,7 @@ export class PeerDialer {
   private recordsOk = false;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private closed = false;
 
   constructor(
     private readonly selfId: number, private readonly secret: string, private readonly host: string, private readonly port: number,
@@ -351,7 +352,24 @@ export class PeerDialer {
     else p.reject(new PeerLinkError(String(msg.message), msg.retryable === true, true, msg.outcomeUnknown === true));
   }
 
+  /** An authenticated link is open now. */
+  get linked(): boolean {
+    return this.socket !== null;
+  }
+
+  /**
+   * Opens (and authenticates) the link ahead of the first request, so that request does not pay the
+   * handshake: a write forwarded to a node that has just become leader. Failures are the caller's to
+   * pace; they are not thrown (a handshake the peer refused is logged as for a request). Resolves
+   * once this try is over, either way.
+   */
+  warm(): Promise<void> {
+    if (this.closed || this.socket !== null) return Promise.resolve();
+    return this.connect().then(() => undefined, () => undefined);
+  }
+
   close(): void {
+    this.closed = true;
     this.connecting?.destroy();
     this.socket?.destroy();
   }

@@ -17,6 +17,7 @@ import type { ClusterConfig, NodeEntry } from '../cluster-config';
 import type { Logger } from '../log';
 import { SnapshotStaging } from './snapshot-staging';
 import { ForwardsInFlight } from './forwards';
+import { LinkWarmer } from './link-warmer';
 import { PeerDialer, PeerLinkError, PeerListener } from './peer-link';
 import * as hdr from 'hdr-histogram-js';
 
@@ -131,6 +132,8 @@ export class Replica {
   private readonly fabric: Fabric;
   private readonly listener: PeerListener;
   private readonly dialers = new Map<number, PeerDialer>();
+  /** Links to every member that is up, so a new leader's first forward does not open one. */
+  private readonly linkWarmer = new LinkWarmer(this.dialers, (id) => this.fabric.peerState(id) === 'connected');
   /** Forwarded writes still waiting on a leader: given up once another leader is known. */
   private readonly forwards = new ForwardsInFlight(() => this.mu.leaderId, undefined, (id) => this.mu.peerSilent(id));
   private readonly failovers = { seen: 0, lastLeader: null as number | null };
@@ -182,6 +185,10 @@ export class Replica {
       forceElectionHint: `if those nodes did lose their memory, kill -USR2 ${process.pid} forces this node's election (writes that only they held are then lost)`,
       onEntry: (index, payload) => this.engine.applyEntry(index, payload),
       onSkip: (index) => this.engine.passedIndex(index),
+      onLeaderChange: () => {
+        this.forwards.leaderChanged();
+        this.engine.leaderChanged();
+      },
       stateTransfer: {
         sendSnapshot: (peer) => void this.sendSnapshot(peer),
         fetchSnapshot: (peer) => void this.fetchSnapshot(peer),
@@ -216,6 +223,7 @@ export class Replica {
   async start(): Promise<void> {
     await this.listener.listen(this.opts.self.host, this.opts.self.peerPort);
     this.mu.start();
+    this.linkWarmer.start();
   }
 
   /** Called on every role check: counts leader changes for stats and logs them. */
@@ -282,6 +290,7 @@ export class Replica {
   }
 
   stop(): void {
+    this.linkWarmer.stop();
     this.forwards.close('this node stopped while the write was forwarded to the leader');
     this.mu.stop();
     this.listener.close();

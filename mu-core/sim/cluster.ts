@@ -25,6 +25,8 @@ export class SimCluster {
   readonly members = new Map<number, SimMember>();
   readonly log: string[] = [];
   readonly ids: number[];
+  /** What each node reported through onLeaderChange, in order: its role and leader at that moment. */
+  readonly leaderReports: Array<{ id: number; role: string; leaderId: number | null }> = [];
 
   constructor(readonly rng: Rng, n: number, readonly cfg: MuConfig, latency: SimLatency, private readonly keepLog = false) {
     this.world = new SimWorld(rng, latency);
@@ -58,6 +60,7 @@ export class SimCluster {
       logger,
       config: this.cfg,
       incarnation: this.rng.int(1, 0xffffffff),
+      onLeaderChange: () => this.leaderReports.push({ id, role: member.node.role, leaderId: member.node.leaderId }),
       onEntry: (index, payload) => {
         const s = payload.toString();
         this.checker.onApply(id, index, s);
