@@ -19,6 +19,8 @@ export interface GroupMember {
   config: MuConfig;
   onEntry?: (index: number, payload: Buffer) => void;
   stateTransfer?: StateTransferHooks;
+  /** MuNode onLeaderChange: role or known leader changed. */
+  onLeaderChange?: () => void;
   /**
    * Rehearse a take-over first (mu-core/rehearsal.ts): for members that measure fail-overs. Not for
    * main-st / main-st-lat, which measure a steady stream: the rehearsal's simulated fabric and
@@ -72,6 +74,7 @@ export function startMember(g: GroupMember, logger: MuLogger): RunningMember {
     incarnation: (Math.random() * 0xffffffff) >>> 0,
     onEntry: g.onEntry ?? (() => undefined),
     stateTransfer: g.stateTransfer,
+    onLeaderChange: g.onLeaderChange,
   });
   node.start();
   let stopped = false;

@@ -91,14 +91,15 @@ function main(): void {
       stateTransfer: {
         sendSnapshot,
         fetchSnapshot: (peer) => fs.writeFileSync(path.join(snapDir, `req-${peer}-from-${selfId}`), ''),
-      } },
+      },
+      // Leadership starts the stream at once (the interval below is a safety net).
+      onLeaderChange: () => lead() },
     {
       info: (m) => {
         process.stderr.write(`[node ${selfId}] ${m}\n`);
         // Timestamped on stdout too (main-st-failover's phase breakdown); written at once, like commits.
         flush();
         process.stdout.write(`log ${epochMs().toFixed(3)} ${m}\n`);
-        if (m.startsWith('became leader')) setImmediate(lead);
       },
       warn: (m) => process.stderr.write(`[node ${selfId}] WARN ${m}\n`),
     },
@@ -128,7 +129,6 @@ function main(): void {
       setImmediate(issue);
     });
   };
-  // Leadership starts the stream at once (the logger reports it); the interval is a safety net.
   function lead(): void {
     if (member.node.role === 'leader' && !leading && inFlight === 0) {
       leading = true;
