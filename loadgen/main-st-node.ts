@@ -2,6 +2,7 @@
  * One member of a main-st group: opens this process's fabric, runs a MuNode, and either measures
  * (the lowest id, once it leads) or follows until SIGINT/SIGTERM, as the old tools did.
  */
+import { performance as perf } from 'perf_hooks';
 import type { Fabric, FabricOptions, PeerAddress } from '../binding/fabric';
 import type { MuConfig } from '../mu-core/config';
 import type { MuLogger } from '../mu-core/logger';
@@ -124,7 +125,10 @@ export function followUntilSignalled(member: RunningMember): void {
  * propose-to-commit time in ns. The JS thread yields to the event loop about every 0.2 ms so
  * heartbeats and scans keep running while it replicates. One callback serves every proposal and the
  * start times wait in a ring (a leader commits in proposal order), so the tool itself allocates
- * nothing per entry: what it measures is the replication, not its own garbage.
+ * nothing per entry: what it measures is the replication, not its own garbage. For the same reason
+ * it reads the clock once per entry, not twice: a proposal issued from a commit's callback starts
+ * at that commit's timestamp (so its latency includes the callback's own work). A clock read costs
+ * about 50 ns on this machine, through `performance`, a getter on the global object, 10 more.
  */
 export function drive(
   node: MuNode,
@@ -156,7 +160,7 @@ export function drive(
         }
         return;
       }
-      const now = performance.now();
+      const now = perf.now();
       onCommitted(Math.round((now - startMs[oldest]) * 1e6));
       oldest = (oldest + 1) % outstanding;
       committed++;
@@ -164,12 +168,12 @@ export function drive(
       if (now - sliceStart > 0.2) {
         if (owed++ === 0) setImmediate(payOwed);
       } else {
-        issue();
+        issue(now);
       }
     };
-    const issue = () => {
+    const issue = (nowMs?: number) => {
       if (failed !== null || issued >= total) return;
-      startMs[(oldest + issued - committed) % outstanding] = performance.now();
+      startMs[(oldest + issued - committed) % outstanding] = nowMs ?? perf.now();
       issued++;
       node.proposeCb(payload, onDecided);
     };
