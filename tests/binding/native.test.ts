@@ -3,6 +3,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadAddon, openFabric } from '../../binding';
+import { removeShmClusterFiles } from '../../binding/shm-files';
 import { repoRoot } from '../helpers/procs';
 import { seededRandom, uniqueCluster } from './child';
 
@@ -116,9 +117,10 @@ describe('native addon', () => {
     ['tcp', 'never closed, the script ends'],
     ['shm', 'never closed, process.exit'],
   ])('%s fabric, %s: the process exits cleanly (no abort at teardown)', (kind, how) => {
+    const cluster = uniqueCluster('exit');
     const script = `
       const { openFabric } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'binding', 'index.js'))});
-      const cluster = ${JSON.stringify(uniqueCluster('exit'))};
+      const cluster = ${JSON.stringify(cluster)};
       const opts = (selfId) => (${JSON.stringify(kind)} === 'tcp' ? { kind: 'tcp', selfId, cluster, secret: 's', listenPort: 0 } : { kind: 'shm', selfId, cluster });
       const a = openFabric(opts(1));
       const b = openFabric(opts(2));
@@ -139,6 +141,8 @@ describe('native addon', () => {
     `;
     for (let run = 0; run < 3; run++) {
       const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+      // A fabric never closed leaves its shm region files behind, as a killed node does.
+      removeShmClusterFiles(cluster);
       // (stderr may hold the fabric's own log lines, e.g. a tcp link closed as the peer went first)
       const aborted = /terminate called|Napi::Error|Aborted|Segmentation/.test(r.stderr);
       expect({ status: r.status, signal: r.signal, stdout: r.stdout.trim(), aborted }).toEqual({ status: 0, signal: null, stdout: 'script done', aborted: false });
