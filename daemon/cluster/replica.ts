@@ -259,6 +259,11 @@ export class Replica {
     return [...this.dialers.keys()].map((id) => [id, this.fabric.peerState(id)]);
   }
 
+  /** Whether this node's own link to `id` (forwarded writes, snapshots) is open and authenticated. */
+  peerLinkUp(id: number): boolean {
+    return this.dialers.get(id)?.linked ?? false;
+  }
+
   /**
    * Planned stop (SIGTERM): the client port is already closed; let writes in flight be applied
    * (bounded), then resign from the Mu group: no new proposals, peers read the leaving mark on their

@@ -86,6 +86,26 @@ test('stats mu: role, leader, proposal number, commit and applied index, and per
   }
 });
 
+test('stats mu: every node keeps its peer link up to both others, without any write forwarded', async () => {
+  await waitForLeader(cluster);
+  const stat = (text: string, name: string): string => new RegExp(`STAT ${name} (\\S+)`).exec(text)?.[1] ?? '';
+  const links = async () => {
+    const out: string[] = [];
+    for (const id of [1, 2, 3]) {
+      const text = await exchange(port(id), 'stats mu\r\n', (r) => r.endsWith('END\r\n'));
+      for (const peer of [1, 2, 3].filter((p) => p !== id)) out.push(`${id}->${peer} ${stat(text, `mu_peer_${peer}_link`)}`);
+    }
+    return out;
+  };
+  let seen: string[] = [];
+  for (let attempt = 0; attempt < 100; attempt++) {
+    seen = await links();
+    if (seen.every((l) => l.endsWith(' up'))) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(seen).toEqual(['1->2 up', '1->3 up', '2->1 up', '2->3 up', '3->1 up', '3->2 up']);
+});
+
 test('a plain mg reads the node\'s own copy without a log entry; a win token for a stale item is handed out once in the whole cluster', async () => {
   const leader = await waitForLeader(cluster);
   const [a, b] = [1, 2, 3].filter((id) => id !== leader);
