@@ -5,19 +5,11 @@
  */
 import * as net from 'net';
 import { CHECK_EVERY_MS, LinkWarmer, MAX_BACKOFF_MS } from './link-warmer';
+import { waitUntil } from '../../loadgen/wait';
 import { PeerDialer, PeerListener } from './peer-link';
 
 const SECRET = 'link-warmer-secret';
 const CLUSTER = 'link-warmer-test';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(done: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 test('a link to a member that is up opens before any request; one that is down is not dialled', async () => {
   let requests = 0;
@@ -30,7 +22,7 @@ test('a link to a member that is up opens before any request; one that is down i
   try {
     expect(toTwo.linked).toBe(false);
     warmer.check();
-    await until(() => toTwo.linked, 'the link to node 2');
+    await waitUntil(() => toTwo.linked, 5000, 'the link to node 2', 2);
     expect({ two: toTwo.linked, three: toThree.linked, requests }).toEqual({ two: true, three: false, requests: 0 });
   } finally {
     warmer.stop();
