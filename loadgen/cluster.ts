@@ -7,7 +7,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { memoryLimitMbOf, oldSpaceOption } from '../daemon/heap-size';
+import { heapOptions, memoryLimitMbOf } from '../daemon/heap-size';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -68,7 +68,7 @@ export function statsExchange(port: number, command: string, timeoutMs = 2000): 
 
 function spawnNode(cli: string, id: number, clientPort: number, configFile: string, dir: string, extraArgs: string[]): ClusterNode {
   // As users start it (README, configs/systemd): V8's heap sized for the item memory.
-  const proc = spawn(process.execPath, [oldSpaceOption(memoryLimitMbOf(extraArgs)), cli, '--id', String(id), '--config', configFile, ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...heapOptions(memoryLimitMbOf(extraArgs)), cli, '--id', String(id), '--config', configFile, ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   registerChild(proc);
   let out = '';
   let partial = '';

@@ -13,7 +13,7 @@ import { registerChild } from './children';
 import { startCluster } from './cluster';
 import { lastSamples } from './replication-dump';
 import { freePort, waitForListening } from './ports';
-import { memoryLimitMbOf, oldSpaceOption } from '../daemon/heap-size';
+import { heapOptions, memoryLimitMbOf } from '../daemon/heap-size';
 export { freePort } from './ports';
 
 /**
@@ -97,7 +97,7 @@ function commandFor(system: 'memcached' | 'mucached', port: number, memcachedThr
   }
   if (!fs.existsSync(mucachedCli)) throw new Error(`${mucachedCli} not found: run \`npm run build\` first (or choose --systems memcached)`);
   const daemonArgs = ['-p', String(port), '-l', '127.0.0.1'];
-  return [process.execPath, [oldSpaceOption(memoryLimitMbOf(daemonArgs)), mucachedCli, ...daemonArgs]];
+  return [process.execPath, [...heapOptions(memoryLimitMbOf(daemonArgs)), mucachedCli, ...daemonArgs]];
 }
 
 async function startClusterServer(system: SystemName, fabric: ClusterFabric, o: StartOptions): Promise<StartedServer> {

@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import yargs from 'yargs';
 import { removeShmClusterFiles } from '../../binding/shm-files';
-import { oldSpaceOption } from '../heap-size';
+import { heapOptions } from '../heap-size';
 
 interface NodeStatus {
   id: number;
@@ -91,7 +91,7 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
   for (const n of nodes) {
     // The nodes stop by themselves if this command dies without stopping them (daemon/cli.ts, watchParent).
     const env = { ...process.env, MUCACHED_EXIT_WITH_PARENT: '1' };
-    const child = spawn(process.execPath, [oldSpaceOption(args.m), cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I, ...nodeArgs], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [...heapOptions(args.m), cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I, ...nodeArgs], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(n.id, child);
     child.on('exit', (code, signal) => {
       if (stopping) return;

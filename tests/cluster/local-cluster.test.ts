@@ -61,7 +61,7 @@ test('mucached cluster replicates, passes options after -- to its nodes, and on 
     expect(pids.every((p) => p > 0 && processAlive(p))).toBe(true);
     expect(filesOf(clusterName).length).toBeGreaterThan(0);
     // V8's heap sized for -m 16 (daemon/heap-size.ts): the floor, 128 MB.
-    for (const p of pids) expect(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')).toContain('--initial-old-space-size=128');
+    for (const p of pids) expect(fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')).toEqual(expect.arrayContaining(['--initial-old-space-size=128', '--max-semi-space-size=32']));
     // A node that cannot act on SIGTERM: the command kills it after its 5 s grace.
     process.kill(pids[1], 'SIGSTOP');
     process.kill(cmd.pid!, 'SIGTERM');

@@ -129,7 +129,7 @@ test('Dockerfile: node:20-bookworm build stage, slim non-root runtime with only 
   // binding/index.ts looks for the addon in <dist>/../binding/build/Release.
   expect(fs.readFileSync(path.join(repoRoot, 'binding', 'index.ts'), 'utf8')).toContain("path.join(__dirname, '..', '..', 'binding', 'build', 'Release', addonFile)");
   expect(runtime).toMatch(/^USER mucached$/m);
-  expect(runtime).toMatch(/^ENTRYPOINT \["node", "--initial-old-space-size=128", "\/opt\/mucached\/dist\/daemon\/cli\.js"\]$/m);
+  expect(runtime).toMatch(/^ENTRYPOINT \["node", "--initial-old-space-size=128", "--max-semi-space-size=32", "\/opt\/mucached\/dist\/daemon\/cli\.js"\]$/m);
 });
 
 test('the build context leaves out host builds (a host CMakeCache.txt breaks cmake in the image)', () => {

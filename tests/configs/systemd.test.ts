@@ -54,7 +54,7 @@ test('the check can fail: a misspelt key warns, a missing binary fails', () => {
 });
 
 test('one instance per node id, reading the shared cluster file', () => {
-  expect(settings('ExecStart')).toEqual(['/usr/bin/env node --initial-old-space-size=128 /opt/mucached/dist/daemon/cli.js --id %i --config /etc/mucached/cluster.json']);
+  expect(settings('ExecStart')).toEqual(['/usr/bin/env node --initial-old-space-size=128 --max-semi-space-size=32 /opt/mucached/dist/daemon/cli.js --id %i --config /etc/mucached/cluster.json']);
   expect(settings('Restart')).toEqual(['on-failure']);
   expect(settings('RestartPreventExitStatus')).toEqual(['78']); // EX_CONFIG from daemon/cli.ts
 });
