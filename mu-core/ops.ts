@@ -3,9 +3,13 @@
  * with its completion. Polling is re-entrancy safe (a callback may post and poll again).
  */
 import type { Completion, Fabric, PeerId } from '../binding/fabric';
+import { OutstandingOps } from './outstanding-ops';
 import type { Scheduler, TimerHandle } from './scheduler';
 
 export type OpCallback = (c: Completion) => void;
+
+/** Completions taken per native poll. */
+const POLL_BATCH = 64;
 
 /** Writes in flight into one region name (of any peer). */
 export interface RegionCount {
@@ -32,12 +36,14 @@ class CallbackOp implements OpTarget {
 }
 
 export class OpTable {
-  private readonly callbacks = new Map<number, OpTarget>();
+  private readonly callbacks = new OutstandingOps();
   private readonly writesByRegion = new Map<string, RegionCount>();
   /** The region of the last write and its count: a leader writes one region over and over. */
   private lastRegion: string | null = null;
   private lastRegionCount: RegionCount | undefined = undefined;
   private polling = false;
+  /** Operations posted so far (drain tells from it whether callbacks posted more). */
+  private posts = 0;
   /**
    * While poll runs its afterPoll functions: a poll they ask for (the leader's flush ends with one)
    * is done by the running poll's next round instead of inside them, so a leader that proposes from
@@ -106,7 +112,7 @@ export class OpTable {
     count.n++;
     const op = typeof cb === 'function' ? new CallbackOp(cb) : cb;
     op.regionCount = count;
-    this.callbacks.set(id, op);
+    this.callbacks.add(id, op);
     this.posted();
   }
 
@@ -114,7 +120,7 @@ export class OpTable {
     const id = this.fabric.postRead(peer, region, offset, length, into, 0);
     const op = typeof cb === 'function' ? new CallbackOp(cb) : cb;
     op.regionCount = null;
-    this.callbacks.set(id, op);
+    this.callbacks.add(id, op);
     this.posted();
   }
 
@@ -125,6 +131,7 @@ export class OpTable {
    * this cannot become a wake-up loop.
    */
   private posted(): void {
+    this.posts++;
     if (this.backoff !== null) {
       this.backoff.cancel();
       this.backoff = null;
@@ -173,16 +180,20 @@ export class OpTable {
     // Nothing outstanding, nothing to wait for: skipping the poll saves a native call per entry
     // (what a previous OpTable left queued is dropped unread anyway, whenever it is polled).
     for (let round = 0; round < 1_000_000 && this.callbacks.size > 0; round++) {
-      const batch = this.fabric.pollCompletions(64);
+      const postsBefore = this.posts;
+      const batch = this.fabric.pollCompletions(POLL_BATCH);
       if (batch.length === 0) break;
       for (const c of batch) {
-        const op = this.callbacks.get(c.wrId);
+        const op = this.callbacks.take(c.wrId);
         if (op === undefined) continue; // posted by a previous OpTable (restart); nothing waits for it
-        this.callbacks.delete(c.wrId);
         n++;
         if (op.regionCount !== null) op.regionCount.n--;
         op.complete(c);
       }
+      // A short batch emptied the queue: only what the callbacks posted since can be ready already
+      // (later asynchronous completions wake the next arm), so without new posts there is nothing
+      // to ask again for (an empty native poll per drain, per entry on a leader).
+      if (batch.length < POLL_BATCH && this.posts === postsBefore) break;
     }
     return n;
   }
