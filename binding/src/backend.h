@@ -78,6 +78,17 @@ class Backend {
     completions_.push(std::move(c));
   }
 
+  // complete() for a backend that completes on the JS thread, inside the post call (shm).
+  void completeOnJsThread(uint64_t wrId, PeerId peer, bool isRead, ErrorKind error, std::string detail = {}) {
+    Completion c;
+    c.wrId = wrId;
+    c.peerId = peer;
+    c.isRead = isRead;
+    c.error = error;
+    c.detail = std::move(detail);
+    completions_.pushLocal(std::move(c));
+  }
+
   void remoteWriteLanded() {
     if (remoteWriteNotifier_) remoteWriteNotifier_();
   }

@@ -133,7 +133,7 @@ class ShmBackend : public Backend {
       detail.clear();
       break;
     }
-    complete(wrId, peer, false, error, std::move(detail));
+    completeOnJsThread(wrId, peer, false, error, std::move(detail));
   }
 
   void postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, size_t length, uint8_t* into) override {
@@ -150,7 +150,7 @@ class ShmBackend : public Backend {
         memcpy(into, mapping->data() + offset, length);
       }
     }
-    complete(wrId, peer, true, error, std::move(detail));
+    completeOnJsThread(wrId, peer, true, error, std::move(detail));
   }
 
   void grantWrite(const std::string& region, PeerId peer) override {
