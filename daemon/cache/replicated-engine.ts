@@ -132,7 +132,15 @@ interface ProposalGroup {
   outcomes: OutcomeRecord[];
   /** Encoded size of `effects` and `outcomes` (the entry's 2-byte count aside). */
   bytes: number;
-  writes: Array<{ resolve: (index: number) => void; reject: (err: Error) => void }>;
+  /** How many writes joined. */
+  writes: number;
+  /**
+   * Every write of the group waits on this one promise (its entry's index once applied here, or why
+   * not): one settlement per entry instead of a promise and two resolving functions per write.
+   */
+  settled: Promise<number>;
+  resolve: (index: number) => void;
+  reject: (err: Error) => void;
   /** inFlightGeneration when the group opened: a drop since then voids its decisions. */
   generation: number;
 }
@@ -491,12 +499,19 @@ export class ReplicatedEngine implements CacheEngine {
     for (const e of effects) group.effects.push(e);
     if (outcome !== undefined) group.outcomes.push(outcome);
     group.bytes += bytes;
-    return new Promise((resolve, reject) => group.writes.push({ resolve, reject }));
+    group.writes++;
+    return group.settled;
   }
 
   /** A new group, sealed when this turn of the event loop ends (or sooner, when full). */
   private openGroup(): ProposalGroup {
-    const group: ProposalGroup = { effects: [], outcomes: [], bytes: 0, writes: [], generation: this.inFlightGeneration };
+    let resolve!: (index: number) => void;
+    let reject!: (err: Error) => void;
+    const settled = new Promise<number>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const group: ProposalGroup = { effects: [], outcomes: [], bytes: 0, writes: 0, settled, resolve, reject, generation: this.inFlightGeneration };
     this.group = group;
     setImmediate(() => this.sealGroup());
     return group;
@@ -510,7 +525,7 @@ export class ReplicatedEngine implements CacheEngine {
     if (g.generation !== this.inFlightGeneration) {
       // Leadership was lost since these writes were decided (their overlay is gone): propose nothing.
       const err = Object.assign(new Error('leadership changed before the write was proposed; write not applied'), { code: 'NotLeader' });
-      for (const w of g.writes) w.reject(err);
+      g.reject(err);
       return;
     }
     // The stamp makes the entry ours alone, byte for byte (what LostEntries compares).
@@ -521,10 +536,8 @@ export class ReplicatedEngine implements CacheEngine {
     this.requireLog().propose(payload).then(
       (index) => this.whenApplied(index).then(() => {
         const ns = Number(process.hrtime.bigint() - startedNs);
-        for (const w of g.writes) {
-          this.options.onReplicated?.(ns);
-          w.resolve(index);
-        }
+        for (let k = 0; k < g.writes; k++) this.options.onReplicated?.(ns);
+        g.resolve(index);
       }),
       (err: ForwardError) => {
         // What was in flight may or may not commit under the next leader: decide nothing from it.
@@ -536,7 +549,7 @@ export class ReplicatedEngine implements CacheEngine {
           const entryIndex = typeof err.entryIndex === 'number' ? err.entryIndex : 0;
           reason = Object.assign(new Error(err.message), { code: err.code, entryIndex, fate: this.lost.watch(entryIndex, payload, this.appliedIndex) });
         }
-        for (const w of g.writes) w.reject(reason);
+        g.reject(reason);
       },
     );
   }
