@@ -74,6 +74,8 @@ export class Connection implements ReplySink {
   /** Bytes of ready replies waiting in `queue` behind a pending one. */
   private queuedReadyBytes = 0;
   private pendingReplies = 0;
+  /** The latest pending reply, until it settles (pendingTail). */
+  private lastPending: Promise<Buffer> | undefined = undefined;
   private pendingInputBytes = 0;
   /** Input received but not yet fed to the handler (over budget); the socket is paused meanwhile. */
   private held: Buffer[] = [];
@@ -261,14 +263,20 @@ export class Connection implements ReplySink {
     this.pendingInputBytes += sliceBytes;
   }
 
+  pendingTail(): Promise<Buffer> | undefined {
+    return this.lastPending;
+  }
+
   reply(bytes: MaybePromise<Buffer>): void {
     if (this.closed) return;
     if (bytes instanceof Promise) {
       const entry: QueuedReply = { pending: bytes, inputBytes: 0 };
       this.queue.push(entry);
       this.pendingReplies++;
+      this.lastPending = bytes;
       bytes.then(
         (value) => {
+          if (this.lastPending === bytes) this.lastPending = undefined;
           entry.ready = value;
           entry.pending = undefined;
           this.pendingReplies--;
@@ -277,6 +285,7 @@ export class Connection implements ReplySink {
           this.flush();
         },
         (err) => {
+          if (this.lastPending === bytes) this.lastPending = undefined;
           // Handlers turn failures into protocol replies; a rejection here is a bug: drop the client.
           this.opts.log.info(`conn ${this.id}: internal error, closing connection: ${(err as Error)?.stack ?? err}`);
           this.abort();

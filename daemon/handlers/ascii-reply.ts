@@ -2,16 +2,21 @@
  * Shared helpers for the ASCII handlers: turning a possibly-pending engine result into reply
  * bytes, and mapping an engine failure to the SERVER_ERROR line a client can act on.
  */
-import { whenReady } from '../cache/types';
 import type { MaybePromise, StoreResult } from '../cache/types';
 import type { ServerContext } from '../context';
 import { line } from '../../protocol/ascii/encode';
 
 /** Format `result` with `f`; a rejected engine call becomes a SERVER_ERROR reply, never a throw. */
 export function formatResult<T>(result: MaybePromise<T>, f: (value: T) => Buffer): MaybePromise<Buffer> {
+  // A pending result gets one reaction for both outcomes (a replicated write is pending: this is
+  // per write), and a throw in `f` is a SERVER_ERROR as for a ready result.
+  if (result instanceof Promise) return result.then((value: T) => formatOrServerError(f, value), serverError);
+  return formatOrServerError(f, result);
+}
+
+function formatOrServerError<T>(f: (value: T) => Buffer, value: T): Buffer {
   try {
-    const out = whenReady(result, f);
-    return out instanceof Promise ? out.catch(serverError) : out;
+    return f(value);
   } catch (err) {
     return serverError(err);
   }

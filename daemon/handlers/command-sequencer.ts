@@ -29,15 +29,18 @@ export class CommandSequencer {
 /**
  * The same ordering for handlers that reply through a sink (the ASCII handler): a command that
  * arrives while an earlier one is pending reserves its place in the reply queue at once, runs once
- * everything before it settled, and fills its place with whatever it replied.
+ * everything before it settled, and fills its place with whatever it replied. A sink that knows
+ * its own pending tail (a connection) is asked for it; for others the tail is tracked here.
  */
 export class OrderedReplies {
   private tail?: Promise<unknown>;
   /** While nothing is pending, commands reply straight through this (built once: hot path). */
   private readonly direct: ReplySink;
+  private readonly sinkTracks: boolean;
 
   constructor(private readonly sink: ReplySink) {
-    this.direct = {
+    this.sinkTracks = sink.pendingTail !== undefined;
+    this.direct = this.sinkTracks ? sink : {
       reply: (bytes) => {
         this.sink.reply(bytes);
         if (bytes instanceof Promise) this.track(bytes);
@@ -47,13 +50,14 @@ export class OrderedReplies {
   }
 
   run(execute: (sink: ReplySink) => void): void {
-    if (this.tail === undefined) {
+    const tail = this.sinkTracks ? this.sink.pendingTail!() : this.tail;
+    if (tail === undefined) {
       execute(this.direct);
       return;
     }
     const parts: Array<MaybePromise<Buffer>> = [];
     let closeReason: string | undefined;
-    const filled = this.tail.then(() => {
+    const filled = tail.then(() => {
       execute({ reply: (bytes) => parts.push(bytes), closeAfterReplies: (reason) => { closeReason = reason; } });
       return Promise.all(parts);
     }).then((buffers) => {
@@ -61,7 +65,7 @@ export class OrderedReplies {
       return buffers.length === 1 ? buffers[0] : Buffer.concat(buffers);
     });
     this.sink.reply(filled);
-    this.track(filled);
+    if (!this.sinkTracks) this.track(filled);
   }
 
   private track(pending: Promise<unknown>): void {

@@ -25,6 +25,11 @@ export interface ReplySink {
    * closed meanwhile (the rest need not be made). Absent where there is no connection.
    */
   outputRoom?(): Promise<boolean>;
+  /**
+   * The last reply given as a promise that has not settled yet, if any (the connection tracks it
+   * anyway, so a handler keeping commands in order need not attach a reaction of its own to each).
+   */
+  pendingTail?(): Promise<Buffer> | undefined;
 }
 
 export interface ProtocolHandler {
