@@ -69,24 +69,22 @@ class Backend {
 
  protected:
   void complete(uint64_t wrId, PeerId peer, bool isRead, ErrorKind error, std::string detail = {}) {
-    Completion c;
-    c.wrId = wrId;
-    c.peerId = peer;
-    c.isRead = isRead;
-    c.error = error;
-    c.detail = std::move(detail);
-    completions_.push(std::move(c));
+    completions_.push(completion(wrId, peer, isRead, error, std::move(detail)));
   }
 
   // complete() for a backend that completes on the JS thread, inside the post call (shm).
   void completeOnJsThread(uint64_t wrId, PeerId peer, bool isRead, ErrorKind error, std::string detail = {}) {
+    completions_.pushLocal(completion(wrId, peer, isRead, error, std::move(detail)));
+  }
+
+  static Completion completion(uint64_t wrId, PeerId peer, bool isRead, ErrorKind error, std::string detail) {
     Completion c;
     c.wrId = wrId;
     c.peerId = peer;
     c.isRead = isRead;
     c.error = error;
     c.detail = std::move(detail);
-    completions_.pushLocal(std::move(c));
+    return c;
   }
 
   void remoteWriteLanded() {
