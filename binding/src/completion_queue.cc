@@ -8,13 +8,16 @@ void CompletionQueue::push(Completion&& completion) {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(completion));
     queued_.store(queue_.size(), std::memory_order_release);
-    if (armed_) {
-      armed_ = false;
-      armedHint_.store(false, std::memory_order_relaxed);
-      wake = waker_;
-    }
+    wake = disarmLocked();
   }
   if (wake) wake();
+}
+
+std::function<void()> CompletionQueue::disarmLocked() {
+  if (!armed_) return nullptr;
+  armed_ = false;
+  armedHint_.store(false, std::memory_order_relaxed);
+  return waker_;
 }
 
 void CompletionQueue::pushLocal(Completion&& completion) {
@@ -25,11 +28,7 @@ void CompletionQueue::pushLocal(Completion&& completion) {
     std::function<void()> wake;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (armed_) {
-        armed_ = false;
-        armedHint_.store(false, std::memory_order_relaxed);
-        wake = waker_;
-      }
+      wake = disarmLocked();
     }
     if (wake) wake();
   }

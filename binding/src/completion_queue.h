@@ -33,6 +33,10 @@ class CompletionQueue {
   bool waiterArmed() const { return armedHint_.load(std::memory_order_relaxed); }
 
  private:
+  // With mu_ held: ends the armed wait, returning the waker to call once the lock is released
+  // (null if no waiter was armed).
+  std::function<void()> disarmLocked();
+
   std::mutex mu_;
   std::deque<Completion> queue_;
   // Mirrors queue_.size() (written under mu_): an empty shared queue is skipped without the lock. A

@@ -39,8 +39,9 @@ export function muStats(replica: Replica): Array<[string, string]> {
     ['mu_replication_p99_ns', String(lat.p99)],
     ['mu_replication_max_ns', String(lat.max)],
   ];
-  // Per peer: the fabric's link state and the peer link's; on the leader also the follower's replication state, what
-  // it holds and applied, and its lag (entries committed that it has not applied yet).
+  // Per peer: the fabric's link state and the peer link's; on the leader also the follower's
+  // replication state, what it holds and applied, and its lag (entries committed that it has not
+  // applied yet).
   const followers = new Map(progress.followers.map((f) => [f.peer, f]));
   for (const [peer, state] of replica.peerStates()) {
     pairs.push([`mu_peer_${peer}_state`, state]);
