@@ -80,14 +80,17 @@ export interface Fabric {
    * From now on, soon after the process serving `peerId` stops (exits, or is killed), call the
    * `onPeerGone` handler, ahead of the next read that fails as 'gone' (shm: the kernel releases the
    * peer's liveness lock as its process starts to exit, milliseconds before its memory is torn
-   * down; tcp: the peer's side closes or resets a working connection, as its kernel does for a
-   * dead process, not a link that is cut). `region` is one the peer registers. Returns false if
+   * down; tcp: the peer's death herald says its process died, as that starts to exit, or else the
+   * peer's side closes or resets a working connection, as its kernel does for a dead process once
+   * its memory is torn down, not a link that is cut). `region` is one the peer registers. Returns false if
    * this backend cannot tell (verbs, for now): reads then find out. A signal may also come from a
    * live peer that closed its fabric; the reads that follow tell.
    */
   watchPeerGone(peerId: PeerId, region: string): boolean;
   /** The handler for watched peers (null: none); runs on the JS thread. One call may stand for several peers: read to find out which. */
   onPeerGone(handler: (() => void) | null): void;
+  /** tcp only: whether `peerId`'s death herald is connected to us (binding/src/herald.h). */
+  heraldConnected?(peerId: PeerId): boolean;
   close(): void;
 }
 
@@ -102,6 +105,11 @@ export interface FabricOptions {
   /** tcp: where this node's NIC thread listens. */
   listenHost?: string;
   listenPort?: number;
+  /**
+   * tcp: start this node's death herald (binding/src/herald.h), a helper process that tells the
+   * peers the moment this process dies instead of when the kernel has torn it down (default true).
+   */
+  herald?: boolean;
   /** shm: directory of the shared-memory files (default /dev/shm). */
   shmDir?: string;
   /** verbs: device name (e.g. mlx5_0) or the GID/IP to use (RoCE v2 through rdma_cm). */

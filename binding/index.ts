@@ -29,6 +29,8 @@ interface NativeFabricObject {
   grantWrite(region: string, peerId: number | null): void;
   writeHolder(region: string): number | null;
   listenPort(): number;
+  heraldPid(): number;
+  heraldConnected(peerId: number): boolean;
   holdPeerLockForTest(peerId: number, region: string, ms: number): void;
   /** false: this backend cannot tell (verbs for now). */
   watchRemoteWrites(region: string): boolean;
@@ -37,12 +39,14 @@ interface NativeFabricObject {
 }
 
 interface NativeAddon {
-  NativeFabric: new (kind: string, options: FabricOptions, onWake: () => void, onRemoteWrite: () => void, onPeerGone: () => void) => NativeFabricObject;
+  NativeFabric: new (kind: string, options: FabricOptions & { heraldPath: string }, onWake: () => void, onRemoteWrite: () => void, onPeerGone: () => void) => NativeFabricObject;
   hmacSha256(key: Buffer, message: Buffer): Buffer;
   hasVerbs: boolean;
 }
 
 const addonFile = 'mucached_fabric.node';
+/** The tcp fabric's death herald, built beside the addon (binding/CMakeLists.txt). */
+const heraldFile = 'mucached-herald';
 
 /** Where the built addon may be: next to this file's sources (ts-jest) or from dist/binding/. */
 export function addonPath(): string {
@@ -68,6 +72,10 @@ export function loadAddon(): NativeAddon {
 export interface NativeFabric extends Fabric {
   /** tcp: the port the NIC thread listens on (useful with listenPort 0); 0 for other kinds. */
   readonly listenPort: number;
+  /** tcp: the pid of this node's death herald while it runs; 0 without one. */
+  heraldPid(): number;
+  /** tcp: whether `peerId`'s death herald is connected to this node (its death is then known at once). */
+  heraldConnected(peerId: PeerId): boolean;
   /** Tests only, shm: hold the lock of a peer's region for `ms` ms (blocks this thread). */
   holdPeerLockForTest(peerId: PeerId, region: string, ms: number): void;
 }
@@ -100,7 +108,9 @@ class AddonFabric implements NativeFabric {
   constructor(options: FabricOptions) {
     this.kind = options.kind;
     this.selfId = options.selfId;
-    this.native = new (loadAddon().NativeFabric)(options.kind, options, () => this.wakeAll(), () => {
+    // A missing binary is reported by the addon, which then runs without a herald.
+    const heraldPath = options.kind === 'tcp' && options.herald !== false ? path.join(path.dirname(addonPath()), heraldFile) : '';
+    this.native = new (loadAddon().NativeFabric)(options.kind, { ...options, heraldPath }, () => this.wakeAll(), () => {
       if (!this.closed) this.remoteWriteHandler?.();
     }, () => {
       if (!this.closed) this.peerGoneHandler?.();
@@ -111,6 +121,12 @@ class AddonFabric implements NativeFabric {
 
   registerRegion(name: string, bytes: number): Buffer {
     return this.native.registerRegion(name, bytes);
+  }
+  heraldPid(): number {
+    return this.native.heraldPid();
+  }
+  heraldConnected(peerId: PeerId): boolean {
+    return this.native.heraldConnected(peerId);
   }
   connectPeer(peer: PeerAddress): void {
     this.native.connectPeer(peer.peerId, peer.host, peer.port);

@@ -107,6 +107,8 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
                         InstanceMethod("grantWrite", &NativeFabric::grantWrite),
                         InstanceMethod("writeHolder", &NativeFabric::writeHolder),
                         InstanceMethod("listenPort", &NativeFabric::listenPort),
+                        InstanceMethod("heraldPid", &NativeFabric::heraldPid),
+                        InstanceMethod("heraldConnected", &NativeFabric::heraldConnected),
                         InstanceMethod("holdPeerLockForTest", &NativeFabric::holdPeerLockForTest),
                         InstanceMethod("watchRemoteWrites", &NativeFabric::watchRemoteWrites),
                         InstanceMethod("watchPeerGone", &NativeFabric::watchPeerGone),
@@ -130,6 +132,7 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
     if (!validName(options.cluster)) throw Napi::TypeError::New(env, "invalid cluster name '" + options.cluster + "' (want [A-Za-z0-9_.-]{1,64})");
     options.secret = stringOption(o, "secret");
     options.listenHost = stringOption(o, "listenHost");
+    options.heraldPath = stringOption(o, "heraldPath");
     Napi::Value port = o.Get("listenPort");
     options.listenPort = port.IsNumber() ? port.As<Napi::Number>().Int32Value() : 0;
     options.shmDir = stringOption(o, "shmDir");
@@ -382,6 +385,14 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
 
   Napi::Value listenPort(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), backend_ ? backend_->listenPort() : 0);
+  }
+
+  Napi::Value heraldPid(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), backend_ ? backend_->heraldPid() : 0);
+  }
+
+  Napi::Value heraldConnected(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), backend_ ? backend_->heraldConnected(peerArg(info[0])) : false);
   }
 
   Napi::Value holdPeerLockForTest(const Napi::CallbackInfo& info) {

@@ -14,6 +14,7 @@ struct BackendOptions {
   std::string secret;      // tcp
   std::string listenHost;  // tcp
   int listenPort = 0;      // tcp (0: any free port; see listenPort())
+  std::string heraldPath;  // tcp: the death herald binary (herald.h); empty: none
   std::string shmDir;      // shm
   std::string device;      // verbs
   std::string gid;         // verbs
@@ -39,6 +40,10 @@ class Backend {
   virtual void grantWrite(const std::string& region, PeerId peer) = 0;
   virtual PeerId writeHolder(const std::string& region) = 0;
   virtual int listenPort() const { return 0; }
+  // tcp: the pid of this node's death herald while it runs (herald.h); 0 otherwise.
+  virtual int heraldPid() const { return 0; }
+  // tcp: whether `peer`'s death herald holds an authenticated connection to us (herald.h).
+  virtual bool heraldConnected(PeerId peer) { return false; }
   // Called on the JS thread by pollCompletions when the queue is empty: a backend whose answers
   // arrive on sockets may read them here itself (non-blocking) instead of waiting for its native
   // thread to wake up, which takes a scheduler hop off the latency of a spinning poll.

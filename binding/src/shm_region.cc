@@ -31,6 +31,25 @@ static void retireExisting(const std::string& path) {
   unlink(path.c_str());
 }
 
+// Fills a new file's header and takes its liveness lock on this thread (magic not yet published).
+static void initHeaderHoldingLiveness(ShmHeader* header, PeerId ownerId, size_t dataBytes) {
+  header->dataBytes = dataBytes;
+  header->ownerPid = getpid();
+  header->ownerId = ownerId;
+  header->retired.store(0, std::memory_order_relaxed);
+  header->holder = kNoPeer;
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  FABRIC_ASSERT(pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0);
+  FABRIC_ASSERT(pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0);
+  FABRIC_ASSERT(pthread_mutex_init(&header->lock, &attr) == 0);
+  FABRIC_ASSERT(pthread_mutex_init(&header->liveness, &attr) == 0);
+  pthread_mutexattr_destroy(&attr);
+  // Held before the file is published: a peer that can open it never sees an unheld lock of a live owner.
+  FABRIC_ASSERT(pthread_mutex_lock(&header->liveness) == 0);
+  header->livenessHeld.store(1, std::memory_order_relaxed);
+}
+
 std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId ownerId, size_t dataBytes) {
   retireExisting(path);
   std::string tmpPath = path + ".tmp." + std::to_string(getpid());
@@ -50,21 +69,7 @@ std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId o
     throw std::runtime_error("shm: cannot map " + tmpPath + ": " + strerror(errno));
   }
   auto* header = static_cast<ShmHeader*>(base);
-  header->dataBytes = dataBytes;
-  header->ownerPid = getpid();
-  header->ownerId = ownerId;
-  header->retired.store(0, std::memory_order_relaxed);
-  header->holder = kNoPeer;
-  pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  FABRIC_ASSERT(pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0);
-  FABRIC_ASSERT(pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0);
-  FABRIC_ASSERT(pthread_mutex_init(&header->lock, &attr) == 0);
-  FABRIC_ASSERT(pthread_mutex_init(&header->liveness, &attr) == 0);
-  pthread_mutexattr_destroy(&attr);
-  // Held before the file is published: a peer that can open it never sees an unheld lock of a live owner.
-  FABRIC_ASSERT(pthread_mutex_lock(&header->liveness) == 0);
-  header->livenessHeld.store(1, std::memory_order_relaxed);
+  initHeaderHoldingLiveness(header, ownerId, dataBytes);
   header->magic.store(kShmMagic, std::memory_order_release);
   // Publish atomically: a peer either finds no file or a fully initialised one.
   if (rename(tmpPath.c_str(), path.c_str()) != 0) {
@@ -77,6 +82,29 @@ std::shared_ptr<ShmMapping> ShmMapping::create(const std::string& path, PeerId o
   }
   auto mapping = std::shared_ptr<ShmMapping>(new ShmMapping(static_cast<uint8_t*>(base), mappedBytes, dataBytes));
   mapping->holdsLiveness_ = true;
+  return mapping;
+}
+
+std::shared_ptr<ShmMapping> ShmMapping::createLivenessOnly(PeerId ownerId, int& fdOut) {
+  int fd = memfd_create("mucached-liveness", MFD_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(std::string("shm: memfd_create: ") + strerror(errno));
+  if (ftruncate(fd, off_t(kShmHeaderBytes)) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error(std::string("shm: cannot size a liveness file: ") + strerror(err));
+  }
+  void* base = mmap(nullptr, kShmHeaderBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error(std::string("shm: cannot map a liveness file: ") + strerror(err));
+  }
+  auto* header = static_cast<ShmHeader*>(base);
+  initHeaderHoldingLiveness(header, ownerId, 0);
+  header->magic.store(kShmMagic, std::memory_order_release);
+  auto mapping = std::shared_ptr<ShmMapping>(new ShmMapping(static_cast<uint8_t*>(base), kShmHeaderBytes, 0));
+  mapping->holdsLiveness_ = true;
+  fdOut = fd;
   return mapping;
 }
 
@@ -155,6 +183,11 @@ bool ShmMapping::ownerAlive() {
   // For a robust mutex the futex word holds the holder's thread id (kernel ABI): 0 once unlocked,
   // FUTEX_OWNER_DIED with no id once the kernel cleaned up after the holder's death.
   return !holderGone(__atomic_load_n(&header()->liveness.__data.__lock, __ATOMIC_ACQUIRE));
+}
+
+bool ShmMapping::ownerDied() const {
+  return header()->livenessHeld.load(std::memory_order_acquire) == 1 &&
+         (__atomic_load_n(&header()->liveness.__data.__lock, __ATOMIC_ACQUIRE) & FUTEX_OWNER_DIED) != 0;
 }
 
 bool ShmMapping::waitWhileOwnerAlive(uint32_t timeoutMs) {

@@ -57,6 +57,9 @@ class ShmMapping : public RegionMemory {
  public:
   // Owner side: replaces any earlier file at `path` (retiring it first), returns the new mapping.
   static std::shared_ptr<ShmMapping> create(const std::string& path, PeerId ownerId, size_t dataBytes);
+  // Owner side: a header-only file with no name (memfd), for a helper process that watches this
+  // thread's liveness (the tcp fabric's herald, herald.h); `fdOut` is its descriptor (close-on-exec).
+  static std::shared_ptr<ShmMapping> createLivenessOnly(PeerId ownerId, int& fdOut);
   // Peer side: nullptr with errno=ENOENT if the owner has not registered the region (yet).
   static std::shared_ptr<ShmMapping> open(const std::string& path);
   ~ShmMapping() override;
@@ -86,6 +89,9 @@ class ShmMapping : public RegionMemory {
   // robust list, wakes one sleeper (which then wakes the others: wakeLivenessWatchers). A file of
   // an older build (no liveness lock) cannot be waited on: false after the timeout.
   bool waitWhileOwnerAlive(uint32_t timeoutMs);
+  // Whether the owner's thread died holding the liveness lock (the kernel marked it), as opposed to
+  // unlocking it at close.
+  bool ownerDied() const;
   // Wake every waitWhileOwnerAlive sleeper, in any process (a watcher that saw the death; close).
   void wakeLivenessWatchers();
 

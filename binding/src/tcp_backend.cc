@@ -71,6 +71,7 @@ TcpBackend::TcpBackend(const BackendOptions& options) : self_(options.selfId), c
   ev.data.u64 = kKeyWake;
   FABRIC_ASSERT(epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &ev) == 0);
   nic_ = std::thread([this] { nicLoop(); });
+  if (!options.heraldPath.empty()) herald_ = std::make_unique<HeraldProcess>(options.heraldPath, self_, cluster_, secret_);
 }
 
 TcpBackend::~TcpBackend() { close(); }
@@ -105,6 +106,7 @@ void TcpBackend::connectPeer(PeerId peer, const std::string& host, int port) {
     entry->backoffNs = kFirstBackoffNs;
     peers_[peer] = entry;
   }
+  if (herald_) herald_->addPeer(peer, address);
   wakeNic();
 }
 
@@ -117,6 +119,7 @@ void TcpBackend::disconnectPeer(PeerId peer) {
     entry = it->second;
     peers_.erase(it);
   }
+  if (herald_) herald_->dropPeer(peer);
   std::lock_guard<std::mutex> lock(entry->mu);
   failPeerLocked(*entry, "disconnected", false);
 }
@@ -253,6 +256,8 @@ void TcpBackend::wakeNic() {
 void TcpBackend::close() {
   if (closed_) return;
   closed_ = true;
+  // First: a clean close, not a death, so the herald exits without telling the peers anything.
+  if (herald_) herald_->stop();
   stopping_.store(true);
   wakeNic();
   if (nic_.joinable()) nic_.join();
@@ -267,6 +272,10 @@ void TcpBackend::close() {
   }
   for (auto& [key, conn] : inbound_) ::close(conn.fd);
   inbound_.clear();
+  {
+    std::lock_guard<std::mutex> lock(heraldsMu_);
+    heraldsConnected_.clear();
+  }
   unauthenticatedInbound_ = 0;
   ::close(listenFd_);
   ::close(wakeFd_);

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "backend.h"
+#include "herald.h"
 #include "tcp_frames.h"
 
 namespace fabric {
@@ -120,6 +121,8 @@ struct InConn {
   std::string remote;  // "ip:port" for logs
   bool watchingOut = true;  // EPOLLOUT in the interest set (the HELLO is queued at accept)
   bool authenticated = false;
+  // Authenticated as `peer`'s death herald (herald.h): it may send DEATH and nothing else.
+  bool herald = false;
   PeerId peer = kNoPeer;
   Nonce serverNonce{};
   uint64_t deadlineNs = 0;
@@ -149,6 +152,8 @@ class TcpBackend : public Backend {
   bool watchPeerGone(PeerId peer, const std::string& region) override;
   PeerId writeHolder(const std::string& region) override;
   int listenPort() const override { return listenPort_; }
+  int heraldPid() const override { return herald_ ? int(herald_->pid()) : 0; }
+  bool heraldConnected(PeerId peer) override;
   void reapCompletions() override;
   void waiterArmed() override;
   void close() override;
@@ -172,6 +177,8 @@ class TcpBackend : public Backend {
   void acceptAll();
   void onInbound(uint64_t key, uint32_t events);
   bool handleInboundFrame(InConn& conn, const Frame& frame);
+  // A herald said its node died: fail our connection to that node as Gone now (NIC thread).
+  void heraldReportsDeath(PeerId peer);
   void applyWrite(InConn& conn, const Frame& frame);
   void serveRead(InConn& conn, const Frame& frame);
   void dropInbound(uint64_t key, const std::string& why);
@@ -203,6 +210,11 @@ class TcpBackend : public Backend {
   std::atomic<bool> stopping_{false};
   bool closed_ = false;
   std::thread nic_;
+  // This node's death herald (null without one). Created and stopped on the JS thread.
+  std::unique_ptr<HeraldProcess> herald_;
+  // Peers whose herald holds an authenticated connection to us (changed by the NIC thread).
+  std::mutex heraldsMu_;
+  std::map<PeerId, int> heraldsConnected_;
 
   std::mutex tableMu_;  // the permission table: every applied write and every grant take it
   std::map<std::string, TcpRegion> regions_;

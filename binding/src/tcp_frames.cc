@@ -115,6 +115,9 @@ ParseResult parseFrame(const uint8_t* input, size_t inputBytes, Frame& out, size
            r.view(out.data, out.length);
       out.status = ErrorKind(status);
       break;
+    case FrameType::Death:
+      ok = true;
+      break;
     default:
       reason = "unknown frame type " + std::to_string(type);
       return ParseResult::Malformed;
@@ -191,6 +194,12 @@ void encodeReadRespHeader(std::vector<uint8_t>& out, uint64_t wrId, ErrorKind st
   w.u8(uint8_t(status));
   w.u32(length);
   w.finish(length);
+}
+
+void encodeDeath(std::vector<uint8_t>& out) {
+  Writer w(out);
+  w.u8(uint8_t(FrameType::Death));
+  w.finish();
 }
 
 Digest authMac(const std::string& secret, const char* role, const std::string& cluster, PeerId serverId, PeerId clientId,

@@ -8,6 +8,7 @@
 //   READ     client->server  wrId u64, regionLen u8, region, offset u64, length u32
 //   WRITE_ACK server->client wrId u64, status u8 (ErrorKind)
 //   READ_RESP server->client wrId u64, status u8, length u32, data[length] (length 0 unless ok)
+//   DEATH    herald->server  (nothing): the herald's node died (herald.h); only a herald sends it
 // A frame is applied only once it has arrived whole, so a peer dying mid-frame changes nothing.
 #pragma once
 #include <array>
@@ -20,7 +21,7 @@
 
 namespace fabric {
 
-enum class FrameType : uint8_t { Hello = 0x01, Auth = 0x02, AuthOk = 0x03, Write = 0x10, Read = 0x11, WriteAck = 0x20, ReadResp = 0x21 };
+enum class FrameType : uint8_t { Hello = 0x01, Auth = 0x02, AuthOk = 0x03, Write = 0x10, Read = 0x11, WriteAck = 0x20, ReadResp = 0x21, Death = 0x30 };
 
 constexpr uint32_t kFrameMagic = 0x4246554d;  // "MUFB"
 constexpr uint16_t kFrameVersion = 1;
@@ -63,8 +64,9 @@ void encodeRead(std::vector<uint8_t>& out, uint64_t wrId, const std::string& reg
 void encodeWriteAck(std::vector<uint8_t>& out, uint64_t wrId, ErrorKind status);
 // READ_RESP header; `length` data bytes must follow.
 void encodeReadRespHeader(std::vector<uint8_t>& out, uint64_t wrId, ErrorKind status, uint32_t length);
+void encodeDeath(std::vector<uint8_t>& out);
 
-// role is "client" or "server": the two directions' MACs differ, so one cannot be replayed as the other.
+// role is "client", "server" or "herald": each role's MAC differs, so one cannot be replayed as another.
 Digest authMac(const std::string& secret, const char* role, const std::string& cluster, PeerId serverId, PeerId clientId,
                const Nonce& serverNonce, const Nonce& clientNonce);
 

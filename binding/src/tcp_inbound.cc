@@ -84,6 +84,11 @@ void TcpBackend::dropInbound(uint64_t key, const std::string& why) {
   if (!conn.authenticated) {
     FABRIC_ASSERT(unauthenticatedInbound_ > 0);
     unauthenticatedInbound_--;
+  } else if (conn.herald) {
+    std::lock_guard<std::mutex> lock(heraldsMu_);
+    auto counted = heraldsConnected_.find(conn.peer);
+    FABRIC_ASSERT(counted != heraldsConnected_.end() && counted->second > 0);
+    if (--counted->second == 0) heraldsConnected_.erase(counted);
   }
   if (!why.empty()) {
     std::string who = conn.authenticated ? "node " + std::to_string(conn.peer) + " (" + conn.remote + ")" : conn.remote;
@@ -145,7 +150,10 @@ bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
       return false;
     }
     Digest expected = authMac(secret_, "client", cluster_, self_, frame.nodeId, conn.serverNonce, frame.nonce);
-    if (frame.nodeId < 1 || !constantTimeEqual(frame.mac.data(), expected.data(), expected.size())) {
+    Digest asHerald = authMac(secret_, "herald", cluster_, self_, frame.nodeId, conn.serverNonce, frame.nonce);
+    bool client = constantTimeEqual(frame.mac.data(), expected.data(), expected.size());
+    bool herald = !client && constantTimeEqual(frame.mac.data(), asHerald.data(), asHerald.size());
+    if (frame.nodeId < 1 || (!client && !herald)) {
       // A misconfigured peer retries with backoff forever: log its first refusal and then at most
       // one line per kAuthLogIntervalNs, not one per attempt.
       uint64_t now = monotonicNs();
@@ -156,9 +164,9 @@ bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
       dropInbound(conn.key, log ? "authentication failed for claimed node " + std::to_string(frame.nodeId) + " (wrong cluster secret?)" : "");
       return false;
     }
-    // A peer has one connection to us: a newer one replaces an older one (the peer reconnected).
+    // A peer has one connection to us, and its herald one: a newer one replaces an older one.
     for (auto& [key, other] : inbound_) {
-      if (key != conn.key && other.authenticated && other.peer == frame.nodeId) {
+      if (key != conn.key && other.authenticated && other.peer == frame.nodeId && other.herald == herald) {
         dropInbound(key, "replaced by a newer connection from the same node");
         break;
       }
@@ -167,9 +175,24 @@ bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
     FABRIC_ASSERT(unauthenticatedInbound_ > 0);
     unauthenticatedInbound_--;
     conn.peer = frame.nodeId;
+    conn.herald = herald;
+    if (herald) {
+      std::lock_guard<std::mutex> lock(heraldsMu_);
+      heraldsConnected_[conn.peer]++;
+    }
     Digest reply = authMac(secret_, "server", cluster_, self_, frame.nodeId, conn.serverNonce, frame.nonce);
     encodeAuthOk(conn.out.bytes, reply);
     return true;
+  }
+  if (conn.herald) {
+    if (frame.type != FrameType::Death) {
+      dropInbound(conn.key, "unexpected frame type " + std::to_string(int(frame.type)) + " from a herald");
+      return false;
+    }
+    // The report first: whoever sees this connection close may rely on it having been acted on.
+    heraldReportsDeath(conn.peer);
+    dropInbound(conn.key, "");
+    return false;  // dropped
   }
   switch (frame.type) {
     case FrameType::Write: applyWrite(conn, frame); return true;
@@ -178,6 +201,21 @@ bool TcpBackend::handleInboundFrame(InConn& conn, const Frame& frame) {
       dropInbound(conn.key, "unexpected frame type " + std::to_string(int(frame.type)));
       return false;
   }
+}
+
+bool TcpBackend::heraldConnected(PeerId peer) {
+  std::lock_guard<std::mutex> lock(heraldsMu_);
+  return heraldsConnected_.count(peer) > 0;
+}
+
+void TcpBackend::heraldReportsDeath(PeerId peer) {
+  logLine("node %d: node %d's herald says its process died", self_, peer);
+  std::shared_ptr<OutPeer> entry = findPeer(peer);
+  if (!entry) return;
+  std::lock_guard<std::mutex> lock(entry->mu);
+  // Gone, as when the kernel closes the dead process's sockets, only without waiting for its
+  // teardown: work in flight fails, later work fails at once until a new incarnation answers.
+  failPeerLocked(*entry, "its process died (its herald said so)", true, true);
 }
 
 void TcpBackend::applyWrite(InConn& conn, const Frame& frame) {

@@ -47,6 +47,10 @@ export function muStats(replica: Replica): Array<[string, string]> {
     pairs.push([`mu_peer_${peer}_state`, state]);
     // The daemons' own link to it (forwarded writes, snapshots), kept open while it is up.
     pairs.push([`mu_peer_${peer}_link`, replica.peerLinkUp(peer) ? 'up' : 'down']);
+    // tcp: its death herald's connection to us; without it its death is known only once its
+    // kernel has torn it down (binding/src/herald.h).
+    const herald = replica.heraldConnected(peer);
+    if (herald !== undefined) pairs.push([`mu_peer_${peer}_herald`, herald ? 'connected' : 'none']);
     const f = followers.get(peer);
     if (f === undefined) continue;
     pairs.push([`mu_peer_${peer}_replication`, f.state]);

@@ -259,6 +259,11 @@ export class Replica {
     return [...this.dialers.keys()].map((id) => [id, this.fabric.peerState(id)]);
   }
 
+  /** tcp: whether `id`'s death herald is connected to us (undefined on fabrics without heralds). */
+  heraldConnected(id: number): boolean | undefined {
+    return this.opts.config.fabric.kind === 'tcp' ? this.fabric.heraldConnected?.(id) : undefined;
+  }
+
   /** Whether this node's own link to `id` (forwarded writes, snapshots) is open and authenticated. */
   peerLinkUp(id: number): boolean {
     return this.dialers.get(id)?.linked ?? false;

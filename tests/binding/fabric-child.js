@@ -76,7 +76,15 @@ async function handle(cmd) {
   switch (cmd.op) {
     case 'open':
       fabric = openFabric(cmd.options);
-      return { listenPort: fabric.listenPort };
+      return { listenPort: fabric.listenPort, heraldPid: fabric.heraldPid() };
+    case 'ballast': {
+      // Touched memory the kernel must tear down when this process is killed (tcp: that teardown
+      // comes before it closes the process's sockets).
+      const blocks = [];
+      for (let i = 0; i < cmd.mb; i++) blocks.push(Buffer.alloc(1 << 20, 1));
+      globalThis.ballast = blocks;
+      return {};
+    }
     case 'register':
       fabric.registerRegion(cmd.name, cmd.bytes);
       return {};
@@ -88,6 +96,8 @@ async function handle(cmd) {
       return {};
     case 'state':
       return { state: fabric.peerState(cmd.peerId) };
+    case 'heraldConnected':
+      return { connected: fabric.heraldConnected(cmd.peerId) };
     case 'waitConnected': {
       const deadline = Date.now() + (cmd.timeoutMs ?? 5000);
       for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {

@@ -6,7 +6,7 @@
 import * as crypto from 'crypto';
 import * as net from 'net';
 
-export const FRAME = { hello: 0x01, auth: 0x02, authOk: 0x03, write: 0x10, read: 0x11, writeAck: 0x20, readResp: 0x21 };
+export const FRAME = { hello: 0x01, auth: 0x02, authOk: 0x03, write: 0x10, read: 0x11, writeAck: 0x20, readResp: 0x21, death: 0x30 };
 
 export function frame(body: Buffer): Buffer {
   const len = Buffer.alloc(4);
@@ -14,7 +14,7 @@ export function frame(body: Buffer): Buffer {
   return Buffer.concat([len, body]);
 }
 
-export function authMac(secret: string, role: 'client' | 'server', cluster: string, serverId: number, clientId: number, serverNonce: Buffer, clientNonce: Buffer): Buffer {
+export function authMac(secret: string, role: 'client' | 'server' | 'herald', cluster: string, serverId: number, clientId: number, serverNonce: Buffer, clientNonce: Buffer): Buffer {
   const head = Buffer.from(`mucached-fabric/1 ${role} ${cluster} ${serverId} ${clientId} `);
   return crypto.createHmac('sha256', secret).update(Buffer.concat([head, serverNonce, clientNonce])).digest();
 }
@@ -94,13 +94,16 @@ export class RawConn {
     this.socket.destroy();
   }
 
-  /** Reads HELLO, answers AUTH as `clientId`; returns the server's reply frame (or null if closed). */
-  async handshake(secret: string, cluster: string, serverId: number, clientId: number): Promise<Buffer | null> {
+  /**
+   * Reads HELLO, answers AUTH as `clientId` (as a peer, or as its death herald); returns the
+   * server's reply frame (or null if closed).
+   */
+  async handshake(secret: string, cluster: string, serverId: number, clientId: number, role: 'client' | 'herald' = 'client'): Promise<Buffer | null> {
     const hello = await this.nextFrame();
     if (!hello || hello[0] !== FRAME.hello) throw new Error('expected HELLO');
     const serverNonce = hello.subarray(hello.length - 32);
     const clientNonce = crypto.randomBytes(32);
-    const mac = authMac(secret, 'client', cluster, serverId, clientId, serverNonce, clientNonce);
+    const mac = authMac(secret, role, cluster, serverId, clientId, serverNonce, clientNonce);
     const body = Buffer.alloc(1 + 4);
     body[0] = FRAME.auth;
     body.writeUInt32LE(clientId, 1);

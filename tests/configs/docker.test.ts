@@ -111,7 +111,7 @@ test('every service builds or uses the one image built from docker/Dockerfile at
   }
 });
 
-test('Dockerfile: node:20-bookworm build stage, slim non-root runtime with only dist, node_modules and the addon', () => {
+test('Dockerfile: node:20-bookworm build stage, slim non-root runtime with only dist, node_modules, the addon and its herald', () => {
   const stages = dockerfile.split('\n').filter((l) => l.startsWith('FROM '));
   expect(stages).toEqual(['FROM node:20-bookworm AS build', 'FROM node:20-bookworm-slim AS runtime']);
   const [build, runtime] = dockerfile.split(/^FROM node:20-bookworm-slim AS runtime$/m);
@@ -125,7 +125,10 @@ test('Dockerfile: node:20-bookworm build stage, slim non-root runtime with only 
     '/src/node_modules ./node_modules',
     '/src/dist ./dist',
     '/src/binding/build/Release/*.node ./binding/build/Release/',
+    '/src/binding/build/Release/mucached-herald ./binding/build/Release/',
   ]);
+  // binding/index.ts looks for the herald beside the addon.
+  expect(fs.readFileSync(path.join(repoRoot, 'binding', 'index.ts'), 'utf8')).toContain("path.join(path.dirname(addonPath()), heraldFile)");
   // binding/index.ts looks for the addon in <dist>/../binding/build/Release.
   expect(fs.readFileSync(path.join(repoRoot, 'binding', 'index.ts'), 'utf8')).toContain("path.join(__dirname, '..', '..', 'binding', 'build', 'Release', addonFile)");
   expect(runtime).toMatch(/^USER mucached$/m);
