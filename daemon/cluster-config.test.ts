@@ -22,8 +22,15 @@ test.each([
   [{ ...good, nodes: [{ id: 1, clientPort: 70000 }] }, /nodes\[0\]\.clientPort: must be a TCP port/],
   [{ ...good, nodes: [{ id: 1, clientPort: 5000 }, { id: 2, clientPort: 5000 }] }, /nodes\[1\]\.clientPort: 127\.0\.0\.1:5000 is already used by nodes\[0\]\.clientPort/],
   [{ ...good, nodez: [] }, /c\.json: nodez: unknown field/],
+  [{ ...good, fabric: { kind: 'tcp', herald: 'no' } }, /c\.json: fabric\.herald: must be true or false, got "no"/],
+  [{ ...good, fabric: { kind: 'shm', herald: false } }, /c\.json: fabric\.herald: only the tcp fabric has death heralds \(this one is shm\)/],
 ])('every problem names the file and the field', (raw, message) => {
   expect(() => validateConfig(raw, 'c.json')).toThrow(message);
+});
+
+test('tcp: fabric.herald turns the death herald off; absent, the fabric starts one', () => {
+  expect(validateConfig({ ...good, fabric: { kind: 'tcp', herald: false } }, 'c.json').fabric.herald).toBe(false);
+  expect(validateConfig(good, 'c.json').fabric.herald).toBeUndefined();
 });
 
 test('a file that is not JSON is reported with its path', () => {

@@ -5,7 +5,7 @@
  * File format (JSON):
  *   {
  *     "cluster": "prod-cache",                 // namespace: regions and names never collide across clusters
- *     "fabric": { "kind": "shm" | "tcp" | "verbs", "shmDir"?, "device"?, "gid"? },
+ *     "fabric": { "kind": "shm" | "tcp" | "verbs", "shmDir"?, "device"?, "gid"?, "herald"? },  // herald: tcp, default true
  *     "secret": "...",  or  "secretFile": "/etc/mucached/secret"   // tcp: required
  *     "nodes": [ { "id": 1, "host": "10.0.0.1", "clientPort": 11211, "fabricPort": 11311, "peerPort": 11411 }, ... ]
  *   }
@@ -30,7 +30,8 @@ export interface ClusterConfig {
   /** Where it came from, for messages. */
   source: string;
   cluster: string;
-  fabric: { kind: FabricKind; shmDir?: string; device?: string; gid?: string };
+  /** herald (tcp): run the death herald (binding/src/herald.h); undefined means yes. */
+  fabric: { kind: FabricKind; shmDir?: string; device?: string; gid?: string; herald?: boolean };
   secret?: string;
   nodes: NodeEntry[];
 }
@@ -61,6 +62,14 @@ function optionalString(source: string, obj: Record<string, unknown>, field: str
   return v;
 }
 
+function heraldOption(source: string, fabric: Record<string, unknown>, kind: FabricKind): boolean | undefined {
+  const v = fabric.herald;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw new ConfigError(source, 'fabric.herald', `must be true or false, got ${JSON.stringify(v)}`);
+  if (kind !== 'tcp') throw new ConfigError(source, 'fabric.herald', `only the tcp fabric has death heralds (this one is ${kind})`);
+  return v;
+}
+
 /** Validate a parsed config object. `baseDir` resolves a relative secretFile. */
 export function validateConfig(raw: unknown, source: string, baseDir = '.'): ClusterConfig {
   if (!isObject(raw)) throw new ConfigError(source, '(top level)', 'must be a JSON object');
@@ -81,6 +90,7 @@ export function validateConfig(raw: unknown, source: string, baseDir = '.'): Clu
     shmDir: optionalString(source, raw.fabric, 'shmDir', 'fabric.'),
     device: optionalString(source, raw.fabric, 'device', 'fabric.'),
     gid: optionalString(source, raw.fabric, 'gid', 'fabric.'),
+    herald: heraldOption(source, raw.fabric, kind),
   };
 
   let secret = optionalString(source, raw, 'secret', '');

@@ -14,8 +14,9 @@
  *   synced   the first follower was caught up (streaming)
  *   commit   its first entry committed
  *   main-st-failover --fabric shm|tcp [--rounds 20] [--nodes 3] [--steady-ms 0] [--scan-ms 1]
- *                    [--dead-after 12] [--election-poll-ms 0.02] [--no-rehearse] [--trace] [--json]
- * The members rehearse a take-over at start-up (mu-core/rehearsal.ts) unless --no-rehearse.
+ *                    [--dead-after 12] [--election-poll-ms 0.02] [--no-rehearse] [--no-herald] [--trace] [--json]
+ * The members rehearse a take-over at start-up (mu-core/rehearsal.ts) unless --no-rehearse. On tcp
+ * each member runs a death herald (binding/src/herald.h) unless --no-herald.
  * Every process is stopped by its PID; every wait is bounded.
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -157,6 +158,7 @@ async function main(): Promise<number> {
     .option('election-poll-ms', { type: 'number', describe: 'mailbox poll while leadership changes (0 = on scans only)' })
     .option('steady-ms', { type: 'number', default: 0, describe: 'ms of streaming after start-up before the kill (0: kill as soon as the group works)' })
     .option('rehearse', { type: 'boolean', default: true, describe: 'members rehearse a take-over on the simulated fabric at start-up (--no-rehearse: their first take-over runs cold code)' })
+    .option('herald', { type: 'boolean', default: true, describe: 'tcp: members run death heralds (--no-herald: survivors learn of the kill when the dead process\'s sockets close)' })
     .option('trace', { type: 'boolean', default: false, describe: 'print every survivor\'s log lines after each kill' })
     .option('json', { type: 'boolean', default: false })
     .strict()
@@ -166,6 +168,7 @@ async function main(): Promise<number> {
     ...(a['dead-after'] !== undefined ? ['--dead-after', String(a['dead-after'])] : []),
     ...(a['election-poll-ms'] !== undefined ? ['--election-poll-ms', String(a['election-poll-ms'])] : []),
     ...(a.rehearse ? [] : ['--no-rehearse']),
+    ...(a.herald ? [] : ['--no-herald']),
   ];
   const ms: number[] = [];
   const breakdowns: Breakdown[] = [];
@@ -182,12 +185,12 @@ async function main(): Promise<number> {
     return [p, percentile(seen, 50)];
   })) as Breakdown;
   const result = {
-    tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, rehearse: a.rehearse, steadyMs: a['steady-ms'], medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90),
+    tool: 'main-st-failover', fabric: a.fabric, nodes: a.nodes, rounds: a.rounds, rehearse: a.rehearse, herald: a.fabric === 'tcp' ? a.herald : undefined, steadyMs: a['steady-ms'], medianMs: percentile(sorted, 50), p90Ms: percentile(sorted, 90),
     allMs: ms, phaseMediansMs: phaseMedians,
   };
   if (a.json) console.log(JSON.stringify(result));
   else {
-    console.log(`fail-over (${a.fabric}, ${a.nodes} nodes${a.rehearse ? '' : ', no rehearsal'}): median ${result.medianMs.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms over ${a.rounds} kills`);
+    console.log(`fail-over (${a.fabric}, ${a.nodes} nodes${a.rehearse ? '' : ', no rehearsal'}${a.fabric === 'tcp' && !a.herald ? ', no heralds' : ''}): median ${result.medianMs.toFixed(3)} ms, p90 ${result.p90Ms.toFixed(3)} ms over ${a.rounds} kills`);
     console.log(`phase medians (ms after SIGKILL): ${formatBreakdown(phaseMedians)}`);
   }
   return 0;

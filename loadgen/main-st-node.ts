@@ -17,6 +17,8 @@ export interface GroupMember {
   fabric: FabricKind;
   cluster: string;
   secret?: string;
+  /** tcp: run a death herald (binding/src/herald.h); default true. */
+  herald?: boolean;
   config: MuConfig;
   onEntry?: (index: number, payload: Buffer) => void;
   stateTransfer?: StateTransferHooks;
@@ -32,7 +34,7 @@ export interface GroupMember {
 }
 
 /** Opens the native fabric, or fails with an error that names the fabric that is missing. */
-export function openNativeFabric(kind: FabricKind, selfId: number, cluster: string, self: PeerAddress, secret?: string): Fabric {
+export function openNativeFabric(kind: FabricKind, selfId: number, cluster: string, self: PeerAddress, secret?: string, herald = true): Fabric {
   let open: (o: FabricOptions) => Fabric;
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -46,6 +48,7 @@ export function openNativeFabric(kind: FabricKind, selfId: number, cluster: stri
     options.secret = secret;
     options.listenHost = self.host ?? '127.0.0.1';
     options.listenPort = self.port;
+    options.herald = herald;
   }
   if (kind === 'shm' && self.host) options.shmDir = self.host;
   try {
@@ -65,7 +68,7 @@ export function startMember(g: GroupMember, logger: MuLogger): RunningMember {
   const self = g.members.find((m) => m.peerId === g.selfId);
   if (self === undefined) throw new Error(`node ${g.selfId} is not a member`);
   if (g.rehearse === true) rehearseTakeOver();
-  const fabric = openNativeFabric(g.fabric, g.selfId, g.cluster, self, g.secret);
+  const fabric = openNativeFabric(g.fabric, g.selfId, g.cluster, self, g.secret, g.herald ?? true);
   const node = new MuNode({
     fabric,
     members: g.members,

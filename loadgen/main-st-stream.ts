@@ -45,6 +45,7 @@ function main(): void {
     .option('scan-ms', { type: 'number', describe: 'peer scan (and heartbeat) interval' })
     .option('dead-after', { type: 'number', describe: 'scans without heartbeat progress before a peer is dead' })
     .option('election-poll-ms', { type: 'number', describe: 'mailbox poll while leadership changes (0 = on scans only)' })
+    .option('herald', { type: 'boolean', default: true, describe: 'tcp: run a death herald that tells the peers when this process dies (--no-herald: they learn it when its sockets close)' })
     .option('snapshot-dir', { type: 'string', describe: 'where snapshots are exchanged (default: tmpdir/mu-snap-<cluster>)' })
     .option('quiet', { type: 'boolean', default: false, describe: 'counts instead of a line per commit and per applied entry' })
     .strict()
@@ -81,7 +82,7 @@ function main(): void {
     fs.renameSync(tmp, path.join(snapDir, `to-${peer}.json`));
   };
   const member = startMember(
-    { selfId, members: parsePeers(args.peers, fabric), fabric, cluster: args.cluster, secret: process.env.MU_SECRET, config, rehearse: args.rehearse,
+    { selfId, members: parsePeers(args.peers, fabric), fabric, cluster: args.cluster, secret: process.env.MU_SECRET, herald: args.herald, config, rehearse: args.rehearse,
       onEntry: (index, payload) => {
         const p = payload.toString();
         entries.set(index, p);

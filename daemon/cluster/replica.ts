@@ -166,6 +166,7 @@ export class Replica {
       secret: config.secret,
       listenHost: self.host,
       listenPort: self.fabricPort,
+      herald: config.fabric.herald,
       shmDir: config.fabric.shmDir,
       device: config.fabric.device,
       gid: config.fabric.gid,
