@@ -11,6 +11,17 @@ import { repoRoot } from '../helpers/procs';
 const childScript = path.join(__dirname, 'fabric-child.js');
 const compiledWrapper = path.join(repoRoot, 'dist', 'binding', 'index.js');
 
+/** Whether every thread of `pid` is stopped (state T in /proc), waiting up to timeoutMs (SIGSTOP is delivered asynchronously). */
+export async function allThreadsStopped(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    const states = fs.readdirSync(`/proc/${pid}/task`).map((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]);
+    if (states.every((state) => state === 'T')) return true;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return false;
+}
+
 export interface Reply {
   ok: boolean;
   error?: string;

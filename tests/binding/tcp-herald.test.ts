@@ -4,10 +4,9 @@
  * close the dead process's sockets once its memory is gone. Only an authenticated herald of that
  * very node may say so, a clean close says nothing, and a false report costs a reconnect only.
  */
-import * as fs from 'fs';
 import { openFabric, NativeFabric } from '../../binding';
 import type { Completion } from '../../binding/fabric';
-import { FabricChild, uniqueCluster } from './child';
+import { allThreadsStopped, FabricChild, uniqueCluster } from './child';
 import { FRAME, RawConn, frame } from './wire';
 
 const SECRET = 'herald-secret';
@@ -43,16 +42,6 @@ function exists(pid: number): boolean {
   }
 }
 
-/** Every thread of `pid` stopped (state T), waiting up to timeoutMs. */
-async function stopped(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    const states = fs.readdirSync(`/proc/${pid}/task`).map((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]);
-    if (states.every((state) => state === 'T')) return true;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  return false;
-}
 
 describe('tcp death herald', () => {
   const children: FabricChild[] = [];
@@ -87,7 +76,7 @@ describe('tcp death herald', () => {
     await until('node 1\'s herald connected to node 2', () => node2.heraldConnected(1));
     await child.must({ op: 'ballast', mb: BALLAST_MB }, 30_000);
     process.kill(child.pid, 'SIGSTOP'); // node 1's NIC thread answers nothing from now on
-    expect(await stopped(child.pid, 5000)).toBe(true);
+    expect(await allThreadsStopped(child.pid, 5000)).toBe(true);
     const stuck = node2.postWrite(1, 'log', 0, Buffer.from('in flight'));
     expect(node2.pollCompletions()).toEqual([]);
     await child.kill('SIGKILL');

@@ -3,10 +3,9 @@
  * the NIC thread reads them only while a waiter is parked in waitCompletions (nicReads), and
  * still notices a dead peer while it does not read. These tests pin that down.
  */
-import * as fs from 'fs';
 import { openFabric, NativeFabric } from '../../binding';
 import type { Completion } from '../../binding/fabric';
-import { FabricChild, seededRandom, uniqueCluster } from './child';
+import { allThreadsStopped, FabricChild, seededRandom, uniqueCluster } from './child';
 
 const SECRET = 'reap-secret';
 
@@ -16,16 +15,6 @@ async function waitState(fabric: NativeFabric, peerId: number, want: string, tim
   return fabric.peerState(peerId);
 }
 
-/** Whether every thread of `pid` is stopped (state T in /proc), waiting up to timeoutMs. */
-async function stopped(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
-    const states = fs.readdirSync(`/proc/${pid}/task`).map((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]);
-    if (states.every((state) => state === 'T')) return true;
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  return false;
-}
 
 describe('tcp: answers are read by the polling JS thread or, for a parked waiter, by the NIC thread', () => {
   let owner: NativeFabric;
@@ -137,7 +126,7 @@ describe('tcp: a dead owner is noticed while the writer is not reading', () => {
       expect(done).toEqual([{ wrId: first, peerId: 1, ok: true }]);
 
       process.kill(child.pid, 'SIGSTOP'); // the owner's NIC thread cannot answer any more
-      expect(await stopped(child.pid, 5000)).toBe(true); // the signal is delivered asynchronously
+      expect(await allThreadsStopped(child.pid, 5000)).toBe(true); // the signal is delivered asynchronously
       const stuck = writer.postWrite(1, 'log', 8, Buffer.from('lost'));
       expect(writer.pollCompletions()).toEqual([]);
       await child.kill('SIGKILL');
