@@ -87,7 +87,7 @@ static void appendRandom(Bytes& out, size_t n) {
 // announces trailing bytes).
 static Bytes validFrame() {
   Bytes out;
-  switch (below(7)) {
+  switch (below(8)) {
     case 0: encodeHello(out, PeerId(randomU64()), randomName(), randomNonce()); break;
     case 1: {
       Digest mac;
@@ -109,6 +109,7 @@ static Bytes validFrame() {
     }
     case 4: encodeRead(out, randomU64(), randomName(), randomU64(), uint32_t(randomU64() % (kMaxPayloadBytes + 1))); break;
     case 5: encodeWriteAck(out, randomU64(), ErrorKind(below(5))); break;
+    case 6: encodeDeath(out); break;
     default: {
       ErrorKind status = ErrorKind(below(5));
       uint32_t length = status == ErrorKind::None ? randomPayloadBytes() : 0;
@@ -211,6 +212,7 @@ static Bytes reencode(const Frame& f) {
       encodeReadRespHeader(out, f.wrId, f.status, f.length);
       out.insert(out.end(), f.data, f.data + f.length);
       break;
+    case FrameType::Death: encodeDeath(out); break;
   }
   return out;
 }
