@@ -177,10 +177,21 @@ void instruct(const std::string& line, Config& cfg, std::map<PeerId, Peer>& peer
 
 }  // namespace
 
-int main() {
+const char* kUsage =
+    "mucached-herald: the tcp fabric's death herald. Every mucached node on the tcp fabric starts one\n"
+    "beside itself; it tells the node's peers the moment the node's process dies, instead of their\n"
+    "waiting for the kernel to close the dead process's sockets. It takes its instructions on stdin and\n"
+    "the node's liveness file on descriptor 3, so it is not run by hand. Turn it off with\n"
+    "\"herald\": false in the cluster config's fabric object.\n";
+
+int main(int argc, char** argv) {
+  if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs(kUsage, stdout);
+    return 0;
+  }
   std::shared_ptr<ShmMapping> liveness = ShmMapping::open("/proc/self/fd/3");
   if (!liveness) {
-    fprintf(stderr, "[herald] no liveness file on fd 3 (started by hand? mucached starts it itself)\n");
+    fprintf(stderr, "[herald] no liveness file on descriptor 3: mucached starts this helper itself (see --help)\n");
     return 2;
   }
   ::close(3);
