@@ -82,9 +82,9 @@ export interface Fabric {
    * peer's liveness lock as its process starts to exit, milliseconds before its memory is torn
    * down; tcp: the peer's death herald says its process died, as that starts to exit, or else the
    * peer's side closes or resets a working connection, as its kernel does for a dead process once
-   * its memory is torn down, not a link that is cut). `region` is one the peer registers. Returns false if
-   * this backend cannot tell (verbs, for now): reads then find out. A signal may also come from a
-   * live peer that closed its fabric; the reads that follow tell.
+   * its memory is torn down, not a link that is cut). `region` is one the peer registers. Returns
+   * false if this backend cannot tell (verbs, for now): reads then find out. A signal may also come
+   * from a live peer that closed its fabric; the reads that follow tell.
    */
   watchPeerGone(peerId: PeerId, region: string): boolean;
   /** The handler for watched peers (null: none); runs on the JS thread. One call may stand for several peers: read to find out which. */

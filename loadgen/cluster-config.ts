@@ -13,14 +13,17 @@ export interface ClusterNodePorts {
   peerPort: number;
 }
 
-/** The JSON mucached's `--config` reads (daemon/cluster-config.ts), all nodes on loopback. */
-export function clusterConfigJson(name: string, fabric: ClusterFabric, secret: string, nodes: ClusterNodePorts[]): string {
+/**
+ * The JSON mucached's `--config` reads (daemon/cluster-config.ts), all nodes on loopback.
+ * `herald`: tcp only, the config's fabric.herald (absent: the daemon's default, on).
+ */
+export function clusterConfigJson(name: string, fabric: ClusterFabric, secret: string, nodes: ClusterNodePorts[], herald?: boolean): string {
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new Error(`cluster name '${name}': use 1-64 letters, digits, _ . -`);
   const ids = new Set(nodes.map((n) => n.id));
   if (ids.size !== nodes.length) throw new Error('cluster node ids must be distinct');
   return JSON.stringify({
     cluster: name,
-    fabric: { kind: fabric },
+    fabric: herald === undefined ? { kind: fabric } : { kind: fabric, herald },
     secret,
     nodes: nodes.map((n) => ({ id: n.id, host: '127.0.0.1', clientPort: n.clientPort, fabricPort: n.fabricPort, peerPort: n.peerPort })),
   }, null, 2) + '\n';

@@ -106,6 +106,8 @@ export interface ClusterStartOptions {
   leaderTimeoutMs?: number;
   /** How long the same leader must be agreed before the cluster counts as started. */
   leaderStableMs?: number;
+  /** tcp: the config's fabric.herald (absent: the daemon's default, on). */
+  herald?: boolean;
 }
 
 export async function startCluster(o: ClusterStartOptions, freePort: () => Promise<number>): Promise<RunningCluster> {
@@ -120,7 +122,7 @@ export async function startCluster(o: ClusterStartOptions, freePort: () => Promi
   }
   const configFile = path.join(dir, 'cluster.json');
   const name = `bench-${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
-  fs.writeFileSync(configFile, clusterConfigJson(name, o.fabric, crypto.randomBytes(16).toString('hex'), ports));
+  fs.writeFileSync(configFile, clusterConfigJson(name, o.fabric, crypto.randomBytes(16).toString('hex'), ports, o.herald));
   const nodes: ClusterNode[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map(stopNode));
