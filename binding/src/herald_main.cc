@@ -218,9 +218,10 @@ int main(int argc, char** argv) {
       }
       say("%s", "node died; told " + (told.empty() ? std::string("no peer (none connected)") : "node(s) " + told));
     }
-    verdict.store(died ? 2 : 1);
+    // The pipe first: once the verdict is out, main may end the process at any moment.
     char b = 1;
     (void)!write(wake[1], &b, 1);
+    verdict.store(died ? 2 : 1);
   });
   watcher.detach();
   std::string pending;
@@ -230,8 +231,9 @@ int main(int argc, char** argv) {
   std::unique_lock<std::mutex> lock(peersMu);
   for (;;) {
     uint64_t now = monotonicNs();
-    if (verdict.load() != 0) return 0;
-    if (!instructionsOpen && now - instructionsEndedNs > kOrphanExitNs) return 0;
+    // _exit: the detached watcher may still be using what main's destructors would free.
+    if (verdict.load() != 0) _exit(0);
+    if (!instructionsOpen && now - instructionsEndedNs > kOrphanExitNs) _exit(0);
 
     std::vector<pollfd> fds;
     std::vector<PeerId> owners;
@@ -259,7 +261,7 @@ int main(int argc, char** argv) {
     lock.unlock();
     int polled = poll(fds.data(), fds.size(), timeoutMs);
     lock.lock();
-    if (polled < 0 && errno != EINTR) return 2;
+    if (polled < 0 && errno != EINTR) _exit(2);
     now = monotonicNs();
     for (size_t i = 0; i < fds.size(); i++) {
       if (fds[i].revents == 0) continue;
