@@ -8,6 +8,7 @@ import { openFabric, NativeFabric } from '../../binding';
 import type { Completion } from '../../binding/fabric';
 import { allThreadsStopped, FabricChild, uniqueCluster } from './child';
 import { FRAME, RawConn, frame } from './wire';
+import { processAlive } from '../../loadgen/wait';
 
 const SECRET = 'herald-secret';
 /** Touched memory in the dying node: its kernel then takes tens of ms before closing its sockets. */
@@ -32,15 +33,6 @@ async function completionOf(fabric: NativeFabric, wrId: number, timeoutMs = 5000
   throw new Error(`no completion for wr ${wrId} within ${timeoutMs} ms`);
 }
 
-/** Whether a process with this pid exists (a reaped herald does not). */
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 
 describe('tcp death herald', () => {
@@ -93,9 +85,9 @@ describe('tcp death herald', () => {
   test('a clean close: the herald exits without a word and is reaped by close()', async () => {
     const { child, node2, heraldPid } = await pair();
     await until('node 1\'s herald connected to node 2', () => node2.heraldConnected(1));
-    expect(exists(heraldPid)).toBe(true);
+    expect(processAlive(heraldPid)).toBe(true);
     await child.must({ op: 'close' });
-    expect(exists(heraldPid)).toBe(false); // exited and reaped before close() returned
+    expect(processAlive(heraldPid)).toBe(false); // exited and reaped before close() returned
     await until('node 1\'s herald gone from node 2', () => !node2.heraldConnected(1));
     expect(child.stderr()).not.toContain('node died');
   });

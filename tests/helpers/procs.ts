@@ -11,6 +11,25 @@ export { freePort };
 export const repoRoot = path.resolve(__dirname, '..', '..');
 export const daemonCli = path.join(repoRoot, 'dist', 'daemon', 'cli.js');
 
+export interface ScriptRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a script with this Node to its end, collecting its output; SIGKILL (by PID) after timeoutMs. */
+export function runScript(file: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<ScriptRun> {
+  return new Promise((resolve) => {
+    const proc = spawn(process.execPath, [file, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout!.on('data', (d) => { stdout += d.toString(); });
+    proc.stderr!.on('data', (d) => { stderr += d.toString(); });
+    const timer = setTimeout(() => { if (proc.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, 'SIGKILL'); }, opts.timeoutMs ?? 30_000);
+    proc.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
 /** Until something listens on `port`: given `proc`, until `proc` itself does (rejects if it exits). */
 export function waitForPort(port: number, timeoutMs = 10_000, proc?: ChildProcess): Promise<void> {
   return waitForListening(port, proc, timeoutMs);

@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { exchange } from '../helpers/cluster';
 import { daemonCli, freePort, startMemcached, startMucached, waitForPort } from '../helpers/procs';
+import { processAlive } from '../../loadgen/wait';
 
 jest.setTimeout(60_000);
 
@@ -33,14 +34,6 @@ function runToExit(args: string[], timeoutMs = 20_000): Promise<Exit> {
   });
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Stops `pid` with SIGTERM and waits (bounded) until it is gone; SIGKILL if it lingers. */
 async function stopPid(pid: number, timeoutMs = 5000): Promise<boolean> {

@@ -3,29 +3,20 @@
  * write (memcached-cli.txt: one latency in ns per line; memcached-cli.hgrm: HdrHistogram's
  * percentile distribution), --json, exit statuses, and the bench's short run.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { repoRoot, RunningServer } from '../helpers/procs';
+import { repoRoot, RunningServer, runScript, ScriptRun } from '../helpers/procs';
 import { TEST_SEED, memcachedAsUs } from './support';
 
 const dist = path.join(repoRoot, 'dist', 'loadgen');
 let server: RunningServer;
 let workDir: string;
 
-interface Ran { code: number | null; stdout: string; stderr: string }
+type Ran = ScriptRun;
 
 function runNode(script: string, args: string[], timeoutMs = 30_000): Promise<Ran> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [path.join(dist, script), ...args], { cwd: workDir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => { stdout += d.toString(); });
-    proc.stderr.on('data', (d) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { if (proc.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, 'SIGKILL'); }, timeoutMs);
-    proc.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+  return runScript(path.join(dist, script), args, { cwd: workDir, timeoutMs });
 }
 
 beforeAll(async () => {

@@ -4,24 +4,15 @@
  * Only that it measures and that writes came back is asserted here: the figure itself is for
  * benchmarks, not tests (this machine is shared and noisy).
  */
-import { spawn } from 'child_process';
 import * as path from 'path';
-import { repoRoot } from '../helpers/procs';
+import { repoRoot, runScript, ScriptRun } from '../helpers/procs';
 
 jest.setTimeout(120_000);
 
 const tool = path.join(repoRoot, 'dist', 'loadgen', 'write-stall.js');
 
-function run(args: string[], timeoutMs = 100_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [tool, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d) => { stdout += d.toString(); });
-    proc.stderr.on('data', (d) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { if (proc.pid !== undefined && proc.exitCode === null) process.kill(proc.pid, 'SIGKILL'); }, timeoutMs);
-    proc.once('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+function run(args: string[]): Promise<ScriptRun> {
+  return runScript(tool, args, { timeoutMs: 100_000 });
 }
 
 test('--help describes the tool; bad options are refused', async () => {
