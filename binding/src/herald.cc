@@ -30,7 +30,7 @@ std::string hex(const std::string& bytes) {
   }
   return out;
 }
-// The descriptor the helper finds the liveness file on (herald_main.cc reads /proc/self/fd/3).
+// The descriptor the helper finds the liveness file on (herald_main.cc maps it from there).
 constexpr int kLivenessFd = 3;
 // How long stop() waits for the helper to exit after the clean unlock before killing it.
 constexpr int kStopWaitMs = 1000;

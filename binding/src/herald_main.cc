@@ -189,12 +189,11 @@ int main(int argc, char** argv) {
     fputs(kUsage, stdout);
     return 0;
   }
-  std::shared_ptr<ShmMapping> liveness = ShmMapping::open("/proc/self/fd/3");
+  std::shared_ptr<ShmMapping> liveness = fcntl(3, F_GETFD) < 0 ? nullptr : ShmMapping::mapOpened(3);
   if (!liveness) {
     fprintf(stderr, "[herald] no liveness file on descriptor 3: mucached starts this helper itself (see --help)\n");
     return 2;
   }
-  ::close(3);
   int wake[2];
   if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) return 2;
   Config cfg;

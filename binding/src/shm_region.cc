@@ -111,6 +111,10 @@ std::shared_ptr<ShmMapping> ShmMapping::createLivenessOnly(PeerId ownerId, int& 
 std::shared_ptr<ShmMapping> ShmMapping::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return nullptr;
+  return mapOpened(fd);
+}
+
+std::shared_ptr<ShmMapping> ShmMapping::mapOpened(int fd) {
   struct stat st;
   if (fstat(fd, &st) != 0 || size_t(st.st_size) < kShmHeaderBytes) {
     ::close(fd);

@@ -62,6 +62,8 @@ class ShmMapping : public RegionMemory {
   static std::shared_ptr<ShmMapping> createLivenessOnly(PeerId ownerId, int& fdOut);
   // Peer side: nullptr with errno=ENOENT if the owner has not registered the region (yet).
   static std::shared_ptr<ShmMapping> open(const std::string& path);
+  // The same for a file already open on `fd` (read-write); takes the descriptor and closes it.
+  static std::shared_ptr<ShmMapping> mapOpened(int fd);
   ~ShmMapping() override;
 
   uint8_t* data() const override { return base_ + kShmHeaderBytes; }
