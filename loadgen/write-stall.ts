@@ -9,11 +9,13 @@
  *
  *   write-stall [--fabric tcp|shm] [--rounds 5] [--fill-mb 0] [--no-herald] [--json]
  */
-import * as net from 'net';
+import * as fs from 'fs';
 import yargs from 'yargs';
 import { startCluster, RunningCluster } from './cluster';
 import { stopRegisteredChildren } from './children';
 import { ClusterFabric } from './cluster-config';
+import { parseVmRssKiB } from './chaos/soak-verdict';
+import { TextConnection } from './chaos/text-client';
 import { percentile } from './main-st-common';
 import { freePort, mucachedCli } from './servers';
 
@@ -25,77 +27,23 @@ const SENT_AFTER_KILL_MS = 50;
 const FILL_VALUE_BYTES = 100_000;
 const FILL_CONNECTIONS = 4;
 
-const CRLF = Buffer.from('\r\n');
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-/** A memcached text connection: one request at a time, its reply line. */
-class TextConn {
-  private buffered = '';
-  private waiting: ((line: string) => void) | null = null;
-  private failed: Error | null = null;
-
-  private constructor(private readonly socket: net.Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => {
-      this.buffered += d.toString('latin1');
-      const nl = this.buffered.indexOf('\r\n');
-      if (nl < 0 || this.waiting === null) return;
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 2);
-      const w = this.waiting;
-      this.waiting = null;
-      w(line);
-    });
-    socket.on('error', (err) => { this.failed = err; });
-    socket.on('close', () => {
-      this.failed ??= new Error('connection closed');
-      const w = this.waiting;
-      this.waiting = null;
-      w?.('');
-    });
-  }
-
-  static open(port: number): Promise<TextConn> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => resolve(new TextConn(s)));
-      s.once('error', reject);
-    });
-  }
-
-  /** Sends one set and resolves with the reply line (rejects if the connection failed). */
-  set(key: string, value: Buffer | string, timeoutMs: number): Promise<string> {
-    if (this.failed) return Promise.reject(this.failed);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.waiting = null; reject(new Error(`no answer to set ${key} within ${timeoutMs} ms`)); }, timeoutMs);
-      this.waiting = (line) => {
-        clearTimeout(timer);
-        if (this.failed && line === '') reject(this.failed);
-        else resolve(line);
-      };
-      const data = typeof value === 'string' ? Buffer.from(value) : value;
-      // One write per request: three would go out as three segments (no Nagle here).
-      this.socket.write(Buffer.concat([Buffer.from(`set ${key} 0 0 ${data.length}\r\n`), data, CRLF]));
-    });
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
+/** One set over `conn` (one request at a time, chaos/text-client.ts); throws unless STORED. */
+async function set(conn: TextConnection, key: string, value: string, timeoutMs: number, via: string): Promise<void> {
+  const reply = await conn.request(`set ${key} 0 0 ${value.length}\r\n${value}\r\n`, false, timeoutMs);
+  if (reply !== 'STORED\r\n') throw new Error(`${via}: set ${key} answered '${reply.trimEnd()}'`);
 }
 
 /** Loads about `mb` MB of 100 KB values into the cluster through the leader. */
 async function fill(port: number, mb: number): Promise<void> {
   const count = Math.ceil((mb * 1_000_000) / FILL_VALUE_BYTES);
-  const value = Buffer.alloc(FILL_VALUE_BYTES, 0x61);
+  const value = 'a'.repeat(FILL_VALUE_BYTES);
   let next = 0;
-  const conns = await Promise.all(Array.from({ length: FILL_CONNECTIONS }, () => TextConn.open(port)));
+  const conns = await Promise.all(Array.from({ length: FILL_CONNECTIONS }, () => TextConnection.open(port, 10_000)));
   try {
     await Promise.all(conns.map(async (c) => {
-      for (let k = next++; k < count; k = next++) {
-        const reply = await c.set(`fill-${k}`, value, 10_000);
-        if (reply !== 'STORED') throw new Error(`fill: set fill-${k} answered '${reply}'`);
-      }
+      for (let k = next++; k < count; k = next++) await set(c, `fill-${k}`, value, 10_000, 'fill');
     }));
   } finally {
     conns.forEach((c) => c.close());
@@ -110,10 +58,7 @@ interface Round {
 
 function rssMb(pid: number): number {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const status: string = require('fs').readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    return m ? Math.round(Number(m[1]) / 1024) : 0;
+    return Math.round((parseVmRssKiB(fs.readFileSync(`/proc/${pid}/status`, 'utf8')) ?? 0) / 1024);
   } catch {
     return 0;
   }
@@ -126,7 +71,7 @@ async function oneRound(fabric: ClusterFabric, fillMb: number, herald: boolean |
     const leader = cluster.leader();
     if (fillMb > 0) await fill(leader.clientPort, fillMb);
     const follower = cluster.nodes.find((n) => n.id !== leader.id)!;
-    const conn = await TextConn.open(follower.clientPort);
+    const conn = await TextConnection.open(follower.clientPort, RESUME_TIMEOUT_MS);
     const sends: Array<{ sentMs: number; answeredMs: number }> = [];
     let killAtMs = 0;
     let resumed = false;
@@ -134,8 +79,7 @@ async function oneRound(fabric: ClusterFabric, fillMb: number, herald: boolean |
     const loop = (async () => {
       for (let i = 0; i < 10_000_000 && !resumed; i++) {
         const sentMs = nowMs();
-        const reply = await conn.set(`stall-${i % 100}`, String(i), RESUME_TIMEOUT_MS);
-        if (reply !== 'STORED') throw new Error(`set through node ${follower.id} answered '${reply}'`);
+        await set(conn, `stall-${i % 100}`, String(i), RESUME_TIMEOUT_MS, `through node ${follower.id}`);
         const answeredMs = nowMs();
         writes++;
         if (killAtMs > 0) {
