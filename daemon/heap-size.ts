@@ -4,9 +4,9 @@
  * The old generation's initial limit: every value the cache keeps is an ArrayBuffer that V8 counts
  * toward its old generation, and with the default (small) initial limit a stream of large sets
  * made V8 run a full mark-compact every few dozen megabytes written: those collections took most
- * of the CPU. Measured on 100 KB sets at -m 64, 16
- * connections, 4 s: 230 full GCs and 7,180 sets/s by default; 67 and 10,679 sets/s with the limit
- * below, for 40 MB more resident memory (226 MB instead of 186).
+ * of the CPU. Measured on 100 KB sets at -m 64, 16 connections, 4 s: 230 full GCs and 7,180
+ * sets/s by default; 67 and 10,679 sets/s with the limit below, for 40 MB more resident memory
+ * (226 MB instead of 186).
  * V8 reads these only when the heap is created, so they go on node's command line, not in code
  * (v8.setFlagsFromString has no effect on them, and NODE_OPTIONS refuses the first).
  */

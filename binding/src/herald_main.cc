@@ -64,10 +64,8 @@ struct Config {
 
 PeerId selfForLog = kNoPeer;
 
-void say(const char* fmt, const std::string& what) {
-  fprintf(stderr, "[herald of node %d] ", int(selfForLog));
-  fprintf(stderr, fmt, what.c_str());
-  fputc('\n', stderr);
+void say(const std::string& what) {
+  fprintf(stderr, "[herald of node %d] %s\n", int(selfForLog), what.c_str());
 }
 
 std::string unhex(const std::string& text) {
@@ -128,7 +126,7 @@ bool onReadable(Peer& p, const Config& cfg) {
     } else if (p.phase == Phase::AwaitAuthOk) {
       Digest expected = authMac(cfg.secret, "server", cfg.cluster, p.id, cfg.self, p.serverNonce, p.clientNonce);
       if (frame.type != FrameType::AuthOk || !constantTimeEqual(frame.mac.data(), expected.data(), expected.size())) {
-        say("%s", "node " + std::to_string(p.id) + " refused this herald (wrong cluster secret, or an older build)");
+        say("node " + std::to_string(p.id) + " refused this herald (wrong cluster secret, or an older build)");
         return false;
       }
       p.phase = Phase::Ready;
@@ -162,7 +160,7 @@ void instruct(const std::string& line, Config& cfg, std::map<PeerId, Peer>& peer
     p.id = id;
     p.address.sin_family = AF_INET;
     p.address.sin_port = htons(uint16_t(port));
-    if (inet_pton(AF_INET, ip.c_str(), &p.address.sin_addr) != 1) return say("%s", "bad peer line: " + line);
+    if (inet_pton(AF_INET, ip.c_str(), &p.address.sin_addr) != 1) return say("bad peer line: " + line);
     auto it = peers.find(id);
     if (it != peers.end() && it->second.fd >= 0) ::close(it->second.fd);
     peers[id] = p;
@@ -215,7 +213,7 @@ int main(int argc, char** argv) {
       for (auto& [id, p] : peers) {
         if (p.phase == Phase::Ready && sendAll(p.fd, death)) told += (told.empty() ? "" : ", ") + std::to_string(id);
       }
-      say("%s", "node died; told " + (told.empty() ? std::string("no peer (none connected)") : "node(s) " + told));
+      say("node died; told " + (told.empty() ? std::string("no peer (none connected)") : "node(s) " + told));
     }
     // The pipe first: once the verdict is out, main may end the process at any moment.
     char b = 1;
