@@ -86,7 +86,7 @@ export class SimWorld {
 
   schedule(delayMs: number, node: number | null, fn: () => void): SimEvent {
     const host = node === null ? null : this.hosts.get(node) ?? null;
-    const ev: SimEvent = { time: this.now + Math.max(0, delayMs), seq: this.seq++, node, host, fn, cancelled: false };
+    const ev: SimEvent = { time: delayMs > 0 ? this.now + delayMs : this.now, seq: this.seq++, node, host, fn, cancelled: false };
     this.push(ev);
     return ev;
   }
