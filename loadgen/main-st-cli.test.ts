@@ -86,3 +86,17 @@ test('main-st-lat --local 3 --json writes dump-st-<size>-<outstanding>.txt, one 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }, 120_000);
+
+test('main-st-failover --json: every kill of a streaming leader is followed by a new leader\'s commit, phases in order', async () => {
+  // A second of streaming before each kill: the members' state (--quiet: a count) must not grow
+  // into state transfers that the measurement would time instead of the take-over.
+  const r = await run('main-st-failover', ['--fabric', 'shm', '--rounds', '2', '--steady-ms', '1000', '--json'], os.tmpdir());
+  expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+  const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  expect(result).toMatchObject({ tool: 'main-st-failover', fabric: 'shm', nodes: 3, rounds: 2, steadyMs: 1000 });
+  expect(result.allMs).toHaveLength(2);
+  expect(result.allMs.every((ms: number) => ms > 0)).toBe(true);
+  const phases = ['lost', 'stand', 'granted', 'read', 'adopt', 'leader', 'synced', 'commit'].map((p) => result.phaseMediansMs[p]);
+  expect(phases.every((ms) => typeof ms === 'number' && ms > 0)).toBe(true);
+  for (let k = 1; k < phases.length; k++) expect(phases[k]).toBeGreaterThanOrEqual(phases[k - 1]);
+}, 120_000);
