@@ -168,17 +168,21 @@ class AddonFabric implements NativeFabric {
     return out;
   }
   waitCompletions(timeoutMs: number): Promise<void> {
-    if (this.closed || this.native.armWait()) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const waiter: Waiter = {
-        resolve,
-        timer: setTimeout(() => {
-          this.waiters.delete(waiter);
-          resolve();
-        }, Math.max(0, timeoutMs)),
-      };
-      this.waiters.add(waiter);
-    });
+    return new Promise<void>((resolve) => this.whenCompletions(timeoutMs, resolve));
+  }
+  whenCompletions(timeoutMs: number, fn: () => void): void {
+    if (this.closed || this.native.armWait()) {
+      queueMicrotask(fn);
+      return;
+    }
+    const waiter: Waiter = {
+      resolve: fn,
+      timer: setTimeout(() => {
+        this.waiters.delete(waiter);
+        fn();
+      }, Math.max(0, timeoutMs)),
+    };
+    this.waiters.add(waiter);
   }
   grantWrite(region: string, peerId: PeerId | null): void {
     this.native.grantWrite(region, peerId);

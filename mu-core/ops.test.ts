@@ -33,7 +33,8 @@ function fakeFabric(): Fabric & { ready: Completion[]; next: number } {
     postWrite(peerId: number): number { const id = f.next++; f.ready.push({ wrId: id, peerId, ok: true }); return id; },
     postRead(peerId: number): number { const id = f.next++; f.ready.push({ wrId: id, peerId, ok: true }); return id; },
     pollCompletions: (max = 64) => f.ready.splice(0, max),
-    waitCompletions: () => Promise.resolve(), grantWrite: () => undefined, writeHolder: () => null, close: () => undefined,
+    waitCompletions: () => Promise.resolve(), whenCompletions: (_ms: number, fn: () => void) => queueMicrotask(fn),
+    grantWrite: () => undefined, writeHolder: () => null, close: () => undefined,
   };
   return f;
 }

@@ -211,28 +211,34 @@ export class OpTable {
       const now = this.scheduler.nowMs();
       if (this.spinUntilMs < 0) this.spinUntilMs = now + this.busyPollMs;
       if (now < this.spinUntilMs) {
-        this.scheduler.setTimer(0, () => {
-          this.armed = false;
-          this.poll(false);
-          this.arm();
-        });
+        this.scheduler.setTimer(0, this.spinWake);
         return;
       }
     }
-    const wake = () => {
-      this.armed = false;
-      this.emptyWakeups = this.poll(false) > 0 ? 0 : this.emptyWakeups + 1;
-      this.arm();
-    };
     // A wake-up that found nothing (a timeout, or a fabric that reports readiness it does not
     // deliver) must not turn into a microtask loop that starves timers: back off on a real timer.
     if (this.emptyWakeups > 0) {
-      this.backoff = this.scheduler.setTimer(this.waitMs, () => {
-        this.backoff = null;
-        wake();
-      });
+      this.backoff = this.scheduler.setTimer(this.waitMs, this.backoffWake);
     } else {
-      this.scheduler.whenCompletions(this.fabric, this.waitMs, wake);
+      this.scheduler.whenCompletions(this.fabric, this.waitMs, this.wake);
     }
   }
+
+  // Made once, not per arm: a leader arms once per entry.
+  private readonly wake = (): void => {
+    this.armed = false;
+    this.emptyWakeups = this.poll(false) > 0 ? 0 : this.emptyWakeups + 1;
+    this.arm();
+  };
+
+  private readonly backoffWake = (): void => {
+    this.backoff = null;
+    this.wake();
+  };
+
+  private readonly spinWake = (): void => {
+    this.armed = false;
+    this.poll(false);
+    this.arm();
+  };
 }

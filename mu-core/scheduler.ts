@@ -51,6 +51,6 @@ export class RealScheduler implements Scheduler {
   }
 
   whenCompletions(fabric: Fabric, timeoutMs: number, fn: () => void): void {
-    fabric.waitCompletions(timeoutMs).then(fn, fn);
+    fabric.whenCompletions(timeoutMs, fn);
   }
 }

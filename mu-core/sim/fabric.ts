@@ -102,12 +102,23 @@ export class SimFabric implements Fabric {
   }
 
   waitCompletions(timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      const h = this.self;
-      if (h.cq.length > 0) return resolve();
-      h.waiters.push(() => resolve());
-      this.world.schedule(timeoutMs, this.selfId, () => resolve());
-    });
+    return new Promise((resolve) => this.whenCompletions(timeoutMs, resolve));
+  }
+
+  whenCompletions(timeoutMs: number, fn: () => void): void {
+    const h = this.self;
+    let fired = false;
+    const once = () => {
+      if (fired) return;
+      fired = true;
+      fn();
+    };
+    if (h.cq.length > 0) {
+      queueMicrotask(once);
+      return;
+    }
+    h.waiters.push(once);
+    this.world.schedule(timeoutMs, this.selfId, once);
   }
 
   grantWrite(region: string, peerId: PeerId | null): void {
