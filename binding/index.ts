@@ -85,7 +85,7 @@ const ERROR_KINDS: Array<Completion['error']> = [undefined, 'permission', 'unrea
 const MAX_POLL = 1024;
 
 interface Waiter {
-  resolve: () => void;
+  wake: () => void;
   timer: NodeJS.Timeout;
 }
 
@@ -176,7 +176,7 @@ class AddonFabric implements NativeFabric {
       return;
     }
     const waiter: Waiter = {
-      resolve: fn,
+      wake: fn,
       timer: setTimeout(() => {
         this.waiters.delete(waiter);
         fn();
@@ -213,11 +213,16 @@ class AddonFabric implements NativeFabric {
   }
 
   private wakeAll(): void {
-    for (const waiter of this.waiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve();
-    }
+    if (this.waiters.size === 0) return;
+    // Taken out first, and run as microtasks (as the promises they replaced resolved): a waiter
+    // that arms again from its callback registers a new waiter, which must wait for the next
+    // signal, not be woken by this one for nothing (an empty wake-up makes OpTable back off).
+    const woken = [...this.waiters];
     this.waiters.clear();
+    for (const waiter of woken) {
+      clearTimeout(waiter.timer);
+      queueMicrotask(waiter.wake);
+    }
   }
 }
 

@@ -108,6 +108,38 @@ describe('native addon', () => {
     }
   });
 
+  test('whenCompletions: a wait armed again from the callback of a wake waits for the next completion', async () => {
+    // The replication path re-arms from inside its wake-up. Woken by the same signal, the new wait
+    // would find nothing (OpTable then backs off on a timer instead of waiting for the NIC).
+    const cluster = uniqueCluster('rearm');
+    const a = openFabric({ kind: 'tcp', selfId: 1, cluster, secret: 's', listenPort: 0 });
+    const b = openFabric({ kind: 'tcp', selfId: 2, cluster, secret: 's', listenPort: 0 });
+    try {
+      a.registerRegion('r', 64);
+      a.grantWrite('r', 2);
+      b.connectPeer({ peerId: 1, host: '127.0.0.1', port: a.listenPort });
+      for (let i = 0; i < 500 && b.peerState(1) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 5));
+      const events: string[] = [];
+      const second = new Promise<void>((resolve) => {
+        b.whenCompletions(10_000, () => {
+          events.push(`first woken with ${b.pollCompletions().length} completion(s)`);
+          b.whenCompletions(10_000, () => {
+            events.push(`second woken with ${b.pollCompletions().length} completion(s)`);
+            resolve();
+          });
+          // Only now does a second completion exist: the second wait must be woken by it.
+          setTimeout(() => b.postWrite(1, 'r', 8, Buffer.from('again')), 20);
+        });
+      });
+      b.postWrite(1, 'r', 0, Buffer.from('hi'));
+      await second;
+      expect(events).toEqual(['first woken with 1 completion(s)', 'second woken with 1 completion(s)']);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
   // Each ends while the fabrics' wakes are armed or queued to JS. Ending without close() used to
   // abort in the fabric's destructor (it released threadsafe functions Node had already freed), and
   // a wake still queued at the end aborted too ("terminate called ... Napi::Error").
