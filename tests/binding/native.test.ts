@@ -83,18 +83,24 @@ describe('native addon', () => {
     expect(() => f.postWrite(2, 'r', 0, Buffer.from('a'))).toThrow(/closed/);
   });
 
-  test('waitCompletions resolves on a completion from the NIC thread, and on timeout', async () => {
-    const cluster = uniqueCluster('wait');
+  /** Two tcp fabrics in this process, node 2 connected to node 1, whose region 'r' it may write. */
+  async function connectedTcpPair(name: string): Promise<{ a: ReturnType<typeof openFabric>; b: ReturnType<typeof openFabric> }> {
+    const cluster = uniqueCluster(name);
     const a = openFabric({ kind: 'tcp', selfId: 1, cluster, secret: 's', listenPort: 0 });
     const b = openFabric({ kind: 'tcp', selfId: 2, cluster, secret: 's', listenPort: 0 });
+    a.registerRegion('r', 64);
+    a.grantWrite('r', 2);
+    b.connectPeer({ peerId: 1, host: '127.0.0.1', port: a.listenPort });
+    for (let i = 0; i < 500 && b.peerState(1) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 5));
+    return { a, b };
+  }
+
+  test('waitCompletions resolves on a completion from the NIC thread, and on timeout', async () => {
+    const { a, b } = await connectedTcpPair('wait');
     try {
-      a.registerRegion('r', 64);
-      a.grantWrite('r', 2);
       const t0 = Date.now();
-      await b.waitCompletions(30);
+      await b.waitCompletions(30); // nothing outstanding: the timeout
       expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
-      b.connectPeer({ peerId: 1, host: '127.0.0.1', port: a.listenPort });
-      for (let i = 0; i < 500 && b.peerState(1) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 5));
       const wr = b.postWrite(1, 'r', 0, Buffer.from('hi'));
       const got = [];
       for (let i = 0; i < 100 && got.length === 0; i++) {
@@ -111,14 +117,8 @@ describe('native addon', () => {
   test('whenCompletions: a wait armed again from the callback of a wake waits for the next completion', async () => {
     // The replication path re-arms from inside its wake-up. Woken by the same signal, the new wait
     // would find nothing (OpTable then backs off on a timer instead of waiting for the NIC).
-    const cluster = uniqueCluster('rearm');
-    const a = openFabric({ kind: 'tcp', selfId: 1, cluster, secret: 's', listenPort: 0 });
-    const b = openFabric({ kind: 'tcp', selfId: 2, cluster, secret: 's', listenPort: 0 });
+    const { a, b } = await connectedTcpPair('rearm');
     try {
-      a.registerRegion('r', 64);
-      a.grantWrite('r', 2);
-      b.connectPeer({ peerId: 1, host: '127.0.0.1', port: a.listenPort });
-      for (let i = 0; i < 500 && b.peerState(1) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 5));
       const events: string[] = [];
       const second = new Promise<void>((resolve) => {
         b.whenCompletions(10_000, () => {
