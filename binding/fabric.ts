@@ -65,7 +65,7 @@ export interface Fabric {
   waitCompletions(timeoutMs: number): Promise<void>;
   /**
    * The same as a callback: `fn` runs once (as a microtask if completions are ready now). The
-   * replication path waits once per entry, and a promise per wait was a third of its garbage.
+   * replication path waits once per entry: a callback spares it two promises each time.
    */
   whenCompletions(timeoutMs: number, fn: () => void): void;
   /** Give write permission on a local region to exactly one peer (null = nobody). Synchronous revocation. */

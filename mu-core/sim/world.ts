@@ -86,6 +86,7 @@ export class SimWorld {
 
   schedule(delayMs: number, node: number | null, fn: () => void): SimEvent {
     const host = node === null ? null : this.hosts.get(node) ?? null;
+    // Not Math.max: a global read per event is slow inside jest's vm context (mu-core/checksum.ts).
     const ev: SimEvent = { time: delayMs > 0 ? this.now + delayMs : this.now, seq: this.seq++, node, host, fn, cancelled: false };
     this.push(ev);
     return ev;
