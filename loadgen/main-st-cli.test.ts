@@ -2,12 +2,11 @@
  * main-st / main-st-lat command lines, and one whole local group run of each over shm
  * (dist/ must be built: npx tsc -p tsconfig.json; the native addon: npm run build:native).
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { parseMainStArgs, parsePeers, percentile } from './main-st-common';
-import { repoRoot } from '../tests/helpers/procs';
+import { repoRoot, runScript, ScriptRun } from '../tests/helpers/procs';
 
 describe('command line', () => {
   test('the old positional form with a config file', () => {
@@ -46,19 +45,8 @@ describe('command line', () => {
   });
 });
 
-function run(tool: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'dist', 'loadgen', `${tool}.js`), ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d.toString(); });
-    child.stderr.on('data', (d) => { stderr += d.toString(); });
-    const timer = setTimeout(() => { if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL'); }, 90_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function run(tool: string, args: string[], cwd: string): Promise<ScriptRun> {
+  return runScript(path.join(repoRoot, 'dist', 'loadgen', `${tool}.js`), args, { cwd, timeoutMs: 90_000 });
 }
 
 // A slow failure detector: the point here is the tools, not fail-over on a shared machine.

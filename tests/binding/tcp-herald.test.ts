@@ -33,8 +33,6 @@ async function completionOf(fabric: NativeFabric, wrId: number, timeoutMs = 5000
   throw new Error(`no completion for wr ${wrId} within ${timeoutMs} ms`);
 }
 
-
-
 describe('tcp death herald', () => {
   const children: FabricChild[] = [];
   const fabrics: NativeFabric[] = [];

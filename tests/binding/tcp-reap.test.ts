@@ -15,7 +15,6 @@ async function waitState(fabric: NativeFabric, peerId: number, want: string, tim
   return fabric.peerState(peerId);
 }
 
-
 describe('tcp: answers are read by the polling JS thread or, for a parked waiter, by the NIC thread', () => {
   let owner: NativeFabric;
   let writer: NativeFabric;

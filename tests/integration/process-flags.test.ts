@@ -34,7 +34,6 @@ function runToExit(args: string[], timeoutMs = 20_000): Promise<Exit> {
   });
 }
 
-
 /** Stops `pid` with SIGTERM and waits (bounded) until it is gone; SIGKILL if it lingers. */
 async function stopPid(pid: number, timeoutMs = 5000): Promise<boolean> {
   if (!processAlive(pid)) return true;

@@ -13,9 +13,7 @@ const dist = path.join(repoRoot, 'dist', 'loadgen');
 let server: RunningServer;
 let workDir: string;
 
-type Ran = ScriptRun;
-
-function runNode(script: string, args: string[], timeoutMs = 30_000): Promise<Ran> {
+function runNode(script: string, args: string[], timeoutMs = 30_000): Promise<ScriptRun> {
   return runScript(path.join(dist, script), args, { cwd: workDir, timeoutMs });
 }
 
