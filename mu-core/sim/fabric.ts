@@ -106,19 +106,8 @@ export class SimFabric implements Fabric {
   }
 
   whenCompletions(timeoutMs: number, fn: () => void): void {
-    const h = this.self;
-    let fired = false;
-    const once = () => {
-      if (fired) return;
-      fired = true;
-      fn();
-    };
-    if (h.cq.length > 0) {
-      queueMicrotask(once);
-      return;
-    }
-    h.waiters.push(once);
-    this.world.schedule(timeoutMs, this.selfId, once);
+    if (this.self.cq.length > 0) queueMicrotask(fn);
+    else this.world.waitForCompletions(this.self, timeoutMs, fn);
   }
 
   grantWrite(region: string, peerId: PeerId | null): void {

@@ -21,14 +21,6 @@ export class SimScheduler implements Scheduler {
 
   whenCompletions(_fabric: Fabric, timeoutMs: number, fn: () => void): void {
     const host = this.world.host(this.nodeId);
-    if (host === undefined) return;
-    let fired = false;
-    const once = () => {
-      if (fired) return;
-      fired = true;
-      fn();
-    };
-    host.waiters.push(once);
-    this.world.schedule(timeoutMs, this.nodeId, once);
+    if (host !== undefined) this.world.waitForCompletions(host, timeoutMs, fn);
   }
 }

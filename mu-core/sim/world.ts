@@ -92,6 +92,18 @@ export class SimWorld {
     return ev;
   }
 
+  /** `fn` once: at `host`'s next completion signal, or after timeoutMs of simulated time. */
+  waitForCompletions(host: SimHost, timeoutMs: number, fn: () => void): void {
+    let fired = false;
+    const once = () => {
+      if (fired) return;
+      fired = true;
+      fn();
+    };
+    host.waiters.push(once);
+    this.schedule(timeoutMs, host.id, once);
+  }
+
   /** A random one-way delay. */
   netDelayMs(): number {
     const l = this.latency;
