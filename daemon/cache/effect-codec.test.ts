@@ -58,3 +58,16 @@ test('a stamp makes entries of the same effects differ, and changes nothing a re
   bad.writeUInt32LE(11, bad.length - 16);
   expect(() => decodeEntry(bad)).toThrow(/stamp of 11 bytes/);
 });
+
+test('a CAS unique is 8 little-endian bytes on the wire (what older builds wrote and read), and one past u64 is refused', () => {
+  const cas = 0x0123456789abcdefn;
+  const entry = encodeEffects([{ kind: 'flush', immediate: false, oldestLiveSec: 0, cas }]);
+  // count(2) kind(1) immediate(1) oldestLiveSec(4), then the CAS.
+  expect(entry.readBigUInt64LE(8)).toBe(cas);
+  expect([...entry.subarray(8, 16)]).toEqual([0xef, 0xcd, 0xab, 0x89, 0x67, 0x45, 0x23, 0x01]);
+  const written = Buffer.from(entry);
+  written.writeBigUInt64LE(0xfedcba9876543210n, 8);
+  expect(decodeEffects(written)).toEqual([{ kind: 'flush', immediate: false, oldestLiveSec: 0, cas: 0xfedcba9876543210n }]);
+  expect(() => encodeEffects([{ kind: 'flush', immediate: false, oldestLiveSec: 0, cas: 1n << 64n }])).toThrow(/out of range/);
+  expect(() => encodeEffects([{ kind: 'flush', immediate: false, oldestLiveSec: 0, cas: -1n }])).toThrow(/out of range/);
+});

@@ -80,10 +80,16 @@ export class PendingOverlay implements DecisionState {
         continue;
       }
       const id = effect.key.toString('latin1');
-      const entry = this.pending.get(id) ?? { item: this.currentItem(effect.key), inFlight: 0, growthBytes: 0 };
+      let entry = this.pending.get(id);
+      if (entry === undefined) {
+        // A put replaces the stored item whatever it is (only a stale write-back reads it, for its
+        // win token): no store lookup for the common set.
+        const before = effect.kind === 'put' && !effect.stale ? null : this.currentItem(effect.key);
+        entry = { item: before, inFlight: 0, growthBytes: 0 };
+        this.pending.set(id, entry);
+      }
       entry.item = this.after(entry.item, effect, id);
       entry.inFlight++;
-      this.pending.set(id, entry);
       this.recountGrowth(id, entry);
     }
   }

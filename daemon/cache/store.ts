@@ -377,11 +377,12 @@ export class ItemStore {
   private put(effect: PutEffect): void {
     const id = effect.key.toString('latin1');
     const old = this.items.get(id);
-    const item = itemFromPut(effect, id, this.clockSec(), this.casBytes, old);
+    const nowSec = this.clockSec();
+    const item = itemFromPut(effect, id, nowSec, this.casBytes, old);
     if (old) {
       // A plain set decides without looking the key up, so an expired item it replaces is counted
       // here, as a lookup would have counted it.
-      if (this.deadReason(old) === 'expired') this.countReclaimed(old);
+      if (this.deadReasonAt(old, nowSec) === 'expired') this.countReclaimed(old);
       // The Map entry stays and is overwritten below (no delete/insert churn); makeRoom only
       // walks linked items, so it cannot meet `old`.
       this.unlink(old);
