@@ -59,8 +59,9 @@ export class LocalEngine implements CacheEngine {
     return result;
   }
 
-  applyAll(effects: Effect[]): void {
-    for (const effect of effects) this.store.apply(effect);
+  /** `ids`: the map id of each effect's key, when the caller has them (ItemStore.apply). */
+  applyAll(effects: Effect[], ids?: readonly string[]): void {
+    for (let i = 0; i < effects.length; i++) this.store.apply(effects[i], ids?.[i]);
   }
 
   maxValueBytes(keyBytes: number, flags: number): number {

@@ -71,15 +71,20 @@ export class PendingOverlay implements DecisionState {
     return this.store.hasRoomFor(bytes + this.growthBytes, (id) => this.pending.has(id));
   }
 
-  /** The leader proposed these effects: later decisions see them. */
-  propose(effects: Effect[]): void {
+  /**
+   * The leader proposed these effects: later decisions see them. The map id of each effect's key
+   * ('' for a flush) is appended to `ids`, for settle and the store to use again.
+   */
+  propose(effects: Effect[], ids: string[]): void {
     for (const effect of effects) {
       this.noteCas(effect);
       if (effect.kind === 'flush') {
         this.flushInFlight++;
+        ids.push('');
         continue;
       }
       const id = effect.key.toString('latin1');
+      ids.push(id);
       let entry = this.pending.get(id);
       if (entry === undefined) {
         // A put replaces the stored item whatever it is (only a stale write-back reads it, for its
@@ -94,14 +99,15 @@ export class PendingOverlay implements DecisionState {
     }
   }
 
-  /** These effects (from a proposal of ours) are now applied to the store. */
-  settle(effects: Effect[]): void {
-    for (const effect of effects) {
+  /** These effects (from a proposal of ours, with the `ids` propose gave) are now applied to the store. */
+  settle(effects: Effect[], ids: readonly string[]): void {
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i];
       if (effect.kind === 'flush') {
         if (this.flushInFlight > 0) this.flushInFlight--;
         continue;
       }
-      const id = effect.key.toString('latin1');
+      const id = ids[i];
       const entry = this.pending.get(id);
       if (entry === undefined) continue;
       entry.inFlight--;

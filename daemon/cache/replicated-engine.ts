@@ -128,6 +128,11 @@ interface Waiter {
 /** Effects of writes decided in this turn, not yet proposed: they become one entry. */
 interface ProposalGroup {
   effects: Effect[];
+  /**
+   * The map id of each effect's key ('' for a flush), made once by the overlay: the same strings key
+   * the overlay and the store, so neither converts the key again nor hashes a new string.
+   */
+  ids: string[];
   /** Results of tagged (forwarded) writes among them, recorded with the effects. */
   outcomes: OutcomeRecord[];
   /** Encoded size of `effects` and `outcomes` (the entry's 2-byte count aside). */
@@ -168,7 +173,7 @@ export class ReplicatedEngine implements CacheEngine {
    * Our proposals not yet applied, in log order, to recognise them in applyEntry, with the effects
    * they encode: our own entry is applied from those, not decoded again from the slot.
    */
-  private readonly inFlight: Array<{ payload: Buffer; effects: Effect[]; outcomes: OutcomeRecord[] }> = [];
+  private readonly inFlight: Array<{ payload: Buffer; effects: Effect[]; ids: string[]; outcomes: OutcomeRecord[] }> = [];
   private inFlightBytes = 0;
   /** Writes waiting for room in flight, in arrival order. */
   private readonly admission: Admission[] = [];
@@ -494,8 +499,8 @@ export class ReplicatedEngine implements CacheEngine {
     const open = this.group;
     const records = outcome === undefined ? 0 : 1;
     if (open !== null && (ENTRY_OVERHEAD_BYTES + open.bytes + bytes > log.maxPayloadBytes || open.effects.length + open.outcomes.length + effects.length + records + 1 > MAX_EFFECTS_PER_ENTRY)) this.sealGroup();
-    this.overlay.propose(effects);
     const group = this.group ?? this.openGroup();
+    this.overlay.propose(effects, group.ids);
     for (const e of effects) group.effects.push(e);
     if (outcome !== undefined) group.outcomes.push(outcome);
     group.bytes += bytes;
@@ -511,7 +516,7 @@ export class ReplicatedEngine implements CacheEngine {
       resolve = res;
       reject = rej;
     });
-    const group: ProposalGroup = { effects: [], outcomes: [], bytes: 0, writes: 0, settled, resolve, reject, generation: this.inFlightGeneration };
+    const group: ProposalGroup = { effects: [], ids: [], outcomes: [], bytes: 0, writes: 0, settled, resolve, reject, generation: this.inFlightGeneration };
     this.group = group;
     setImmediate(() => this.sealGroup());
     return group;
@@ -530,7 +535,7 @@ export class ReplicatedEngine implements CacheEngine {
     }
     // The stamp makes the entry ours alone, byte for byte (what LostEntries compares).
     const payload = encodeEffects(g.effects, g.outcomes, this.tags.next());
-    this.inFlight.push({ payload, effects: g.effects, outcomes: g.outcomes });
+    this.inFlight.push({ payload, effects: g.effects, ids: g.ids, outcomes: g.outcomes });
     this.inFlightBytes += payload.length;
     const startedNs = process.hrtime.bigint();
     this.requireLog().propose(payload).then(
@@ -563,11 +568,11 @@ export class ReplicatedEngine implements CacheEngine {
     const ours = head !== null && (head === payload || head.equals(payload)) ? this.inFlight.shift()! : null;
     const { effects, outcomes } = ours !== null ? ours : decodeEntry(payload);
     for (const e of effects) if (e.kind === 'put' && e.storedAtSec > this.logClockSec) this.logClockSec = e.storedAtSec;
-    this.local.applyAll(effects);
+    this.local.applyAll(effects, ours?.ids);
     if (outcomes.length > 0) this.outcomes.record(outcomes, index);
     if (ours !== null) {
       this.inFlightBytes -= ours.payload.length;
-      this.overlay.settle(effects);
+      this.overlay.settle(effects, ours.ids);
     }
     this.appliedIndex = index;
     this.release();

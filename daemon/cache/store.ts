@@ -331,26 +331,30 @@ export class ItemStore {
     };
   }
 
-  /** Apply one decided effect. Deterministic given the effect sequence (modulo local eviction). */
-  apply(effect: Effect): void {
+  /**
+   * Apply one decided effect. Deterministic given the effect sequence (modulo local eviction).
+   * `id`: the key's map id (latin1), when the caller made it already (a string whose hash V8 has
+   * computed is cheaper to look up again than a new one).
+   */
+  apply(effect: Effect, id?: string): void {
     if (effect.kind !== 'delete') this.changeCount++;
     switch (effect.kind) {
       case 'put':
-        this.put(effect);
+        this.put(effect, id ?? effect.key.toString('latin1'));
         break;
       case 'delete': {
-        const id = effect.key.toString('latin1');
-        const item = this.items.get(id);
-        if (item) this.remove(id, item);
+        const keyId = id ?? effect.key.toString('latin1');
+        const item = this.items.get(keyId);
+        if (item) this.remove(keyId, item);
         break;
       }
       case 'touch': {
-        const item = this.items.get(effect.key.toString('latin1'));
+        const item = this.items.get(id ?? effect.key.toString('latin1'));
         if (item) item.exptimeSec = effect.exptimeSec;
         break;
       }
       case 'invalidate': {
-        const item = this.items.get(effect.key.toString('latin1'));
+        const item = this.items.get(id ?? effect.key.toString('latin1'));
         if (item) {
           item.stale = true;
           item.winTokenSent = false;
@@ -374,8 +378,7 @@ export class ItemStore {
     }
   }
 
-  private put(effect: PutEffect): void {
-    const id = effect.key.toString('latin1');
+  private put(effect: PutEffect, id: string): void {
     const old = this.items.get(id);
     const nowSec = this.clockSec();
     const item = itemFromPut(effect, id, nowSec, this.casBytes, old);
