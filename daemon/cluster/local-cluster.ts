@@ -13,6 +13,9 @@ import yargs from 'yargs';
 import { removeShmClusterFiles } from '../../binding/shm-files';
 import { heapOptions } from '../heap-size';
 
+/** How long a leader other than the lowest id must keep the lead before it is reported. */
+const LEADER_SETTLE_MS = 3000;
+
 interface NodeStatus {
   id: number;
   role: string;
@@ -127,8 +130,12 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
     console.log('mucached cluster: Ctrl-C stops all nodes.');
     return;
   }
-  // Report the leader once the group has one (bounded wait).
+  // Report the leader once the group has one every node follows (bounded wait). The first node
+  // up leads first and hands the lead to a lower id once that one has caught up, milliseconds
+  // later: a leader other than the lowest id is reported only if it still leads after a grace.
   const deadline = Date.now() + 30_000;
+  const lowestId = Math.min(...nodes.map((n) => n.id));
+  let agreedSinceMs: number | null = null;
   while (!stopping && Date.now() < deadline) {
     const statuses: NodeStatus[] = [];
     for (const n of nodes) {
@@ -140,7 +147,10 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
       }
     }
     const leader = statuses.find((s) => s.role === 'leader');
-    if (leader && statuses.length === nodes.length) {
+    const agreed = leader !== undefined && statuses.length === nodes.length && statuses.every((s) => s.leader === String(leader.id));
+    if (!agreed) agreedSinceMs = null;
+    else if (agreedSinceMs === null) agreedSinceMs = Date.now();
+    if (agreed && (leader.id === lowestId || Date.now() - agreedSinceMs! >= LEADER_SETTLE_MS)) {
       console.log(`mucached cluster: ${nodes.length} nodes up on ${args.fabric}; node ${leader.id} leads.`);
       console.log(`mucached cluster: connect any memcached client${overTls ? ' (over TLS)' : ''} to any node: ${nodes.map((n) => `127.0.0.1:${n.clientPort}`).join(', ')}`);
       console.log('mucached cluster: Ctrl-C stops all nodes.');

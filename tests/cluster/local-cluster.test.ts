@@ -9,6 +9,7 @@ import { daemonCli } from '../helpers/procs';
 import { distinctFreePorts, freePortBase } from '../../loadgen/ports';
 import { processAlive, waitUntil } from '../../loadgen/wait';
 import { exchange, waitForValue } from '../helpers/cluster';
+import { queryMu } from '../../daemon/cluster/local-cluster';
 
 jest.setTimeout(60_000);
 
@@ -51,6 +52,11 @@ test('mucached cluster replicates, passes options after -- to its nodes, and on 
     await waitUntil(() => /nodes up on shm; node \d leads/.test(output), 30_000, 'the cluster to come up').catch((e: Error) => {
       throw new Error(`${e.message}; its output:\n${output}`); // the output as it is then, not as it was at the start
     });
+    // The node it names still leads and every node follows it (the first node up leads first and
+    // hands the lead to node 1 once that one has caught up: that hand-off is over by the report).
+    const reported = /node (\d) leads/.exec(output)![1];
+    for (let id = 1; id <= 3; id++) expect((await queryMu(port + id - 1)).mu_leader_id).toBe(reported);
+    expect((await queryMu(port + Number(reported) - 1)).mu_role).toBe('leader');
     const stored = await exchange(port, 'set lc-key 0 0 5\r\nhello\r\n', (r) => r.endsWith('\r\n'));
     expect(stored).toBe('STORED\r\n');
     await waitForValue(port + 2, 'lc-key', 'hello');
