@@ -21,8 +21,13 @@ export interface MuConfig {
   permissionRetryMs: number;
   /** The leader publishes its commit point this long after it advanced, if no slot carried it. */
   commitPublishDelayMs: number;
-  /** Followers poll their own log this often. */
+  /** Followers poll their own log this often while entries arrive. */
   pumpIntervalMs: number;
+  /**
+   * While nothing arrives (and while leading, when commits feed the pump), the poll period doubles
+   * from pumpIntervalMs up to this: an idle node wakes less often. = pumpIntervalMs: no back-off.
+   */
+  pumpIdleMaxMs: number;
   /**
    * Longest the leader holds new entries, per episode, for a streaming follower whose unapplied
    * slots they would overwrite (leader.ts, ring hold); past it the follower falls out of the ring
@@ -89,6 +94,7 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
     permissionRetryMs: 2,
     commitPublishDelayMs: 0.05,
     pumpIntervalMs: 1,
+    pumpIdleMaxMs: 1,
     maxInflightPerPeer: 16,
     maxBatchSlots: 64,
     prepareFirstReadBytes: 64 * 1024,
@@ -116,7 +122,7 @@ export function defaultConfig(kind: 'shm' | 'tcp' | 'verbs' | 'sim'): MuConfig {
   if (kind === 'sim') {
     return {
       ...base, slotCount: 16, slotBytes: 128, heartbeatIntervalMs: 0.5, scanIntervalMs: 1, scoreMax: 8, scoreAliveAt: 4,
-      scoreDeadAt: 2, permissionRetryMs: 3, commitPublishDelayMs: 0.3, pumpIntervalMs: 0.5, maxInflightPerPeer: 4, maxBatchSlots: 4,
+      scoreDeadAt: 2, permissionRetryMs: 3, commitPublishDelayMs: 0.3, pumpIntervalMs: 0.5, pumpIdleMaxMs: 0.5, maxInflightPerPeer: 4, maxBatchSlots: 4,
       // 4 slots: prepare reads a log in several windows, often across the end of the ring.
       prepareFirstReadBytes: 4 * 128,
       electionPollMs: 0.05, electionWindowScans: 8, unreachableMissScans: 2, ringHoldMs: 6, quorumLossMs: 6,

@@ -116,6 +116,8 @@ export class MuNode {
   private snapshotWaitUntilMs = -Infinity;
   private highestProposal = 0;
   private pumpTimer: TimerHandle | null = null;
+  /** The pump's period now: pumpIntervalMs after a run that applied something, else doubling to pumpIdleMaxMs. */
+  private pumpPeriodMs = 0;
   private pumpStartedLogged = false;
   private started = false;
   private stopped = false;
@@ -730,8 +732,13 @@ export class MuNode {
   private schedulePump(afterMs = this.cfg.pumpIntervalMs): void {
     this.pumpTimer = this.scheduler.setTimer(afterMs, () => {
       if (this.stopped) return;
+      const before = this.pump.appliedIndex;
       const more = this.runPump();
-      this.schedulePump(more ? 0 : this.cfg.pumpIntervalMs);
+      // A follower that applied something polls again soon (more is on its way while a leader
+      // streams); an idle one, or a leader (its commits run the pump), backs off: fewer wake-ups.
+      const applied = this.roleNow !== 'leader' && this.pump.appliedIndex !== before;
+      this.pumpPeriodMs = applied ? this.cfg.pumpIntervalMs : Math.min(Math.max(this.pumpPeriodMs, this.cfg.pumpIntervalMs) * 2, this.cfg.pumpIdleMaxMs);
+      this.schedulePump(more ? 0 : Math.max(this.pumpPeriodMs, this.cfg.pumpIntervalMs));
     });
   }
 

@@ -37,11 +37,13 @@ export class SimCluster {
 
   static defaults(rng: Rng): MuConfig {
     // Election polling on or off, refused reads weighted or not, and prepare reading logs in windows
-    // of 4 slots or at once, the ring hold off, short or as long as the fuse: every path stays covered.
+    // of 4 slots or at once, the ring hold off, short or as long as the fuse, the pump's idle
+    // back-off off or to four intervals: every path stays covered.
+    const base = defaultConfig('sim');
     return {
-      ...defaultConfig('sim'), slotCount: rng.pick([6, 8, 16, 32]), electionPollMs: rng.pick([0, 0.05, 0.2]),
+      ...base, slotCount: rng.pick([6, 8, 16, 32]), electionPollMs: rng.pick([0, 0.05, 0.2]),
       unreachableMissScans: rng.pick([1, 2, 6]), prepareFirstReadBytes: rng.pick([4 * 128, 32 * 128]),
-      ringHoldMs: rng.pick([0, 1, 6]),
+      ringHoldMs: rng.pick([0, 1, 6]), pumpIdleMaxMs: rng.pick([base.pumpIntervalMs, 4 * base.pumpIntervalMs]),
     };
   }
 
