@@ -735,8 +735,9 @@ export class MuNode {
       const before = this.pump.appliedIndex;
       const more = this.runPump();
       // A follower that applied something polls again soon (more is on its way while a leader
-      // streams); an idle one, or a leader (its commits run the pump), backs off: fewer wake-ups.
-      const applied = this.roleNow !== 'leader' && this.pump.appliedIndex !== before;
+      // streams); an idle one backs off: fewer wake-ups. So does a leader: its runs apply nothing
+      // (its commits run the pump).
+      const applied = this.pump.appliedIndex !== before;
       this.pumpPeriodMs = applied ? this.cfg.pumpIntervalMs : Math.min(Math.max(this.pumpPeriodMs, this.cfg.pumpIntervalMs) * 2, this.cfg.pumpIdleMaxMs);
       this.schedulePump(more ? 0 : Math.max(this.pumpPeriodMs, this.cfg.pumpIntervalMs));
     });

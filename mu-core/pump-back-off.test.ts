@@ -17,9 +17,12 @@ function group(seed: number, pumpIdleMaxMs: number): { cluster: SimCluster; lead
   return { cluster, leader, follower, cfg };
 }
 
-/** Timers each node sets over IDLE_MS of a group with nothing to replicate (its wake-ups). */
-function idleTimers(seed: number, pumpIdleMaxMs: number): Map<number, number> {
-  const { cluster } = group(seed, pumpIdleMaxMs);
+/**
+ * Timers each node sets over IDLE_MS (its wake-ups) of a group with nothing to replicate, or, with
+ * `streaming`, while the leader commits an entry every 0.25 ms.
+ */
+function timersSet(seed: number, pumpIdleMaxMs: number, streaming = false): { counts: Map<number, number>; leaderId: number } {
+  const { cluster, leader } = group(seed, pumpIdleMaxMs);
   const world = cluster.world;
   const counts = new Map<number, number>();
   const schedule = world.schedule.bind(world);
@@ -27,8 +30,13 @@ function idleTimers(seed: number, pumpIdleMaxMs: number): Map<number, number> {
     if (node !== null && delayMs > 0) counts.set(node, (counts.get(node) ?? 0) + 1);
     return schedule(delayMs, node, fn);
   };
+  if (streaming) for (let t = 0; t < IDLE_MS; t += 0.25) schedule(t, leader.id, () => leader.node.proposeCb(Buffer.from(`s${t}`), () => undefined));
   runUntil(cluster, world.now + IDLE_MS);
-  return counts;
+  return { counts, leaderId: leader.id };
+}
+
+function idleTimers(seed: number, pumpIdleMaxMs: number): Map<number, number> {
+  return timersSet(seed, pumpIdleMaxMs).counts;
 }
 
 test.each([1, 2, 3])('seed %i: an idle group wakes less often with the back-off, leader and followers alike', (seed) => {
@@ -42,6 +50,17 @@ test.each([1, 2, 3])('seed %i: an idle group wakes less often with the back-off,
     const m = withBackOff.get(id) ?? 0;
     if (m > n - 0.9 * saved) throw new Error(`seed ${seed}: node ${id} set ${m} timers with the back-off, ${n} without (expected ~${saved} fewer)`);
   }
+});
+
+test.each([1, 2, 3])('seed %i: a streaming leader backs its pump off too (its commits run its pump)', (seed) => {
+  const interval = defaultConfig('sim').pumpIntervalMs;
+  const without = timersSet(seed, interval, true);
+  const withBackOff = timersSet(seed, 4 * interval, true);
+  expect(withBackOff.leaderId).toBe(without.leaderId);
+  const saved = (3 / 4) * (IDLE_MS / interval);
+  const n = without.counts.get(without.leaderId)!;
+  const m = withBackOff.counts.get(withBackOff.leaderId)!;
+  if (m > n - 0.9 * saved) throw new Error(`seed ${seed}: the streaming leader set ${m} timers with the back-off, ${n} without (expected ~${saved} fewer)`);
 });
 
 test.each([1, 2, 3])('seed %i: after a quiet spell a follower applies the next entry within the longest pump period, then keeps up with a stream', (seed) => {
