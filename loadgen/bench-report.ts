@@ -9,6 +9,7 @@ import type { Histogram } from 'hdr-histogram-js';
 import * as path from 'path';
 import { MedianRow, markdownTable, medianCells, targetLegend } from './bench-table';
 import { PlotSeries, percentilePlotSvg, percentileSeries } from './plot-svg';
+import { CPU_TABLE_HEADER, CPU_TABLE_TITLE, CpuRow, cpuCells } from './process-cpu';
 import { ReplicationSummary, replicationSummary } from './replication-dump';
 
 export interface MemcslapRow { test: string; connections: number; memcslapPerSec: number; loadgenPerSec: number; ratio: number }
@@ -36,6 +37,7 @@ export interface BenchReport {
   /** Per workload, per cluster system: the leader's replication latencies. */
   replicationHistograms: Map<string, Map<string, Histogram>>;
   replication: ReplicationRow[];
+  cpu: CpuRow[];
   notes: string[];
   json: unknown;
 }
@@ -80,6 +82,7 @@ export function benchMarkdown(r: BenchReport, svgFiles: Map<string, string>): st
       'for the writes of these runs, preload and warmup included), against the end-to-end latency the client saw:', '');
     parts.push(replicationMarkdown(r.replication), '');
   }
+  if (r.cpu.length > 0) parts.push(`${CPU_TABLE_TITLE}:`, '', markdownTable(CPU_TABLE_HEADER, cpuCells(r.cpu)), '');
   if (r.memcslap.length > 0) {
     parts.push('Load generator vs memcslap against `memcached -t 1` (same connections, one request in flight each):', '');
     parts.push(markdownTable(['test', 'connections', 'memcslap req/s', 'loadgen req/s', 'ratio'],

@@ -8,6 +8,7 @@ import * as hdr from 'hdr-histogram-js';
 import type { SampleSet } from './bench-table';
 import { ErrorCounts, formatErrors, totalErrors } from './errors';
 import { runLoadParallel } from './parallel';
+import { cpuPerRequest, cpuSnapshot } from './process-cpu';
 import { replicationHistogram, recordSamples } from './replication-dump';
 import { latencySummary } from './report';
 import type { RunOptions } from './runner';
@@ -51,6 +52,9 @@ export interface RunRecord {
   replicatedWrites?: number;
   /** Cluster: how many of those the dump still held. */
   replicationSamples?: number;
+  /** CPU per request served (process-cpu.ts), µs: the process the clients talk to, and the system's others. */
+  cpuServedUsPerRequest: number;
+  cpuOthersUsPerRequest: number;
 }
 
 type Log = (line: string) => void;
@@ -88,7 +92,7 @@ async function measure(
   for (const w of plan.workloads) {
     histograms.set(w, new Map(systems.map((s) => [s, hdr.build({ numberOfSignificantValueDigits: 3 })])));
     replication.set(w, new Map(systems.filter((s) => servers.get(s)?.replication !== undefined).map((s) => [s, replicationHistogram()])));
-    for (const s of systems) samples.set(`${w}/${s}`, { workload: w, system: s, throughputPerSec: [], p50Ns: [], p99Ns: [], errors: [] });
+    for (const s of systems) samples.set(`${w}/${s}`, { workload: w, system: s, throughputPerSec: [], p50Ns: [], p99Ns: [], errors: [], cpuServedUs: [], cpuOthersUs: [] });
   }
   const notes: string[] = [];
   const runs: RunRecord[] = [];
@@ -104,21 +108,29 @@ async function measure(
         }
         const probe = server.replication;
         const writesBefore = probe === undefined ? 0 : await probe.writesSoFar();
+        const others = server.pids.filter((p) => p !== server.pid);
+        const cpuBefore = await cpuSnapshot(server.port, server.pid, others);
         const r = await runLoadParallel(plan.runOptions(workload, server.port, plan.seed + rep), plan.threads);
+        const cpu = cpuPerRequest(cpuBefore, await cpuSnapshot(server.port, server.pid, others));
         const l = latencySummary(r);
         const s = samples.get(`${workload}/${system}`) as SampleSet;
         s.throughputPerSec.push(r.throughputPerSec);
         s.p50Ns.push(l.p50);
         s.p99Ns.push(l.p99);
         s.errors.push(r.errorTotal + totalErrors(r.preloadErrors));
+        s.cpuServedUs!.push(cpu.servedUs);
+        s.cpuOthersUs!.push(cpu.othersUs);
         histograms.get(workload)?.get(system)?.add(r.recorder.histogram);
-        const record: RunRecord = { rep: rep + 1, workload, system, requests: r.requests, replies: r.replies, stored: r.stored, errors: r.errorTotal + totalErrors(r.preloadErrors), errorKinds: sumErrors(r.errors, r.preloadErrors) };
+        const record: RunRecord = {
+          rep: rep + 1, workload, system, requests: r.requests, replies: r.replies, stored: r.stored, errors: r.errorTotal + totalErrors(r.preloadErrors),
+          errorKinds: sumErrors(r.errors, r.preloadErrors), cpuServedUsPerRequest: cpu.servedUs, cpuOthersUsPerRequest: cpu.othersUs,
+        };
         runs.push(record);
         let replicationText = '';
         if (probe !== undefined) {
           replicationText = await collectReplication(probe, writesBefore, replication.get(workload)?.get(system), record, notes);
         }
-        log(`rep ${rep + 1}/${plan.reps} ${workload.padEnd(9)} ${system.padEnd(14)} ${Math.round(r.throughputPerSec)} req/s  p50 ${(l.p50 / 1000).toFixed(1)} us  p99 ${(l.p99 / 1000).toFixed(1)} us  errors ${formatErrors(record.errorKinds)}${replicationText}`);
+        log(`rep ${rep + 1}/${plan.reps} ${workload.padEnd(9)} ${system.padEnd(14)} ${Math.round(r.throughputPerSec)} req/s  p50 ${(l.p50 / 1000).toFixed(1)} us  p99 ${(l.p99 / 1000).toFixed(1)} us  errors ${formatErrors(record.errorKinds)}  cpu ${cpuText(cpu)}${replicationText}`);
         if (pausing) server.pause();
       }
     }
@@ -147,6 +159,12 @@ async function collectReplication(
   const h = replicationHistogram();
   recordSamples(h, got);
   return `  replication p50 ${(h.getValueAtPercentile(50) / 1000).toFixed(1)} us (${got.length} writes)`;
+}
+
+/** `12.3 us/req`, or for a system of several processes `12.3 + 4.5 us/req` (the node talked to, the others). */
+function cpuText(cpu: { servedUs: number; othersUs: number }): string {
+  if (Number.isNaN(cpu.servedUs)) return '-';
+  return cpu.othersUs > 0 ? `${cpu.servedUs.toFixed(1)} + ${cpu.othersUs.toFixed(1)} us/req` : `${cpu.servedUs.toFixed(1)} us/req`;
 }
 
 function sumErrors(a: ErrorCounts, b: ErrorCounts): ErrorCounts {

@@ -16,6 +16,9 @@ export interface SampleSet {
   p50Ns: number[];
   p99Ns: number[];
   errors: number[];
+  /** CPU per request of the process the clients talk to, and of the system's others (process-cpu.ts), µs. */
+  cpuServedUs?: number[];
+  cpuOthersUs?: number[];
 }
 
 export interface MedianRow {

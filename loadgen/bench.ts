@@ -14,6 +14,7 @@ import yargs from 'yargs';
 import { MemcslapRow, replicationRows, writeBenchReport } from './bench-report';
 import { runCampaign } from './bench-run';
 import { BENCH_TARGETS, REPLICATED_SET_TARGETS, formatTable, median, medianRows, medianTable, targetLegend } from './bench-table';
+import { CPU_TABLE_HEADER, CPU_TABLE_TITLE, cpuCells, cpuRows } from './process-cpu';
 import { stopRegisteredChildren } from './children';
 import { CLUSTER_FABRICS, ClusterFabric } from './cluster-config';
 import { memcslapBinary, runMemcslap } from './memcslap';
@@ -208,6 +209,7 @@ export async function benchMain(argv: string[], command: BenchCommand = 'bench')
 
     const rows = medianRows(campaign.samples);
     const replication = replicationRows(campaign, rows, (system) => servers.get(system as SystemName)?.replication?.leaderId ?? 0);
+    const cpu = cpuRows(campaign.samples);
     const slapRows: MemcslapRow[] = slap === null ? [] : slapSamples.map((s) => {
       const m = median(s.memcslapPerSec);
       const g = median(s.loadgenPerSec);
@@ -223,9 +225,9 @@ export async function benchMain(argv: string[], command: BenchCommand = 'bench')
       `${o.durationSec} s per run, median of ${o.reps}, seed ${o.seed}${o.threads > 1 ? `, ${o.threads} client threads` : ''}`;
     const errors = rows.reduce((a, r) => a + r.errors, 0);
     const started = [...servers.values()].map((s) => ({ system: s.system, port: s.port, pids: s.pids, leaderId: s.replication?.leaderId, nodeId: s.nodeId }));
-    const json = { command, options: o, started, targets: { singleNode: BENCH_TARGETS, replicatedSet: REPLICATED_SET_TARGETS }, rows, samples: campaign.samples, runs: campaign.runs, replication, memcslap: slapRows, notes };
+    const json = { command, options: o, started, targets: { singleNode: BENCH_TARGETS, replicatedSet: REPLICATED_SET_TARGETS }, rows, samples: campaign.samples, runs: campaign.runs, replication, cpu, memcslap: slapRows, notes };
     const files = o.reportDir === null ? [] : writeBenchReport(o.reportDir, {
-      name: command, title, rows, memcslap: slapRows, histograms: campaign.histograms, replicationHistograms: campaign.replication, replication, notes, json,
+      name: command, title, rows, memcslap: slapRows, histograms: campaign.histograms, replicationHistograms: campaign.replication, replication, cpu, notes, json,
     });
     if (o.json) {
       process.stdout.write(JSON.stringify({ ...json, files }) + '\n');
@@ -236,6 +238,9 @@ export async function benchMain(argv: string[], command: BenchCommand = 'bench')
         process.stdout.write(formatTable(['workload', 'system', 'leader', 'writes', 'p50 us', 'p99 us', 'max us', 'e2e p50 us', 'repl/e2e p50'],
           replication.map((r) => [r.workload, r.system, String(r.leaderId), String(r.summary.count), (r.summary.p50Ns / 1000).toFixed(1), (r.summary.p99Ns / 1000).toFixed(1),
             (r.summary.maxNs / 1000).toFixed(1), (r.endToEndP50Ns / 1000).toFixed(1), `${(100 * r.shareOfEndToEndP50).toFixed(0)}%`])) + '\n');
+      }
+      if (cpu.length > 0) {
+        process.stdout.write(`\n${CPU_TABLE_TITLE}\n${formatTable(CPU_TABLE_HEADER, cpuCells(cpu))}\n`);
       }
       if (slapRows.length > 0) {
         process.stdout.write(`\nload generator vs memcslap against memcached -t 1 (same connections, one request in flight each; should be >= 0.90x)\n`);

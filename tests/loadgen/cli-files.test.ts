@@ -121,6 +121,9 @@ test('bench against memcached alone: JSON medians, ratios and the memcslap check
   expect(j.rows).toHaveLength(1);
   expect(j.rows[0]).toMatchObject({ workload: 'puts-only', system: 'memcached', runs: 3, errors: 0, throughputRatio: 1, p50Ratio: 1 });
   expect(j.memcslap.map((m: { test: string }) => m.test)).toEqual(['set', 'get']);
+  expect(j.cpu).toHaveLength(1);
+  expect(j.cpu[0]).toMatchObject({ workload: 'puts-only', system: 'memcached', othersUs: 0, totalRatio: 1 });
+  expect(j.cpu[0].servedUs).toBeGreaterThan(0);
   for (const m of j.memcslap) {
     expect(m.memcslapPerSec).toBeGreaterThan(0);
     expect(m.loadgenPerSec).toBeGreaterThan(0);

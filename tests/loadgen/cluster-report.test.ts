@@ -139,7 +139,7 @@ describe('replication in the report', () => {
     const replication = replicationRows(campaign, rows, () => 1);
     const md = benchMarkdown({
       name: 'compare', title: 'T', rows, memcslap: [], histograms: campaign.histograms, replicationHistograms: campaign.replication,
-      replication, notes: ['mucached-3-tcp did not start: no agreed leader'], json: {},
+      replication, cpu: [], notes: ['mucached-3-tcp did not start: no agreed leader'], json: {},
     }, new Map([['puts-only', 'compare-puts-only.svg']]));
     expect(md.startsWith('# mucached compare\n')).toBe(true);
     expect(md).toContain('- target (issue 5, replicated set): <=1.15x p50, <=1.5x p99 against memcached, no errors');

@@ -88,6 +88,13 @@ test('compare: memcached, single-node mucached and a 3-node shm cluster; report 
     const svg = fs.readFileSync(path.join(reportDir, 'compare-puts-only.svg'), 'utf8');
     expect(svg.match(/<path /g)).toHaveLength(4); // three systems and the leader's replication
     for (const label of ['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-shm leader replication']) expect(svg).toContain(`>${label}</text>`);
+    // CPU per request from /proc: memcached is its own baseline; the followers applying the log
+    // show up as the cluster's other nodes.
+    expect(j.cpu.map((c: { system: string }) => c.system)).toEqual(['memcached', 'mucached', 'mucached-3-shm']);
+    for (const c of j.cpu) expect(c.servedUs).toBeGreaterThan(0);
+    expect(j.cpu[0]).toMatchObject({ othersUs: 0, totalRatio: 1 });
+    expect(j.cpu[2].othersUs).toBeGreaterThan(0);
+    expect(md).toContain('CPU per request');
   }
 
   expect(j.files.map((f: string) => path.basename(f)).sort()).toEqual(['compare-puts-only.svg', 'compare.json', 'compare.md']);

@@ -64,7 +64,7 @@ describe('markdown', () => {
     const md = benchMarkdown(
       {
         name: 'bench', title: 'T', rows, memcslap: [{ test: 'set', connections: 16, memcslapPerSec: 50_000, loadgenPerSec: 60_000, ratio: 1.2 }],
-        histograms: new Map(), replicationHistograms: new Map(), replication: [], notes: [], json: {},
+        histograms: new Map(), replicationHistograms: new Map(), replication: [], cpu: [], notes: [], json: {},
       },
       new Map([['puts-only', 'bench-puts-only.svg']]),
     );
