@@ -119,9 +119,10 @@ export function muConfigFor(kind: 'shm' | 'tcp' | 'verbs', itemSizeMaxBytes: num
     commitPublishDelayMs: Math.max(base.commitPublishDelayMs, 1),
     pumpIntervalMs: Math.max(base.pumpIntervalMs, 1),
     // An idle node polled its log a thousand times a second (and a leader, whose commits run its
-    // pump, always): backing off to 4 ms when nothing arrives cut an idle node's wake-ups from
-    // ~1,700/s to ~900/s. A follower applies the first entry after a quiet spell up to 4 ms later; a
-    // forwarded write and a linearizable read are not delayed (the leader's answer runs the pump).
+    // pump, always): backing off to 4 ms when nothing arrives cut an idle node's pump timers to
+    // ~240/s (its wake-ups from ~1,660/s to ~1,230/s; heartbeats and scans remain) and its CPU from
+    // 5.2% to 4.5% of a core. A follower applies the first entry after a quiet spell up to 4 ms later;
+    // a forwarded write and a linearizable read are not delayed (the leader's answer runs the pump).
     pumpIdleMaxMs: 4,
   };
 }
