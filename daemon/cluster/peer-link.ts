@@ -18,11 +18,13 @@ import { RefusalLog } from './refusal-log';
 /**
  * Frames written in one turn of the event loop leave in one write: a follower forwards the writes
  * of all its clients over one link, and a syscall per frame cost more than the frames' encoding.
+ * The uncork waits for setImmediate, after the poll phase: each client socket's data is its own
+ * callback, and a process.nextTick uncork ran after each one, a write per forwarded command.
  */
 function writeCorked(socket: net.Socket, frame: Buffer): void {
   if (socket.writableCorked === 0) {
     socket.cork();
-    process.nextTick(() => socket.uncork());
+    setImmediate(() => socket.uncork());
   }
   socket.write(frame);
 }
