@@ -1,14 +1,16 @@
 /**
  * CPU time per request of the systems a bench measures: what the processes spent (user + system,
  * from /proc/<pid>/stat) over a run, divided by the requests they served in it (the node's own
- * `stats` cmd_get + cmd_set + cmd_touch, warmup and preload included like the CPU). On a shared
- * machine throughput moves with whatever else runs; the CPU a request costs moves far less, so it
- * is the figure to compare builds by. A cluster's figure is split: the node the clients talk to,
- * and the other nodes together (followers applying the log, or the leader a follower forwards to).
+ * `stats` cmd_get + cmd_set + cmd_touch, warmup and preload included like the CPU). It says which
+ * process a request's cost lands on, whatever share of the cores the client took; on a shared
+ * machine it still varies between runs about as much as throughput does, and a cluster's figure
+ * grows when its throughput drops (fewer writes share each log entry). A cluster's figure is split:
+ * the node the clients talk to, and the other nodes together (followers applying the log, or the
+ * leader a follower forwards to).
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import { median } from './bench-table';
+import { BASELINE_SYSTEM, median } from './bench-table';
 import { statsExchange } from './cluster';
 import { parseStats } from './cluster-config';
 
@@ -77,7 +79,7 @@ export interface CpuRow {
 }
 
 /** Per workload and system: median CPU per request, and the total against memcached's. */
-export function cpuRows(samples: Array<{ workload: string; system: string; cpuServedUs?: number[]; cpuOthersUs?: number[] }>, baseline = 'memcached'): CpuRow[] {
+export function cpuRows(samples: Array<{ workload: string; system: string; cpuServedUs?: number[]; cpuOthersUs?: number[] }>, baseline = BASELINE_SYSTEM): CpuRow[] {
   const totals = (s: { cpuServedUs?: number[]; cpuOthersUs?: number[] }): number[] =>
     (s.cpuServedUs ?? []).map((v, i) => v + (s.cpuOthersUs?.[i] ?? 0)).filter((v) => Number.isFinite(v));
   const base = new Map(samples.filter((s) => s.system === baseline).map((s) => [s.workload, median(totals(s))]));

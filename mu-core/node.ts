@@ -116,8 +116,11 @@ export class MuNode {
   private snapshotWaitUntilMs = -Infinity;
   private highestProposal = 0;
   private pumpTimer: TimerHandle | null = null;
-  /** The pump's period now: pumpIntervalMs after a run that applied something, else doubling to pumpIdleMaxMs. */
-  private pumpPeriodMs = 0;
+  /**
+   * The pump's period now: pumpIntervalMs after a run that applied something, else doubling up to
+   * pumpIdleMaxMs (never under pumpIntervalMs).
+   */
+  private pumpPeriodMs: number;
   private pumpStartedLogged = false;
   private started = false;
   private stopped = false;
@@ -147,6 +150,7 @@ export class MuNode {
     this.fabric = opts.fabric;
     this.selfId = opts.fabric.selfId;
     this.cfg = opts.config;
+    this.pumpPeriodMs = this.cfg.pumpIntervalMs;
     this.scheduler = opts.scheduler;
     this.logger = opts.logger;
     const ids = opts.members.map((m) => m.peerId);
@@ -737,9 +741,9 @@ export class MuNode {
       // A follower that applied something polls again soon (more is on its way while a leader
       // streams); an idle one backs off: fewer wake-ups. So does a leader: its runs apply nothing
       // (its commits run the pump).
-      const applied = this.pump.appliedIndex !== before;
-      this.pumpPeriodMs = applied ? this.cfg.pumpIntervalMs : Math.min(Math.max(this.pumpPeriodMs, this.cfg.pumpIntervalMs) * 2, this.cfg.pumpIdleMaxMs);
-      this.schedulePump(more ? 0 : Math.max(this.pumpPeriodMs, this.cfg.pumpIntervalMs));
+      const { pumpIntervalMs, pumpIdleMaxMs } = this.cfg;
+      this.pumpPeriodMs = this.pump.appliedIndex !== before ? pumpIntervalMs : Math.max(pumpIntervalMs, Math.min(2 * this.pumpPeriodMs, pumpIdleMaxMs));
+      this.schedulePump(more ? 0 : this.pumpPeriodMs);
     });
   }
 
