@@ -28,6 +28,15 @@ function nodePid(clusterName: string, id: number): number {
   }
 }
 
+/** `p`, or nothing after `ms`; the timer is cleared either way (a pending one kept jest from exiting). */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise((r) => { timer = setTimeout(r, ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 test('mucached cluster refuses node options it sets itself, naming the option', () => {
   const r = spawnSync(process.execPath, [daemonCli, 'cluster', '--', '-c', '10', '--config', '/tmp/x.json'], { encoding: 'utf8', timeout: 20_000 });
@@ -71,7 +80,7 @@ test('mucached cluster replicates, passes options after -- to its nodes, and on 
     // A node that cannot act on SIGTERM: the command kills it after its 5 s grace.
     process.kill(pids[1], 'SIGSTOP');
     process.kill(cmd.pid!, 'SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+    await settledWithin(exited, 20_000);
     expect(cmd.exitCode).toBe(0);
     await waitUntil(() => pids.every((p) => !processAlive(p)), 5000, 'every node process to be gone');
     expect(filesOf(clusterName)).toEqual([]);
@@ -143,7 +152,7 @@ test('two local clusters run side by side when only --port differs (their fabric
     }
   } finally {
     for (const c of cmds) if (c.cmd.exitCode === null && c.cmd.signalCode === null) c.cmd.kill('SIGTERM');
-    await Promise.race([Promise.all(cmds.map((c) => c.exited)), new Promise((r) => setTimeout(r, 20_000))]);
+    await settledWithin(Promise.all(cmds.map((c) => c.exited)), 20_000);
     for (const c of cmds) if (c.cmd.exitCode === null && c.cmd.signalCode === null) c.cmd.kill('SIGKILL');
   }
 });
