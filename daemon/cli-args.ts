@@ -5,6 +5,7 @@
  * worker threads), or refused with the reason; none is silently dropped.
  */
 import yargs from 'yargs';
+import { busyPollUsProblem, MAX_BUSY_POLL_US } from './busy-poll';
 import { CrawlerSettings, MAX_CRAWLER_SLEEP_US } from './cache/crawler';
 import { parseListenAddresses } from './listen-addresses';
 import { parseSize } from './size-arg';
@@ -131,6 +132,7 @@ export function parseArgs(argv: string[]) {
       choices: ['local', 'linearizable'] as const, default: 'local' as const,
       describe: 'cluster mode: local = get/gets read this node\'s copy at once (a follower\'s may lag by a few entries); linearizable = each read first waits until this node applied every write committed before it (a fence through the leader), so it sees every acknowledged write',
     })
+    .option('busy-poll-us', { type: 'number', default: 0, describe: `after a client's or a peer's input, keep polling for this many microseconds instead of sleeping: lower latency at low load, for up to that much CPU per burst (0 = off, at most ${MAX_BUSY_POLL_US})` })
     .option('fabric', { choices: ['shm', 'tcp', 'verbs'] as const, default: 'shm' as const, describe: 'fabric for an IDS-only group' });
   for (const f of NO_EFFECT_FLAGS) {
     const takesValue = f.flag === 'f' || f.flag === 'n' || f.flag === 'R';
@@ -167,6 +169,8 @@ export function parseArgs(argv: string[]) {
       if (itemMax > args.m * 1024 * 1024) throw new Error(`-I ${args.I} is larger than -m ${args.m} megabytes`);
       const deadlineMs = args['write-deadline-ms'];
       if (!Number.isInteger(deadlineMs) || deadlineMs < 1 || deadlineMs > 600_000) throw new Error(`--write-deadline-ms ${deadlineMs}: must be an integer from 1 to 600000`);
+      const pollProblem = busyPollUsProblem(args['busy-poll-us']);
+      if (pollProblem !== null) throw new Error(`--busy-poll-us ${args['busy-poll-us']}: ${pollProblem}`);
       if (args['sasl-pwdb'] !== undefined && !args.S) throw new Error('--sasl-pwdb is used only with -S (--enable-sasl)');
       if (args.S && args.B === 'ascii') throw new Error('-S (SASL) works on the binary protocol only: it cannot be combined with -B ascii');
       parseExtendedOptions(([] as string[]).concat(args.o ?? []));

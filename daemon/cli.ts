@@ -12,6 +12,7 @@ import { muStats, watchRole, writeLatencyDump } from './cluster/observe';
 import { Logger, LogLevel } from './log';
 import { saslFromArgs, SaslSettings } from './sasl/settings';
 import { defaultCrawlerSettings } from './cache/crawler';
+import { setBusyPollUs } from './busy-poll';
 import { CacheServer } from './server';
 import { noEffectFlagsGiven, parseArgs, parseExtendedOptions } from './cli-args';
 import { parseSize } from './size-arg';
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
     if (!process.argv.some((a) => a === '-p' || a.startsWith('--port'))) args.p = node.self.clientPort;
     if (!process.argv.some((a) => a === '-l' || a.startsWith('--listen'))) args.l = node.self.host;
   }
+  setBusyPollUs(args['busy-poll-us']);
   let replica: Replica | undefined;
   const server = new CacheServer(
     {
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
       watchEnabled: !args.W,
       crawler: { ...defaultCrawlerSettings(), ...extended.crawler },
       trackSizes: extended.trackSizes,
+      busyPollUs: args['busy-poll-us'],
     },
     log,
     node && ((counters, onOutOfMemory) => {
@@ -146,7 +149,8 @@ async function main(): Promise<void> {
     }
     const where = await server.listen();
     const protocols = (args.B === 'auto' && !sasl ? 'text, meta, binary' : args.B === 'ascii' ? 'text, meta' : 'binary') + (tls ? ' over TLS' : '');
-    log.info(`pid ${process.pid} listening on ${where} (${protocols}; -m ${args.m} -c ${args.c} -I ${args.I})`);
+    const polling = args['busy-poll-us'] > 0 ? `; polls ${args['busy-poll-us']} us after input` : '';
+    log.info(`pid ${process.pid} listening on ${where} (${protocols}; -m ${args.m} -c ${args.c} -I ${args.I}${polling})`);
   } catch (err) {
     // A TCP failure begins with the interface at fault (server.ts listen).
     log.info(`cannot start on ${args.s !== undefined ? `unix:${args.s}: ` : ''}${(err as Error).message}`);

@@ -12,8 +12,10 @@
  * during the callback (`transient`): it copies what it keeps. (The connection feeds the rest of a
  * large value straight from it into the value's own block, which cost a 64 KiB allocation and copy
  * per read before; see Connection.onRead.) 'data' chunks in stream mode are the consumer's own.
+ * Every chunk, in both modes, restarts the busy-poll window (busy-poll.ts; off unless configured).
  */
 import type * as net from 'net';
+import { busyPollAfterInput } from './busy-poll';
 
 export type InputMode = 'read-buffer' | 'stream';
 
@@ -30,7 +32,10 @@ export function onSocketInput(socket: net.Socket, onChunk: (chunk: Buffer, trans
   const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
   const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
   if (kBuffer === undefined || kBufferCb === undefined || typeof handle?.useUserBuffer !== 'function') {
-    socket.on('data', (chunk: Buffer) => onChunk(chunk, false));
+    socket.on('data', (chunk: Buffer) => {
+      busyPollAfterInput();
+      onChunk(chunk, false);
+    });
     return 'stream';
   }
   sharedReadBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES);
@@ -38,6 +43,7 @@ export function onSocketInput(socket: net.Socket, onChunk: (chunk: Buffer, trans
   fields[kBuffer] = sharedReadBuffer;
   // Returning true keeps reading; the connection pauses the socket itself when over budget.
   fields[kBufferCb] = (bytes: number, buffer: Uint8Array): boolean => {
+    busyPollAfterInput();
     onChunk(Buffer.from(buffer.buffer, buffer.byteOffset, bytes), true);
     return true;
   };

@@ -18,6 +18,7 @@ import { CPU_TABLE_HEADER, CPU_TABLE_TITLE, cpuCells, cpuRows } from './process-
 import { stopRegisteredChildren } from './children';
 import { CLUSTER_FABRICS, ClusterFabric } from './cluster-config';
 import { memcslapBinary, runMemcslap } from './memcslap';
+import { busyPollUsProblem } from '../daemon/busy-poll';
 import { randomSeed } from './rng';
 import { runLoadParallel } from './parallel';
 import type { RunOptions } from './runner';
@@ -48,6 +49,8 @@ export interface BenchOptions {
   /** Directory for bench.md (compare.md), the SVG plots and the JSON; null = print only. */
   reportDir: string | null;
   leaderTimeoutSec: number;
+  /** mucached systems run with --busy-poll-us this (0: not given). */
+  busyPollUs: number;
   command: BenchCommand;
 }
 
@@ -62,6 +65,12 @@ const DEFAULTS: Record<BenchCommand, { workloads: string; systems: string; memcs
     usage: 'loadgen compare [options]\n\nmemcached -t 1, single-node mucached and 3-node mucached clusters (shm, tcp), same workload, repeated: a markdown report with medians, ratios, a latency plot and the leaders\' replication latency',
   },
 };
+
+function busyPollUsOf(us: number): number {
+  const problem = busyPollUsProblem(us);
+  if (problem !== null) throw new Error(`--busy-poll-us ${us}: ${problem}`);
+  return us;
+}
 
 export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'): BenchOptions {
   const d = DEFAULTS[command];
@@ -84,6 +93,7 @@ export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'):
     .option('memcslap-per-thread', { type: 'number', default: 10000, describe: 'memcslap --execute-number' })
     .option('cluster', { type: 'string', describe: 'shm, tcp or shm,tcp: add a 3-node mucached cluster on that fabric (benchmarked through its leader)' })
     .option('via-follower', { type: 'boolean', default: false, describe: 'with --cluster: also a cluster benchmarked through a follower (every write forwarded to the leader)' })
+    .option('busy-poll-us', { type: 'number', default: 0, describe: 'mucached systems: run every node with --busy-poll-us N (poll that long after input instead of sleeping; 0 = off, as users start it)' })
     .option('leader-timeout', { type: 'number', default: 45, describe: 'seconds a 3-node cluster may take to agree on a stable leader' })
     .option('report-dir', { type: 'string', default: d.reportDir, describe: `also write ${command}.md, ${command}-<workload>.svg and ${command}.json here` })
     .option('threads', { type: 'number', default: 1, describe: 'load-generator worker threads' })
@@ -139,6 +149,7 @@ export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'):
     threads: Math.floor(positive('threads', a.threads)),
     reportDir: a['report-dir'] ?? null,
     leaderTimeoutSec: positive('leader-timeout', a['leader-timeout']),
+    busyPollUs: busyPollUsOf(a['busy-poll-us']),
     command,
   };
 }
@@ -178,7 +189,7 @@ export async function benchMain(argv: string[], command: BenchCommand = 'bench')
     const notStarted: Array<{ system: SystemName; reason: string }> = [];
     for (const s of needed) {
       try {
-        const started = await startServer(s, { leaderTimeoutMs: o.leaderTimeoutSec * 1000 });
+        const started = await startServer(s, { leaderTimeoutMs: o.leaderTimeoutSec * 1000, mucachedArgs: o.busyPollUs > 0 ? ['--busy-poll-us', String(o.busyPollUs)] : [] });
         servers.set(s, started);
         const leader = started.replication === undefined ? '' : ` (leader: node ${started.replication.leaderId})`;
         log(`started ${s} pid ${started.pids.join(',')} on 127.0.0.1:${started.port}${leader}`);
@@ -222,7 +233,8 @@ export async function benchMain(argv: string[], command: BenchCommand = 'bench')
       ...(o.systems.some((s) => isViaFollower(s)) ? ['-follower rows: a 3-node cluster benchmarked through a follower\'s client port (every write forwarded to the leader; reads served by the follower).'] : []),
     ];
     const title = `${o.protocol} protocol, key ${o.keySizeBytes} B, value ${o.valueSizeBytes} B, ${o.connections} connections x ${o.pipeline} in flight, ` +
-      `${o.durationSec} s per run, median of ${o.reps}, seed ${o.seed}${o.threads > 1 ? `, ${o.threads} client threads` : ''}`;
+      `${o.durationSec} s per run, median of ${o.reps}, seed ${o.seed}${o.threads > 1 ? `, ${o.threads} client threads` : ''}` +
+      `${o.busyPollUs > 0 ? `, mucached --busy-poll-us ${o.busyPollUs}` : ''}`;
     const errors = rows.reduce((a, r) => a + r.errors, 0);
     const started = [...servers.values()].map((s) => ({ system: s.system, port: s.port, pids: s.pids, leaderId: s.replication?.leaderId, nodeId: s.nodeId }));
     const json = { command, options: o, started, targets: { singleNode: BENCH_TARGETS, replicatedSet: REPLICATED_SET_TARGETS }, rows, samples: campaign.samples, runs: campaign.runs, replication, cpu, memcslap: slapRows, notes };

@@ -91,18 +91,18 @@ function memcachedUserArgs(): string[] {
   return typeof process.getuid === 'function' && process.getuid() === 0 ? ['-u', os.userInfo().username] : [];
 }
 
-function commandFor(system: 'memcached' | 'mucached', port: number, memcachedThreads: number): [string, string[]] {
+function commandFor(system: 'memcached' | 'mucached', port: number, memcachedThreads: number, mucachedArgs: string[]): [string, string[]] {
   if (system === 'memcached') {
     return [memcachedBinary(), ['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-t', String(memcachedThreads), ...memcachedUserArgs()]];
   }
   if (!fs.existsSync(mucachedCli)) throw new Error(`${mucachedCli} not found: run \`npm run build\` first (or choose --systems memcached)`);
-  const daemonArgs = ['-p', String(port), '-l', '127.0.0.1'];
+  const daemonArgs = ['-p', String(port), '-l', '127.0.0.1', ...mucachedArgs];
   return [process.execPath, [...heapOptions(memoryLimitMbOf(daemonArgs)), mucachedCli, ...daemonArgs]];
 }
 
 async function startClusterServer(system: SystemName, fabric: ClusterFabric, o: StartOptions): Promise<StartedServer> {
   if (!fs.existsSync(mucachedCli)) throw new Error(`${mucachedCli} not found: run \`npm run build\` first`);
-  const c = await startCluster({ cli: mucachedCli, fabric, startTimeoutMs: o.startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs }, freePort);
+  const c = await startCluster({ cli: mucachedCli, fabric, startTimeoutMs: o.startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs, extraArgs: o.mucachedArgs }, freePort);
   const target = isViaFollower(system) ? c.nodes.find((n) => n.id !== c.leaderId)! : c.leader();
   const pids = c.nodes.map((n) => n.proc.pid ?? -1);
   return {
@@ -133,15 +133,17 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** A cluster: until its nodes agree on a stable leader. */
   leaderTimeoutMs?: number;
+  /** Extra options for every mucached process (single node or cluster node). */
+  mucachedArgs?: string[];
 }
 
 export async function startServer(system: SystemName, o: StartOptions = {}): Promise<StartedServer> {
   const memcachedThreads = o.memcachedThreads ?? 1;
   const startTimeoutMs = o.startTimeoutMs ?? 15_000;
   const fabric = clusterFabricOf(system);
-  if (fabric !== null) return startClusterServer(system, fabric, { startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs });
+  if (fabric !== null) return startClusterServer(system, fabric, { startTimeoutMs, leaderTimeoutMs: o.leaderTimeoutMs, mucachedArgs: o.mucachedArgs });
   const port = await freePort();
-  const [cmd, args] = commandFor(system as 'memcached' | 'mucached', port, memcachedThreads);
+  const [cmd, args] = commandFor(system as 'memcached' | 'mucached', port, memcachedThreads, o.mucachedArgs ?? []);
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   registerChild(proc);
   let out = '';

@@ -14,6 +14,7 @@ import {
   PEER_HANDSHAKE_VERSION, PRE_AUTH_MAX_FRAME_BYTES, RECORDS_FIELD, saysBinaryFrames, saysRecords,
 } from './peer-wire';
 import { RefusalLog } from './refusal-log';
+import { busyPollAfterInput } from '../busy-poll';
 
 /**
  * Frames written in one turn of the event loop leave in one write: a follower forwards the writes
@@ -384,6 +385,7 @@ export class PeerDialer {
  */
 function onFrames(socket: net.Socket, reader: FrameReader, onBadFrame: (why: string) => void, onFrame: (msg: Record<string, unknown>) => void): void {
   socket.on('data', (chunk: Buffer) => {
+    busyPollAfterInput();
     reader.append(chunk);
     for (;;) {
       if (socket.destroyed) return;

@@ -163,6 +163,12 @@ describe('bench and compare arguments', () => {
     expect(parseBenchArgs([]).reportDir).toBeNull();
   });
 
+  test('--busy-poll-us: off unless given, a whole number of microseconds up to a second', () => {
+    expect(parseBenchArgs([]).busyPollUs).toBe(0);
+    expect(parseBenchArgs(['--busy-poll-us', '200']).busyPollUs).toBe(200);
+    for (const bad of ['-1', '2.5', '1000001']) expect(() => parseBenchArgs(['--busy-poll-us', bad])).toThrow(/--busy-poll-us .*must be an integer from 0 to 1000000/);
+  });
+
   test('compare: all four systems, puts-only, a report directory, no memcslap', () => {
     const o = parseBenchArgs([], 'compare');
     expect(o).toMatchObject({ command: 'compare', systems: ['memcached', 'mucached', 'mucached-3-shm', 'mucached-3-tcp'], workloads: ['puts-only'], memcslap: false, reportDir: 'compare-out', reps: 3 });
