@@ -21,6 +21,7 @@ import { DEFAULT_CHAOS_WRITE_DEADLINE_MS, unknownHorizonFor } from './horizon';
 import { chaosJson, chaosText, passed } from './report';
 import { runChaos } from './run';
 import { runSoak, soakText } from './soak';
+import { busyPollUsProblem } from '../../daemon/busy-poll';
 import { parseSize } from '../../daemon/size-arg';
 
 /** Room in an item beyond a big value: its key (chaos keys are short) and memcached's item header. */
@@ -47,6 +48,7 @@ async function main(): Promise<number> {
     .option('reads', { choices: ['local', 'linearizable'] as const, default: 'local' as const, describe: "the daemons' --reads; linearizable: gets are checked for linearizability too (local: recorded, not checked, as followers may lag)" })
     .option('write-deadline-ms', { type: 'number', default: DEFAULT_CHAOS_WRITE_DEADLINE_MS, describe: "the daemons' --write-deadline-ms: past it a write is never proposed" })
     .option('unknown-horizon-ms', { type: 'number', describe: 'checker assumption: no request takes effect later than this after it was sent (default: write deadline + longest pause + a take-over margin)' })
+    .option('busy-poll-us', { type: 'number', default: 0, describe: "the daemons' --busy-poll-us (0 = off, their default)" })
     .option('item-size', { type: 'string', default: '64k', describe: "the daemons' -I (max item size; it also sizes the replicated log)" })
     .option('log-dir', { type: 'string', describe: 'where node logs go when the run fails (default: a new directory under the temp dir)' })
     .option('history', { type: 'string', describe: 'also write the recorded history (JSON) to this file' })
@@ -54,6 +56,8 @@ async function main(): Promise<number> {
     .check((a) => {
       if (a.minutes !== undefined && !(a.minutes > 0)) throw new Error('--minutes must be > 0');
       if (a.nodes !== 3 && a.nodes !== 5) throw new Error('--nodes must be 3 or 5');
+      const pollProblem = busyPollUsProblem(a['busy-poll-us']);
+      if (pollProblem !== null) throw new Error(`--busy-poll-us ${a['busy-poll-us']}: ${pollProblem}`);
       if (a['faults-per-kind'] !== undefined && !(Number.isInteger(a['faults-per-kind']) && a['faults-per-kind'] >= 0)) throw new Error('--faults-per-kind must be an integer >= 0');
       // An item counts its key and header against -I: a value this close would be refused as too
       // large, and a refused set deletes the old item (memcached's rule), which the history cannot show.
@@ -74,7 +78,7 @@ async function main(): Promise<number> {
   const onSignal = (): void => { void stopRegisteredChildren(2000).then(() => process.exit(130)); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const daemonArgs = ['-I', argv['item-size'], '--write-deadline-ms', String(argv['write-deadline-ms']), '--reads', argv.reads];
+  const daemonArgs = ['-I', argv['item-size'], '--write-deadline-ms', String(argv['write-deadline-ms']), '--reads', argv.reads, '--busy-poll-us', String(argv['busy-poll-us'])];
   if (argv.soak) {
     const r = await runSoak({
       cli: argv.cli, fabric: argv.fabric, nodes: argv.nodes, durationMs: (argv.minutes ?? 30) * 60_000, sampleMs: argv['sample-seconds'] * 1000,

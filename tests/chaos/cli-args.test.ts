@@ -19,3 +19,9 @@ test('a malformed --item-size is refused', () => {
   expect(r.status).toBe(1);
   expect(r.stderr).toContain("invalid size '12q'");
 });
+
+test('a --busy-poll-us the daemons would refuse is refused before anything starts', () => {
+  const r = spawnSync(process.execPath, [chaosCli, '--busy-poll-us', '2.5', '--minutes', '0.1'], { encoding: 'utf8', timeout: 30_000 });
+  expect(r.status).toBe(1);
+  expect(r.stderr).toContain('--busy-poll-us 2.5: must be an integer from 0 to 1000000');
+});
