@@ -45,7 +45,7 @@ export function busyPollAfterInput(): void {
   setImmediate(pollTurn);
 }
 
-/** Whether a polling chain is running now (tests, stats). */
+/** Whether a polling chain is running now. */
 export function busyPolling(): boolean {
   return polling;
 }

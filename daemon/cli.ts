@@ -120,7 +120,6 @@ async function main(): Promise<void> {
       watchEnabled: !args.W,
       crawler: { ...defaultCrawlerSettings(), ...extended.crawler },
       trackSizes: extended.trackSizes,
-      busyPollUs: args['busy-poll-us'],
     },
     log,
     node && ((counters, onOutOfMemory) => {

@@ -45,8 +45,6 @@ export interface Settings {
   tcpBacklog?: number;
   /** The expiry crawler's settings (`-o lru_crawler...`, `lru_crawler enable|disable|sleep|tocrawl`). */
   crawler?: CrawlerSettings;
-  /** `--busy-poll-us`: how long the event loop polls after input before sleeping (busy-poll.ts). */
-  busyPollUs?: number;
   /** `-B`: ascii, binary or auto. */
   bindingProtocol?: 'ascii' | 'binary' | 'auto';
   /** `-o track_sizes`: the item size histogram (stats sizes) is on from the start. */
@@ -198,7 +196,6 @@ function settingsPairs(settings: Settings, server: ServerState): Pairs {
     ['lru_segmented', 'no'],
     ['idle_timeout', String(settings.idleTimeoutSec ?? 0)],
     ['track_sizes', settings.trackSizes === true ? 'yes' : 'no'],
-    ['busy_poll_us', String(settings.busyPollUs ?? 0)],
     ...tlsSettingsPairs(settings.tls),
   ];
 }
