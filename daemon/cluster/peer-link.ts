@@ -17,15 +17,22 @@ import { RefusalLog } from './refusal-log';
 import { busyPollAfterInput } from '../busy-poll';
 
 /**
- * Frames written in one turn of the event loop leave in one write: a follower forwards the writes
- * of all its clients over one link, and a syscall per frame cost more than the frames' encoding.
- * The uncork waits for setImmediate, after the poll phase: each client socket's data is its own
- * callback, and a process.nextTick uncork ran after each one, a write per forwarded command.
+ * Frames written together leave in one write (a syscall per frame cost more than its encoding).
+ * - Requests (a follower forwarding its clients' writes) wait for setImmediate, after the poll
+ *   phase: each client socket's data is its own callback, and a process.nextTick uncork ran after
+ *   each one, a write per forwarded command.
+ * - Answers wait for process.nextTick only. The answers of one log entry settle in the same
+ *   microtask checkpoint (its commit resolves them all), and a tick queued from a microtask runs once
+ *   that checkpoint has drained. The leader commits an entry in the check phase (sealGroup's
+ *   setImmediate), where a setImmediate uncork waited a whole further turn of the loop.
  */
-function writeCorked(socket: net.Socket, frame: Buffer): void {
+type FlushAt = 'turn-end' | 'tick-end';
+
+function writeCorked(socket: net.Socket, frame: Buffer, flushAt: FlushAt): void {
   if (socket.writableCorked === 0) {
     socket.cork();
-    setImmediate(() => socket.uncork());
+    if (flushAt === 'turn-end') setImmediate(() => socket.uncork());
+    else process.nextTick(() => socket.uncork());
   }
   socket.write(frame);
 }
@@ -190,11 +197,11 @@ export class PeerListener {
         answer.t = 'reply';
         answer.id = id;
         answer.ok = true;
-        writeCorked(socket, encodeFrame(answer, binaryOk));
+        writeCorked(socket, encodeFrame(answer, binaryOk), 'tick-end');
       },
       (err: Error & { retryable?: boolean; outcomeUnknown?: boolean }) => {
         if (!socket.destroyed) {
-          writeCorked(socket, encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true, outcomeUnknown: err.outcomeUnknown === true }));
+          writeCorked(socket, encodeFrame({ t: 'reply', id, ok: false, message: err.message, retryable: err.retryable === true, outcomeUnknown: err.outcomeUnknown === true }), 'tick-end');
         }
       },
     );
@@ -253,7 +260,7 @@ export class PeerDialer {
       message.id = id;
       // A listener that does not record outcomes gets no tag (the caller sees it gone from `message`).
       if (message.tag !== undefined && !this.recordsOk) delete message.tag;
-      writeCorked(socket, encodeFrame(message, this.binaryOk));
+      writeCorked(socket, encodeFrame(message, this.binaryOk), 'turn-end');
     }), (err: Error) => {
       throw new PeerLinkError(`cannot reach peer ${this.host}:${this.port}: ${err.message}`, true, false);
     });
