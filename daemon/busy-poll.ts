@@ -23,16 +23,15 @@ const pollTurn = (): void => {
   else polling = false;
 };
 
-/** Why `us` is not a window (null: it is one). */
-export function busyPollUsProblem(us: number): string | null {
-  return Number.isInteger(us) && us >= 0 && us <= MAX_BUSY_POLL_US ? null : `must be an integer from 0 to ${MAX_BUSY_POLL_US}`;
+/** `us` if it is a window, else an error naming the flag every tool takes it as. */
+export function checkedBusyPollUs(us: number): number {
+  if (Number.isInteger(us) && us >= 0 && us <= MAX_BUSY_POLL_US) return us;
+  throw new Error(`--busy-poll-us ${us}: must be an integer from 0 to ${MAX_BUSY_POLL_US}`);
 }
 
 /** Sets the window for this process (0 turns busy polling off; a chain running ends by itself). */
 export function setBusyPollUs(us: number): void {
-  const problem = busyPollUsProblem(us);
-  if (problem !== null) throw new Error(`busy-poll window ${us} us: ${problem}`);
-  windowMs = us / 1000;
+  windowMs = checkedBusyPollUs(us) / 1000;
   if (us === 0) untilMs = 0;
 }
 
@@ -43,9 +42,4 @@ export function busyPollAfterInput(): void {
   if (polling) return;
   polling = true;
   setImmediate(pollTurn);
-}
-
-/** Whether a polling chain is running now. */
-export function busyPolling(): boolean {
-  return polling;
 }

@@ -5,7 +5,7 @@
  * worker threads), or refused with the reason; none is silently dropped.
  */
 import yargs from 'yargs';
-import { busyPollUsProblem, MAX_BUSY_POLL_US } from './busy-poll';
+import { checkedBusyPollUs, MAX_BUSY_POLL_US } from './busy-poll';
 import { CrawlerSettings, MAX_CRAWLER_SLEEP_US } from './cache/crawler';
 import { parseListenAddresses } from './listen-addresses';
 import { parseSize } from './size-arg';
@@ -169,8 +169,7 @@ export function parseArgs(argv: string[]) {
       if (itemMax > args.m * 1024 * 1024) throw new Error(`-I ${args.I} is larger than -m ${args.m} megabytes`);
       const deadlineMs = args['write-deadline-ms'];
       if (!Number.isInteger(deadlineMs) || deadlineMs < 1 || deadlineMs > 600_000) throw new Error(`--write-deadline-ms ${deadlineMs}: must be an integer from 1 to 600000`);
-      const pollProblem = busyPollUsProblem(args['busy-poll-us']);
-      if (pollProblem !== null) throw new Error(`--busy-poll-us ${args['busy-poll-us']}: ${pollProblem}`);
+      checkedBusyPollUs(args['busy-poll-us']);
       if (args['sasl-pwdb'] !== undefined && !args.S) throw new Error('--sasl-pwdb is used only with -S (--enable-sasl)');
       if (args.S && args.B === 'ascii') throw new Error('-S (SASL) works on the binary protocol only: it cannot be combined with -B ascii');
       parseExtendedOptions(([] as string[]).concat(args.o ?? []));

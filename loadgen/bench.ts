@@ -18,7 +18,7 @@ import { CPU_TABLE_HEADER, CPU_TABLE_TITLE, cpuCells, cpuRows } from './process-
 import { stopRegisteredChildren } from './children';
 import { CLUSTER_FABRICS, ClusterFabric } from './cluster-config';
 import { memcslapBinary, runMemcslap } from './memcslap';
-import { busyPollUsProblem } from '../daemon/busy-poll';
+import { checkedBusyPollUs } from '../daemon/busy-poll';
 import { randomSeed } from './rng';
 import { runLoadParallel } from './parallel';
 import type { RunOptions } from './runner';
@@ -65,12 +65,6 @@ const DEFAULTS: Record<BenchCommand, { workloads: string; systems: string; memcs
     usage: 'loadgen compare [options]\n\nmemcached -t 1, single-node mucached and 3-node mucached clusters (shm, tcp), same workload, repeated: a markdown report with medians, ratios, a latency plot and the leaders\' replication latency',
   },
 };
-
-function busyPollUsOf(us: number): number {
-  const problem = busyPollUsProblem(us);
-  if (problem !== null) throw new Error(`--busy-poll-us ${us}: ${problem}`);
-  return us;
-}
 
 export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'): BenchOptions {
   const d = DEFAULTS[command];
@@ -149,7 +143,7 @@ export function parseBenchArgs(argv: string[], command: BenchCommand = 'bench'):
     threads: Math.floor(positive('threads', a.threads)),
     reportDir: a['report-dir'] ?? null,
     leaderTimeoutSec: positive('leader-timeout', a['leader-timeout']),
-    busyPollUs: busyPollUsOf(a['busy-poll-us']),
+    busyPollUs: checkedBusyPollUs(a['busy-poll-us']),
     command,
   };
 }

@@ -21,7 +21,7 @@ import { DEFAULT_CHAOS_WRITE_DEADLINE_MS, unknownHorizonFor } from './horizon';
 import { chaosJson, chaosText, passed } from './report';
 import { runChaos } from './run';
 import { runSoak, soakText } from './soak';
-import { busyPollUsProblem } from '../../daemon/busy-poll';
+import { checkedBusyPollUs } from '../../daemon/busy-poll';
 import { parseSize } from '../../daemon/size-arg';
 
 /** Room in an item beyond a big value: its key (chaos keys are short) and memcached's item header. */
@@ -56,8 +56,7 @@ async function main(): Promise<number> {
     .check((a) => {
       if (a.minutes !== undefined && !(a.minutes > 0)) throw new Error('--minutes must be > 0');
       if (a.nodes !== 3 && a.nodes !== 5) throw new Error('--nodes must be 3 or 5');
-      const pollProblem = busyPollUsProblem(a['busy-poll-us']);
-      if (pollProblem !== null) throw new Error(`--busy-poll-us ${a['busy-poll-us']}: ${pollProblem}`);
+      checkedBusyPollUs(a['busy-poll-us']);
       if (a['faults-per-kind'] !== undefined && !(Number.isInteger(a['faults-per-kind']) && a['faults-per-kind'] >= 0)) throw new Error('--faults-per-kind must be an integer >= 0');
       // An item counts its key and header against -I: a value this close would be refused as too
       // large, and a refused set deletes the old item (memcached's rule), which the history cannot show.
