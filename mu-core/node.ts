@@ -26,7 +26,7 @@ import type { MuConfig } from './config';
 import { EntryTooLargeError, invariant, NotLeaderError } from './errors';
 import {
   ControlWords, CTL_BYTES, CTL_REGION, initLogHeader, LOG_REGION, logRegionBytes, mailboxRegion, MBOX_BYTES,
-  LOG_HEADER_BYTES, proposerOf, readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES, maxEntryBytes,
+  proposerOf, readCommitMarker, readMinProposal, H_SYNC_MARKER, SLOT_HEADER_BYTES, maxEntryBytes,
 } from './layout';
 import { FollowerProgress, LeaderTerm, ProposeCallback } from './leader';
 import type { MuLogger } from './logger';
@@ -126,9 +126,6 @@ export class MuNode {
   private stopped = false;
   /** Whether the first scans told us if the group has history (see `amnesic`). */
   private historyKnown = false;
-  /** A peer's log header read during the first scans showed a leader's proposal (readPeerHeaders). */
-  private headersShowHistory = false;
-  private readonly headerReadsInFlight = new Set<PeerId>();
   /** Started empty into a group with history and not yet synced by a leader: not a voter. */
   private amnesic = true;
   private resignState: ResignState = 'none';
@@ -378,37 +375,15 @@ export class MuNode {
     this.snapshotWaitUntilMs = -Infinity;
   }
 
-  /**
-   * Until the history is decided (the first scans), every scan reads each live peer's log header:
-   * a leader that prepared or synced a peer left its proposal there, which is history even before
-   * any commit point reached that peer. Its control words alone missed it in simulation seed 15195:
-   * the only other holder of an entry committed with this node had not learnt it was committed, and
-   * this node, restarted empty, took itself for the founder of a new group and led with a peer that
-   * never held the entry. The decision still comes at the same scan; a read not back by then counts
-   * as no evidence, as before.
-   */
-  private readPeerHeaders(): void {
-    for (const p of this.peers) {
-      if (!this.background.isAlive(p) || this.headerReadsInFlight.has(p)) continue;
-      this.headerReadsInFlight.add(p);
-      const header = Buffer.alloc(LOG_HEADER_BYTES);
-      this.ops.read(p, LOG_REGION, 0, LOG_HEADER_BYTES, header, (c) => {
-        this.headerReadsInFlight.delete(p);
-        if (c.ok && (readMinProposal(header) > 0 || (readCommitMarker(header)?.commitIndex ?? 0) > 0)) this.headersShowHistory = true;
-      });
-    }
-  }
-
   private onScan(): void {
     if (this.stopped) return;
     this.tryEndDrain();
     if (this.roleNow === 'follower' && this.background.scans % TAKEOVER_DRILL_SCANS === 0) {
       recover(this.pump.appliedIndex, [ringImage(this.selfId, this.log, this.pump.appliedIndex, this.cfg.slotCount, this.cfg.slotBytes)], this.cfg.slotCount, this.cfg.slotBytes);
     }
-    if (!this.historyKnown && this.background.scans < this.cfg.startupScans) this.readPeerHeaders();
     if (!this.historyKnown && this.background.scans >= this.cfg.startupScans) {
       this.historyKnown = true;
-      this.amnesic = this.background.peersShowHistory() || this.headersShowHistory;
+      this.amnesic = this.background.peersShowHistory();
       this.background.publish({ amnesic: this.amnesic });
       this.logger.info(this.amnesic ? 'joined a group with history: not a voter until a leader syncs this node' : 'starting a new group');
     }
