@@ -8,7 +8,7 @@ import * as hdr from 'hdr-histogram-js';
 import type { SampleSet } from './bench-table';
 import { ErrorCounts, formatErrors, totalErrors } from './errors';
 import { runLoadParallel } from './parallel';
-import { cpuPerRequest, cpuSnapshot } from './process-cpu';
+import { cpuPerRequest, cpuSnapshot, cpuText } from './process-cpu';
 import { replicationHistogram, recordSamples } from './replication-dump';
 import { latencySummary } from './report';
 import type { RunOptions } from './runner';
@@ -159,12 +159,6 @@ async function collectReplication(
   const h = replicationHistogram();
   recordSamples(h, got);
   return `  replication p50 ${(h.getValueAtPercentile(50) / 1000).toFixed(1)} us (${got.length} writes)`;
-}
-
-/** `12.3 us/req`, or for a system of several processes `12.3 + 4.5 us/req` (the node talked to, the others). */
-function cpuText(cpu: { servedUs: number; othersUs: number }): string {
-  if (Number.isNaN(cpu.servedUs)) return '-';
-  return cpu.othersUs > 0 ? `${cpu.servedUs.toFixed(1)} + ${cpu.othersUs.toFixed(1)} us/req` : `${cpu.servedUs.toFixed(1)} us/req`;
 }
 
 function sumErrors(a: ErrorCounts, b: ErrorCounts): ErrorCounts {

@@ -99,8 +99,15 @@ export function cpuRows(samples: Array<{ workload: string; system: string; cpuSe
 export const CPU_TABLE_TITLE = 'CPU per request (/proc, warmup and preload included; medians): the node the clients talk to, the other nodes, all';
 export const CPU_TABLE_HEADER = ['workload', 'system', 'served us', 'others us', 'total us', 'total vs memcached'];
 
+const us = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
+
 /** The CPU table's cells (terminal and markdown). */
 export function cpuCells(rows: CpuRow[]): string[][] {
-  const us = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
   return rows.map((r) => [r.workload, r.system, us(r.servedUs), us(r.othersUs), us(r.totalUs), Number.isFinite(r.totalRatio) ? `${r.totalRatio.toFixed(2)}x` : '-']);
+}
+
+/** One run's figure for the bench log: `12.3 us/req`, or for several processes `12.3 + 4.5 us/req` (the node talked to, the others). */
+export function cpuText(cpu: { servedUs: number; othersUs: number }): string {
+  if (Number.isNaN(cpu.servedUs)) return '-';
+  return cpu.othersUs > 0 ? `${us(cpu.servedUs)} + ${us(cpu.othersUs)} us/req` : `${us(cpu.servedUs)} us/req`;
 }

@@ -47,6 +47,7 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
   // Half the seeds see a crashed node as gone at once (the whole fuse), the others as silent.
   world.crashedAnswerGone = rng.chance(0.5);
   const note = (m: string) => { if (keepLog) cluster.log.push(`${world.now.toFixed(3)} SIM ${m}`); };
+  const failure = (cause: unknown) => new ScenarioFailure(seed, cause, cluster.log.slice(-Number(process.env.MU_LOG_LINES ?? 60)));
   let failed = false;
   try {
     for (const id of cluster.ids) world.schedule(rng.next() * 3, null, () => cluster.start(id));
@@ -220,7 +221,7 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
     return { seed, nodes: n, committed: cluster.checker.committed.size, steps: world.steps, simulatedMs: world.now };
   } catch (e) {
     failed = true;
-    throw new ScenarioFailure(seed, e, cluster.log.slice(-Number(process.env.MU_LOG_LINES ?? 60)));
+    throw failure(e);
   } finally {
     // Stopping answers the proposals still open, and the checker judges those answers too. After a
     // failure its verdict must not replace the first one (an exception thrown here would, and the
@@ -229,7 +230,7 @@ export function runScenario(seed: number, keepLog = false): ScenarioResult {
       try {
         m.node.stop();
       } catch (e) {
-        if (!failed) throw new ScenarioFailure(seed, e, cluster.log.slice(-Number(process.env.MU_LOG_LINES ?? 60)));
+        if (!failed) throw failure(e);
       }
     }
   }
