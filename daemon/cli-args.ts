@@ -127,6 +127,7 @@ export function parseArgs(argv: string[]) {
     .option('o', { alias: 'extended', type: 'string', describe: 'comma separated memcached extended options: idle_timeout=SECONDS (0 = off), lru_crawler, no_lru_crawler, lru_crawler_sleep=MICROSECONDS, lru_crawler_tocrawl=N; other memcached options are accepted and ignored' })
     .option('id', { type: 'number', describe: 'cluster mode: this node\'s id (or env SID)' })
     .option('config', { type: 'string', describe: 'cluster mode: cluster JSON file (fabric, secret, nodes); env IDS=1,2,3 alone describes a local group' })
+    .option('state-dir', { type: 'string', describe: 'cluster mode: directory where this node keeps the mark that it ran in its cluster before, so that after a restart it waits to be synced before it votes (default: env STATE_DIRECTORY, which systemd\'s StateDirectory= sets)' })
     .option('write-deadline-ms', { type: 'number', default: 5000, describe: 'cluster mode: a write not proposed within this many ms of its arrival (waiting for a leader, for room in the replication backlog) fails with SERVER_ERROR and never takes effect later' })
     .option('reads', {
       choices: ['local', 'linearizable'] as const, default: 'local' as const,

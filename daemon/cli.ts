@@ -6,6 +6,7 @@
 import { compileLazilyAgain } from '../mu-core/compile-eagerly';
 import { ClusterNode, clusterNodeFromArgs, loadOpenFabric } from './cluster/node-args';
 import { runLocalCluster } from './cluster/local-cluster';
+import { MembershipMark, readOrCreateMark } from './cluster/membership-mark';
 import { Replica } from './cluster/replica';
 import type { Fabric, FabricOptions } from '../binding/fabric';
 import { muStats, watchRole, writeLatencyDump } from './cluster/observe';
@@ -88,7 +89,15 @@ async function main(): Promise<void> {
     log.info((err as Error).message);
     process.exit(78); // EX_CONFIG
   }
+  let mark: MembershipMark | undefined;
   if (node) {
+    try {
+      mark = readOrCreateMark(args['state-dir'] ?? process.env.STATE_DIRECTORY, node.config.cluster, node.self.id);
+    } catch (err) {
+      log.info((err as Error).message);
+      process.exit(73); // EX_CANTCREAT
+    }
+    log.info(mark.said);
     // The config decides where this node listens, unless -p/-l were given explicitly.
     if (!process.argv.some((a) => a === '-p' || a.startsWith('--port'))) args.p = node.self.clientPort;
     if (!process.argv.some((a) => a === '-l' || a.startsWith('--listen'))) args.l = node.self.host;
@@ -126,7 +135,7 @@ async function main(): Promise<void> {
       replica = new Replica({
         config: node!.config, self: node!.self, memoryLimitBytes: Math.floor(args.m * 1024 * 1024),
         itemSizeMaxBytes: parseSize(args.I), counters, log, leaderWaitMs: args['write-deadline-ms'],
-        evictions: !args.M, casEnabled: !args.C, onOutOfMemory,
+        evictions: !args.M, casEnabled: !args.C, onOutOfMemory, startedBefore: mark?.startedBefore,
       }, openFabricOrExit(log, loadOpenFabric()));
       const engine = replica.engine;
       return {

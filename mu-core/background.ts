@@ -237,6 +237,11 @@ export class Background {
     return low;
   }
 
+  /** The control words `peer` published in the last scan that read them intact (null: none yet). */
+  peerWords(peer: PeerId): ControlWords | null {
+    return this.channel(peer).lastWords;
+  }
+
   /** Whether `peer` last said it counts in a prepare majority (neither amnesic nor leaving). */
   isVoter(peer: PeerId): boolean {
     const w = this.channel(peer).lastWords;

@@ -18,8 +18,9 @@
  *     32 f64  commit marker: proposal ... as told by the leader holding this proposal number
  *     40 u32  commit marker checksum over [24, 40)
  *     64 f64  sync marker: index     "a leader with this proposal brought this (restarted) node's log up
- *     72 f64  sync marker: proposal   to its own log end, this index": once applied that far, the
- *     80 u32  sync marker checksum    node's log is a trustworthy acceptor again (see ctl 'amnesic')
+ *     72 f64  sync marker: proposal   to its own log end, this index": once applied that far, and told a
+ *     80 u32  sync marker checksum    commit point of that proposal past it, the node's log is a
+ *                                    trustworthy acceptor again (see ctl 'amnesic')
  *   slot k at LOG_HEADER_BYTES + k * slotBytes holds entry index i where k = (i - 1) % slotCount
  *     0  u32  checksum over [4, SLOT_HEADER_BYTES + length) (slotChecksum): a torn or partial slot never validates
  *     4  u32  payload length
@@ -56,7 +57,8 @@
  *     32 f64  status, one of:
  *             0  member.
  *             1  amnesic: this node may have forgotten what it accepted before a restart (it started
- *                empty into a group with history and no leader has synced it since); it neither
+ *                empty after running in the group before, or into a group with history, and no
+ *                leader has synced it since: node.ts); it neither
  *                leads nor counts in a prepare majority. Takes precedence over "leaving".
  *             2  leaving: the node resigned (planned stop, MuNode.resign): it stopped proposing and
  *                will exit. Peers that read this mark treat it as dead at once, without the

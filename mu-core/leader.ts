@@ -15,6 +15,15 @@
  *   once it is back within half a ring). A follower on a hiccup (descheduled, a GC pause) catches up
  *   instead of falling out of the ring into a state transfer; a dead or lastingly slower one stalls
  *   the term at most ringHoldMs, then falls out as before (every wait is for a majority, bounded).
+ * - Vouching: a follower that restarted empty after our prepare began, and then granted us its log,
+ *   may have promised a higher proposal before its restart and forgotten it, so its grant says
+ *   nothing about whether this term is still current (simulation seed 55906: a leader cut off and
+ *   suspended resumed with such a follower alone and committed at an index its successor had
+ *   decided). Its acks count toward commits only once the term committed an index written after
+ *   that follower was synced without them: the followers that did count then held our grant all
+ *   along, so nobody had prepared a higher proposal with a majority. A term that cannot do that
+ *   commits nothing more (its writes wait, bounded by the application, as without a majority),
+ *   until every other member has been seen restarted since our prepare (vouchIfAllRestarted).
  */
 import type { Completion, PeerId } from '../binding/fabric';
 import type { MuConfig } from './config';
@@ -57,6 +66,10 @@ export interface LeaderHost {
   readonly logger: MuLogger;
   readonly pump: ReadingPump;
   readonly majority: number;
+  /** `peer` answered our latest permission request with a grant (not an older, revoked one). */
+  holdsGrant(peer: PeerId): boolean;
+  /** The incarnation `peer` last published (null: none read yet). */
+  peerIncarnation(peer: PeerId): number | null;
   /** The term cannot go on (permission lost): the node becomes a follower. */
   stepDown(reason: string): void;
   /** Our applied index changed: republish the control region. */
@@ -83,6 +96,7 @@ export interface FollowerProgress {
 class InflightWrite implements OpTarget {
   ok: boolean | null = null;
   regionCount: RegionCount | null = null;
+  writePeer = 0;
   constructor(
     private readonly term: LeaderTerm,
     private readonly follower: Follower,
@@ -138,6 +152,14 @@ interface Follower {
   ringHoldsWaived: number;
   /** When a commit-marker write (published or probe) to it last completed (-Infinity: never in this term). */
   markerLandedAtMs: number;
+  /**
+   * 0: its acks count toward commits. Else it was synced restarted empty after our prepare began,
+   * and its acks count once this term commits this index without them (see Vouching, top of file).
+   */
+  proofIndex: number;
+  /** Its incarnation when proofIndex was set, and the one it was vouched for in (null: none). */
+  proofIncarnation: number | null;
+  vouchedIncarnation: number | null;
 }
 
 export class LeaderTerm {
@@ -164,7 +186,14 @@ export class LeaderTerm {
   /** host.cfg, one load nearer (every use in this class reads it here). */
   private readonly cfg: MuConfig;
 
-  constructor(private readonly host: LeaderHost, readonly proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, peers: PeerId[]) {
+  /**
+   * `incarnationsAtPrepare`: each peer's incarnation as this node knew it when its prepare began. A
+   * follower synced in another one restarted since (see Vouching).
+   */
+  constructor(
+    private readonly host: LeaderHost, readonly proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, peers: PeerId[],
+    private readonly incarnationsAtPrepare: ReadonlyMap<PeerId, number> = new Map(),
+  ) {
     this.S = host.cfg.slotCount;
     this.acksScratch = new Float64Array(peers.length + 1);
     this.logView = viewOf(host.log);
@@ -191,7 +220,7 @@ export class LeaderTerm {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
         snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false, formatRefusedAtMs: -Infinity,
-        ringHolds: 0, ringHoldsWaived: 0, markerLandedAtMs: -Infinity,
+        ringHolds: 0, ringHoldsWaived: 0, markerLandedAtMs: -Infinity, proofIndex: 0, proofIncarnation: null, vouchedIncarnation: null,
       };
       this.followers.set(peer, f);
       this.followerList.push(f);
@@ -315,6 +344,7 @@ export class LeaderTerm {
     f.appliedKnown = appliedIndex;
     f.ackedIndex = Math.max(f.ackedIndex, appliedIndex);
     f.nextIndex = appliedIndex + 1;
+    f.proofIndex = 0; // it promised us in prepare
     f.state = 'streaming';
     this.host.logger.info(`follower ${peer} caught up from index ${f.nextIndex} (prepared)`);
     this.stream(f);
@@ -324,6 +354,16 @@ export class LeaderTerm {
   caughtUp(peer: PeerId): boolean {
     const f = this.followers.get(peer);
     return f !== undefined && f.state === 'streaming' && f.ackedIndex >= this.commit && f.appliedKnown + this.S / 2 >= this.commit;
+  }
+
+  /**
+   * `peer` revoked our grant and we ask again (node.ts): nothing more goes there until it grants the
+   * new request, so no write of ours lands after that grant under what we knew before it.
+   */
+  grantRevoked(peer: PeerId): void {
+    const f = this.followers.get(peer);
+    if (f === undefined || this.stopped || f.state === 'ungranted' || f.state === 'detached') return;
+    this.detach(f, 'revoked our grant: detached until it grants us again');
   }
 
   isGranted(peer: PeerId): boolean {
@@ -511,6 +551,9 @@ export class LeaderTerm {
     // A member running another log format is asked again now and then (it may have been restarted
     // on our version), not on every scan that sees it grant us its log.
     if (this.host.scheduler.nowMs() - f.formatRefusedAtMs < FORMAT_RECHECK_MS) return;
+    // Only under a grant we know of: control words read before it revoked the last one still name
+    // us, and writes started on them could land after it granted our next request.
+    if (!this.host.holdsGrant(f.peer)) return;
     f.state = 'syncing';
     f.holdWaived = false;
     f.holdCountedAtMs = -1;
@@ -518,6 +561,8 @@ export class LeaderTerm {
     f.lastSentCommit = 0; // what reached it before may be gone (snapshot, detach): publish again
     const epoch = f.epoch;
     let pending = 3;
+    /** Our log end in the sync marker written there. */
+    let syncedUpTo = 0;
     // Its log's format and geometry, then its minProposal (at H_MIN_PROPOSAL).
     const header = Buffer.alloc(H_MIN_PROPOSAL + 8);
     const promised = () => header.readDoubleLE(H_MIN_PROPOSAL);
@@ -540,8 +585,20 @@ export class LeaderTerm {
       invariant(f.appliedKnown <= this.myEnd, `follower ${f.peer} applied ${f.appliedKnown} beyond leader's log end ${this.myEnd}`);
       f.ackedIndex = Math.max(f.ackedIndex, f.appliedKnown);
       f.nextIndex = f.appliedKnown + 1;
+      // Once vouched for in this incarnation it stays so (a snapshot round re-syncs it). It counts
+      // once the term commits past the sync marker: an index written after the marker, so after its
+      // restart, and the very commit point that makes it a voter again (node.ts runPump).
+      const restartedSincePrepare = ctl.amnesic && ctl.incarnation !== this.incarnationsAtPrepare.get(f.peer) && ctl.incarnation !== f.vouchedIncarnation;
+      f.proofIndex = restartedSincePrepare ? syncedUpTo + 1 : 0;
+      f.proofIncarnation = ctl.incarnation;
+      // An amnesic follower votes again once it sees this term commit past its sync marker (node.ts
+      // runPump): a no-op makes that happen without waiting for a client's write.
+      if (ctl.amnesic) {
+        this.queue.push({ payload: Buffer.alloc(0), cb: () => undefined, kind: SLOT_KIND_NOOP, index: 0 });
+        this.kick();
+      }
       f.state = 'streaming';
-      this.host.logger.info(`follower ${f.peer} caught up from index ${f.nextIndex}`);
+      this.host.logger.info(`follower ${f.peer} caught up from index ${f.nextIndex}${restartedSincePrepare ? ` (restarted since our prepare: counts toward commits from index ${f.proofIndex} on)` : ''}`);
       this.stream(f);
       this.advanceCommit();
     };
@@ -568,7 +625,8 @@ export class LeaderTerm {
       });
       // Everything decided so far is at or below our log end: once the follower applied that far
       // under this proposal, its log is a trustworthy acceptor even if it restarted empty.
-      this.host.ops.write(f.peer, LOG_REGION, H_SYNC_MARKER, encodeCommitMarker({ commitIndex: this.myEnd, proposal: this.proposal }), (w) => {
+      syncedUpTo = this.myEnd;
+      this.host.ops.write(f.peer, LOG_REGION, H_SYNC_MARKER, encodeCommitMarker({ commitIndex: syncedUpTo, proposal: this.proposal }), (w) => {
         if (this.failed(f, w, epoch)) return;
         done();
       });
@@ -735,7 +793,7 @@ export class LeaderTerm {
     for (let k = 0; k < this.followerList.length; k++) {
       const f = this.followerList[k];
       // Insertion into a descending array of at most a few members: no allocation on the hot path.
-      const v = Math.min(f.ackedIndex, this.myEnd);
+      const v = f.proofIndex === 0 ? Math.min(f.ackedIndex, this.myEnd) : 0;
       let j = n++;
       while (j > 0 && acks[j - 1] < v) {
         acks[j] = acks[j - 1];
@@ -744,6 +802,53 @@ export class LeaderTerm {
       acks[j] = v;
     }
     return acks[this.host.majority - 1];
+  }
+
+  /** Followers waiting to count (proofIndex) count once `commit` reaches their index; true if any did. */
+  private vouchFor(commit: number): boolean {
+    let any = false;
+    for (let k = 0; k < this.followerList.length; k++) {
+      const f = this.followerList[k];
+      if (f.proofIndex === 0 || f.proofIndex > commit) continue;
+      f.proofIndex = 0;
+      f.vouchedIncarnation = f.proofIncarnation;
+      any = true;
+      this.host.logger.info(`follower ${f.peer} counts toward commits: this term committed index ${commit} after its restart`);
+    }
+    return any;
+  }
+
+  /**
+   * Every other member has been seen in another incarnation than at our prepare: whatever a rival
+   * term decided meanwhile died with the processes that held it, or sits in the log of a member
+   * that a rival synced after its restart, where our own sync finds the rival's proposal before we
+   * write anything. So every follower counts. (A leader that outlived the restart of all the others
+   * could never commit again otherwise.) Called every scan.
+   */
+  vouchIfAllRestarted(): void {
+    if (this.stopped) return;
+    let waiting = false;
+    for (let k = 0; k < this.followerList.length; k++) {
+      const f = this.followerList[k];
+      const before = this.incarnationsAtPrepare.get(f.peer);
+      const now = this.host.peerIncarnation(f.peer);
+      if (before === undefined || now === null || now === before) return;
+      if (f.proofIndex !== 0) waiting = true;
+    }
+    if (!waiting) return;
+    for (let k = 0; k < this.followerList.length; k++) {
+      const f = this.followerList[k];
+      if (f.proofIndex === 0) continue;
+      f.proofIndex = 0;
+      f.vouchedIncarnation = f.proofIncarnation;
+      this.host.logger.info(`follower ${f.peer} counts toward commits: every other member restarted since this term began`);
+    }
+    this.advanceCommit();
+  }
+
+  /** Whether `peer`'s acks count toward commits (see Vouching, top of file). */
+  countsTowardCommits(peer: PeerId): boolean {
+    return this.followers.get(peer)?.proofIndex === 0;
   }
 
   /** The payload we proposed as the entry ending at `lastIndex`, while it waits for the commit point. */
@@ -757,8 +862,9 @@ export class LeaderTerm {
 
   private advanceCommit(): void {
     if (this.stopped) return;
-    const candidate = this.majorityAcked();
+    let candidate = this.majorityAcked();
     if (candidate <= this.commit) return;
+    if (this.vouchFor(candidate)) candidate = this.majorityAcked();
     this.commit = candidate;
     const pump = this.host.pump;
     pump.learnMarker(this.commit, this.proposal);

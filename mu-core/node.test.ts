@@ -121,7 +121,7 @@ test('a follower restarted empty does not vote until the leader synced it, then 
   c.crash(3);
   runUntil(c, () => false, 10);
   c.restart(3);
-  runUntil(c, () => c.log.some((l) => l.includes('[3] joined a group with history')), 50);
+  runUntil(c, () => c.log.some((l) => l.includes('[3] ran in this group before')), 50);
   expect(c.members.get(3)!.node.voter).toBe(false);
   const more = proposeAt(c, 1, 'c');
   runUntil(c, () => more.index > 0 && c.members.get(3)!.node.voter && c.members.get(3)!.node.appliedIndex >= more.index, 200);

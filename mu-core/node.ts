@@ -30,6 +30,7 @@ import {
 } from './layout';
 import { FollowerProgress, LeaderTerm, ProposeCallback } from './leader';
 import type { MuLogger } from './logger';
+import { RestartCheck } from './restart-check';
 import { OpTable } from './ops';
 import { EntryHandler, ReadingPump, SkipHandler } from './pump';
 import type { Scheduler, TimerHandle } from './scheduler';
@@ -78,6 +79,14 @@ export interface MuNodeOptions {
   stateTransfer?: StateTransferHooks;
   /** Random per process start (tells peers this node restarted empty). */
   incarnation: number;
+  /**
+   * Whether this node ran in this group before (the application keeps a durable mark of that, e.g. a
+   * file). True: it may have forgotten entries it accepted, so it never votes before a leader syncs
+   * it, whatever its peers show, unless every other member shows it holds nothing (RestartCheck).
+   * False: a first start. Undefined: not known; judged by whether the peers seen in the first scans
+   * show history, which misses an entry decided with a peer that has not learnt so yet.
+   */
+  startedBefore?: boolean;
   /** Appended to the "cannot be elected" line: how an operator of this application calls forceElection. */
   forceElectionHint?: string;
   /**
@@ -126,6 +135,8 @@ export class MuNode {
   private stopped = false;
   /** Whether the first scans told us if the group has history (see `amnesic`). */
   private historyKnown = false;
+  /** Ran in this group before (opts.startedBefore) and not yet a voter again: watches for an empty group. */
+  private restartCheck: RestartCheck | null = null;
   /** Started empty into a group with history and not yet synced by a leader: not a voter. */
   private amnesic = true;
   private resignState: ResignState = 'none';
@@ -145,6 +156,8 @@ export class MuNode {
   private voterShortageSaid: string | null = null;
   /** Since when the current shortage of voters lasts, in scans (-1: none). */
   private voterShortageSinceScan = -1;
+  /** What the last "suspended term cannot resume yet" line said (null: none, or it resumed). */
+  private cannotResumeSaid: string | null = null;
 
   constructor(private readonly opts: MuNodeOptions) {
     this.fabric = opts.fabric;
@@ -287,6 +300,7 @@ export class MuNode {
       onScan: () => this.onScan(),
       progress: () => ({ appliedIndex: this.pump.appliedIndex, firstUndecided: this.pump.commitKnown + 1 }),
     }, this.opts.incarnation);
+    if (this.opts.startedBefore === true) this.restartCheck = new RestartCheck(this.peers, this.ops, this.background);
     this.background.start();
     this.schedulePump();
   }
@@ -381,12 +395,19 @@ export class MuNode {
     if (this.roleNow === 'follower' && this.background.scans % TAKEOVER_DRILL_SCANS === 0) {
       recover(this.pump.appliedIndex, [ringImage(this.selfId, this.log, this.pump.appliedIndex, this.cfg.slotCount, this.cfg.slotBytes)], this.cfg.slotCount, this.cfg.slotBytes);
     }
+    this.restartCheck?.probe();
     if (!this.historyKnown && this.background.scans >= this.cfg.startupScans) {
       this.historyKnown = true;
-      this.amnesic = this.background.peersShowHistory();
+      if (this.restartCheck !== null) {
+        this.amnesic = true;
+        this.logger.info('ran in this group before and restarted empty: not a voter until a leader syncs this node');
+      } else {
+        this.amnesic = this.background.peersShowHistory();
+        this.logger.info(this.amnesic ? 'joined a group with history: not a voter until a leader syncs this node' : 'starting a new group');
+      }
       this.background.publish({ amnesic: this.amnesic });
-      this.logger.info(this.amnesic ? 'joined a group with history: not a voter until a leader syncs this node' : 'starting a new group');
     }
+    if (this.historyKnown && this.amnesic && this.restartCheck?.groupEmpty === true) this.becomeVoter('every other member holds nothing either (the whole group restarted empty): starting the group anew');
     const lowest = this.electedLeader();
     // No log write of ours in flight: a request sent now may be granted at any later time (see
     // Background.requestPermission), and prepare's reads must see every write we ever posted.
@@ -407,7 +428,10 @@ export class MuNode {
       this.toFollower(`node ${lowest} is alive and lower, or leads`);
       return;
     }
-    if (this.roleNow === 'leader') this.checkQuorum();
+    if (this.roleNow === 'leader') {
+      this.term?.vouchIfAllRestarted();
+      this.checkQuorum();
+    }
     if (this.roleNow === 'leader' && !this.termSuspended) this.maybeYield();
     if ((this.roleNow as Role) === 'follower') return;
     // Candidate or leader: collect grants, re-ask the peers that have not granted (the same request:
@@ -429,8 +453,14 @@ export class MuNode {
         // detector flapped, left groups with a majority restarted empty without a voter majority.)
         if (this.term !== null && this.term.isGranted(p) && this.background.isVoter(p)) { this.toFollower(`node ${p} gave its log to another node`); return; }
         if (this.takeover !== null) { this.toFollower(`node ${p} gave its log to another node during prepare`); return; }
+        // Nothing more is written there under the revoked grant (see below): synced anew once it grants again.
+        this.term?.grantRevoked(p);
       }
-      if (drained && (state === 'revoked' || this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs)) this.background.requestPermission(p);
+      // A leader's term goes on writing to its other followers, so it waits for the writes to this
+      // peer alone: one still in flight when the peer grants the new request would land in its log
+      // after that grant, under a term the peer may have left for a higher one meanwhile.
+      const drainedHere = this.roleNow === 'leader' ? this.ops.writesInFlightTo(p) === 0 : drained;
+      if (drainedHere && (state === 'revoked' || this.background.requestAgeMs(p) >= this.cfg.permissionRetryMs)) this.background.requestPermission(p);
     }
     if (this.roleNow === 'candidate' && this.takeover === null && drained && granted >= this.majority) this.startTakeover();
     if (this.roleNow === 'candidate') this.voterShortage();
@@ -556,10 +586,15 @@ export class MuNode {
     const term = this.term;
     if (term === null) return;
     let reachable = 1;
+    const uncounted: PeerId[] = [];
     for (const p of this.peers) {
-      if (this.background.isPresent(p) || term.wroteWithin(p, this.cfg.quorumLossMs)) reachable++;
+      if (!(this.background.isPresent(p) || term.wroteWithin(p, this.cfg.quorumLossMs))) continue;
+      if (term.countsTowardCommits(p)) reachable++;
+      else uncounted.push(p);
     }
+    if (term.suspended && reachable < this.majority && reachable + uncounted.length >= this.majority) this.sayCannotResume(uncounted);
     if (reachable >= this.majority) {
+      this.cannotResumeSaid = null;
       this.quorumLostAtMs = -1;
       if (term.suspended) {
         // The entries failed at the suspension are still in the log, ahead of anything proposed
@@ -585,6 +620,22 @@ export class MuNode {
   }
 
   /**
+   * A suspended term sees a majority again, but only thanks to members that restarted empty since
+   * it began (`restarted`): their grants cannot show that no other leader was elected meanwhile by
+   * the members it cannot reach, so it waits (leader.ts, Vouching). Said once per change.
+   */
+  private sayCannotResume(restarted: PeerId[]): void {
+    const unreached = this.peers.filter((p) => !restarted.includes(p) && !this.background.isPresent(p));
+    if (unreached.length === 0) return;
+    const said = `suspended term cannot resume yet: node${restarted.length > 1 ? 's' : ''} ${restarted.join(', ')} restarted empty since it began, ` +
+      `and node${unreached.length > 1 ? 's' : ''} ${unreached.join(', ')} may have elected another leader meanwhile; ` +
+      'it resumes once those are reachable again or seen restarted';
+    if (said === this.cannotResumeSaid) return;
+    this.cannotResumeSaid = said;
+    this.logger.warn(said);
+  }
+
+  /**
    * A follower that may lead keeps a request standing at every peer but its leader, so that when the
    * leader dies each peer grants it as soon as that peer sees it as the lowest id alive.
    */
@@ -607,6 +658,11 @@ export class MuNode {
 
   private startTakeover(): void {
     const granted = this.peers.filter((p) => this.background.isGrantedBy(p));
+    const incarnations = new Map<PeerId, number>();
+    for (const p of this.peers) {
+      const words = this.background.peerWords(p);
+      if (words !== null) incarnations.set(p, words.incarnation);
+    }
     const t = new Takeover({
       selfId: this.selfId, cfg: this.cfg, ops: this.ops, ownLog: this.log, ownApplied: this.pump.appliedIndex,
       majority: this.majority, granted, highestKnownProposal: Math.max(this.highestProposal, this.pump.markerProposal),
@@ -622,7 +678,7 @@ export class MuNode {
         if (this.opts.stateTransfer) this.opts.stateTransfer.fetchSnapshot(o.fromPeer);
         else this.logger.warn('no state-transfer hook: cannot catch up');
       } else {
-        this.becomeLeader(o.proposal, o.base, o.adopted, o.quorum);
+        this.becomeLeader(o.proposal, o.base, o.adopted, o.quorum, incarnations);
       }
     });
     this.takeover = t;
@@ -632,6 +688,7 @@ export class MuNode {
 
   private becomeLeader(
     proposal: number, base: number, adopted: Array<{ index: number; kind: number; payload: Buffer }>, quorum: Array<{ peer: PeerId; appliedIndex: number }>,
+    incarnationsAtPrepare: ReadonlyMap<PeerId, number>,
   ): void {
     this.highestProposal = Math.max(this.highestProposal, proposal);
     this.termStart = base + adopted.length;
@@ -642,6 +699,8 @@ export class MuNode {
     const term = new LeaderTerm({
       selfId: this.selfId, cfg: this.cfg, log: this.log, ops: this.ops, scheduler: this.scheduler, logger: this.logger,
       pump: this.pump, majority: this.majority,
+      holdsGrant: (peer) => this.background.isGrantedBy(peer),
+      peerIncarnation: (peer) => this.background.peerWords(peer)?.incarnation ?? null,
       stepDown: (reason) => { if (this.term === term) this.toFollower(reason); },
       // The leader's applied index goes out with its heartbeat. A draining leader re-checks after the
       // commit's callbacks ran (stepping down inside advanceCommit would fail committed entries).
@@ -650,7 +709,7 @@ export class MuNode {
         if (this.opts.stateTransfer) this.opts.stateTransfer.sendSnapshot(peer, this.pump.appliedIndex);
         else this.logger.warn(`no state-transfer hook: follower ${peer} cannot catch up`);
       },
-    }, proposal, base, adopted, this.peers);
+    }, proposal, base, adopted, this.peers, incarnationsAtPrepare);
     this.term = term;
     // Peers read a sitting leader from this (Background.sittingLeader). Nobody holds our log: a
     // candidate revoked every grant on it (becomeCandidate).
@@ -747,6 +806,14 @@ export class MuNode {
     });
   }
 
+  /** The end of amnesia: this node's log is a trustworthy acceptor (`why` says how it knows). */
+  private becomeVoter(why: string): void {
+    this.amnesic = false;
+    this.restartCheck = null;
+    this.background.publish({ amnesic: false });
+    this.logger.info(why);
+  }
+
   /** Applies one batch of what is decided; true if the batch was full (more may be waiting). */
   private runPump(): boolean {
     if (this.roleNow === 'leader') return false; // the leader's pump is fed by its commits
@@ -755,10 +822,13 @@ export class MuNode {
     if (this.pump.appliedIndex !== before) this.publishApplied();
     if (this.amnesic && this.historyKnown) {
       const sync = readCommitMarker(this.log, H_SYNC_MARKER);
-      if (sync !== null && sync.proposal === this.pump.markerProposal && this.pump.appliedIndex >= sync.commitIndex) {
-        this.amnesic = false;
-        this.background.publish({ amnesic: false });
-        this.logger.info(`synced by the leader up to index ${sync.commitIndex}: a voter again`);
+      // The sync marker says everything decided was at or below that index, which holds only if its
+      // leader was still current then: a leader that slept through its deposition syncs too. A commit
+      // point of the same term past that index proves it was: the term committed an entry written
+      // after the sync, and a term commits only with acks that vouch for it (leader.ts, Vouching).
+      // (Not one at that index: a term tells its followers the commit point it prepared up to.)
+      if (sync !== null && sync.proposal === this.pump.markerProposal && this.pump.commitKnown > sync.commitIndex && this.pump.appliedIndex >= sync.commitIndex) {
+        this.becomeVoter(`synced by the leader up to index ${sync.commitIndex}: a voter again`);
       }
     }
     if (!this.pumpStartedLogged && this.pump.markerProposal > 0 && this.pump.appliedIndex >= this.pump.commitKnown) {

@@ -24,11 +24,14 @@ export interface OpTarget {
   complete(c: Completion): void;
   /** Set by the table while the operation is outstanding: the count a write holds (null: a read). */
   regionCount: RegionCount | null;
+  /** Set by the table: the peer a write goes to (0: a read). */
+  writePeer: number;
 }
 
 /** A plain callback as a target. */
 class CallbackOp implements OpTarget {
   regionCount: RegionCount | null = null;
+  writePeer = 0;
   constructor(private readonly cb: OpCallback) {}
   complete(c: Completion): void {
     this.cb(c);
@@ -38,6 +41,8 @@ class CallbackOp implements OpTarget {
 export class OpTable {
   private readonly callbacks = new OutstandingOps();
   private readonly writesByRegion = new Map<string, RegionCount>();
+  /** Writes in flight to each peer id (1..255), whatever the region. */
+  private readonly writesByPeer = new Int32Array(256);
   /** The region of the last write and its count: a leader writes one region over and over. */
   private lastRegion: string | null = null;
   private lastRegionCount: RegionCount | undefined = undefined;
@@ -99,6 +104,11 @@ export class OpTable {
     return this.writesByRegion.get(region)?.n ?? 0;
   }
 
+  /** Writes to `peer` (any region) not yet completed. */
+  writesInFlightTo(peer: PeerId): number {
+    return this.writesByPeer[peer];
+  }
+
   /** Writes `data` (or its bytes [dataStart, dataStart + dataLength)) to `peer`'s `region` at `offset`. */
   write(peer: PeerId, region: string, offset: number, data: Buffer, cb: OpCallback | OpTarget, dataStart?: number, dataLength?: number): void {
     const id = this.fabric.postWrite(peer, region, offset, data, dataStart, dataLength);
@@ -110,8 +120,10 @@ export class OpTable {
     this.lastRegion = region;
     this.lastRegionCount = count;
     count.n++;
+    this.writesByPeer[peer]++;
     const op = typeof cb === 'function' ? new CallbackOp(cb) : cb;
     op.regionCount = count;
+    op.writePeer = peer;
     this.callbacks.add(id, op);
     this.posted();
   }
@@ -120,6 +132,7 @@ export class OpTable {
     const id = this.fabric.postRead(peer, region, offset, length, into, 0);
     const op = typeof cb === 'function' ? new CallbackOp(cb) : cb;
     op.regionCount = null;
+    op.writePeer = 0;
     this.callbacks.add(id, op);
     this.posted();
   }
@@ -187,7 +200,10 @@ export class OpTable {
         const op = this.callbacks.take(c.wrId);
         if (op === undefined) continue; // posted by a previous OpTable (restart); nothing waits for it
         n++;
-        if (op.regionCount !== null) op.regionCount.n--;
+        if (op.regionCount !== null) {
+          op.regionCount.n--;
+          this.writesByPeer[op.writePeer]--;
+        }
         op.complete(c);
       }
       // A short batch emptied the queue: only what the callbacks posted since can be ready already

@@ -4,7 +4,7 @@ import type { OpTarget } from './ops';
 import { Rng } from './sim/rng';
 
 function op(): OpTarget {
-  return { complete: () => undefined, regionCount: null };
+  return { complete: () => undefined, regionCount: null, writePeer: 0 };
 }
 
 test('an id whose home slot an older operation still holds is kept and found, and unknown ids are not', () => {

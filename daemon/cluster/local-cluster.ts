@@ -94,7 +94,7 @@ export async function runLocalCluster(argv: string[]): Promise<void> {
   for (const n of nodes) {
     // The nodes stop by themselves if this command dies without stopping them (daemon/cli.ts, watchParent).
     const env = { ...process.env, MUCACHED_EXIT_WITH_PARENT: '1' };
-    const child = spawn(process.execPath, [...heapOptions(args.m), cli, '--id', String(n.id), '--config', configFile, '-m', String(args.m), '-I', args.I, ...nodeArgs], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [...heapOptions(args.m), cli, '--id', String(n.id), '--config', configFile, '--state-dir', path.join(dir, 'state'), '-m', String(args.m), '-I', args.I, ...nodeArgs], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     children.set(n.id, child);
     child.on('exit', (code, signal) => {
       if (stopping) return;

@@ -38,6 +38,8 @@ export interface ReplicaOptions {
   casEnabled?: boolean;
   /** Stores the leader refused for memory (-M), by item size (stats items). */
   onOutOfMemory?: (itemBytes: number) => void;
+  /** This node ran in the cluster before (membership-mark.ts); undefined: not known. */
+  startedBefore?: boolean;
 }
 
 const DEAD_AFTER_SCANS = 20;
@@ -189,6 +191,7 @@ export class Replica {
       logger: { info: (m) => log.info(`mu: ${m}`), warn: (m) => log.info(`mu: warning: ${m}`) },
       config: muConfigFor(config.fabric.kind, opts.itemSizeMaxBytes),
       incarnation: (Math.random() * 0xffffffff) >>> 0,
+      startedBefore: opts.startedBefore,
       forceElectionHint: `if those nodes did lose their memory, kill -USR2 ${process.pid} forces this node's election (writes that only they held are then lost)`,
       onEntry: (index, payload) => this.engine.applyEntry(index, payload),
       onSkip: (index) => this.engine.passedIndex(index),

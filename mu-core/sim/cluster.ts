@@ -27,6 +27,8 @@ export class SimCluster {
   readonly ids: number[];
   /** What each node reported through onLeaderChange, in order: its role and leader at that moment. */
   readonly leaderReports: Array<{ id: number; role: string; leaderId: number | null }> = [];
+  /** Ids started at least once: a later start of one is a restart (MuNodeOptions.startedBefore). */
+  private readonly startedOnce = new Set<number>();
 
   constructor(readonly rng: Rng, n: number, readonly cfg: MuConfig, latency: SimLatency, private readonly keepLog = false) {
     this.world = new SimWorld(rng, latency);
@@ -48,6 +50,8 @@ export class SimCluster {
   }
 
   start(id: number): SimMember {
+    const startedBefore = this.startedOnce.has(id);
+    this.startedOnce.add(id);
     this.world.addHost(id);
     const logger: MuLogger = {
       info: (m) => { if (this.keepLog) this.log.push(`${this.world.now.toFixed(3)} [${id}] ${m}`); },
@@ -62,6 +66,8 @@ export class SimCluster {
       logger,
       config: this.cfg,
       incarnation: this.rng.int(1, 0xffffffff),
+      // As a daemon's state file would say: a restarted node knows it ran in this group before.
+      startedBefore,
       onLeaderChange: () => this.leaderReports.push({ id, role: member.node.role, leaderId: member.node.leaderId }),
       onEntry: (index, payload) => {
         const s = payload.toString();

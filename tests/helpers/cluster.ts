@@ -51,7 +51,9 @@ export async function makeCluster(size: number, fabric: 'shm' | 'tcp', extraArgs
     nodes: procs,
     async start(id) {
       const node = procs[id - 1];
-      const child = spawn(process.execPath, [daemonCli, '--id', String(id), '--config', configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+      // As systemd's StateDirectory= gives each node: where it marks that it ran in the cluster before.
+      const stateArgs = extraArgs.some((a) => a.startsWith('--state-dir')) ? [] : ['--state-dir', path.join(dir, 'state')];
+      const child = spawn(process.execPath, [daemonCli, '--id', String(id), '--config', configFile, ...stateArgs, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
       node.proc = child;
       child.stdout?.on('data', (d) => { node.output += d.toString(); });
       child.stderr?.on('data', (d) => { node.output += d.toString(); });
