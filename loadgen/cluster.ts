@@ -68,7 +68,7 @@ export function statsExchange(port: number, command: string, timeoutMs = 2000): 
 
 function spawnNode(cli: string, id: number, clientPort: number, configFile: string, dir: string, extraArgs: string[]): ClusterNode {
   // As users start it (README, configs/systemd): V8's heap sized for the item memory.
-  const proc = spawn(process.execPath, [...heapOptions(memoryLimitMbOf(extraArgs)), cli, '--id', String(id), '--config', configFile, ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...heapOptions(memoryLimitMbOf(extraArgs)), cli, '--id', String(id), '--config', configFile, '--state-dir', path.join(dir, 'state'), ...extraArgs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   registerChild(proc);
   let out = '';
   let partial = '';

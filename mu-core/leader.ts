@@ -23,7 +23,8 @@
  *   that follower was synced without them: the followers that did count then held our grant all
  *   along, so nobody had prepared a higher proposal with a majority. A term that cannot do that
  *   commits nothing more (its writes wait, bounded by the application, as without a majority),
- *   until every other member has been seen restarted since our prepare (vouchIfAllRestarted).
+ *   until every other member has been seen restarted since our prepare or took a write of ours
+ *   posted after that follower's sync (vouchIfRestartsExplained).
  */
 import type { Completion, PeerId } from '../binding/fabric';
 import type { MuConfig } from './config';
@@ -160,6 +161,10 @@ interface Follower {
   /** Its incarnation when proofIndex was set, and the one it was vouched for in (null: none). */
   proofIncarnation: number | null;
   vouchedIncarnation: number | null;
+  /** When it last completed a sync round of ours (-Infinity: never in this term). */
+  syncedAtMs: number;
+  /** Our grant there still held when a write posted at this time landed (-Infinity: none seen). */
+  grantHeldAtMs: number;
 }
 
 export class LeaderTerm {
@@ -221,6 +226,7 @@ export class LeaderTerm {
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
         snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false, formatRefusedAtMs: -Infinity,
         ringHolds: 0, ringHoldsWaived: 0, markerLandedAtMs: -Infinity, proofIndex: 0, proofIncarnation: null, vouchedIncarnation: null,
+        syncedAtMs: -Infinity, grantHeldAtMs: -Infinity,
       };
       this.followers.set(peer, f);
       this.followerList.push(f);
@@ -591,6 +597,7 @@ export class LeaderTerm {
       const restartedSincePrepare = ctl.amnesic && ctl.incarnation !== this.incarnationsAtPrepare.get(f.peer) && ctl.incarnation !== f.vouchedIncarnation;
       f.proofIndex = restartedSincePrepare ? syncedUpTo + 1 : 0;
       f.proofIncarnation = ctl.incarnation;
+      f.syncedAtMs = this.host.scheduler.nowMs();
       // An amnesic follower votes again once it sees this term commit past its sync marker (node.ts
       // runPump): a no-op makes that happen without waiting for a client's write.
       if (ctl.amnesic) {
@@ -819,29 +826,38 @@ export class LeaderTerm {
   }
 
   /**
-   * Every other member has been seen in another incarnation than at our prepare: whatever a rival
-   * term decided meanwhile died with the processes that held it, or sits in the log of a member
-   * that a rival synced after its restart, where our own sync finds the rival's proposal before we
-   * write anything. So every follower counts. (A leader that outlived the restart of all the others
-   * could never commit again otherwise.) Called every scan.
+   * The followers waiting to count (proofIndex) count once every other member either has been seen
+   * in another incarnation than at our prepare, or took a write of ours posted after the last of
+   * their syncs. A rival term that decided anything meanwhile needed a majority to accept it; a
+   * member that took our write then still held our grant all along (a member that revokes it is
+   * not asked again while it votes), so it accepted nothing of a rival's, and the only other ones
+   * restarted, losing what they held (a member a rival synced after its restart shows the rival's
+   * proposal to our own sync first). So whatever a rival decided survives in no log we would write
+   * over. Without this, a suspended term that a majority of restarted members came back to could
+   * never commit again: they count only once it commits, and it cannot commit without them.
+   * Called every scan.
    */
-  vouchIfAllRestarted(): void {
+  vouchIfRestartsExplained(): void {
     if (this.stopped) return;
-    let waiting = false;
+    let lastSyncMs = -Infinity;
     for (let k = 0; k < this.followerList.length; k++) {
       const f = this.followerList[k];
+      if (f.proofIndex !== 0) lastSyncMs = Math.max(lastSyncMs, f.syncedAtMs);
+    }
+    if (lastSyncMs === -Infinity) return;
+    for (let k = 0; k < this.followerList.length; k++) {
+      const f = this.followerList[k];
+      if (f.proofIndex !== 0 || f.grantHeldAtMs > lastSyncMs) continue;
       const before = this.incarnationsAtPrepare.get(f.peer);
       const now = this.host.peerIncarnation(f.peer);
       if (before === undefined || now === null || now === before) return;
-      if (f.proofIndex !== 0) waiting = true;
     }
-    if (!waiting) return;
     for (let k = 0; k < this.followerList.length; k++) {
       const f = this.followerList[k];
       if (f.proofIndex === 0) continue;
       f.proofIndex = 0;
       f.vouchedIncarnation = f.proofIncarnation;
-      this.host.logger.info(`follower ${f.peer} counts toward commits: every other member restarted since this term began`);
+      this.host.logger.info(`follower ${f.peer} counts toward commits: every other member restarted since this term began or took its writes since`);
     }
     this.advanceCommit();
   }
@@ -898,11 +914,13 @@ export class LeaderTerm {
       if (f.state !== 'streaming' || (!probe && f.lastSentCommit >= this.commit) || f.markerInFlight) continue;
       const commit = this.commit;
       const epoch = f.epoch;
+      const postedAtMs = this.host.scheduler.nowMs();
       f.markerInFlight = true;
       this.host.ops.write(f.peer, LOG_REGION, H_COMMIT_MARKER, encodeCommitMarker({ commitIndex: commit, proposal: this.proposal }), (c) => {
         f.markerInFlight = false;
         if (this.failed(f, c, epoch)) return;
         f.markerLandedAtMs = this.host.scheduler.nowMs();
+        f.grantHeldAtMs = Math.max(f.grantHeldAtMs, postedAtMs);
         f.lastSentCommit = Math.max(f.lastSentCommit, commit);
         if (f.lastSentCommit < this.commit) this.schedulePublish();
       });

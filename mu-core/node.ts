@@ -429,7 +429,7 @@ export class MuNode {
       return;
     }
     if (this.roleNow === 'leader') {
-      this.term?.vouchIfAllRestarted();
+      this.term?.vouchIfRestartsExplained();
       this.checkQuorum();
     }
     if (this.roleNow === 'leader' && !this.termSuspended) this.maybeYield();

@@ -8,8 +8,8 @@ import { SimCluster } from './sim/cluster';
 import { Rng } from './sim/rng';
 import { defaultConfig } from './config';
 
-function cluster(seed: number) {
-  const c = new SimCluster(new Rng(seed), 3, { ...defaultConfig('sim'), slotCount: 16 }, { minMs: 0.002, maxMs: 0.05, spikeChance: 0, spikeMaxMs: 0, tornChance: 0.2 }, true);
+function cluster(seed: number, n = 3) {
+  const c = new SimCluster(new Rng(seed), n, { ...defaultConfig('sim'), slotCount: 16 }, { minMs: 0.002, maxMs: 0.05, spikeChance: 0, spikeMaxMs: 0, tornChance: 0.2 }, true);
   for (const id of c.ids) c.start(id);
   return c;
 }
@@ -82,6 +82,26 @@ test('a deposed leader that wakes up cannot commit with a peer that restarted em
   // "x" holds index 1 everywhere. ("stale", answered outcome unknown, may still be adopted later on:
   // it was written, so a new term's prepare finds it after "x", as it may any undecided entry.)
   for (const id of c.ids) expect(entriesOf(c, id)[0]).toEqual([1, 'x']);
+});
+
+test('with 5 nodes, a suspended term resumes once the 3 members it lost come back restarted and the one left took its writes all along', () => {
+  // The chaos run's lose-majority on 5 nodes: whatever a rival decided needed 3 of the 4 followers,
+  // and the one that kept taking the leader's writes accepted nothing of a rival's, so it lies only
+  // in memories that are gone; the restarted members count, and writes commit again.
+  const c = cluster(35, 5);
+  runUntil(c, () => c.leader()?.id === 1 && [2, 3, 4, 5].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  const kept = propose(c, 1, 'kept');
+  runUntil(c, () => kept.index > 0, 50);
+  expect(kept.err).toBeNull();
+  for (const id of [2, 4, 5]) c.crash(id);
+  runUntil(c, () => c.members.get(1)!.node.role === 'candidate', 100);
+  for (const id of [2, 4, 5]) c.restart(id);
+  runUntil(c, () => c.log.some((l) => l.includes('every other member restarted since this term began or took its writes since')), 300);
+  const after = propose(c, 1, 'after');
+  runUntil(c, () => after.index > 0, 200);
+  expect([after.err, after.index]).toEqual([null, expect.any(Number)]);
+  runUntil(c, () => c.ids.every((id) => c.members.get(id)!.node.appliedIndex >= after.index), 300);
+  for (const id of c.ids) expect(entriesOf(c, id).map(([, p]) => p)).toEqual(expect.arrayContaining(['kept', 'after']));
 });
 
 test('a group whose every member restarted empty starts anew instead of waiting forever', () => {

@@ -105,7 +105,8 @@ export class ChaosCluster {
   /** Spawns node `id` and waits until its client port answers `stats mu`. */
   async start(id: number, timeoutMs = 20_000): Promise<void> {
     const n = this.node(id);
-    const argv = [process.execPath, this.cli, '--id', String(id), '--config', this.configFile, ...this.extraArgs];
+    // A state directory, as a deployed node has: a restarted node knows it restarted (membership-mark.ts).
+    const argv = [process.execPath, this.cli, '--id', String(id), '--config', this.configFile, '--state-dir', path.join(this.dir, 'state'), ...this.extraArgs];
     const full = this.netns === null ? argv : [...this.netns.execPrefix(id), ...argv];
     // `ip netns exec` execs its command: the PID is the daemon's own.
     // The nodes stop by themselves if this runner dies (daemon/cli.ts, watchParent).
