@@ -5,7 +5,7 @@
  * SIGUSR2 forces its election. It then leads with its log, syncs the restarted nodes, and the
  * cluster takes writes again with everything the survivor held.
  */
-import { exchange, makeCluster, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
+import { makeCluster, setUntilStored, TestCluster, textSet, waitForLeader, waitForValue } from '../helpers/cluster';
 
 jest.setTimeout(120_000);
 
@@ -13,8 +13,6 @@ let cluster: TestCluster;
 afterEach(async () => { await cluster?.stopAll(); });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const set = (port: number, key: string, value: string): Promise<string> =>
-  exchange(port, `set ${key} 0 0 ${value.length}\r\n${value}\r\n`, (r) => r.endsWith('\r\n'), 10_000);
 
 test('SIGUSR2 forces the survivor\'s election when the leader and a follower lost their memory; it keeps the cache', async () => {
   cluster = await makeCluster(3, 'shm', ['-I', '64k', '-m', '32', '--write-deadline-ms', '500']);
@@ -22,7 +20,7 @@ test('SIGUSR2 forces the survivor\'s election when the leader and a follower los
   const leader = await waitForLeader(cluster);
   const [survivor, other] = [1, 2, 3].filter((id) => id !== leader);
   const port = (id: number) => cluster.nodes[id - 1].clientPort;
-  for (let n = 0; n < 20; n++) expect(await set(port(leader), `k${n}`, `v${n}`)).toBe('STORED\r\n');
+  for (let n = 0; n < 20; n++) expect(await textSet(port(leader), `k${n}`, `v${n}`)).toBe('STORED\r\n');
   for (let n = 0; n < 20; n++) await waitForValue(port(survivor), `k${n}`, `v${n}`);
 
   // The follower first: killed together, the survivor could be elected with it in between, and its
@@ -33,7 +31,7 @@ test('SIGUSR2 forces the survivor\'s election when the leader and a follower los
   const survivorProc = cluster.nodes[survivor - 1];
   for (let i = 0; i < 300 && !/cannot be elected/.test(survivorProc.output); i++) await sleep(50);
   expect(survivorProc.output).toMatch(new RegExp(`cannot be elected: 1 of 3 members alive may vote.*kill -USR2 ${survivorProc.proc!.pid} forces this node's election`));
-  expect(await set(port(survivor), 'refused', 'x')).toMatch(/^SERVER_ERROR .*no leader/);
+  expect(await textSet(port(survivor), 'refused', 'x')).toMatch(/^SERVER_ERROR .*no leader/);
 
   // A restarted node has nothing to lead with: it refuses, and says so.
   cluster.nodes[other - 1].proc!.kill('SIGUSR2');
@@ -44,12 +42,7 @@ test('SIGUSR2 forces the survivor\'s election when the leader and a follower los
   await waitForLeader(cluster, 20_000);
   expect(survivorProc.output).toMatch(/forced election: counting nodes? .*\(restarted empty\) as voters/);
   expect(survivorProc.output).toMatch(/forced election won/);
-  let reply = '';
-  for (let attempt = 0; attempt < 50 && reply !== 'STORED\r\n'; attempt++) {
-    reply = await set(port(survivor), 'after', 'yes');
-    if (reply !== 'STORED\r\n') await sleep(100);
-  }
-  expect(reply).toBe('STORED\r\n');
+  expect(await setUntilStored(port(survivor), 'after', 'yes')).toBe('STORED\r\n');
   // Every node holds what the survivor held, and the new write.
   for (const id of [1, 2, 3]) {
     await waitForValue(port(id), 'after', 'yes', 10_000);

@@ -12,7 +12,7 @@
  * everything acknowledged.
  */
 import { Op } from '../helpers/binpkt';
-import { exchange, makeCluster, muRole, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
+import { exchange, makeCluster, muRole, setUntilStored, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
 import { SentinelSession } from '../helpers/sentinel-session';
 
 jest.setTimeout(120_000);
@@ -79,12 +79,7 @@ test('a leader whose last follower dies answers every write it holds or gets, an
   expect(await exchange(port, 'set early 0 0 3\r\nyes\r\n', (r) => r.endsWith('\r\n'), REPLY_TIMEOUT_MS)).toMatch(/^SERVER_ERROR .*no leader/);
   // The first leader comes back empty too: nobody else can hold a decision the term does not know.
   await cluster.start(first);
-  let reply = '';
-  for (let attempt = 0; attempt < 100 && reply !== 'STORED\r\n'; attempt++) {
-    reply = await exchange(port, 'set back 0 0 3\r\nyes\r\n', (r) => r.endsWith('\r\n'), REPLY_TIMEOUT_MS);
-    if (reply !== 'STORED\r\n') await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(reply).toBe('STORED\r\n');
+  expect(await setUntilStored(port, 'back', 'yes', 100, REPLY_TIMEOUT_MS)).toBe('STORED\r\n');
   expect((await muRole(port)).role).toBe('leader');
   expect(leaderOutput()).toMatch(/every other member restarted since this term began/);
   expect(leaderOutput()).toMatch(/majority reachable again \([23] of 3 nodes reachable\)/);

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'child_process';
 import * as path from 'path';
-import { exchange, makeCluster, TestCluster, waitForLeader, waitForValue } from '../helpers/cluster';
+import { makeCluster, setUntilStored, TestCluster, textSet, waitForLeader, waitForValue } from '../helpers/cluster';
 import { daemonCli } from '../helpers/procs';
 
 jest.setTimeout(120_000);
@@ -15,8 +15,6 @@ let cluster: TestCluster;
 afterEach(async () => { await cluster?.stopAll(); });
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const set = (port: number, key: string, value: string): Promise<string> =>
-  exchange(port, `set ${key} 0 0 ${value.length}\r\n${value}\r\n`, (r) => r.endsWith('\r\n'), 10_000);
 
 async function waitForOutput(cluster: TestCluster, id: number, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
   const node = cluster.nodes[id - 1];
@@ -30,7 +28,7 @@ test('a restarted node knows it ran in the cluster before: it votes again only o
   const leader = await waitForLeader(cluster);
   for (const id of [1, 2, 3]) expect(cluster.nodes[id - 1].output).toMatch(new RegExp(`first start of node ${id} in cluster \\S+: marked in ${cluster.dir}/state/member-`));
   const port = (id: number) => cluster.nodes[id - 1].clientPort;
-  expect(await set(port(leader), 'kept', 'yes')).toBe('STORED\r\n');
+  expect(await textSet(port(leader), 'kept', 'yes')).toBe('STORED\r\n');
   const follower = [1, 2, 3].find((id) => id !== leader)!;
   await waitForValue(port(follower), 'kept', 'yes');
 
@@ -48,18 +46,13 @@ test('a cluster whose every node was killed and restarted empty starts anew and 
   cluster = await makeCluster(3, 'shm', ['-m', '32']);
   await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
   const leader = await waitForLeader(cluster);
-  expect(await set(cluster.nodes[leader - 1].clientPort, 'lost', 'with-the-processes')).toBe('STORED\r\n');
+  expect(await textSet(cluster.nodes[leader - 1].clientPort, 'lost', 'with-the-processes')).toBe('STORED\r\n');
   for (const id of [1, 2, 3]) await cluster.kill(id);
   for (const n of cluster.nodes) n.output = '';
   await Promise.all([1, 2, 3].map((id) => cluster.start(id)));
   const next = await waitForLeader(cluster, 30_000);
   for (const id of [1, 2, 3]) await waitForOutput(cluster, id, /every other member holds nothing either \(the whole group restarted empty\): starting the group anew/);
-  let reply = '';
-  for (let attempt = 0; attempt < 50 && reply !== 'STORED\r\n'; attempt++) {
-    reply = await set(cluster.nodes[next - 1].clientPort, 'after', 'yes');
-    if (reply !== 'STORED\r\n') await sleep(100);
-  }
-  expect(reply).toBe('STORED\r\n');
+  expect(await setUntilStored(cluster.nodes[next - 1].clientPort, 'after', 'yes')).toBe('STORED\r\n');
   for (const id of [1, 2, 3]) await waitForValue(cluster.nodes[id - 1].clientPort, 'after', 'yes', 10_000);
 });
 

@@ -105,6 +105,24 @@ export function exchange(port: number, request: string, done: (reply: string) =>
   });
 }
 
+/** A text-protocol set of `value` under `key`; resolves with the reply line. */
+export function textSet(port: number, key: string, value: string, timeoutMs = 10_000): Promise<string> {
+  return exchange(port, `set ${key} 0 0 ${value.length}\r\n${value}\r\n`, (r) => r.endsWith('\r\n'), timeoutMs);
+}
+
+/**
+ * Sets `key` until the node answers STORED (a cluster that is electing refuses writes for a while),
+ * at most `attempts` times 100 ms apart; resolves with the last reply.
+ */
+export async function setUntilStored(port: number, key: string, value: string, attempts = 50, timeoutMs = 10_000): Promise<string> {
+  let reply = '';
+  for (let attempt = 0; attempt < attempts && reply !== 'STORED\r\n'; attempt++) {
+    reply = await textSet(port, key, value, timeoutMs);
+    if (reply !== 'STORED\r\n') await new Promise((r) => setTimeout(r, 100));
+  }
+  return reply;
+}
+
 export async function muRole(port: number): Promise<{ role: string; leader: number }> {
   const text = await exchange(port, 'stats mu\r\n', (r) => r.endsWith('END\r\n') || r.endsWith('ERROR\r\n'), 2000);
   const get = (name: string) => new RegExp(`STAT ${name} (\\S+)`).exec(text)?.[1] ?? '';
