@@ -163,7 +163,7 @@ interface Follower {
   vouchedIncarnation: number | null;
   /** When it last completed a sync round of ours (-Infinity: never in this term). */
   syncedAtMs: number;
-  /** Our grant there still held when a write posted at this time landed (-Infinity: none seen). */
+  /** Our grant there still held when a write posted at this time landed (-Infinity: none seen since it was last detached). */
   grantHeldAtMs: number;
 }
 
@@ -669,6 +669,8 @@ export class LeaderTerm {
   private detach(f: Follower, why: string): void {
     f.epoch++;
     f.state = 'detached';
+    // Whatever it granted meanwhile, our writes there showed our grant held only until now.
+    f.grantHeldAtMs = -Infinity;
     this.host.logger.info(`follower ${f.peer} ${why}`);
   }
 
