@@ -237,6 +237,15 @@ export class Background {
     return low;
   }
 
+  /**
+   * The incarnation of `peer` whose heartbeat was last seen moving (null: none yet). Ahead of
+   * peerWords at the scan that finds a restarted peer alive: that scan acts before it keeps the words.
+   */
+  peerIncarnation(peer: PeerId): number | null {
+    const seen = this.channel(peer).liveness.lastIncarnation;
+    return seen === 0 ? null : seen;
+  }
+
   /** The control words `peer` published in the last scan that read them intact (null: none yet). */
   peerWords(peer: PeerId): ControlWords | null {
     return this.channel(peer).lastWords;

@@ -91,6 +91,8 @@ export interface FollowerProgress {
   /** Times new entries were held for it (ring hold), and times it was given up on after ringHoldMs. */
   ringHolds: number;
   ringHoldsWaived: number;
+  /** Its acks count toward commits (false: restarted since our prepare and not vouched for yet). */
+  countsTowardCommits: boolean;
 }
 
 /** One write of slots start..end to a follower; it is its own completion target (no closure per write). */
@@ -163,6 +165,8 @@ interface Follower {
   vouchedIncarnation: number | null;
   /** When it last completed a sync round of ours (-Infinity: never in this term). */
   syncedAtMs: number;
+  /** The incarnation our last sync found it in, or else the one we knew at our prepare (null: neither). */
+  syncedIncarnation: number | null;
   /** Our grant there still held when a write posted at this time landed (-Infinity: none seen since it was last detached). */
   grantHeldAtMs: number;
 }
@@ -226,7 +230,7 @@ export class LeaderTerm {
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
         snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false, formatRefusedAtMs: -Infinity,
         ringHolds: 0, ringHoldsWaived: 0, markerLandedAtMs: -Infinity, proofIndex: 0, proofIncarnation: null, vouchedIncarnation: null,
-        syncedAtMs: -Infinity, grantHeldAtMs: -Infinity,
+        syncedAtMs: -Infinity, syncedIncarnation: incarnationsAtPrepare.get(peer) ?? null, grantHeldAtMs: -Infinity,
       };
       this.followers.set(peer, f);
       this.followerList.push(f);
@@ -256,6 +260,7 @@ export class LeaderTerm {
   followerProgress(): FollowerProgress[] {
     return [...this.followers.values()].map((f) => ({
       peer: f.peer, state: f.state, ackedIndex: f.ackedIndex, appliedIndex: f.appliedKnown, ringHolds: f.ringHolds, ringHoldsWaived: f.ringHoldsWaived,
+      countsTowardCommits: this.countsTowardCommits(f.peer),
     }));
   }
 
@@ -351,6 +356,7 @@ export class LeaderTerm {
     f.ackedIndex = Math.max(f.ackedIndex, appliedIndex);
     f.nextIndex = appliedIndex + 1;
     f.proofIndex = 0; // it promised us in prepare
+    f.syncedIncarnation = this.incarnationsAtPrepare.get(peer) ?? null;
     f.state = 'streaming';
     this.host.logger.info(`follower ${peer} caught up from index ${f.nextIndex} (prepared)`);
     this.stream(f);
@@ -598,6 +604,7 @@ export class LeaderTerm {
       f.proofIndex = restartedSincePrepare ? syncedUpTo + 1 : 0;
       f.proofIncarnation = ctl.incarnation;
       f.syncedAtMs = this.host.scheduler.nowMs();
+      f.syncedIncarnation = ctl.incarnation;
       // An amnesic follower votes again once it sees this term commit past its sync marker (node.ts
       // runPump): a no-op makes that happen without waiting for a client's write.
       if (ctl.amnesic) {
@@ -864,9 +871,15 @@ export class LeaderTerm {
     this.advanceCommit();
   }
 
-  /** Whether `peer`'s acks count toward commits (see Vouching, top of file). */
+  /**
+   * Whether `peer` counts toward commits (see Vouching, top of file). One seen in another
+   * incarnation than the one we prepared or synced restarted since: it counts again only once synced
+   * anew and vouched for (a suspended term resumed on its sight, then suspended again at its sync).
+   */
   countsTowardCommits(peer: PeerId): boolean {
-    return this.followers.get(peer)?.proofIndex === 0;
+    const f = this.followers.get(peer);
+    if (f === undefined || f.proofIndex !== 0) return false;
+    return f.syncedIncarnation === null || this.host.peerIncarnation(peer) === f.syncedIncarnation;
   }
 
   /** The payload we proposed as the entry ending at `lastIndex`, while it waits for the commit point. */

@@ -700,7 +700,7 @@ export class MuNode {
       selfId: this.selfId, cfg: this.cfg, log: this.log, ops: this.ops, scheduler: this.scheduler, logger: this.logger,
       pump: this.pump, majority: this.majority,
       holdsGrant: (peer) => this.background.isGrantedBy(peer),
-      peerIncarnation: (peer) => this.background.peerWords(peer)?.incarnation ?? null,
+      peerIncarnation: (peer) => this.background.peerIncarnation(peer),
       stepDown: (reason) => { if (this.term === term) this.toFollower(reason); },
       // The leader's applied index goes out with its heartbeat. A draining leader re-checks after the
       // commit's callbacks ran (stepping down inside advanceCommit would fail committed entries).

@@ -60,6 +60,8 @@ export function muStats(replica: Replica): Array<[string, string]> {
     // Episodes of new entries held back so it would not fall out of the ring, and those given up.
     pairs.push([`mu_peer_${peer}_ring_holds`, String(f.ringHolds)]);
     pairs.push([`mu_peer_${peer}_ring_holds_waived`, String(f.ringHoldsWaived)]);
+    // no: it restarted empty since this term began, and its acks wait until the term proves current.
+    pairs.push([`mu_peer_${peer}_acks_count`, f.countsTowardCommits ? 'yes' : 'no']);
   }
   return pairs;
 }

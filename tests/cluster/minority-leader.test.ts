@@ -77,11 +77,14 @@ test('a leader whose last follower dies answers every write it holds or gets, an
   for (let i = 0; i < 200 && !cannotResume.test(leaderOutput()); i++) await new Promise((r) => setTimeout(r, 50));
   expect(leaderOutput()).toMatch(cannotResume);
   expect(await exchange(port, 'set early 0 0 3\r\nyes\r\n', (r) => r.endsWith('\r\n'), REPLY_TIMEOUT_MS)).toMatch(/^SERVER_ERROR .*no leader/);
+  const acksCount = async () => new RegExp(`STAT mu_peer_${lastFollower}_acks_count (\\S+)`).exec(await exchange(port, 'stats mu\r\n', (r) => r.endsWith('END\r\n')))?.[1];
+  expect(await acksCount()).toBe('no');
   // The first leader comes back empty too: nobody else can hold a decision the term does not know.
   await cluster.start(first);
   expect(await setUntilStored(port, 'back', 'yes', 100, REPLY_TIMEOUT_MS)).toBe('STORED\r\n');
   expect((await muRole(port)).role).toBe('leader');
   expect(leaderOutput()).toMatch(/every other member restarted since this term began/);
+  expect(await acksCount()).toBe('yes');
   expect(leaderOutput()).toMatch(/majority reachable again \([23] of 3 nodes reachable\)/);
   for (const id of [first, lastFollower]) {
     const back = cluster.nodes[id - 1].clientPort;
