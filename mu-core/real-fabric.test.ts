@@ -71,10 +71,13 @@ async function killLeaderMidStream(fabric: 'shm' | 'tcp'): Promise<void> {
   try {
     const [one, two, three] = members;
     await waitFor('node 1 to lead and commit 300 entries', () => commits(one).length >= 300, 30_000, members);
-    // Both followers synced (a late starter counts as a voter only once a leader synced it).
+    // Both followers voters: a late starter counts only once a leader synced it and it saw that
+    // leader commit past its sync marker. Killing the leader before that leaves one voter, which
+    // rightly cannot be elected (it might lack what only the leader held).
     const target = Math.max(...commits(one).map((c) => Number(c[1])));
     const maxApplied = (m: Member) => Math.max(0, ...applied(m).keys());
-    await waitFor(`both followers to apply index ${target}`, () => maxApplied(two) >= target && maxApplied(three) >= target, 30_000, members);
+    const voter = (m: Member) => /starting a new group|: a voter again/.test(m.stderr);
+    await waitFor(`both followers to apply index ${target} and vote`, () => maxApplied(two) >= target && maxApplied(three) >= target && voter(two) && voter(three), 30_000, members);
     const killedAt = performance.timeOrigin + performance.now();
     process.kill(one.proc.pid!, 'SIGKILL');
     await one.exited;
