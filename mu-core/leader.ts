@@ -160,8 +160,7 @@ interface Follower {
    * and its acks count once this term commits this index without them (see Vouching, top of file).
    */
   proofIndex: number;
-  /** Its incarnation when proofIndex was set, and the one it was vouched for in (null: none). */
-  proofIncarnation: number | null;
+  /** The incarnation it was vouched for in (null: none). While proofIndex waits, syncedIncarnation is the one it waits in. */
   vouchedIncarnation: number | null;
   /** When it last completed a sync round of ours (-Infinity: never in this term). */
   syncedAtMs: number;
@@ -229,7 +228,7 @@ export class LeaderTerm {
         peer, state: 'ungranted', epoch: 0, nextIndex: 0, ackedIndex: 0, appliedKnown: 0, inflight: [], lastSentCommit: 0,
         markerInFlight: false, ctlReadInFlight: false, ctlBuf: Buffer.alloc(CTL_BYTES), snapshotAskedAtMs: -Infinity,
         snapshotAskedAtIndex: Infinity, grantedIncarnation: null, restartedAs: null, heldMs: 0, holdCountedAtMs: -1, holdWaived: false, formatRefusedAtMs: -Infinity,
-        ringHolds: 0, ringHoldsWaived: 0, markerLandedAtMs: -Infinity, proofIndex: 0, proofIncarnation: null, vouchedIncarnation: null,
+        ringHolds: 0, ringHoldsWaived: 0, markerLandedAtMs: -Infinity, proofIndex: 0, vouchedIncarnation: null,
         syncedAtMs: -Infinity, syncedIncarnation: incarnationsAtPrepare.get(peer) ?? null, grantHeldAtMs: -Infinity,
       };
       this.followers.set(peer, f);
@@ -602,7 +601,6 @@ export class LeaderTerm {
       // restart, and the very commit point that makes it a voter again (node.ts runPump).
       const restartedSincePrepare = ctl.amnesic && ctl.incarnation !== this.incarnationsAtPrepare.get(f.peer) && ctl.incarnation !== f.vouchedIncarnation;
       f.proofIndex = restartedSincePrepare ? syncedUpTo + 1 : 0;
-      f.proofIncarnation = ctl.incarnation;
       f.syncedAtMs = this.host.scheduler.nowMs();
       f.syncedIncarnation = ctl.incarnation;
       // An amnesic follower votes again once it sees this term commit past its sync marker (node.ts
@@ -826,12 +824,17 @@ export class LeaderTerm {
     for (let k = 0; k < this.followerList.length; k++) {
       const f = this.followerList[k];
       if (f.proofIndex === 0 || f.proofIndex > commit) continue;
-      f.proofIndex = 0;
-      f.vouchedIncarnation = f.proofIncarnation;
+      this.vouch(f, `this term committed index ${commit} after its restart`);
       any = true;
-      this.host.logger.info(`follower ${f.peer} counts toward commits: this term committed index ${commit} after its restart`);
     }
     return any;
+  }
+
+  /** `f`'s acks count from now on, for as long as it runs the incarnation our last sync found. */
+  private vouch(f: Follower, why: string): void {
+    f.proofIndex = 0;
+    f.vouchedIncarnation = f.syncedIncarnation;
+    this.host.logger.info(`follower ${f.peer} counts toward commits: ${why}`);
   }
 
   /**
@@ -863,10 +866,7 @@ export class LeaderTerm {
     }
     for (let k = 0; k < this.followerList.length; k++) {
       const f = this.followerList[k];
-      if (f.proofIndex === 0) continue;
-      f.proofIndex = 0;
-      f.vouchedIncarnation = f.proofIncarnation;
-      this.host.logger.info(`follower ${f.peer} counts toward commits: every other member restarted since this term began or took its writes since`);
+      if (f.proofIndex !== 0) this.vouch(f, 'every other member restarted since this term began or took its writes since');
     }
     this.advanceCommit();
   }
