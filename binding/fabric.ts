@@ -94,9 +94,42 @@ export interface Fabric {
   watchPeerGone(peerId: PeerId, region: string): boolean;
   /** The handler for watched peers (null: none); runs on the JS thread. One call may stand for several peers: read to find out which. */
   onPeerGone(handler: (() => void) | null): void;
+  /**
+   * Arm a grant that the fabric makes by itself the moment it sees `arm.whenGone` gone (as
+   * watchPeerGone tells), without waiting for this process's JS thread: if `arm.whenGone` still
+   * holds write permission on the local region `arm.region`, the permission passes to
+   * `arm.grantee`, and `arm.box` is written into the grantee's region `arm.boxRegion` at
+   * `arm.boxOffset` (as postWrite would, unless the grantee stopped granting this node that
+   * region). What RDMA gives a NIC that changes a queue pair's access flags on an event. At most one
+   * arm stands: a new one replaces it; null, a grant made, and every grantWrite call disarm it.
+   * Returns false if this backend cannot (tcp, verbs): the node then grants from its JS thread.
+   */
+  armGrant(arm: GrantArm | null): boolean;
+  /** The grants armGrant made since the last call (each reported once). */
+  takeArmedGrants(): ArmedGrant[];
   /** tcp only: whether `peerId`'s death herald is connected to us (binding/src/herald.h). */
   heraldConnected?(peerId: PeerId): boolean;
   close(): void;
+}
+
+/** A grant to make when a peer is seen gone (Fabric.armGrant). */
+export interface GrantArm {
+  whenGone: PeerId;
+  region: string;
+  grantee: PeerId;
+  boxRegion: string;
+  boxOffset: number;
+  box: Buffer;
+  /** Returned with the grant, so the caller knows which of its arms was made (an integer). */
+  tag: number;
+}
+
+/** A grant the fabric made from an arm. */
+export interface ArmedGrant {
+  whenGone: PeerId;
+  grantee: PeerId;
+  region: string;
+  tag: number;
 }
 
 /** How a node opens its fabric; `binding/index.ts` exports `openFabric(options): Fabric`. */

@@ -4,9 +4,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Completion, Fabric, FabricOptions, PeerAddress, PeerId, PeerState } from './fabric';
+import type { ArmedGrant, Completion, Fabric, FabricOptions, GrantArm, PeerAddress, PeerId, PeerState } from './fabric';
 
-export type { Completion, Fabric, FabricOptions, PeerAddress, PeerId, PeerState } from './fabric';
+export type { ArmedGrant, Completion, Fabric, FabricOptions, GrantArm, PeerAddress, PeerId, PeerState } from './fabric';
 
 /** The addon's raw surface (binding/src/addon.cc). */
 interface NativeFabricObject {
@@ -35,6 +35,10 @@ interface NativeFabricObject {
   /** false: this backend cannot tell (verbs for now). */
   watchRemoteWrites(region: string): boolean;
   watchPeerGone(peerId: number, region: string): boolean;
+  /** false: this backend cannot (tcp, verbs), or the grantee's region is not reachable now. */
+  armGrant(whenGone: number, region: string, grantee: number, boxRegion: string, boxOffset: number, box: Buffer, tag: number): boolean;
+  disarmGrant(): void;
+  takeArmedGrants(): ArmedGrant[];
   close(): void;
 }
 
@@ -207,6 +211,17 @@ class AddonFabric implements NativeFabric {
   }
   onPeerGone(handler: (() => void) | null): void {
     this.peerGoneHandler = handler;
+  }
+  armGrant(arm: GrantArm | null): boolean {
+    if (this.closed) return false;
+    if (arm === null) {
+      this.native.disarmGrant();
+      return true;
+    }
+    return this.native.armGrant(arm.whenGone, arm.region, arm.grantee, arm.boxRegion, arm.boxOffset, arm.box, arm.tag);
+  }
+  takeArmedGrants(): ArmedGrant[] {
+    return this.closed ? [] : this.native.takeArmedGrants();
   }
   holdPeerLockForTest(peerId: PeerId, region: string, ms: number): void {
     this.native.holdPeerLockForTest(peerId, region, ms);

@@ -197,12 +197,13 @@ export class Background {
 
   /**
    * Leader by the rule "lowest id alive", in this node's view, among members that may lead (not
-   * amnesic). `selfEligible`: whether this node itself may. 0 if nobody may.
+   * amnesic). `selfEligible`: whether this node itself may. 0 if nobody may. `without`: as if that
+   * peer were dead (an armed grant's view of its leader's death).
    */
-  lowestAlive(selfEligible: boolean): PeerId {
+  lowestAlive(selfEligible: boolean, without: PeerId = 0): PeerId {
     let low = selfEligible ? this.selfId : Infinity;
     for (const [p, ch] of this.channels) {
-      if (ch.liveness.alive && ch.lastWords !== null && !ch.lastWords.amnesic && !ch.lastWords.leaving && p < low) low = p;
+      if (p !== without && ch.liveness.alive && ch.lastWords !== null && !ch.lastWords.amnesic && !ch.lastWords.leaving && p < low) low = p;
     }
     return low === Infinity ? 0 : low;
   }
@@ -225,12 +226,13 @@ export class Background {
   /**
    * A peer that leads, by its control words: alive, not leaving, and publishing itself as the holder
    * of its own log. `preferred` (the leader we follow) if it does, else the lowest such id; 0: none.
+   * `without`: as if that peer were dead.
    */
-  sittingLeader(preferred: PeerId): PeerId {
+  sittingLeader(preferred: PeerId, without: PeerId = 0): PeerId {
     let low = 0;
     for (const [p, ch] of this.channels) {
       const w = ch.lastWords;
-      if (!ch.liveness.alive || w === null || w.leaving || w.permissionHolder !== p) continue;
+      if (p === without || !ch.liveness.alive || w === null || w.leaving || w.permissionHolder !== p) continue;
       if (p === preferred) return p;
       if (low === 0 || p < low) low = p;
     }
@@ -329,6 +331,22 @@ export class Background {
     if (ch.grantSeqSent <= 0) return;
     ch.grantSeqSent = -ch.grantSeqSent;
     this.sendBox(peer);
+  }
+
+  /** The request of `peer` that waits for our grant (0: none). */
+  pendingRequestFrom(peer: PeerId): number {
+    const ch = this.channel(peer);
+    return ch.pendingRequest !== ch.handledRequest ? ch.pendingRequest : 0;
+  }
+
+  /** Whether we answered `peer`'s request `seq` already (granted it; a number is granted once). */
+  answered(peer: PeerId, seq: number): boolean {
+    return this.channel(peer).handledRequest === seq;
+  }
+
+  /** Our own standing request at `peer` (0: none), which every box we send it carries. */
+  standingRequestAt(peer: PeerId): number {
+    return this.channel(peer).standingSeq;
   }
 
   /** Tell `peer` we granted its request `seq`. */

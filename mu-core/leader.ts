@@ -71,6 +71,8 @@ export interface LeaderHost {
   holdsGrant(peer: PeerId): boolean;
   /** The incarnation `peer` last published (null: none read yet). */
   peerIncarnation(peer: PeerId): number | null;
+  /** `peer` is alive in our failure detector's view. */
+  peerAlive(peer: PeerId): boolean;
   /** The term cannot go on (permission lost): the node becomes a follower. */
   stepDown(reason: string): void;
   /** Our applied index changed: republish the control region. */
@@ -412,6 +414,10 @@ export class LeaderTerm {
       this.sync(f);
     }
     if (f.state === 'ungranted' || f.state === 'syncing' || ctl.permissionHolder === self) return;
+    // The fabric made its grant to us as the old leader died (armed-grant.ts), ahead of its own
+    // thread, which publishes the new holder only when it next runs: until then its words name that
+    // leader, dead in our view, while its grant to us still stands in our mailbox.
+    if (ctl.permissionHolder !== 0 && !this.host.peerAlive(ctl.permissionHolder) && this.host.holdsGrant(f.peer)) return;
     if (ctl.amnesic) {
       // Restarted empty and not synced since: whoever it granted, its grant counts in nobody's
       // prepare, so no rival takes over with it (a restarted node may grant a follower it saw alive

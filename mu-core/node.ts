@@ -21,6 +21,7 @@
  * nobody holds write permission on it.
  */
 import type { Fabric, PeerAddress, PeerId } from '../binding/fabric';
+import { ArmedGrantKeeper } from './armed-grant';
 import { Background } from './background';
 import type { MuConfig } from './config';
 import { EntryTooLargeError, invariant, NotLeaderError } from './errors';
@@ -118,6 +119,7 @@ export class MuNode {
   private log!: Buffer;
   private ops!: OpTable;
   private background!: Background;
+  private armedGrant!: ArmedGrantKeeper;
   private pump!: ReadingPump;
   private term: LeaderTerm | null = null;
   private takeover: Takeover | null = null;
@@ -293,6 +295,7 @@ export class MuNode {
     }
     for (const m of this.opts.members) if (m.peerId !== this.selfId) this.fabric.connectPeer(m);
     this.ops = new OpTable(this.fabric, this.scheduler, this.cfg.completionWaitMs, this.cfg.completionBusyPollMs);
+    this.armedGrant = new ArmedGrantKeeper(this.fabric, this.selfId);
     this.pump = new ReadingPump(this.log, slotCount, slotBytes, this.opts.onEntry, this.opts.onSkip);
     this.background = new Background(this.fabric, this.ops, this.scheduler, this.logger, this.cfg, this.selfId, this.peers, ctl, mailboxes, {
       onPeerControl: (peer, words) => this.onPeerControl(peer, words),
@@ -310,6 +313,7 @@ export class MuNode {
     this.stopped = true;
     this.takeover?.cancel();
     this.term?.stop('node stopped');
+    this.armedGrant?.want(null);
     this.background?.stop();
     this.pumpTimer?.cancel();
     this.ops?.close();
@@ -389,8 +393,15 @@ export class MuNode {
     this.snapshotWaitUntilMs = -Infinity;
   }
 
+  /** After every scan, mailbox landing and view change (Background.onScan). */
   private onScan(): void {
     if (this.stopped) return;
+    this.absorbArmedGrants();
+    this.actOnView();
+    if (!this.stopped) this.armGrantForLeaderDeath();
+  }
+
+  private actOnView(): void {
     this.tryEndDrain();
     if (this.roleNow === 'follower' && this.background.scans % TAKEOVER_DRILL_SCANS === 0) {
       recover(this.pump.appliedIndex, [ringImage(this.selfId, this.log, this.pump.appliedIndex, this.cfg.slotCount, this.cfg.slotBytes)], this.cfg.slotCount, this.cfg.slotBytes);
@@ -701,6 +712,7 @@ export class MuNode {
       pump: this.pump, majority: this.majority,
       holdsGrant: (peer) => this.background.isGrantedBy(peer),
       peerIncarnation: (peer) => this.background.peerIncarnation(peer),
+      peerAlive: (peer) => this.background.isAlive(peer),
       stepDown: (reason) => { if (this.term === term) this.toFollower(reason); },
       // The leader's applied index goes out with its heartbeat. A draining leader re-checks after the
       // commit's callbacks ran (stepping down inside advanceCommit would fail committed entries).
@@ -741,7 +753,45 @@ export class MuNode {
     this.leaderMayHaveChanged();
   }
 
+  /**
+   * Arm the grant this node would make once the leader it follows dies (armed-grant.ts): to the
+   * node its view would then elect, for that node's standing request.
+   */
+  private armGrantForLeaderDeath(): void {
+    const leader = this.permissionHolder;
+    if (this.roleNow !== 'follower' || this.drain !== null || leader === 0 || leader === this.selfId || this.electedLeader() !== leader) {
+      this.armedGrant.want(null);
+      return;
+    }
+    const next = this.background.sittingLeader(0, leader) === 0 ? this.background.lowestAlive(this.mayLead, leader) : 0;
+    const grantSeq = next === 0 || next === this.selfId ? 0 : this.background.pendingRequestFrom(next);
+    this.armedGrant.want(grantSeq === 0 ? null : { whenGone: leader, grantee: next, grantSeq, requestSeq: this.background.standingRequestAt(next) });
+  }
+
+  /** Grants the fabric made from our arm while this thread was elsewhere: the bookkeeping of a grant. */
+  private absorbArmedGrants(): void {
+    for (const g of this.armedGrant.take()) {
+      invariant(g.region === LOG_REGION, 'only the log is armed');
+      // The request is answered either way (a number is granted at most once); the box goes again.
+      this.background.ackGrant(g.grantee, g.tag);
+      if (this.fabric.writeHolder(LOG_REGION) !== g.grantee) {
+        // This thread gave the log elsewhere since (grantWrite disarms, but the grant came first).
+        this.logger.info(`node ${g.grantee}'s armed grant was made as node ${g.whenGone} went away, and taken back since`);
+        this.background.revokeGrant(g.grantee);
+        continue;
+      }
+      // Only a follower arms, and leaving that role takes the log back (becomeCandidate).
+      invariant(this.roleNow === 'follower', `an armed grant stands while ${this.roleNow}`);
+      this.logger.info(`following leader ${g.grantee} (our log was granted as node ${g.whenGone} went away)`);
+      this.setHolder(g.grantee);
+      this.highestProposal = Math.max(this.highestProposal, readMinProposal(this.log));
+    }
+  }
+
   private onPermissionRequest(peer: PeerId, seq: number): boolean {
+    this.absorbArmedGrants();
+    // The fabric may have granted this very request (a number is granted at most once).
+    if (this.background.answered(peer, seq)) return true;
     // Grant only to the leader of our own view; anyone else retries until views agree.
     if (peer !== this.electedLeader()) return false;
     // A draining leader (resigning, or handing over) lets its taken entries commit first (bounded by

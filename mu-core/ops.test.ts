@@ -29,7 +29,7 @@ function fakeFabric(): Fabric & { ready: Completion[]; next: number } {
     kind: 'sim' as const, selfId: 1, ready: [] as Completion[], next: 1,
     registerRegion: () => Buffer.alloc(0), connectPeer: () => undefined, disconnectPeer: () => undefined,
     peerState: () => 'connected' as const, watchRemoteWrites: () => false, onRemoteWrite: () => undefined,
-    watchPeerGone: () => false, onPeerGone: () => undefined,
+    watchPeerGone: () => false, onPeerGone: () => undefined, armGrant: () => false, takeArmedGrants: () => [],
     postWrite(peerId: number): number { const id = f.next++; f.ready.push({ wrId: id, peerId, ok: true }); return id; },
     postRead(peerId: number): number { const id = f.next++; f.ready.push({ wrId: id, peerId, ok: true }); return id; },
     pollCompletions: (max = 64) => f.ready.splice(0, max),

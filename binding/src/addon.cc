@@ -112,6 +112,9 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
                         InstanceMethod("holdPeerLockForTest", &NativeFabric::holdPeerLockForTest),
                         InstanceMethod("watchRemoteWrites", &NativeFabric::watchRemoteWrites),
                         InstanceMethod("watchPeerGone", &NativeFabric::watchPeerGone),
+                        InstanceMethod("armGrant", &NativeFabric::armGrant),
+                        InstanceMethod("disarmGrant", &NativeFabric::disarmGrant),
+                        InstanceMethod("takeArmedGrants", &NativeFabric::takeArmedGrants),
                         InstanceMethod("close", &NativeFabric::close)});
   }
 
@@ -406,6 +409,42 @@ class NativeFabric : public Napi::ObjectWrap<NativeFabric> {
 
   Napi::Value watchPeerGone(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), live().watchPeerGone(peerArg(info[0]), nameArg(info[1])));
+  }
+
+  // armGrant(whenGone, region, grantee, boxRegion, boxOffset, box, tag) -> armed
+  Napi::Value armGrant(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    PeerId whenGone = peerArg(info[0]);
+    std::string region = nameArg(info[1]);
+    PeerId grantee = peerArg(info[2]);
+    std::string boxRegion = nameArg(info[3]);
+    uint64_t boxOffset = sizeArg(info[4], "boxOffset");
+    if (!info[5].IsBuffer()) throw Napi::TypeError::New(env, "box must be a Buffer");
+    auto box = info[5].As<Napi::Buffer<uint8_t>>();
+    if (!info[6].IsNumber()) throw Napi::TypeError::New(env, "tag must be a number");
+    double tag = info[6].As<Napi::Number>().DoubleValue();
+    // The bytes are copied now: the caller may reuse its buffer.
+    return Napi::Boolean::New(env, live().armGrant(whenGone, region, grantee, boxRegion, boxOffset, box.Data(), box.Length(), tag));
+  }
+
+  Napi::Value disarmGrant(const Napi::CallbackInfo& info) {
+    live().disarmGrant();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value takeArmedGrants(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::vector<Backend::ArmedGrant> made = live().takeArmedGrants();
+    Napi::Array out = Napi::Array::New(env, made.size());
+    for (size_t i = 0; i < made.size(); i++) {
+      Napi::Object g = Napi::Object::New(env);
+      g.Set("whenGone", Napi::Number::New(env, made[i].whenGone));
+      g.Set("grantee", Napi::Number::New(env, made[i].grantee));
+      g.Set("region", Napi::String::New(env, made[i].region));
+      g.Set("tag", Napi::Number::New(env, made[i].tag));
+      out.Set(uint32_t(i), g);
+    }
+    return out;
   }
 
   Napi::Value close(const Napi::CallbackInfo& info) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <functional>
 #include <stdexcept>
+#include <vector>
 
 #include "completion_queue.h"
 #include "fabric_types.h"
@@ -66,6 +67,24 @@ class Backend {
   // peer-gone notifier, ahead of the next read that would fail as Gone. `region` is one the peer
   // registers. False if this backend cannot tell (a remote host's death shows only on the wire).
   virtual bool watchPeerGone(PeerId peer, const std::string& region) { return false; }
+  // Arm a grant that the backend makes on its own thread as it sees `whenGone` gone (Fabric.armGrant
+  // in binding/fabric.ts): if `whenGone` still holds write permission on the local `region`, it
+  // passes to `grantee`, and `box` is written into the grantee's `boxRegion` at `boxOffset`. One arm
+  // stands at most: a new one replaces it; disarmGrant, grantWrite and the grant itself end it.
+  // False if this backend cannot, or the grantee's region cannot be reached now (nothing armed).
+  virtual bool armGrant(PeerId whenGone, const std::string& region, PeerId grantee, const std::string& boxRegion,
+                        uint64_t boxOffset, const uint8_t* box, size_t boxLength, double tag) {
+    return false;
+  }
+  virtual void disarmGrant() {}
+  struct ArmedGrant {
+    PeerId whenGone;
+    PeerId grantee;
+    std::string region;
+    double tag;
+  };
+  // The grants made from arms since the last call.
+  virtual std::vector<ArmedGrant> takeArmedGrants() { return {}; }
   // Set once, before any peer is watched; called from the backend's own threads.
   void setPeerGoneNotifier(std::function<void()> fn) { peerGoneNotifier_ = std::move(fn); }
   virtual void close() = 0;

@@ -46,6 +46,7 @@ struct ShmPeer {
 // One thread per watched peer (watchPeerGone), asleep on the liveness lock of one of its regions.
 // It maps the file itself: the JS thread's mappings are not shared with it.
 struct GoneWatch {
+  PeerId peer = kNoPeer;
   std::thread thread;
   std::mutex mu;
   std::shared_ptr<ShmMapping> current;  // under mu: close wakes its sleeper
@@ -54,6 +55,20 @@ struct GoneWatch {
 // Longest single sleep of a watcher (then it looks again): bounds how long close may wait for a
 // watcher whose wake-up it missed, and how soon a region file that appears is noticed.
 constexpr uint32_t kGoneWaitMs = 100;
+
+// A grant to make on a watcher's thread when `whenGone` is seen gone (Backend::armGrant). The
+// mappings are the JS thread's own (shared_ptr: they outlive that thread's cache entries); their
+// header locks are process-shared, so any thread may take them.
+struct GrantArm {
+  PeerId whenGone;
+  PeerId grantee;
+  std::string region;
+  std::shared_ptr<ShmMapping> own;
+  std::shared_ptr<ShmMapping> box;
+  uint64_t boxOffset;
+  std::vector<uint8_t> bytes;
+  double tag;
+};
 
 class ShmBackend : public Backend {
  public:
@@ -155,6 +170,8 @@ class ShmBackend : public Backend {
 
   void grantWrite(const std::string& region, PeerId peer) override {
     ShmMapping& mapping = ownRegion(region);
+    // Under armMu_: a grant the arm is making now finishes first, and none is made after this one.
+    disarmGrant();
     mapping.lock();
     mapping.header()->holder = peer;
     mapping.unlock();
@@ -198,12 +215,44 @@ class ShmBackend : public Backend {
     return true;
   }
 
+  bool armGrant(PeerId whenGone, const std::string& region, PeerId grantee, const std::string& boxRegion, uint64_t boxOffset,
+                const uint8_t* box, size_t boxLength, double tag) override {
+    checkOpen();
+    auto own = own_.find(region);
+    if (own == own_.end()) throw std::runtime_error("armGrant: no local region named '" + region + "'");
+    if (goneWatches_.count(whenGone) == 0) throw std::runtime_error("armGrant: node " + std::to_string(whenGone) + " is not watched (watchPeerGone)");
+    ErrorKind error = ErrorKind::None;
+    std::string detail;
+    std::shared_ptr<ShmMapping> boxMapping = peerRegion(grantee, boxRegion, error, detail);
+    if (boxMapping && (boxOffset > boxMapping->bytes() || boxLength > boxMapping->bytes() - boxOffset))
+      throw std::runtime_error("armGrant: the box falls outside region '" + boxRegion + "' of node " + std::to_string(grantee));
+    auto arm = boxMapping ? std::make_unique<GrantArm>(GrantArm{whenGone, grantee, region, own->second, boxMapping, boxOffset,
+                                                                std::vector<uint8_t>(box, box + boxLength), tag})
+                          : nullptr;
+    std::lock_guard<std::mutex> guard(armMu_);
+    arm_ = std::move(arm);
+    return arm_ != nullptr;
+  }
+
+  void disarmGrant() override {
+    std::lock_guard<std::mutex> guard(armMu_);
+    arm_.reset();
+  }
+
+  std::vector<ArmedGrant> takeArmedGrants() override {
+    std::lock_guard<std::mutex> guard(armMu_);
+    std::vector<ArmedGrant> made;
+    made.swap(armedGrants_);
+    return made;
+  }
+
   bool watchPeerGone(PeerId peer, const std::string& region) override {
     checkOpen();
     auto it = peers_.find(peer);
     if (it == peers_.end()) throw std::runtime_error("watchPeerGone: node " + std::to_string(peer) + " is not connected");
     if (goneWatches_.count(peer) > 0) return true;
     auto watch = std::make_unique<GoneWatch>();
+    watch->peer = peer;
     GoneWatch* w = watch.get();
     std::string path = regionPath(it->second.dir, peer, region);
     w->thread = std::thread([this, w, path] { watchGone(*w, path); });
@@ -214,6 +263,7 @@ class ShmBackend : public Backend {
   void close() override {
     if (closed_) return;
     closed_ = true;
+    disarmGrant();
     {
       std::lock_guard<std::mutex> lock(stopMu_);
       stopWatching_.store(true, std::memory_order_release);
@@ -311,12 +361,45 @@ class ShmBackend : public Backend {
         told = true;
         // The kernel and glibc wake one sleeper; the watchers of other nodes sleep on it too.
         mapping->wakeLivenessWatchers();
-        if (!stopWatching_.load(std::memory_order_acquire)) peerGone();
+        if (!stopWatching_.load(std::memory_order_acquire)) {
+          makeArmedGrant(w.peer);
+          peerGone();
+        }
       }
       pause(kGoneWaitMs);
     }
     std::lock_guard<std::mutex> lock(w.mu);
     w.current.reset();
+  }
+
+  // On `gone`'s watcher thread, as it saw that peer's process go: the armed grant, if it waits for
+  // that peer and the peer still holds the region (a grant from the JS thread disarms, so the
+  // region's holder was whatever that thread last gave it, or this arm's own earlier grant).
+  void makeArmedGrant(PeerId gone) {
+    std::lock_guard<std::mutex> guard(armMu_);
+    if (!arm_ || arm_->whenGone != gone) return;
+    std::unique_ptr<GrantArm> arm = std::move(arm_);
+    // The grantee restarted since the arm was made: the request it answers died with it.
+    if (arm->box->header()->retired.load(std::memory_order_acquire)) return;
+    ShmMapping& own = *arm->own;
+    own.lock();
+    bool passes = own.header()->holder == gone;
+    if (passes) own.header()->holder = arm->grantee;
+    own.unlock();
+    if (!passes) return;
+    // The box lands as postWrite would land it; if it cannot (the grantee restarted, or took this
+    // node's right to write that box back), the grant still stands and the JS thread, told below,
+    // sends the box itself.
+    ShmMapping& box = *arm->box;
+    box.lock();
+    bool lands = !box.header()->retired.load(std::memory_order_acquire) && box.header()->holder == selfId_;
+    if (lands) {
+      memcpy(box.data() + arm->boxOffset, arm->bytes.data(), arm->bytes.size());
+      std::atomic_thread_fence(std::memory_order_release);
+    }
+    box.unlock();
+    if (lands) box.ringIfWatched();
+    armedGrants_.push_back(ArmedGrant{gone, arm->grantee, arm->region, arm->tag});
   }
 
   void checkOpen() const {
@@ -383,6 +466,9 @@ class ShmBackend : public Backend {
   std::mutex stopMu_;
   std::condition_variable stopCv_;
   std::map<PeerId, std::unique_ptr<GoneWatch>> goneWatches_;
+  std::mutex armMu_;
+  std::unique_ptr<GrantArm> arm_;          // under armMu_
+  std::vector<ArmedGrant> armedGrants_;    // under armMu_: made, not yet taken by JS
   std::unordered_map<PeerId, ShmPeer> peers_;
 };
 

@@ -4,7 +4,7 @@
  * delay, so completions of different operations arrive reordered. Writes may land in two pieces;
  * grantWrite finishes such a write before it returns (no write of the previous holder lands after).
  */
-import type { Completion, Fabric, FabricErrorKind, PeerAddress, PeerId, PeerState } from '../../binding/fabric';
+import type { ArmedGrant, Completion, Fabric, FabricErrorKind, GrantArm, PeerAddress, PeerId, PeerState } from '../../binding/fabric';
 import type { SimHost, SimWorld } from './world';
 
 export class SimFabric implements Fabric {
@@ -58,7 +58,7 @@ export class SimFabric implements Fabric {
       }
       const finish = () => {
         this.world.onLanded?.(writer, peerId, region, offset, bytes);
-        if (r.watched && target !== undefined) this.notifyOwner(target, peerId);
+        if (r.watched && target !== undefined) this.world.notifyRemoteWrite(target);
         this.complete(wrId, peerId, true);
       };
       if (bytes.length > 64 && this.world.rng.chance(this.world.latency.tornChance)) {
@@ -114,6 +114,7 @@ export class SimFabric implements Fabric {
     const r = this.self.regions.get(region);
     if (r === undefined) throw new Error(`sim: grantWrite on unknown region ${region}`);
     for (const rest of [...r.partials]) rest();
+    this.self.grantArm = null;
     r.holder = peerId;
   }
 
@@ -143,19 +144,24 @@ export class SimFabric implements Fabric {
     this.self.peerGoneHandler = handler;
   }
 
+  /** Where crashes are watched (watchPeerGone): made by the world as the peer crashes. */
+  armGrant(arm: GrantArm | null): boolean {
+    if (arm === null) {
+      this.self.grantArm = null;
+      return true;
+    }
+    if (!this.self.watchedPeers.has(arm.whenGone)) return false;
+    this.self.grantArm = { ...arm, box: Buffer.from(arm.box), granteeHost: this.world.host(arm.grantee) };
+    return true;
+  }
+
+  takeArmedGrants(): ArmedGrant[] {
+    return this.self.armedGrants.splice(0);
+  }
+
   /** A crashed host answers 'gone' if the world says so; one never started, 'unreachable'. */
   private deadTargetError(target: SimHost | undefined): FabricErrorKind {
     return target !== undefined && this.world.crashedAnswerGone ? 'gone' : 'unreachable';
-  }
-
-  /** The owner's handler runs as its own event (held while the owner is paused), once per burst. */
-  private notifyOwner(target: SimHost, targetId: PeerId): void {
-    if (target.remoteWriteScheduled) return;
-    target.remoteWriteScheduled = true;
-    this.world.schedule(0, targetId, () => {
-      target.remoteWriteScheduled = false;
-      if (target.alive && this.world.host(targetId) === target) target.remoteWriteHandler?.();
-    });
   }
 
   close(): void {

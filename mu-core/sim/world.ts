@@ -38,6 +38,13 @@ export class SimHost {
   /** Peers this host watches (Fabric.watchPeerGone): their crash calls peerGoneHandler. */
   readonly watchedPeers = new Set<number>();
   peerGoneHandler: (() => void) | null = null;
+  /**
+   * Fabric.armGrant: the grant its NIC makes when the peer named there crashes (null: none armed),
+   * with the grantee's incarnation when it was armed.
+   */
+  grantArm: (import('../../binding/fabric').GrantArm & { granteeHost: SimHost | undefined }) | null = null;
+  /** Grants made from arms, not yet taken by the node. */
+  readonly armedGrants: import('../../binding/fabric').ArmedGrant[] = [];
   constructor(readonly id: number) {}
 }
 
@@ -152,10 +159,44 @@ export class SimWorld {
     if (!this.crashedAnswerGone) return;
     for (const [otherId, other] of this.hosts) {
       if (otherId === id || !other.watchedPeers.has(id)) continue;
+      // The watcher's native thread makes an armed grant on its own: it runs while the node's code
+      // sleeps (an untagged event), before or after the node hears of the crash.
+      if (other.grantArm?.whenGone === id) this.schedule(this.netDelayMs(), null, () => this.makeArmedGrant(otherId, other, id));
       this.schedule(this.netDelayMs(), otherId, () => {
         if (other.alive && this.hosts.get(otherId) === other) other.peerGoneHandler?.();
       });
     }
+  }
+
+  /** As shm's watcher thread does (binding/src/shm_backend.cc, makeArmedGrant). */
+  private makeArmedGrant(ownerId: number, owner: SimHost, gone: number): void {
+    const arm = owner.grantArm;
+    if (!owner.alive || this.hosts.get(ownerId) !== owner || arm === null || arm.whenGone !== gone) return;
+    owner.grantArm = null;
+    // The grantee restarted since: the request the grant answers died with it (shm: a retired file).
+    if (this.hosts.get(arm.grantee) !== arm.granteeHost) return;
+    const region = owner.regions.get(arm.region);
+    if (region === undefined || region.holder !== gone) return;
+    for (const rest of [...region.partials]) rest();
+    region.holder = arm.grantee;
+    const grantee = this.hosts.get(arm.grantee);
+    const box = grantee?.alive ? grantee.regions.get(arm.boxRegion) : undefined;
+    if (grantee !== undefined && box !== undefined && box.holder === ownerId && !this.isCut(ownerId, arm.grantee)) {
+      arm.box.copy(box.buf, arm.boxOffset);
+      this.onLanded?.(ownerId, arm.grantee, arm.boxRegion, arm.boxOffset, arm.box);
+      if (box.watched) this.notifyRemoteWrite(grantee);
+    }
+    owner.armedGrants.push({ whenGone: gone, grantee: arm.grantee, region: arm.region, tag: arm.tag });
+  }
+
+  /** The owner's remote-write handler runs as its own event (held while the owner is paused), once per burst. */
+  notifyRemoteWrite(target: SimHost): void {
+    if (target.remoteWriteScheduled) return;
+    target.remoteWriteScheduled = true;
+    this.schedule(0, target.id, () => {
+      target.remoteWriteScheduled = false;
+      if (target.alive && this.hosts.get(target.id) === target) target.remoteWriteHandler?.();
+    });
   }
 
   /**
