@@ -7,26 +7,16 @@
 import { defaultConfig } from './config';
 import { LOG_REGION } from './layout';
 import { SimCluster } from './sim/cluster';
-import { runUntil } from './sim/quiet-group';
-import { Rng } from './sim/rng';
+import { proposeAt as propose, quietCluster, runUntil } from './sim/quiet-group';
 
 function goneCluster(seed: number): SimCluster {
-  const c = new SimCluster(new Rng(seed), 3, defaultConfig('sim'), { minMs: 0.002, maxMs: 0.02, spikeChance: 0, spikeMaxMs: 0, tornChance: 0 }, true);
+  const c = quietCluster(seed, defaultConfig('sim'));
   c.world.crashedAnswerGone = true;
   for (const id of c.ids) c.start(id);
   // Node 1 leads and both followers follow it; node 2, next in line, keeps its request standing at node 3.
   runUntil(c, 300, () => c.leader()?.id === 1 && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1) && c.world.now > 60);
   expect(c.leader()?.id).toBe(1);
   return c;
-}
-
-function propose(c: SimCluster, id: number, payload: string): { err: Error | null; index: number } {
-  const out = { err: null as Error | null, index: -1 };
-  c.members.get(id)!.node.proposeCb(Buffer.from(payload), (err, index) => {
-    out.err = err;
-    out.index = index;
-  });
-  return out;
 }
 
 const holderOfLog = (c: SimCluster, id: number) => c.world.host(id)!.regions.get(LOG_REGION)!.holder;

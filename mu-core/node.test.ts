@@ -2,6 +2,7 @@
 import { EntryTooLargeError, LostLeadershipError, NotLeaderError } from './errors';
 import { SimCluster } from './sim/cluster';
 import { Rng } from './sim/rng';
+import { proposeAt } from './sim/quiet-group';
 import { defaultConfig, MuConfig } from './config';
 import { LOG_REGION, mailboxRegion, readMailbox, readSlot, slotOffset, slotsForEntry } from './layout';
 
@@ -14,15 +15,6 @@ function cluster(seed: number, n = 3, tuning: Partial<MuConfig> = {}) {
 function runUntil(c: SimCluster, done: () => boolean, limitMs: number): void {
   const end = c.world.now + limitMs;
   for (let i = 0; i < 1_000_000 && !done() && c.world.now < end; i++) if (!c.world.step()) break;
-}
-
-function proposeAt(c: SimCluster, id: number, payload: string): { err: Error | null; index: number } {
-  const out = { err: null as Error | null, index: -1 };
-  c.members.get(id)!.node.proposeCb(Buffer.from(payload), (err, index) => {
-    out.err = err;
-    out.index = index;
-  });
-  return out;
 }
 
 test('the lowest id leads; entries commit on the leader and reach every follower in order', () => {

@@ -7,22 +7,12 @@
 import { SimCluster } from './sim/cluster';
 import { Rng } from './sim/rng';
 import { defaultConfig } from './config';
-import { runUntil } from './sim/quiet-group';
+import { proposeAt as propose, runUntil } from './sim/quiet-group';
 
 function cluster(seed: number, n = 3) {
   const c = new SimCluster(new Rng(seed), n, { ...defaultConfig('sim'), slotCount: 16 }, { minMs: 0.002, maxMs: 0.05, spikeChance: 0, spikeMaxMs: 0, tornChance: 0.2 }, true);
   for (const id of c.ids) c.start(id);
   return c;
-}
-
-function propose(c: SimCluster, id: number, payload: string, then?: () => void): { err: Error | null; index: number } {
-  const out = { err: null as Error | null, index: -1 };
-  c.members.get(id)!.node.proposeCb(Buffer.from(payload), (err, index) => {
-    out.err = err;
-    out.index = index;
-    then?.();
-  });
-  return out;
 }
 
 const entriesOf = (c: SimCluster, id: number) => [...c.members.get(id)!.entries.entries()];

@@ -28,3 +28,14 @@ export function quietGroupWithLeader(seed: number, cfg: MuConfig, n = 3): { clus
   if (leader === undefined) throw new Error(`seed ${seed}: no leader\n${cluster.log.slice(-30).join('\n')}`);
   return { cluster, leader };
 }
+
+/** A proposal on node `id`; the returned object holds its outcome once settled (index -1 until then). */
+export function proposeAt(c: SimCluster, id: number, payload: string, then?: () => void): { err: Error | null; index: number } {
+  const out = { err: null as Error | null, index: -1 };
+  c.members.get(id)!.node.proposeCb(Buffer.from(payload), (err, index) => {
+    out.err = err;
+    out.index = index;
+    then?.();
+  });
+  return out;
+}
