@@ -95,14 +95,16 @@ export interface Fabric {
   /** The handler for watched peers (null: none); runs on the JS thread. One call may stand for several peers: read to find out which. */
   onPeerGone(handler: (() => void) | null): void;
   /**
-   * Arm a grant that the fabric makes by itself the moment it sees `arm.whenGone` gone (as
-   * watchPeerGone tells), without waiting for this process's JS thread: if `arm.whenGone` still
+   * Arm a grant that the fabric makes by itself the moment it learns `arm.whenGone` died (shm: its
+   * liveness lock, as watchPeerGone; tcp: its death herald's word, not a closed connection), without
+   * waiting for this process's JS thread: if `arm.whenGone` still
    * holds write permission on the local region `arm.region`, the permission passes to
    * `arm.grantee`, and `arm.box` is written into the grantee's region `arm.boxRegion` at
    * `arm.boxOffset` (as postWrite would, unless the grantee stopped granting this node that
    * region). What RDMA gives a NIC that changes a queue pair's access flags on an event. At most one
    * arm stands: a new one replaces it; null, a grant made, and every grantWrite call disarm it.
-   * Returns false if this backend cannot (tcp, verbs): the node then grants from its JS thread.
+   * Returns false if this backend cannot (verbs), or the grantee cannot be reached now (nothing is
+   * armed): the node then grants from its JS thread.
    */
   armGrant(arm: GrantArm | null): boolean;
   /** The grants armGrant made since the last call (each reported once). */

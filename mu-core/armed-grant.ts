@@ -6,8 +6,9 @@
  * JS thread, that grant waits until this node's event loop runs after the death: on nodes sharing
  * cores, with the dead process's teardown taking one of them, that was 0.3-6 ms after the kill,
  * and the next leader's prepare waited for it (mu-core/README.md, "Fail-over, step by step"). An
- * armed grant is made by the fabric's own watcher thread as it sees the leader's process go (shm:
- * about 0.1-0.25 ms after a SIGKILL), so the next leader usually finds it when it stands.
+ * armed grant is made by the fabric's own thread as it learns of the leader's death (shm: the
+ * watcher of its liveness lock, about 0.1-0.25 ms after a SIGKILL; tcp: the NIC thread, on the
+ * word of the dead node's herald), so the next leader usually finds it when it stands.
  *
  * Safety does not rest on who holds a grant (a leader commits only what a majority took under its
  * proposal number, and prepare reads only after its grants): the armed grant is the one this node

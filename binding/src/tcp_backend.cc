@@ -191,6 +191,8 @@ void TcpBackend::afterPostLocked(OutPeer& peer, bool bulk) {
 }
 
 void TcpBackend::grantWrite(const std::string& region, PeerId peer) {
+  // First: a grant the arm is making now finishes, and none is made after this one.
+  disarmGrant();
   std::lock_guard<std::mutex> lock(tableMu_);
   auto it = regions_.find(region);
   if (it == regions_.end()) throw std::runtime_error("no local region named '" + region + "'");
@@ -213,6 +215,65 @@ bool TcpBackend::watchPeerGone(PeerId peer, const std::string&) {
   std::lock_guard<std::mutex> lock(entry->mu);
   entry->goneWatched = true;
   return true;
+}
+
+bool TcpBackend::armGrant(PeerId whenGone, const std::string& region, PeerId grantee, const std::string& boxRegion, uint64_t boxOffset,
+                          const uint8_t* box, size_t boxLength, double tag) {
+  {
+    std::lock_guard<std::mutex> lock(tableMu_);
+    if (regions_.count(region) == 0) throw std::runtime_error("armGrant: no local region named '" + region + "'");
+  }
+  if (!findPeer(whenGone)) throw std::runtime_error("armGrant: node " + std::to_string(whenGone) + " is not connected");
+  if (boxLength > kMaxPayloadBytes) throw std::runtime_error("armGrant: the box is too large");
+  // Made on the herald's word only (heraldReportsDeath): a closed connection may be a peer that
+  // restarted, which the JS side tells from its reads. Without the grantee connected the box could
+  // not go out: the JS side then grants itself.
+  bool armed = findPeer(grantee) != nullptr;
+  std::lock_guard<std::mutex> guard(armMu_);
+  arm_ = armed ? std::make_unique<GrantArm>(GrantArm{whenGone, grantee, region, boxRegion, boxOffset, std::vector<uint8_t>(box, box + boxLength), tag})
+               : nullptr;
+  return armed;
+}
+
+void TcpBackend::disarmGrant() {
+  std::lock_guard<std::mutex> guard(armMu_);
+  arm_.reset();
+}
+
+std::vector<Backend::ArmedGrant> TcpBackend::takeArmedGrants() {
+  std::lock_guard<std::mutex> guard(armMu_);
+  std::vector<ArmedGrant> made;
+  made.swap(armedGrants_);
+  return made;
+}
+
+void TcpBackend::makeArmedGrant(PeerId gone) {
+  std::unique_ptr<GrantArm> arm;
+  {
+    std::lock_guard<std::mutex> guard(armMu_);
+    if (!arm_ || arm_->whenGone != gone) return;
+    arm = std::move(arm_);
+    {
+      std::lock_guard<std::mutex> lock(tableMu_);
+      auto it = regions_.find(arm->region);
+      if (it == regions_.end() || it->second.holder != gone) return;
+      it->second.holder = arm->grantee;
+    }
+    armedGrants_.push_back(ArmedGrant{gone, arm->grantee, arm->region, arm->tag});
+  }
+  // The box goes as a write of the backend's own, with no completion: if it cannot go now, the JS
+  // side, told of the grant (takeArmedGrants after the peer-gone signal), sends it itself.
+  std::shared_ptr<OutPeer> entry = findPeer(arm->grantee);
+  if (!entry) return;
+  std::lock_guard<std::mutex> lock(entry->mu);
+  if (entry->phase != OutPhase::Ready) return;
+  uint64_t wrId = nextSilentWrId_.fetch_add(1, std::memory_order_relaxed);
+  entry->scratch.clear();
+  encodeWriteHeader(entry->scratch, wrId, arm->boxRegion, arm->boxOffset, uint32_t(arm->bytes.size()));
+  entry->pending.emplace(wrId, OutPeer::PendingOp{false, 0, nullptr, true});
+  inFlight_.fetch_add(1, std::memory_order_relaxed);
+  // Its ack is read by this thread (as a bulk answer's), whether or not JS polls.
+  if (sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), arm->bytes.data(), arm->bytes.size())) afterPostLocked(*entry, true);
 }
 
 PeerId TcpBackend::writeHolder(const std::string& region) {
@@ -256,6 +317,7 @@ void TcpBackend::wakeNic() {
 void TcpBackend::close() {
   if (closed_) return;
   closed_ = true;
+  disarmGrant();
   // First: a clean close, not a death, so the herald exits without telling the peers anything.
   if (herald_) herald_->stop();
   stopping_.store(true);

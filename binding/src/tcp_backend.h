@@ -97,6 +97,7 @@ struct OutPeer {
     bool isRead;
     uint32_t length;  // reads: the bytes the answer must carry
     uint8_t* into;    // reads: where they go (see Backend::postRead), copied by whichever thread parses
+    bool silent = false;  // posted by the backend itself (an armed grant's box): no completion
   };
   std::unordered_map<uint64_t, PendingOp> pending;  // sent and not yet answered
   Nonce serverNonce{}, clientNonce{};
@@ -150,6 +151,10 @@ class TcpBackend : public Backend {
   void grantWrite(const std::string& region, PeerId peer) override;
   bool watchRemoteWrites(const std::string& region) override;
   bool watchPeerGone(PeerId peer, const std::string& region) override;
+  bool armGrant(PeerId whenGone, const std::string& region, PeerId grantee, const std::string& boxRegion, uint64_t boxOffset,
+                const uint8_t* box, size_t boxLength, double tag) override;
+  void disarmGrant() override;
+  std::vector<ArmedGrant> takeArmedGrants() override;
   PeerId writeHolder(const std::string& region) override;
   int listenPort() const override { return listenPort_; }
   int heraldPid() const override { return herald_ ? int(herald_->pid()) : 0; }
@@ -177,8 +182,10 @@ class TcpBackend : public Backend {
   void acceptAll();
   void onInbound(uint64_t key, uint32_t events);
   bool handleInboundFrame(InConn& conn, const Frame& frame);
-  // A herald said its node died: fail our connection to that node as Gone now (NIC thread).
+  // A herald said its node died: fail our connection to that node as Gone now, then make the grant
+  // armed for that death, if any (NIC thread).
   void heraldReportsDeath(PeerId peer);
+  void makeArmedGrant(PeerId gone);
   void applyWrite(InConn& conn, const Frame& frame);
   void serveRead(InConn& conn, const Frame& frame);
   void dropInbound(uint64_t key, const std::string& why);
@@ -218,6 +225,22 @@ class TcpBackend : public Backend {
 
   std::mutex tableMu_;  // the permission table: every applied write and every grant take it
   std::map<std::string, TcpRegion> regions_;
+
+  // Backend::armGrant. Order: armMu_ before tableMu_, and before any OutPeer::mu.
+  struct GrantArm {
+    PeerId whenGone;
+    PeerId grantee;
+    std::string region;
+    std::string boxRegion;
+    uint64_t boxOffset;
+    std::vector<uint8_t> bytes;
+    double tag;
+  };
+  std::mutex armMu_;
+  std::unique_ptr<GrantArm> arm_;        // under armMu_
+  std::vector<ArmedGrant> armedGrants_;  // under armMu_: made, not yet taken by JS
+  // Work-request ids of the backend's own writes: far above any the JS side hands out.
+  std::atomic<uint64_t> nextSilentWrId_{uint64_t(1) << 62};
 
   std::mutex peersMu_;  // order: peersMu_ before OutPeer::mu
   std::unordered_map<PeerId, std::shared_ptr<OutPeer>> peers_;

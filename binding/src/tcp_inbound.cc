@@ -212,10 +212,13 @@ void TcpBackend::heraldReportsDeath(PeerId peer) {
   logLine("node %d: node %d's herald says its process died", self_, peer);
   std::shared_ptr<OutPeer> entry = findPeer(peer);
   if (!entry) return;
-  std::lock_guard<std::mutex> lock(entry->mu);
-  // Gone, as when the kernel closes the dead process's sockets, only without waiting for its
-  // teardown: work in flight fails, later work fails at once until a new incarnation answers.
-  failPeerLocked(*entry, "its process died (its herald said so)", true, true);
+  {
+    std::lock_guard<std::mutex> lock(entry->mu);
+    // Gone, as when the kernel closes the dead process's sockets, only without waiting for its
+    // teardown: work in flight fails, later work fails at once until a new incarnation answers.
+    failPeerLocked(*entry, "its process died (its herald said so)", true, true);
+  }
+  makeArmedGrant(peer);
 }
 
 void TcpBackend::applyWrite(InConn& conn, const Frame& frame) {

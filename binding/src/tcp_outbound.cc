@@ -48,6 +48,7 @@ void TcpBackend::failPeerLocked(OutPeer& peer, const std::string& why, bool retr
   peer.out = OutBuffer();
   inFlight_.fetch_sub(int64_t(peer.pending.size()), std::memory_order_relaxed);
   for (auto& [wrId, op] : peer.pending) {
+    if (op.silent) continue;
     bool isRead = op.isRead;
     // A sent write whose ack never came may or may not have landed: say so.
     complete(wrId, peer.id, isRead, kind,
@@ -220,8 +221,10 @@ bool TcpBackend::handleOutboundFrame(OutPeer& peer, const Frame& frame) {
       // Straight into the reader's buffer, before the completion is pushed: a bulk answer is never
       // copied twice, nor on the JS thread.
       if (isResp && frame.status == ErrorKind::None && frame.length > 0) memcpy(it->second.into, frame.data, frame.length);
+      bool silent = it->second.silent;
       peer.pending.erase(it);
       inFlight_.fetch_sub(1, std::memory_order_relaxed);
+      if (silent) return true;
       Completion c;
       c.wrId = frame.wrId;
       c.peerId = peer.id;

@@ -1,12 +1,12 @@
 /**
- * Fabric.armGrant on the real shm backend: the watcher thread hands a region to the grantee and
- * writes its box when the armed-for peer's process is SIGKILLed, with no call from JS in between.
- * Node 1 (the dying leader) is a child process; nodes 2 (the follower that arms) and 3 (the grantee)
- * are fabrics of this process.
+ * Fabric.armGrant on the real backends: the fabric's own thread hands a region to the grantee and
+ * writes its box when the armed-for peer's process is SIGKILLed (shm: its liveness lock; tcp: its
+ * death herald), with no call from JS in between. Node 1 (the dying leader) is a child process;
+ * nodes 2 (the follower that arms) and 3 (the grantee) are fabrics of this process.
  */
 import { openFabric } from '../../binding';
-import { shmCluster, tcpCluster } from './backend-suite';
-import { FabricChild } from './child';
+import { shmCluster } from './backend-suite';
+import { FabricChild, uniqueCluster } from './child';
 
 /** Polls `done` every millisecond, at most `ms`; the JS thread stays free meanwhile. */
 async function within(ms: number, done: () => boolean): Promise<boolean> {
@@ -91,16 +91,38 @@ describe('shm: an armed grant', () => {
 });
 
 describe('tcp: an armed grant', () => {
-  test('is refused (the node grants from its JS thread there)', () => {
-    const cluster = tcpCluster();
-    const f = openFabric(cluster.options(2));
+  test('is made on the dead node\'s herald\'s word, and the box reaches the grantee with no completion at the arming node', async () => {
+    const cluster = uniqueCluster('armed');
+    const secret = 'armed-secret';
+    const follower = openFabric({ kind: 'tcp', selfId: 2, cluster, secret, listenHost: '127.0.0.1', listenPort: 0, herald: false });
+    const grantee = openFabric({ kind: 'tcp', selfId: 3, cluster, secret, listenHost: '127.0.0.1', listenPort: 0, herald: false });
+    const leader = new FabricChild();
     try {
-      f.registerRegion('log', 4096);
-      expect(f.armGrant({ whenGone: 1, region: 'log', grantee: 3, boxRegion: 'mbox-2', boxOffset: 0, box: Buffer.alloc(8), tag: 1 })).toBe(false);
-      expect(f.takeArmedGrants()).toEqual([]);
+      follower.registerRegion('log', 4096);
+      const box = grantee.registerRegion('mbox-2', 64);
+      grantee.grantWrite('mbox-2', 2);
+      const opened = await leader.must({ op: 'open', options: { kind: 'tcp', selfId: 1, cluster, secret, listenHost: '127.0.0.1', listenPort: 0, herald: true } });
+      await leader.must({ op: 'register', name: 'ctl', bytes: 64 });
+      await leader.must({ op: 'connect', peerId: 2, host: '127.0.0.1', port: follower.listenPort });
+      follower.connectPeer({ peerId: 1, host: '127.0.0.1', port: opened.listenPort as number });
+      follower.connectPeer({ peerId: 3, host: '127.0.0.1', port: grantee.listenPort });
+      expect(follower.watchPeerGone(1, 'ctl')).toBe(true);
+      expect(await within(5000, () => follower.peerState(1) === 'connected' && follower.peerState(3) === 'connected' && follower.heraldConnected(1))).toBe(true);
+      follower.grantWrite('log', 1);
+      // A grantee this node has no connection to could not get its box: nothing is armed.
+      expect(follower.armGrant({ whenGone: 1, region: 'log', grantee: 4, boxRegion: 'mbox-2', boxOffset: 8, box: Buffer.from('cafe', 'hex'), tag: 7 })).toBe(false);
+      expect(follower.armGrant({ whenGone: 1, region: 'log', grantee: 3, boxRegion: 'mbox-2', boxOffset: 8, box: Buffer.from('cafe', 'hex'), tag: 7 })).toBe(true);
+      expect(await within(300, () => follower.takeArmedGrants().length > 0)).toBe(false);
+      await leader.kill('SIGKILL');
+      expect(await within(10_000, () => follower.writeHolder('log') === 3 && box.subarray(8, 10).toString('hex') === 'cafe')).toBe(true);
+      expect(follower.takeArmedGrants()).toEqual([{ whenGone: 1, grantee: 3, region: 'log', tag: 7 }]);
+      // The box's write is the backend's own: its acknowledgement is no completion of the caller's.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(follower.pollCompletions()).toEqual([]);
     } finally {
-      f.close();
-      cluster.cleanup();
+      follower.close();
+      grantee.close();
+      await leader.stop();
     }
   });
 });
