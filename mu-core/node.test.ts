@@ -80,6 +80,25 @@ test('when the leader crashes, the next lowest takes over and keeps every commit
   expect([...c.members.get(3)!.entries.values()]).toEqual(onTwo);
 });
 
+test('a new leader first applies what its own log shows committed: it re-proposes only the undecided tail', () => {
+  // Followers' pumps run rarely here: node 2 holds five committed entries it has not applied yet.
+  const c = cluster(14, 3, { pumpIntervalMs: 40, pumpIdleMaxMs: 40 });
+  runUntil(c, () => c.leader() !== undefined && [2, 3].every((id) => c.members.get(id)!.node.leaderId === 1), 100);
+  const five = ['a', 'b', 'c', 'd', 'e'].map((p) => proposeAt(c, 1, p));
+  runUntil(c, () => five.every((r) => r.index > 0), 20);
+  runUntil(c, () => false, 2); // the idle commit publication reaches the followers' logs
+  expect(c.members.get(2)!.node.appliedIndex).toBeLessThan(five[4].index);
+  c.crash(1);
+  runUntil(c, () => c.leader()?.id === 2, 100);
+  const line = c.log.find((l) => l.includes('[2] became leader'));
+  // Prepare started from index 5, not from what the pump had applied: nothing decided was read back
+  // from the peers and rewritten under the new proposal number.
+  expect(line).toMatch(new RegExp(`adopted 0 entries after index ${five[4].index}\\)`));
+  const f = proposeAt(c, 2, 'f');
+  runUntil(c, () => f.index > 0 && c.members.get(3)!.node.appliedIndex >= f.index, 100);
+  expect([...c.members.get(3)!.entries.values()]).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+});
+
 test('a paused leader that wakes up is refused and follows; its in-flight proposal fails', () => {
   const c = cluster(14);
   runUntil(c, () => c.leader() !== undefined, 100);

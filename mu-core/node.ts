@@ -53,6 +53,8 @@ const VOTER_SHORTAGE_REPORT_SCANS = 500;
 const FORCED_ELECTION_SCANS = 400;
 /** Entries a follower's pump applies per run (one turn of the event loop), at most. */
 const PUMP_BATCH_ENTRIES = 1024;
+/** Pump batches a candidate applies before its prepare, at most (a ring's worth with the defaults). */
+const TAKEOVER_PUMP_BATCHES = 4;
 
 /** none: a member; draining: resigned, pending proposals still committing; left: mark published. */
 type ResignState = 'none' | 'draining' | 'left';
@@ -668,6 +670,10 @@ export class MuNode {
   }
 
   private startTakeover(): void {
+    // First apply what our own log shows committed (a follower's pump runs a tick behind): prepare
+    // re-proposes every entry after our applied index, reading it from the peers and rewriting it
+    // under the new proposal number. The log is ours alone now (a candidate granted it to nobody).
+    for (let batches = 0; batches < TAKEOVER_PUMP_BATCHES && this.runPump(); batches++);
     const granted = this.peers.filter((p) => this.background.isGrantedBy(p));
     const incarnations = new Map<PeerId, number>();
     for (const p of this.peers) {
