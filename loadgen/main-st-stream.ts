@@ -75,6 +75,14 @@ function main(): void {
     out = '';
   };
   const flushTimer = setInterval(flush, 5);
+  let errOut = '';
+  let logFlushQueued = false;
+  const flushLog = () => {
+    logFlushQueued = false;
+    if (errOut !== '') process.stderr.write(errOut);
+    errOut = '';
+    flush();
+  };
   const entries = args.quiet ? null : new Map<number, string>();
   const snapDir = args['snapshot-dir'] ?? path.join(os.tmpdir(), `mu-snap-${args.cluster}`);
   fs.mkdirSync(snapDir, { recursive: true });
@@ -100,10 +108,15 @@ function main(): void {
       onLeaderChange: () => lead() },
     {
       info: (m) => {
-        process.stderr.write(`[node ${selfId}] ${m}\n`);
-        // Timestamped on stdout too (main-st-failover's phase breakdown); written at once, like commits.
-        flush();
-        process.stdout.write(`log ${epochMs().toFixed(3)} ${m}\n`);
+        // Timestamped on stdout too (main-st-failover's phase breakdown). Written once this turn of
+        // the event loop is over, not at once: a take-over logs a line per step, and two pipe writes
+        // per line (each waking the reader) timed the tool's own logging into the fail-over.
+        errOut += `[node ${selfId}] ${m}\n`;
+        out += `log ${epochMs().toFixed(3)} ${m}\n`;
+        if (!logFlushQueued) {
+          logFlushQueued = true;
+          setImmediate(flushLog);
+        }
       },
       warn: (m) => process.stderr.write(`[node ${selfId}] WARN ${m}\n`),
     },
@@ -176,7 +189,7 @@ function main(): void {
     clearInterval(watch);
     clearInterval(snapshots);
     clearInterval(flushTimer);
-    flush();
+    flushLog();
     member.stop();
     process.exit(0);
   };
