@@ -778,19 +778,18 @@ export class MuNode {
   private absorbArmedGrants(): void {
     for (const g of this.armedGrant.take()) {
       invariant(g.region === LOG_REGION, 'only the log is armed');
-      // The request is answered either way (a number is granted at most once); the box goes again.
-      this.background.ackGrant(g.grantee, g.tag);
       if (this.fabric.writeHolder(LOG_REGION) !== g.grantee) {
         // This thread gave the log elsewhere since (grantWrite disarms, but the grant came first).
+        // The request is answered all the same (a number is granted at most once), and taken back.
         this.logger.info(`node ${g.grantee}'s armed grant was made as node ${g.whenGone} went away, and taken back since`);
+        this.background.ackGrant(g.grantee, g.tag);
         this.background.revokeGrant(g.grantee);
         continue;
       }
       // Only a follower arms, and leaving that role takes the log back (becomeCandidate).
       invariant(this.roleNow === 'follower', `an armed grant stands while ${this.roleNow}`);
-      this.logger.info(`following leader ${g.grantee} (our log was granted as node ${g.whenGone} went away)`);
-      this.setHolder(g.grantee);
-      this.highestProposal = Math.max(this.highestProposal, readMinProposal(this.log));
+      // The box goes again: the fabric's copy may be missing, or hold a request number of ours since changed.
+      this.recordGrant(g.grantee, g.tag, ` (our log was granted as node ${g.whenGone} went away)`);
     }
   }
 
@@ -806,11 +805,16 @@ export class MuNode {
     if (this.drain !== null && this.roleNow === 'leader') return false;
     if (this.roleNow !== 'follower') this.toFollower(`granting our log to ${peer}`);
     this.fabric.grantWrite(LOG_REGION, peer);
-    if (this.permissionHolder !== peer) this.logger.info(`following leader ${peer}`);
+    this.recordGrant(peer, seq);
+    return true;
+  }
+
+  /** Our log is `peer`'s now, for its request `seq` (granted here, or by an armed grant): publish it and answer. */
+  private recordGrant(peer: PeerId, seq: number, how = ''): void {
+    if (this.permissionHolder !== peer) this.logger.info(`following leader ${peer}${how}`);
     this.setHolder(peer);
     this.highestProposal = Math.max(this.highestProposal, readMinProposal(this.log));
     this.background.ackGrant(peer, seq);
-    return true;
   }
 
   private onPeerControl(peer: PeerId, words: ControlWords): void {
