@@ -1,6 +1,7 @@
 // What every native backend implements; the Node-API layer (addon.cc) only talks to this.
 #pragma once
 #include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -84,7 +85,12 @@ class Backend {
     double tag;
   };
   // The grants made from arms since the last call.
-  virtual std::vector<ArmedGrant> takeArmedGrants() { return {}; }
+  std::vector<ArmedGrant> takeArmedGrants() {
+    std::lock_guard<std::mutex> guard(armMu_);
+    std::vector<ArmedGrant> made;
+    made.swap(armedGrants_);
+    return made;
+  }
   // Set once, before any peer is watched; called from the backend's own threads.
   void setPeerGoneNotifier(std::function<void()> fn) { peerGoneNotifier_ = std::move(fn); }
   virtual void close() = 0;
@@ -120,6 +126,10 @@ class Backend {
   }
 
   CompletionQueue completions_;
+  // A backend's arm (its own type: what its thread needs to make the grant) is kept under armMu_,
+  // and so are the grants made from it, not yet taken (takeArmedGrants).
+  std::mutex armMu_;
+  std::vector<ArmedGrant> armedGrants_;
   std::function<void()> remoteWriteNotifier_;
   std::function<void()> peerGoneNotifier_;
 };

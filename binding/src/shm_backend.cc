@@ -239,13 +239,6 @@ class ShmBackend : public Backend {
     arm_.reset();
   }
 
-  std::vector<ArmedGrant> takeArmedGrants() override {
-    std::lock_guard<std::mutex> guard(armMu_);
-    std::vector<ArmedGrant> made;
-    made.swap(armedGrants_);
-    return made;
-  }
-
   bool watchPeerGone(PeerId peer, const std::string& region) override {
     checkOpen();
     auto it = peers_.find(peer);
@@ -466,9 +459,7 @@ class ShmBackend : public Backend {
   std::mutex stopMu_;
   std::condition_variable stopCv_;
   std::map<PeerId, std::unique_ptr<GoneWatch>> goneWatches_;
-  std::mutex armMu_;
-  std::unique_ptr<GrantArm> arm_;          // under armMu_
-  std::vector<ArmedGrant> armedGrants_;    // under armMu_: made, not yet taken by JS
+  std::unique_ptr<GrantArm> arm_;  // under armMu_
   std::unordered_map<PeerId, ShmPeer> peers_;
 };
 

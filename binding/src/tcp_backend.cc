@@ -240,13 +240,6 @@ void TcpBackend::disarmGrant() {
   arm_.reset();
 }
 
-std::vector<Backend::ArmedGrant> TcpBackend::takeArmedGrants() {
-  std::lock_guard<std::mutex> guard(armMu_);
-  std::vector<ArmedGrant> made;
-  made.swap(armedGrants_);
-  return made;
-}
-
 void TcpBackend::makeArmedGrant(PeerId gone) {
   std::unique_ptr<GrantArm> arm;
   {

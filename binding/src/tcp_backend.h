@@ -154,7 +154,6 @@ class TcpBackend : public Backend {
   bool armGrant(PeerId whenGone, const std::string& region, PeerId grantee, const std::string& boxRegion, uint64_t boxOffset,
                 const uint8_t* box, size_t boxLength, double tag) override;
   void disarmGrant() override;
-  std::vector<ArmedGrant> takeArmedGrants() override;
   PeerId writeHolder(const std::string& region) override;
   int listenPort() const override { return listenPort_; }
   int heraldPid() const override { return herald_ ? int(herald_->pid()) : 0; }
@@ -226,7 +225,7 @@ class TcpBackend : public Backend {
   std::mutex tableMu_;  // the permission table: every applied write and every grant take it
   std::map<std::string, TcpRegion> regions_;
 
-  // Backend::armGrant. Order: armMu_ before tableMu_, and before any OutPeer::mu.
+  // Backend::armGrant. Order: Backend::armMu_ before tableMu_, and before any OutPeer::mu.
   struct GrantArm {
     PeerId whenGone;
     PeerId grantee;
@@ -236,9 +235,7 @@ class TcpBackend : public Backend {
     std::vector<uint8_t> bytes;
     double tag;
   };
-  std::mutex armMu_;
-  std::unique_ptr<GrantArm> arm_;        // under armMu_
-  std::vector<ArmedGrant> armedGrants_;  // under armMu_: made, not yet taken by JS
+  std::unique_ptr<GrantArm> arm_;  // under Backend::armMu_
   // Work-request ids of the backend's own writes: far above any the JS side hands out.
   std::atomic<uint64_t> nextSilentWrId_{uint64_t(1) << 62};
 
