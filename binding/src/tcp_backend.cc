@@ -150,11 +150,17 @@ void TcpBackend::postWrite(uint64_t wrId, PeerId peer, const std::string& region
     complete(wrId, peer, false, notReadyKind(*entry), "node " + std::to_string(peer) + " is " + peerStateName(entry->state.load()));
     return;
   }
-  entry->scratch.clear();
-  encodeWriteHeader(entry->scratch, wrId, region, offset, uint32_t(length));
-  entry->pending.emplace(wrId, OutPeer::PendingOp{false, 0, nullptr});
+  sendWriteLocked(*entry, wrId, region, offset, data, length, false);
+}
+
+void TcpBackend::sendWriteLocked(OutPeer& peer, uint64_t wrId, const std::string& region, uint64_t offset, const uint8_t* data, size_t length,
+                                 bool silent) {
+  peer.scratch.clear();
+  encodeWriteHeader(peer.scratch, wrId, region, offset, uint32_t(length));
+  peer.pending.emplace(wrId, OutPeer::PendingOp{false, 0, nullptr, silent});
   inFlight_.fetch_add(1, std::memory_order_relaxed);
-  if (sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), data, length)) afterPostLocked(*entry, false);
+  // A silent write's ack is read by the NIC thread (as a bulk answer's), whether or not JS polls.
+  if (sendLocked(peer, peer.scratch.data(), peer.scratch.size(), data, length)) afterPostLocked(peer, silent);
 }
 
 void TcpBackend::postRead(uint64_t wrId, PeerId peer, const std::string& region, uint64_t offset, size_t length, uint8_t* into) {
@@ -261,12 +267,7 @@ void TcpBackend::makeArmedGrant(PeerId gone) {
   std::lock_guard<std::mutex> lock(entry->mu);
   if (entry->phase != OutPhase::Ready) return;
   uint64_t wrId = nextSilentWrId_.fetch_add(1, std::memory_order_relaxed);
-  entry->scratch.clear();
-  encodeWriteHeader(entry->scratch, wrId, arm->boxRegion, arm->boxOffset, uint32_t(arm->bytes.size()));
-  entry->pending.emplace(wrId, OutPeer::PendingOp{false, 0, nullptr, true});
-  inFlight_.fetch_add(1, std::memory_order_relaxed);
-  // Its ack is read by this thread (as a bulk answer's), whether or not JS polls.
-  if (sendLocked(*entry, entry->scratch.data(), entry->scratch.size(), arm->bytes.data(), arm->bytes.size())) afterPostLocked(*entry, true);
+  sendWriteLocked(*entry, wrId, arm->boxRegion, arm->boxOffset, arm->bytes.data(), arm->bytes.size(), true);
 }
 
 PeerId TcpBackend::writeHolder(const std::string& region) {

@@ -204,6 +204,9 @@ class TcpBackend : public Backend {
   bool sendLocked(OutPeer& peer, const uint8_t* head, size_t headBytes, const uint8_t* body, size_t bodyBytes);
   std::shared_ptr<OutPeer> findPeer(PeerId peer);
   void postRequest(uint64_t wrId, PeerId peer, bool isRead, const uint8_t* body, size_t bodyBytes);
+  // Queues a write on a Ready connection (under peer.mu). `silent`: the backend's own (an armed
+  // grant's box): no completion, and the NIC thread reads its ack.
+  void sendWriteLocked(OutPeer& peer, uint64_t wrId, const std::string& region, uint64_t offset, const uint8_t* data, size_t length, bool silent);
   void wakeNic();
 
   PeerId self_;
